@@ -1,0 +1,126 @@
+"""lib-analytics-core: typed events, non-blocking tracking, batched PostgreSQL writes.
+
+Quick start (the seed's shape)::
+
+    client, cfg = AnalyticsClient.new(batch_size=100, flush_interval_secs=10)
+    worker = AnalyticsWorker(cfg, pool)            # an asyncpg pool or a DSN
+    task = asyncio.create_task(worker.run())
+    client.track(AnalyticsEvent.TaskCreated(task_id=..., user_id=..., command="ls"))
+    ...
+    await worker.shutdown(timeout=10)
+
+Everything public is re-exported here; modules starting with ``_`` are private.
+"""
+
+from ._catalog import (
+    AnalyticsEvent,
+    ApiRequest,
+    ApplicationError,
+    AuthCodeVerified,
+    AuthLoginAttempt,
+    AuthSessionValidated,
+    AuthTokenRefresh,
+    CocoonClaimed,
+    CocoonConnected,
+    CocoonDisconnected,
+    CocoonRegistered,
+    CocoonSetupTokenCreated,
+    CocoonSetupTokenUsed,
+    DatabaseQuery,
+    IntegrationConnected,
+    IntegrationDisconnected,
+    IntegrationError,
+    IntegrationUsed,
+    OAuthFlowCompleted,
+    OAuthFlowStarted,
+    ProjectCreated,
+    ProjectDeleted,
+    ProjectUpdated,
+    TaskCancelled,
+    TaskCompleted,
+    TaskCreated,
+    TaskFailed,
+    TaskStarted,
+    WebhookProcessed,
+    WebhookReceived,
+)
+from ._client import AnalyticsClient, NoopClient
+from ._config import AnalyticsConfig, ClientMetadata
+from ._encoding import EnrichedEvent, Rejected
+from ._errors import (
+    AnalyticsError,
+    ChecksumMismatchError,
+    ConfigurationError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    EventValidationError,
+    MigrationError,
+    QueryError,
+    UnknownEventTypeError,
+    WorkerError,
+)
+from ._events import Event, decode_event, event_class, registered_event_types
+from ._stats import WorkerStats
+from ._worker import AnalyticsWorker, ShutdownReport, ThreadedWorker
+from ._worker_config import WorkerConfig
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AnalyticsClient",
+    "AnalyticsConfig",
+    "AnalyticsError",
+    "AnalyticsEvent",
+    "AnalyticsWorker",
+    "ApiRequest",
+    "ApplicationError",
+    "AuthCodeVerified",
+    "AuthLoginAttempt",
+    "AuthSessionValidated",
+    "AuthTokenRefresh",
+    "ChecksumMismatchError",
+    "ClientMetadata",
+    "CocoonClaimed",
+    "CocoonConnected",
+    "CocoonDisconnected",
+    "CocoonRegistered",
+    "CocoonSetupTokenCreated",
+    "CocoonSetupTokenUsed",
+    "ConfigurationError",
+    "DatabaseError",
+    "DatabaseQuery",
+    "DatabaseUnavailableError",
+    "EnrichedEvent",
+    "Event",
+    "EventValidationError",
+    "IntegrationConnected",
+    "IntegrationDisconnected",
+    "IntegrationError",
+    "IntegrationUsed",
+    "MigrationError",
+    "NoopClient",
+    "OAuthFlowCompleted",
+    "OAuthFlowStarted",
+    "ProjectCreated",
+    "ProjectDeleted",
+    "ProjectUpdated",
+    "QueryError",
+    "Rejected",
+    "ShutdownReport",
+    "TaskCancelled",
+    "TaskCompleted",
+    "TaskCreated",
+    "TaskFailed",
+    "TaskStarted",
+    "ThreadedWorker",
+    "UnknownEventTypeError",
+    "WebhookProcessed",
+    "WebhookReceived",
+    "WorkerConfig",
+    "WorkerError",
+    "WorkerStats",
+    "__version__",
+    "decode_event",
+    "event_class",
+    "registered_event_types",
+]

@@ -1,0 +1,416 @@
+"""The platform's catalogue of trackable events (the seed's ``AnalyticsEvent`` enum).
+
+One class per event, so a handler gets type checking and completion on its fields and
+the aggregates can rely on field names. Conventions the migrations depend on:
+
+* ids are ``uuid.UUID``; durations are ``int`` milliseconds (``duration_ms``);
+* ``success`` is a ``bool``; errors are free text in ``error``;
+* ``user_id`` is the user the event concerns (None when there is none or it is unknown);
+* ``service`` is set only on the operational events that several services emit
+  (``ApiRequest``, ``DatabaseQuery``, ``ApplicationError``); other events take the
+  client's configured service name.
+
+Personal data: only ``AuthLoginAttempt.email`` carries any. Keep it out unless you need it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from ._events import Event
+
+__all__ = [
+    "AnalyticsEvent",
+    "ApiRequest",
+    "ApplicationError",
+    "AuthCodeVerified",
+    "AuthLoginAttempt",
+    "AuthSessionValidated",
+    "AuthTokenRefresh",
+    "CocoonClaimed",
+    "CocoonConnected",
+    "CocoonDisconnected",
+    "CocoonRegistered",
+    "CocoonSetupTokenCreated",
+    "CocoonSetupTokenUsed",
+    "DatabaseQuery",
+    "IntegrationConnected",
+    "IntegrationDisconnected",
+    "IntegrationError",
+    "IntegrationUsed",
+    "OAuthFlowCompleted",
+    "OAuthFlowStarted",
+    "ProjectCreated",
+    "ProjectDeleted",
+    "ProjectUpdated",
+    "TaskCancelled",
+    "TaskCompleted",
+    "TaskCreated",
+    "TaskFailed",
+    "TaskStarted",
+    "WebhookProcessed",
+    "WebhookReceived",
+]
+
+# ----------------------------------------------------------------------------- auth
+
+
+class AuthLoginAttempt(Event):
+    """A user tried to log in (successfully or not)."""
+
+    user_id: uuid.UUID | None = None
+    success: bool
+    method: str
+    """How: ``"password"``, ``"email_code"``, ``"oauth"``..."""
+    email: str | None = None
+    """Personal data: prefer leaving it None; the privacy policy can hash or drop it."""
+    failure_reason: str | None = None
+
+
+class AuthCodeVerified(Event):
+    """A login code sent to the user was checked."""
+
+    user_id: uuid.UUID | None = None
+    success: bool
+    attempts: int = 1
+    failure_reason: str | None = None
+
+
+class AuthTokenRefresh(Event):
+    """A refresh token was exchanged for a new access token."""
+
+    user_id: uuid.UUID | None = None
+    success: bool
+    failure_reason: str | None = None
+
+
+class AuthSessionValidated(Event):
+    """A session token was checked on an incoming request."""
+
+    user_id: uuid.UUID | None = None
+    valid: bool
+    reason: str | None = None
+
+
+# ----------------------------------------------------------------------------- tasks
+
+
+class TaskCreated(Event):
+    """A task was created (the seed's example event)."""
+
+    task_id: uuid.UUID
+    user_id: uuid.UUID
+    project_id: uuid.UUID | None = None
+    cocoon_id: uuid.UUID | None = None
+    command: str
+
+
+class TaskStarted(Event):
+    """A task began executing on a cocoon."""
+
+    task_id: uuid.UUID
+    user_id: uuid.UUID
+    cocoon_id: uuid.UUID | None = None
+    queue_wait_ms: int | None = None
+
+
+class TaskCompleted(Event):
+    """A task finished successfully."""
+
+    task_id: uuid.UUID
+    user_id: uuid.UUID
+    cocoon_id: uuid.UUID | None = None
+    duration_ms: int
+    exit_code: int | None = 0
+
+
+class TaskFailed(Event):
+    """A task finished with an error."""
+
+    task_id: uuid.UUID
+    user_id: uuid.UUID
+    cocoon_id: uuid.UUID | None = None
+    duration_ms: int | None = None
+    error: str
+    exit_code: int | None = None
+
+
+class TaskCancelled(Event):
+    """A user cancelled a task before it finished."""
+
+    task_id: uuid.UUID
+    user_id: uuid.UUID
+    cocoon_id: uuid.UUID | None = None
+    duration_ms: int | None = None
+    reason: str | None = None
+
+
+# ---------------------------------------------------------------------- integrations
+
+
+class IntegrationConnected(Event):
+    """A user connected a third-party integration."""
+
+    user_id: uuid.UUID
+    provider: str
+    integration_id: uuid.UUID | None = None
+
+
+class IntegrationDisconnected(Event):
+    """A user (or the provider) disconnected an integration."""
+
+    user_id: uuid.UUID
+    provider: str
+    integration_id: uuid.UUID | None = None
+    reason: str | None = None
+
+
+class IntegrationUsed(Event):
+    """An action was performed through an integration."""
+
+    user_id: uuid.UUID | None = None
+    provider: str
+    action: str
+    duration_ms: int
+    success: bool = True
+
+
+class IntegrationError(Event):
+    """An integration call failed."""
+
+    user_id: uuid.UUID | None = None
+    provider: str
+    action: str | None = None
+    error: str
+    status_code: int | None = None
+
+
+class OAuthFlowStarted(Event):
+    """An OAuth authorisation flow was initiated."""
+
+    event_type: ClassVar[str] = "oauth_flow_started"
+    user_id: uuid.UUID | None = None
+    provider: str
+
+
+class OAuthFlowCompleted(Event):
+    """An OAuth authorisation flow came back (successfully or not)."""
+
+    event_type: ClassVar[str] = "oauth_flow_completed"
+    user_id: uuid.UUID | None = None
+    provider: str
+    success: bool
+    duration_ms: int | None = None
+    error: str | None = None
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+class WebhookReceived(Event):
+    """A webhook arrived from an external service."""
+
+    user_id: uuid.UUID | None = None
+    provider: str
+    webhook_type: str
+    payload_bytes: int | None = None
+
+
+class WebhookProcessed(Event):
+    """Processing of a received webhook finished."""
+
+    user_id: uuid.UUID | None = None
+    provider: str
+    webhook_type: str
+    success: bool
+    duration_ms: int
+    error: str | None = None
+
+
+# ---------------------------------------------------------------------------- cocoons
+
+
+class CocoonRegistered(Event):
+    """A cocoon (execution agent) registered itself."""
+
+    cocoon_id: uuid.UUID
+    user_id: uuid.UUID | None = None
+    platform: str | None = None
+    version: str | None = None
+
+
+class CocoonConnected(Event):
+    """A cocoon connected to the signaling server."""
+
+    cocoon_id: uuid.UUID
+    user_id: uuid.UUID | None = None
+
+
+class CocoonDisconnected(Event):
+    """A cocoon's signaling connection ended."""
+
+    cocoon_id: uuid.UUID
+    user_id: uuid.UUID | None = None
+    session_duration_ms: int | None = None
+    reason: str | None = None
+
+
+class CocoonClaimed(Event):
+    """A user claimed a cocoon as theirs."""
+
+    cocoon_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+class CocoonSetupTokenCreated(Event):
+    """A setup token for pairing a new cocoon was generated."""
+
+    token_id: uuid.UUID
+    user_id: uuid.UUID
+    expires_in_secs: int
+
+
+class CocoonSetupTokenUsed(Event):
+    """A setup token was redeemed by a cocoon."""
+
+    token_id: uuid.UUID
+    cocoon_id: uuid.UUID
+    user_id: uuid.UUID | None = None
+
+
+# --------------------------------------------------------------------------- projects
+
+
+class ProjectCreated(Event):
+    """A project was created."""
+
+    project_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+class ProjectUpdated(Event):
+    """A project's settings changed; ``changed_fields`` names them (never their values)."""
+
+    project_id: uuid.UUID
+    user_id: uuid.UUID
+    changed_fields: list[str] = []
+
+
+class ProjectDeleted(Event):
+    """A project was deleted."""
+
+    project_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+# ------------------------------------------------------------------------ operational
+
+
+class ApiRequest(Event):
+    """One HTTP API request, as the ASGI/WSGI middleware records it.
+
+    ``endpoint`` is the route template (``/v1/tasks/{task_id}``), never the raw path:
+    raw paths make every id its own endpoint in the latency aggregates.
+    """
+
+    service: str
+    method: str
+    endpoint: str
+    status_code: int
+    duration_ms: int
+    user_id: uuid.UUID | None = None
+
+
+class DatabaseQuery(Event):
+    """A database query executed by a service (sampled by the query hooks)."""
+
+    service: str
+    query_type: str
+    """``select``, ``insert``, ``update``, ``delete`` or ``other``."""
+    duration_ms: int
+    table: str | None = None
+    rows: int | None = None
+    success: bool = True
+    user_id: uuid.UUID | None = None
+
+
+class ApplicationError(Event):
+    """An error a service logged or failed with."""
+
+    service: str
+    error_type: str
+    message: str
+    severity: str = "error"
+    endpoint: str | None = None
+    user_id: uuid.UUID | None = None
+
+
+class AnalyticsEvent:
+    """Namespace mirroring the seed's ``AnalyticsEvent`` enum.
+
+    ``AnalyticsEvent.TaskCreated(...)`` and ``TaskCreated(...)`` are the same class; use
+    whichever reads better at the call site. ``AnalyticsEvent.ALL`` lists the catalogue.
+    """
+
+    AuthLoginAttempt = AuthLoginAttempt
+    AuthCodeVerified = AuthCodeVerified
+    AuthTokenRefresh = AuthTokenRefresh
+    AuthSessionValidated = AuthSessionValidated
+    TaskCreated = TaskCreated
+    TaskStarted = TaskStarted
+    TaskCompleted = TaskCompleted
+    TaskFailed = TaskFailed
+    TaskCancelled = TaskCancelled
+    IntegrationConnected = IntegrationConnected
+    IntegrationDisconnected = IntegrationDisconnected
+    IntegrationUsed = IntegrationUsed
+    IntegrationError = IntegrationError
+    OAuthFlowStarted = OAuthFlowStarted
+    OAuthFlowCompleted = OAuthFlowCompleted
+    WebhookReceived = WebhookReceived
+    WebhookProcessed = WebhookProcessed
+    CocoonRegistered = CocoonRegistered
+    CocoonConnected = CocoonConnected
+    CocoonDisconnected = CocoonDisconnected
+    CocoonClaimed = CocoonClaimed
+    CocoonSetupTokenCreated = CocoonSetupTokenCreated
+    CocoonSetupTokenUsed = CocoonSetupTokenUsed
+    ProjectCreated = ProjectCreated
+    ProjectUpdated = ProjectUpdated
+    ProjectDeleted = ProjectDeleted
+    ApiRequest = ApiRequest
+    DatabaseQuery = DatabaseQuery
+    ApplicationError = ApplicationError
+
+    ALL: ClassVar[tuple[type[Event], ...]] = (
+        AuthLoginAttempt,
+        AuthCodeVerified,
+        AuthTokenRefresh,
+        AuthSessionValidated,
+        TaskCreated,
+        TaskStarted,
+        TaskCompleted,
+        TaskFailed,
+        TaskCancelled,
+        IntegrationConnected,
+        IntegrationDisconnected,
+        IntegrationUsed,
+        IntegrationError,
+        OAuthFlowStarted,
+        OAuthFlowCompleted,
+        WebhookReceived,
+        WebhookProcessed,
+        CocoonRegistered,
+        CocoonConnected,
+        CocoonDisconnected,
+        CocoonClaimed,
+        CocoonSetupTokenCreated,
+        CocoonSetupTokenUsed,
+        ProjectCreated,
+        ProjectUpdated,
+        ProjectDeleted,
+        ApiRequest,
+        DatabaseQuery,
+        ApplicationError,
+    )

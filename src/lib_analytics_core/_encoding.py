@@ -1,0 +1,232 @@
+"""Turning queued events into database rows (runs in the worker, never in ``track()``).
+
+Each ``(timestamp_ns, event)`` becomes an :class:`EnrichedEvent` (event + timestamp +
+time-ordered UUIDv7 + the client's metadata) and then a row tuple in column order
+``(timestamp, event_id, event_type, service, user_id, data)``.
+
+An event that cannot be encoded (not an ``Event``, a ``before_track`` hook that raised,
+JSON larger than ``max_event_bytes``) does not take its batch down: it becomes a
+:class:`Rejected` entry that the worker stores in the dead-letter table.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import random
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ._events import Event, decode_event
+
+if TYPE_CHECKING:
+    from ._channel import QueuedEvent
+    from ._config import AnalyticsConfig, ClientMetadata
+
+__all__ = [
+    "COLUMNS",
+    "BeforeTrack",
+    "EncodedBatch",
+    "EnrichedEvent",
+    "Rejected",
+    "Row",
+    "RowEncoder",
+    "uuid7",
+]
+
+#: Column order of every row the writer sends.
+COLUMNS = ("timestamp", "event_id", "event_type", "service", "user_id", "data")
+
+Row = tuple[_dt.datetime, uuid.UUID, str, str, "uuid.UUID | None", str]
+BeforeTrack = Callable[[Event], "Event | None"]
+
+_UTC = _dt.UTC
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
+_timedelta = _dt.timedelta
+
+
+class _Rng:
+    """Per-process random source for event ids, re-seeded in forked children.
+
+    Not the global ``random`` module: an application calling ``random.seed(42)`` in
+    every worker process would otherwise make them generate identical ids, and the
+    idempotent retry path would then discard real events as duplicates.
+    """
+
+    def __init__(self) -> None:
+        self.rng = random.Random(os.urandom(16))  # noqa: S311 - ids, not secrets
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self.rng.seed(os.urandom(16))
+
+
+_RNG = _Rng()
+
+
+def uuid7(timestamp_ns: int) -> uuid.UUID:
+    """A UUIDv7 (RFC 9562) for ``timestamp_ns``: time-ordered, 74 random bits.
+
+    The 12 ``rand_a`` bits hold the sub-millisecond fraction, so ids of events from one
+    process sort in tracking order even within a millisecond.
+    """
+    ms, rem = divmod(timestamp_ns, 1_000_000)
+    sub = (rem * 4096) // 1_000_000
+    value = (
+        (ms & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76
+        | sub << 64
+        | 0b10 << 62
+        | _RNG.rng.getrandbits(62)
+    )
+    return uuid.UUID(int=value)
+
+
+class EnrichedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as stored: the event, when it was tracked, its id, and who produced it."""
+
+    event: Event
+    timestamp: _dt.datetime
+    event_id: uuid.UUID
+    metadata: ClientMetadata | None = None
+    sample_rate: float = 1.0
+
+    @property
+    def event_type(self) -> str:
+        return self.event.event_type
+
+    @classmethod
+    def from_record(cls, record: Any) -> EnrichedEvent:
+        """Rebuild from a row read back (``timestamp, event_id, event_type, data`` keys)."""
+        data = record["data"]
+        raw = data if isinstance(data, str | bytes) else msgspec.json.encode(data)
+        meta = msgspec.json.decode(raw).get("_meta", {})
+        return cls(
+            event=decode_event(record["event_type"], raw),
+            timestamp=record["timestamp"],
+            event_id=record["event_id"],
+            sample_rate=float(meta.get("sample_rate", 1.0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An event the library refused before it reached the database, with the reason."""
+
+    timestamp: _dt.datetime
+    event_id: uuid.UUID
+    event_type: str
+    service: str
+    payload: str
+    error: str
+    sqlstate: str | None = None
+
+
+@dataclass(slots=True)
+class EncodedBatch:
+    """The outcome of encoding one batch: rows to write and events refused locally."""
+
+    rows: list[Row]
+    rejected: list[Rejected]
+    sampled_out: int = 0
+    hook_dropped: int = 0
+
+
+class RowEncoder:
+    """Encodes queued events to rows for one client's settings."""
+
+    def __init__(self, config: AnalyticsConfig) -> None:
+        self._service = config.service_name
+        self._max_bytes = config.max_event_bytes
+        self._before_track = config.before_track
+        self._sample_rates = dict(config.sample_rates)
+        self._metadata = config.metadata
+        self._meta_json = msgspec.json.encode(self._metadata.as_json_dict())
+        self._encode = msgspec.json.Encoder().encode
+        self._random = _RNG.rng.random
+
+    def enrich(self, timestamp_ns: int, event: Event) -> EnrichedEvent:
+        """The :class:`EnrichedEvent` for a queued event."""
+        return EnrichedEvent(
+            event=event,
+            timestamp=_EPOCH + _timedelta(microseconds=timestamp_ns // 1000),
+            event_id=uuid7(timestamp_ns),
+            metadata=self._metadata,
+        )
+
+    def encode(self, queued: Iterable[QueuedEvent]) -> EncodedBatch:
+        rows: list[Row] = []
+        rejected: list[Rejected] = []
+        out = EncodedBatch(rows, rejected)
+        encode = self._encode
+        meta = self._meta_json
+        max_bytes = self._max_bytes
+        hook = self._before_track
+        rates = self._sample_rates
+        default_service = self._service
+        append = rows.append
+        for ts_ns, event in queued:
+            timestamp = _EPOCH + _timedelta(microseconds=ts_ns // 1000)
+            event_id = uuid7(ts_ns)
+            try:
+                event_type = event.event_type
+                sample_rate = 1.0
+                if rates:
+                    rate = rates.get(event_type)
+                    if rate is not None and rate < 1.0:
+                        if self._random() >= rate:
+                            out.sampled_out += 1
+                            continue
+                        sample_rate = rate
+                if hook is not None:
+                    changed = hook(event)
+                    if changed is None:
+                        out.hook_dropped += 1
+                        continue
+                    event = changed  # noqa: PLW2901 - the hook's version is what we store
+                    event_type = event.event_type
+                body = encode(event)
+                if sample_rate != 1.0:
+                    extra = meta[:-1] + b',"sample_rate":' + encode(sample_rate) + b"}"
+                else:
+                    extra = meta
+                data = (body[:-1] + b',"_meta":' + extra + b"}") if len(body) > 2 else (
+                    b'{"_meta":' + extra + b"}"
+                )
+                if len(data) > max_bytes:
+                    rejected.append(
+                        Rejected(
+                            timestamp,
+                            event_id,
+                            event_type,
+                            _service_of(event, default_service),
+                            data[:1024].decode("utf-8", "replace"),
+                            f"event too large: {len(data)} bytes > max_event_bytes {max_bytes}",
+                        )
+                    )
+                    continue
+                user_id = getattr(event, "user_id", None)
+                service = getattr(event, "service", None) or default_service
+                append((timestamp, event_id, event_type, service, user_id, data.decode()))
+            except Exception as err:  # noqa: BLE001 - one bad event must not sink the batch
+                rejected.append(
+                    Rejected(
+                        timestamp,
+                        event_id,
+                        str(getattr(event, "event_type", type(event).__name__))[:100],
+                        default_service,
+                        repr(event)[:1024],
+                        f"could not encode event: {type(err).__name__}: {err}",
+                    )
+                )
+        return out
+
+
+def _service_of(event: object, default: str) -> str:
+    service = getattr(event, "service", None)
+    return service if isinstance(service, str) and service else default

