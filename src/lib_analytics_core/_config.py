@@ -157,7 +157,9 @@ class AnalyticsConfig:
         if self.initial_backoff_secs > self.max_backoff_secs:
             raise ConfigurationError("initial_backoff_secs must be <= max_backoff_secs")
         if self.write_method not in ("auto", "copy", "insert"):
-            raise ConfigurationError(f"write_method must be auto, copy or insert, not {self.write_method!r}")
+            raise ConfigurationError(
+                f"write_method must be auto, copy or insert, not {self.write_method!r}"
+            )
         if not self.service_name or len(self.service_name) > 100:
             raise ConfigurationError("service_name must be 1-100 characters")
         for event_type, rate in self.sample_rates.items():

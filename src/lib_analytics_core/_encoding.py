@@ -69,18 +69,26 @@ class _Rng:
 _RNG = _Rng()
 
 
-def uuid7(timestamp_ns: int) -> uuid.UUID:
-    """A UUIDv7 (RFC 9562) for ``timestamp_ns``: time-ordered, 74 random bits.
+_last_prefix = 0
 
-    The 12 ``rand_a`` bits hold the sub-millisecond fraction, so ids of events from one
-    process sort in tracking order even within a millisecond.
+
+def uuid7(timestamp_ns: int) -> uuid.UUID:
+    """A UUIDv7 (RFC 9562) for ``timestamp_ns``: time-ordered, 62 random bits.
+
+    The 12 ``rand_a`` bits hold the sub-millisecond fraction, and within a process ids
+    are strictly increasing (RFC 9562 method 3: when two events fall in the same 1/4096
+    ms, the fraction is bumped), so ids sort in tracking order.
     """
+    global _last_prefix  # noqa: PLW0603 - per-process monotonic counter
     ms, rem = divmod(timestamp_ns, 1_000_000)
-    sub = (rem * 4096) // 1_000_000
+    prefix = (ms & 0xFFFF_FFFF_FFFF) << 12 | (rem * 4096) // 1_000_000
+    if prefix <= _last_prefix and _last_prefix - prefix < 4096:
+        prefix = _last_prefix + 1
+    _last_prefix = prefix
     value = (
-        (ms & 0xFFFF_FFFF_FFFF) << 80
+        (prefix >> 12) << 80
         | 0x7 << 76
-        | sub << 64
+        | (prefix & 0xFFF) << 64
         | 0b10 << 62
         | _RNG.rng.getrandbits(62)
     )
@@ -195,8 +203,10 @@ class RowEncoder:
                     extra = meta[:-1] + b',"sample_rate":' + encode(sample_rate) + b"}"
                 else:
                     extra = meta
-                data = (body[:-1] + b',"_meta":' + extra + b"}") if len(body) > 2 else (
-                    b'{"_meta":' + extra + b"}"
+                data = (
+                    (body[:-1] + b',"_meta":' + extra + b"}")
+                    if len(body) > 2
+                    else (b'{"_meta":' + extra + b"}")
                 )
                 if len(data) > max_bytes:
                     rejected.append(
@@ -213,7 +223,7 @@ class RowEncoder:
                 user_id = getattr(event, "user_id", None)
                 service = getattr(event, "service", None) or default_service
                 append((timestamp, event_id, event_type, service, user_id, data.decode()))
-            except Exception as err:  # noqa: BLE001 - one bad event must not sink the batch
+            except Exception as err:
                 rejected.append(
                     Rejected(
                         timestamp,

@@ -49,6 +49,9 @@ def _snake_case(name: str) -> str:
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
 
 
+@typing.dataclass_transform(
+    kw_only_default=True, frozen_default=True, field_specifiers=(msgspec.field,)
+)
 class _EventMeta(msgspec.StructMeta):
     """Makes every event class keyword-only and frozen without repeating it per class.
 
@@ -198,10 +201,14 @@ def _condition(tp: Any, var: str, ns: dict[str, Any]) -> str | None:
     if tp is Any or tp is object:
         return None
     origin = get_origin(tp)
-    if origin is typing.Annotated or origin is not None and origin not in (
-        types.UnionType,
-        typing.Union,
-        Literal,
+    if origin is typing.Annotated or (
+        origin is not None
+        and origin
+        not in (
+            types.UnionType,
+            typing.Union,
+            Literal,
+        )
     ):
         key = f"_conv{len(ns)}"
         ns[key] = _convert_check(tp)
@@ -224,7 +231,10 @@ def _condition(tp: Any, var: str, ns: dict[str, Any]) -> str | None:
     if tp is bool:
         return f"{var}.__class__ is not bool"
     if tp is int:
-        return f"({var}.__class__ is not int and (not isinstance({var}, int) or isinstance({var}, bool)))"
+        return (
+            f"({var}.__class__ is not int"
+            f" and (not isinstance({var}, int) or isinstance({var}, bool)))"
+        )
     if tp is float:
         return f"(not isinstance({var}, (int, float)) or isinstance({var}, bool))"
     if tp is _dt.datetime:
@@ -269,5 +279,5 @@ def _build_checker(cls: type[Event]) -> Callable[[Event], None]:
 def _bootstrap_checker(self: Event) -> None:
     cls = type(self)
     checker = _build_checker(cls)
-    cls._check_fields = checker  # type: ignore[method-assign]
+    cls._check_fields = checker  # type: ignore[method-assign,assignment]
     checker(self)

@@ -149,8 +149,10 @@ class Spool:
             start = pos + _HEADER.size
             payload = data[start : start + length]
             if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
-                reason = "bad magic" if magic != _MAGIC else (
-                    "truncated record" if len(payload) != length else "checksum mismatch"
+                reason = (
+                    "bad magic"
+                    if magic != _MAGIC
+                    else ("truncated record" if len(payload) != length else "checksum mismatch")
                 )
                 self._corrupt(path, pos, reason)
                 nxt = data.find(_MAGIC, pos + 1)

@@ -22,14 +22,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import functools
 import logging
 import os
 import random
 import threading
 import time
+import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,7 @@ from ._errors import WorkerError
 from ._spool import Spool
 from ._stats import WorkerStats
 from ._worker_config import WorkerConfig
-from ._writer import BatchWriter
+from ._writer import BatchWriter, Conn
 
 __all__ = ["AnalyticsWorker", "ShutdownReport", "ThreadedWorker"]
 
@@ -126,9 +126,11 @@ class AnalyticsWorker:
             write_method=self._settings.write_method,
             timeout=self._settings.write_timeout_secs,
         )
-        self._spool = Spool(self._settings.spool_dir, max_bytes=self._settings.spool_max_bytes) if (
-            self._settings.spool_dir is not None
-        ) else None
+        self._spool = (
+            Spool(self._settings.spool_dir, max_bytes=self._settings.spool_max_bytes)
+            if (self._settings.spool_dir is not None)
+            else None
+        )
         self._counters = _Counters()
         self._in_flight = 0
         self._done_seq = 0
@@ -145,6 +147,7 @@ class AnalyticsWorker:
         self._owns_pool = False
         self._rng = random.Random()  # noqa: S311 - backoff jitter
         self._db_down_until = 0.0
+        self._pending_since: float | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -199,7 +202,11 @@ class AnalyticsWorker:
         self._stop = asyncio.Event()
         self._finished = asyncio.Event()
         wake = self._wake
-        self._channel.set_waker(functools.partial(loop.call_soon_threadsafe, wake.set))
+
+        def waker() -> None:
+            loop.call_soon_threadsafe(wake.set)
+
+        self._channel.set_waker(waker)
         if len(self._channel):
             wake.set()
         cancelled = False
@@ -227,7 +234,7 @@ class AnalyticsWorker:
         if cancelled:
             raise asyncio.CancelledError
 
-    async def flush(self, timeout: float | None = None) -> bool:
+    async def flush(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - seed API
         """Write everything queued right now; True if it was all handled in time.
 
         "Handled" means written, dead-lettered or spooled. Works whether or not
@@ -251,7 +258,7 @@ class AnalyticsWorker:
             return False
         return self._done_seq >= target
 
-    async def shutdown(self, timeout: float | None = None) -> ShutdownReport:
+    async def shutdown(self, timeout: float | None = None) -> ShutdownReport:  # noqa: ASYNC109
         """Stop accepting work, write what is queued within ``timeout``, and return.
 
         What cannot be written in time goes to the spool (if configured) or is counted
@@ -261,11 +268,11 @@ class AnalyticsWorker:
         before = self._counters.written, self._counters.spooled, self._counters.lost
         loop = asyncio.get_running_loop()
         if not self._running:
-            if self._loop is None or self._finished is None or self._finished.is_set():
-                self._deadline = loop.time() + budget
-                self._stop_requested = True
-                timed_out = not await self._flush_inline(budget)
-                return self._report(before, timed_out)
+            # Never started, or already finished: write what is queued inline.
+            self._deadline = loop.time() + budget
+            self._stop_requested = True
+            timed_out = not await self._flush_inline(budget)
+            return self._report(before, timed_out)
         if loop is not self._loop:
             raise WorkerError("shutdown() must be awaited on the worker's event loop")
         if self._deadline is None or loop.time() + budget < self._deadline:
@@ -341,40 +348,46 @@ class AnalyticsWorker:
         if pool is not None and self._owns_pool:
             try:
                 await asyncio.wait_for(pool.close(), 5.0)
-            except Exception:  # noqa: BLE001 - closing a pool to a dead server
+            except Exception:
                 pool.terminate()
 
-    def _batch_ready(self, now_ns: int) -> bool:
+    def _batch_ready(self, now: float) -> bool:
+        """Size or age, whichever first (age measured from when the worker first saw the
+        queue non-empty, on the monotonic clock: immune to wall-clock jumps and to
+        back-dated events from ``track_at``)."""
         n = len(self._channel)
         if n == 0:
+            self._pending_since = None
             return False
         if n >= self._settings.batch_size or self._flush_waiters or self._stop_requested:
             return True
-        oldest = self._channel.oldest_ns()
-        return oldest is not None and now_ns - oldest >= self._settings.flush_interval_secs * 1e9
+        if self._pending_since is None:
+            self._pending_since = now
+        return now - self._pending_since >= self._settings.flush_interval_secs
 
-    def _idle_timeout(self, now_ns: int) -> float:
-        oldest = self._channel.oldest_ns()
-        if oldest is None:
+    def _idle_timeout(self, now: float) -> float:
+        if self._pending_since is None:
             return _MAX_IDLE_WAIT_SECS
-        due = (oldest + self._settings.flush_interval_secs * 1e9 - now_ns) / 1e9
+        due = self._pending_since + self._settings.flush_interval_secs - now
         return max(0.0, min(due, _MAX_IDLE_WAIT_SECS))
 
     async def _main_loop(self) -> None:
         assert self._wake is not None
         wake = self._wake
+        monotonic = time.monotonic
         while not self._stop_requested:
             await self._maybe_replay_spool()
-            now_ns = time.time_ns()
-            if self._batch_ready(now_ns):
+            if self._batch_ready(monotonic()):
+                self._pending_since = None
                 await self._process(self._channel.take(self._settings.max_batch_size))
                 continue
             self._resolve_flush_waiters()
             wake.clear()
-            if self._batch_ready(time.time_ns()) or self._stop_requested:
+            now = monotonic()
+            if self._batch_ready(now) or self._stop_requested:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self._idle_timeout(now_ns))
+                await asyncio.wait_for(wake.wait(), self._idle_timeout(now))
 
     async def _final_drain(self) -> None:
         """Write everything still queued, within the shutdown deadline."""
@@ -384,7 +397,7 @@ class AnalyticsWorker:
             await self._process(self._channel.take(self._settings.max_batch_size))
         self._resolve_flush_waiters()
 
-    async def _flush_inline(self, timeout: float | None) -> bool:
+    async def _flush_inline(self, timeout: float | None) -> bool:  # noqa: ASYNC109
         """Flush without a running worker (``flush``/``shutdown`` before/after ``run``)."""
         loop = asyncio.get_running_loop()
         self._loop = loop
@@ -499,7 +512,7 @@ class AnalyticsWorker:
                         pending_rejected = []
                 self._db_down_until = 0.0
                 return True
-            except Exception as err:  # noqa: BLE001 - every failure here is retried
+            except Exception as err:
                 attempt += 1
                 self._counters.retried += 1
                 self._record_error(err)
@@ -531,14 +544,12 @@ class AnalyticsWorker:
                     return False
                 await self._sleep(delay)
 
-    async def _dead_letter(self, conn: asyncpg.Connection[Any], rejected: list[Rejected]) -> None:
+    async def _dead_letter(self, conn: Conn, rejected: list[Rejected]) -> None:
         await self._writer.dead_letter(conn, rejected)
         self._counters.rejected += len(rejected)
         self._recent_rejections.extend(rejected)
         for r in rejected[:5]:
-            logger.warning(
-                "analytics: rejected %s event %s: %s", r.event_type, r.event_id, r.error
-            )
+            logger.warning("analytics: rejected %s event %s: %s", r.event_type, r.event_id, r.error)
         if len(rejected) > 5:
             logger.warning("analytics: ... and %d more rejected events", len(rejected) - 5)
 
@@ -554,8 +565,8 @@ class AnalyticsWorker:
 
     def _backoff_delay(self, attempt: int) -> float:
         s = self._settings
-        ceiling = min(s.max_backoff_secs, s.initial_backoff_secs * (2 ** min(attempt - 1, 30)))
-        return ceiling * (0.5 + self._rng.random() / 2)  # "equal jitter"
+        ceiling = min(s.max_backoff_secs, s.initial_backoff_secs * (2.0 ** min(attempt - 1, 30)))
+        return float(ceiling * (0.5 + self._rng.random() / 2))  # "equal jitter"
 
     async def _sleep(self, delay: float) -> None:
         """Back off, but wake at once for shutdown and never sleep past its deadline."""
@@ -645,23 +656,30 @@ class ThreadedWorker:
         finally:
             self._started.set()
             try:
+                # Let callers' coroutines (a shutdown() or flush() waiting on the worker's
+                # completion) finish before the loop closes, or their futures never resolve.
+                pending = asyncio.all_tasks(loop)
+                if pending:
+                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
 
-    def _call(self, factory: Callable[[], Awaitable[Any]], timeout: float | None) -> Any:
+    def _call(self, factory: Callable[[], Coroutine[Any, Any, Any]], timeout: float | None) -> Any:
         loop = self._loop
         thread = self._thread
         if loop is None or thread is None or not thread.is_alive() or loop.is_closed():
             # Not running (never started, or already stopped): do the work inline.
-            return asyncio.run(factory())  # type: ignore[arg-type]
-        fut = asyncio.run_coroutine_threadsafe(factory(), loop)  # type: ignore[arg-type]
+            return asyncio.run(factory())
+        fut = asyncio.run_coroutine_threadsafe(factory(), loop)
         return fut.result(timeout)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything queued now is written (or ``timeout`` passes)."""
         try:
-            result: bool = self._call(lambda: self._worker.flush(timeout), None if timeout is None else timeout + 5)
+            result: bool = self._call(
+                lambda: self._worker.flush(timeout), None if timeout is None else timeout + 5
+            )
         except TimeoutError:
             return False
         return result
@@ -719,15 +737,13 @@ _fork_hook = False
 
 
 def _restart_threaded_after_fork() -> None:
-    for ref in list(_THREADED):
+    for ref in _THREADED:
         threaded = ref()
         if threaded is not None:
-            threaded._after_fork_in_child()  # noqa: SLF001
+            threaded._after_fork_in_child()
 
 
 def _register_threaded_for_fork(threaded: ThreadedWorker) -> None:
-    import weakref
-
     global _fork_hook  # noqa: PLW0603 - one process-wide fork hook
     if any(ref() is threaded for ref in _THREADED):
         return

@@ -24,15 +24,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from ._encoding import COLUMNS, Rejected, Row
 
-__all__ = ["BatchWriter", "ServerInfo", "WriteResult", "is_data_error", "is_transient"]
+__all__ = ["BatchWriter", "Conn", "ServerInfo", "WriteResult", "is_data_error", "is_transient"]
 
 logger = logging.getLogger("lib_analytics_core")
+
+#: A plain connection or one borrowed from a pool: the writer works with both.
+Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 
 DEAD_LETTER_TABLE = "analytics_dead_letters"
 
@@ -49,7 +53,7 @@ class ServerInfo:
         return "emscripten" in self.version.lower()
 
 
-async def detect_server(conn: asyncpg.Connection[Any]) -> ServerInfo:
+async def detect_server(conn: Conn) -> ServerInfo:
     version = str(await conn.fetchval("SELECT version()"))
     # PGlite (PostgreSQL compiled to WASM) reports an Emscripten toolchain; its socket
     # server dies on COPY FROM STDIN, so it gets the array-INSERT path.
@@ -124,9 +128,7 @@ class BatchWriter:
             return True
         return self.server is not None and self.server.supports_copy
 
-    async def write(
-        self, conn: asyncpg.Connection[Any], rows: Sequence[Row], *, idempotent: bool
-    ) -> WriteResult:
+    async def write(self, conn: Conn, rows: Sequence[Row], *, idempotent: bool) -> WriteResult:
         """Store ``rows``; return how many were stored and which were refused.
 
         Raises (for the caller to retry) only on transient errors. Refused rows are
@@ -134,7 +136,9 @@ class BatchWriter:
         """
         if self.server is None:
             self.server = await detect_server(conn)
-            logger.debug("analytics writer: server %s (copy=%s)", self.server.version, self.uses_copy())
+            logger.debug(
+                "analytics writer: server %s (copy=%s)", self.server.version, self.uses_copy()
+            )
         if not rows:
             return WriteResult(0, [])
         if not idempotent and self.uses_copy():
@@ -156,13 +160,11 @@ class BatchWriter:
                     raise
         return await self._write_splitting(conn, list(rows))
 
-    async def _insert(self, conn: asyncpg.Connection[Any], rows: Sequence[Row]) -> None:
+    async def _insert(self, conn: Conn, rows: Sequence[Row]) -> None:
         cols = list(zip(*rows, strict=True))
         await conn.execute(self._insert_sql, *cols, timeout=self._timeout)
 
-    async def _write_splitting(
-        self, conn: asyncpg.Connection[Any], rows: list[Row]
-    ) -> WriteResult:
+    async def _write_splitting(self, conn: Conn, rows: list[Row]) -> WriteResult:
         try:
             await self._insert(conn, rows)
             return WriteResult(len(rows), [])
@@ -190,9 +192,7 @@ class BatchWriter:
             right = await self._write_splitting(conn, rows[mid:])
             return WriteResult(left.written + right.written, left.rejected + right.rejected)
 
-    async def dead_letter(
-        self, conn: asyncpg.Connection[Any], rejected: Sequence[Rejected]
-    ) -> None:
+    async def dead_letter(self, conn: Conn, rejected: Sequence[Rejected]) -> None:
         """Keep refused events, with the reason, in ``analytics_dead_letters``."""
         if not rejected:
             return
