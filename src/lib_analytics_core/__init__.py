@@ -60,6 +60,9 @@ from ._errors import (
     WorkerError,
 )
 from ._events import Event, decode_event, event_class, registered_event_types
+from ._maintenance import MaintenanceReport, maintain, refresh_aggregates
+from ._migrate import MigrationReport, MigrationState, MigrationStatus, migrate, migration_status
+from ._server import SchemaTier, ServerKind, detect_server_kind
 from ._stats import WorkerStats
 from ._worker import AnalyticsWorker, ShutdownReport, ThreadedWorker
 from ._worker_config import WorkerConfig
@@ -97,7 +100,11 @@ __all__ = [
     "IntegrationDisconnected",
     "IntegrationError",
     "IntegrationUsed",
+    "MaintenanceReport",
     "MigrationError",
+    "MigrationReport",
+    "MigrationState",
+    "MigrationStatus",
     "NoopClient",
     "OAuthFlowCompleted",
     "OAuthFlowStarted",
@@ -106,6 +113,8 @@ __all__ = [
     "ProjectUpdated",
     "QueryError",
     "Rejected",
+    "SchemaTier",
+    "ServerKind",
     "ShutdownReport",
     "TaskCancelled",
     "TaskCompleted",
@@ -121,6 +130,11 @@ __all__ = [
     "WorkerStats",
     "__version__",
     "decode_event",
+    "detect_server_kind",
     "event_class",
+    "maintain",
+    "migrate",
+    "migration_status",
+    "refresh_aggregates",
     "registered_event_types",
 ]

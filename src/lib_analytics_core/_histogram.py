@@ -80,8 +80,10 @@ def representative(k: int) -> float:
     if k + 1 >= BUCKET_COUNT:
         return float(lo)
     hi = BOUNDARIES[k + 1] - 1  # largest integer in the bucket
-    if lo == hi or lo == 0:
-        return float(lo) if lo == hi else 0.0
+    if lo == hi:
+        return float(lo)
+    if lo == 0:
+        return 0.0
     return 2.0 * lo * hi / (lo + hi)
 
 

@@ -86,7 +86,7 @@ async def acquire(pool_or_conn: Any) -> AsyncIterator[asyncpg.Connection[Any]]:
         except (OSError, asyncpg.PostgresConnectionError) as err:
             raise DatabaseUnavailableError(f"cannot connect to the database: {err}") from err
         try:
-            yield conn
+            yield conn  # type: ignore[misc]  # a PoolConnectionProxy behaves as a Connection
         finally:
             await pool_or_conn.release(conn)
     else:
@@ -362,12 +362,10 @@ async def _history(conn: asyncpg.Connection[Any]) -> dict[int, _Applied] | None:
     if not exists:
         return None
     rows = await conn.fetch(
-        f"SELECT version, name, checksum, applied_at, tier FROM {HISTORY_TABLE}"  # noqa: S608
+        f"SELECT version, name, checksum, applied_at, tier FROM {HISTORY_TABLE}"
     )
     return {
-        r["version"]: _Applied(
-            r["version"], r["name"], r["checksum"], r["applied_at"], r["tier"]
-        )
+        r["version"]: _Applied(r["version"], r["name"], r["checksum"], r["applied_at"], r["tier"])
         for r in rows
     }
 
@@ -449,7 +447,9 @@ CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
 """
 
 
-async def migrate(pool_or_conn: Any, phase: Phase = "all", dry_run: bool = False) -> MigrationReport:
+async def migrate(
+    pool_or_conn: Any, phase: Phase = "all", dry_run: bool = False
+) -> MigrationReport:
     """Apply the pending migrations of ``phase`` (``"all"``, ``"pre"`` or ``"post"``).
 
     Safe to call from every service at start-up: concurrent calls serialise on an
@@ -505,7 +505,9 @@ async def migrate(pool_or_conn: Any, phase: Phase = "all", dry_run: bool = False
 
 async def _apply(conn: asyncpg.Connection[Any], mig: Migration, sql: str, tier: SchemaTier) -> None:
     statements = split_statements(sql)
-    logger.info("applying migration %s (%s tier, %d statements)", mig.name, tier.value, len(statements))
+    logger.info(
+        "applying migration %s (%s tier, %d statements)", mig.name, tier.value, len(statements)
+    )
     started = dt.datetime.now(dt.UTC)
     tx = None if mig.no_transaction else conn.transaction()
     if tx is not None:
@@ -522,7 +524,7 @@ async def _apply(conn: asyncpg.Connection[Any], mig: Migration, sql: str, tier: 
                 ) from err
         elapsed = int((dt.datetime.now(dt.UTC) - started).total_seconds() * 1000)
         await conn.execute(
-            f"INSERT INTO {HISTORY_TABLE} (version, name, phase, checksum, tier, duration_ms)"  # noqa: S608
+            f"INSERT INTO {HISTORY_TABLE} (version, name, phase, checksum, tier, duration_ms)"
             " VALUES ($1, $2, $3, $4, $5, $6)",
             mig.version,
             mig.name,
