@@ -17,14 +17,17 @@ Sampling: database queries are the highest-volume events; keep a fraction with
 ``AnalyticsConfig(sample_rates={"database_query": 0.05})``. The worker applies it and
 stores the rate with every kept event, so counts scale back correctly.
 
-Queries naming the analytics tables are skipped, so a logger installed on the pool the
+asyncpg's pool-release reset query is skipped. Queries naming the analytics tables are
+skipped too, so a logger installed on the pool the
 worker also writes through cannot feed on its own writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
+
+import asyncpg
 
 from .._catalog import DatabaseQuery
 from ._common import SafeTracker
@@ -34,6 +37,16 @@ if TYPE_CHECKING:
     from .._client import AnalyticsClient
 
 __all__ = ["AsyncpgQueryLogger", "install_query_logger", "query_logger_init"]
+
+
+#: asyncpg's own pool-release reset (``Connection.get_reset_query``): infrastructure, not
+#: an application query, and one per pool checkout would double the recorded volume.
+_POOL_RESET_PREFIXES = (
+    "SELECT pg_advisory_unlock_all();",
+    "CLOSE ALL;",
+    "UNLISTEN *;",
+    "RESET ALL;",
+)
 
 
 def _own_tables(client: AnalyticsClient, extra: Iterable[str]) -> tuple[str, ...]:
@@ -59,7 +72,11 @@ class AsyncpgQueryLogger:
     def __call__(self, record: Any) -> None:
         try:
             query = record.query
-            if not isinstance(query, str) or mentions(query, self._ignore):
+            if (
+                not isinstance(query, str)
+                or query.startswith(_POOL_RESET_PREFIXES)
+                or mentions(query, self._ignore)
+            ):
                 return
             kind, table = classify(query)
             self._tracker.track(
@@ -76,7 +93,7 @@ class AsyncpgQueryLogger:
 
 
 def install_query_logger(
-    conn: Any,
+    conn: asyncpg.Connection[Any],
     client: AnalyticsClient,
     *,
     service: str | None = None,
@@ -93,15 +110,15 @@ def query_logger_init(
     *,
     service: str | None = None,
     ignore_tables: Iterable[str] = (),
-    then: Callable[[Any], Awaitable[None]] | None = None,
-) -> Callable[[Any], Awaitable[None]]:
+    then: Callable[[asyncpg.Connection[Any]], Awaitable[None]] | None = None,
+) -> Callable[[asyncpg.Connection[Any]], Coroutine[Any, Any, None]]:
     """An ``init=`` callback for ``asyncpg.create_pool`` installing the logger.
 
     ``then`` is your own init callback, if the pool already had one.
     """
     query_logger = AsyncpgQueryLogger(client, service=service, ignore_tables=ignore_tables)
 
-    async def init(conn: Any) -> None:
+    async def init(conn: asyncpg.Connection[Any]) -> None:
         conn.add_query_logger(query_logger)
         if then is not None:
             await then(conn)
