@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._events import Event
 
-__all__ = ["EventChannel", "QueuedEvent"]
+__all__ = ["EventChannel", "QueuedEvent", "on_fork_in_child"]
 
 logger = logging.getLogger("lib_analytics_core")
 
@@ -82,8 +82,15 @@ class EventChannel:
         )
 
     def wake(self) -> None:
-        """Tell the worker there is work. Never raises (track() must not)."""
+        """Tell the worker there is work. Never raises (track() must not).
+
+        Called once per batch (queue went non-empty, or a batch is full), not per
+        event, so it can afford the pid check that catches a fork whose at-fork hooks
+        never ran (uWSGI forks from C without ``--py-call-osafterfork``).
+        """
         self.wake_pending = True
+        if self._pid != os.getpid():
+            _forked_without_hooks(self)
         waker = self._waker
         if waker is None:
             return
@@ -118,10 +125,17 @@ class EventChannel:
     def __len__(self) -> int:
         return len(self.items)
 
-    def _after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self, keep: int = 0) -> None:
         # The events queued before the fork belong to the parent, which writes them.
-        # Writing them here too would store them twice; the child starts empty.
-        self.items.clear()
+        # Writing them here too would store them twice; the child starts empty
+        # (except for the ``keep`` newest, known to be the child's own).
+        items = self.items
+        if keep:
+            kept = [items.pop() for _ in range(min(keep, len(items)))]
+            items.clear()
+            items.extend(reversed(kept))
+        else:
+            items.clear()
         self.wake_pending = False
         self._waker = None
         self._dropped = 0
@@ -135,16 +149,63 @@ class EventChannel:
 
 _CHANNELS: weakref.WeakSet[EventChannel] = weakref.WeakSet()
 _fork_hook_installed = False
+#: Callbacks to run in a forked child, in registration order, after the channels
+#: were reset: from ``os.register_at_fork`` normally, from the lazy pid check otherwise.
+_CHILD_CALLBACKS: list[Callable[[], None]] = []
 
 
 def _reset_all_after_fork() -> None:
     for channel in list(_CHANNELS):
         channel._after_fork_in_child()
+    _run_child_callbacks()
 
 
-def _register_fork_reset(channel: EventChannel) -> None:
+def _run_child_callbacks() -> None:
+    for callback in _CHILD_CALLBACKS:
+        try:
+            callback()
+        except Exception:
+            logger.exception("analytics: after-fork callback failed")
+
+
+def _forked_without_hooks(trigger: EventChannel) -> None:
+    """A fork the at-fork hooks missed, noticed by ``wake()`` in the child.
+
+    The queue may mix the parent's events (which the parent writes) with the child's;
+    when the wake is the queue's first event, that event is the child's and is kept,
+    otherwise the queue is cleared and counted as dropped (never written twice).
+    """
+    try:
+        n = len(trigger.items)
+        keep = 1 if n == 1 else 0
+        for channel in list(_CHANNELS):
+            if channel._pid != os.getpid():
+                channel._after_fork_in_child(keep if channel is trigger else 0)
+        if n - keep:
+            trigger._dropped += n - keep
+        logger.warning(
+            "analytics: fork detected without at-fork hooks (uWSGI? use "
+            "--py-call-osafterfork or lazy-apps); %d queued events discarded",
+            n - keep,
+        )
+        _run_child_callbacks()
+    except Exception:  # track() must never raise
+        logger.exception("analytics: recovering from an unhooked fork failed")
+
+
+def on_fork_in_child(callback: Callable[[], None]) -> None:
+    """Run ``callback`` in every forked child (after the channels were reset)."""
+    _install_fork_hook()
+    _CHILD_CALLBACKS.append(callback)
+
+
+def _install_fork_hook() -> None:
     global _fork_hook_installed  # noqa: PLW0603 - one process-wide fork hook
-    _CHANNELS.add(channel)
     if not _fork_hook_installed and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_reset_all_after_fork)
         _fork_hook_installed = True
+
+
+def _register_fork_reset(channel: EventChannel) -> None:
+    _CHANNELS.add(channel)
+    _install_fork_hook()

@@ -5,19 +5,27 @@ Format: append-only segment files ``spool-<time_ns>-<pid>.seg`` of records
     magic b"ALS1" | u32 payload length | u32 CRC-32 of payload | payload (msgpack rows)
 
 Each append is ``fsync``'d before the worker counts its events as spooled, so a
-SIGKILL right after loses nothing. Replay reads segments oldest first; a record whose
-magic, length or checksum is wrong (a torn write at a crash, a corrupted disk) is
-reported and skipped by scanning forward to the next magic, so one bad record never
-blocks the rest. Replayed rows go through the idempotent INSERT, so a segment that was
+SIGKILL right after loses nothing. Rows are spooled *after* encoding, with their event
+id and timestamp, so a replay stores exactly the row that would have been stored.
+
+Replay reads segments oldest first. A record whose magic, length or checksum is wrong
+(a torn write at a crash, a corrupted disk) is reported and skipped by scanning forward
+to the next magic, so one bad record never blocks the rest; a segment that had bad
+records is renamed ``*.corrupt`` (kept for inspection, never replayed again) instead of
+being deleted. Replayed rows go through the idempotent INSERT, so a segment that was
 half-replayed before a crash is replayed again without duplicates.
 
-Several processes may share a directory: each appends only to its own segment and
-holds an exclusive ``flock`` on it while it is open; replay claims a segment with a
-non-blocking ``flock`` and skips segments another live process holds.
+Several processes may share a directory (gunicorn workers, a restarted service): each
+appends only to its own segment and holds an exclusive ``flock`` on it while it is
+open; replay claims a segment with a non-blocking ``flock`` held until the segment is
+deleted, and skips segments another live process holds. A segment left behind by a
+dead process is unlocked (the kernel drops flocks with the process) and is replayed by
+whichever process scans the directory next.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import fcntl
 import logging
@@ -34,16 +42,109 @@ import msgspec
 
 from ._encoding import Row
 
-__all__ = ["Spool"]
+__all__ = ["SegmentClaim", "Spool"]
 
 logger = logging.getLogger("lib_analytics_core")
 
 _MAGIC = b"ALS1"
 _HEADER = struct.Struct(">4sII")
 _SEGMENT_MAX_BYTES = 16 * 1024 * 1024
+#: How often a process with nothing of its own to replay looks for segments left by
+#: other (possibly dead) processes sharing the directory.
+_RESCAN_SECS = 5.0
 _RowType = tuple[_dt.datetime, uuid.UUID, str, str, uuid.UUID | None, str]
 _decoder = msgspec.msgpack.Decoder(list[_RowType])
 _encoder = msgspec.msgpack.Encoder()
+
+
+class SegmentClaim:
+    """One segment locked for replay by this process; release it when done."""
+
+    def __init__(self, spool: Spool, path: Path, file: IO[bytes]) -> None:
+        self.spool = spool
+        self.path = path
+        self._file: IO[bytes] | None = file
+        self.corrupt = 0
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def records(self, start: int = 0) -> Iterator[tuple[int, list[Row]]]:
+        """``(index, rows)`` of each intact record from the ``start``-th one on.
+
+        Indexes count intact records only, so they are stable across re-reads of an
+        unchanged file (replay resumes where it stopped without re-counting).
+        """
+        assert self._file is not None
+        self._file.seek(0)
+        data = self._file.read()
+        self.corrupt = 0
+        index = 0
+        pos = 0
+        while pos < len(data):
+            if len(data) - pos < _HEADER.size:
+                self._bad(pos, "truncated record header")
+                return
+            magic, length, crc = _HEADER.unpack_from(data, pos)
+            start_payload = pos + _HEADER.size
+            payload = data[start_payload : start_payload + length]
+            if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
+                if magic != _MAGIC:
+                    reason = "bad magic"
+                elif len(payload) != length:
+                    reason = "truncated record"
+                else:
+                    reason = "checksum mismatch"
+                self._bad(pos, reason)
+                nxt = data.find(_MAGIC, pos + 1)
+                if nxt < 0:
+                    return
+                pos = nxt
+                continue
+            try:
+                rows: list[Row] = _decoder.decode(payload)
+            except msgspec.DecodeError:
+                self._bad(pos, "undecodable payload")
+                pos = start_payload + length
+                continue
+            pos = start_payload + length
+            if index >= start:
+                yield index, rows
+            index += 1
+
+    def _bad(self, offset: int, reason: str) -> None:
+        self.corrupt += 1
+        self.spool.corrupt_records += 1
+        if self.corrupt == 1:
+            logger.error(
+                "analytics spool: %s in %s at byte %d; skipping it and replaying the rest",
+                reason,
+                self.path,
+                offset,
+            )
+
+    def finish(self) -> None:
+        """Everything readable was replayed: delete the segment (or quarantine it)."""
+        if self.corrupt:
+            target = self.path.with_suffix(".corrupt")
+            logger.error(
+                "analytics spool: %d corrupt record(s) in %s; kept as %s for inspection",
+                self.corrupt,
+                self.path.name,
+                target.name,
+            )
+            with contextlib.suppress(OSError):
+                self.path.rename(target)
+        else:
+            self.path.unlink(missing_ok=True)
+        _fsync_dir(self.spool.directory)
+        self.release()
+
+    def release(self) -> None:
+        f, self._file = self._file, None
+        if f is not None:
+            f.close()  # closing the only descriptor drops the flock
 
 
 class Spool:
@@ -54,24 +155,28 @@ class Spool:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self.corrupt_records = 0
+        self.append_failures = 0
         self._file: IO[bytes] | None = None
         self._path: Path | None = None
         self._pid = os.getpid()
         self._pending = any(self.directory.glob("spool-*.seg"))
+        self._next_scan = time.monotonic() + _RESCAN_SECS
 
     # -- writing -------------------------------------------------------------------
 
-    def _disk_usage(self) -> int:
+    def disk_usage(self) -> int:
+        """Bytes the spool holds (pending and quarantined segments)."""
         total = 0
-        for p in self.directory.glob("spool-*.seg"):
-            try:
-                total += p.stat().st_size
-            except FileNotFoundError:
-                continue
+        for pattern in ("spool-*.seg", "spool-*.corrupt"):
+            for p in self.directory.glob(pattern):
+                with contextlib.suppress(FileNotFoundError):
+                    total += p.stat().st_size
         return total
 
     def _current(self) -> IO[bytes]:
-        if self._pid != os.getpid():  # forked: never share a parent's segment
+        if self._pid != os.getpid():
+            # Forked: the inherited descriptor shares the parent's open file (and its
+            # flock). Forget it without unlocking; the child appends to its own file.
             self._file = None
             self._path = None
             self._pid = os.getpid()
@@ -84,21 +189,33 @@ class Spool:
         return self._file
 
     def append(self, rows: list[Row]) -> bool:
-        """Durably append one batch. False if the size cap would be exceeded."""
+        """Durably append one batch. False if it could not be (size cap, disk error).
+
+        Never raises: a full or broken disk must not take the worker down; the caller
+        keeps the batch in memory instead.
+        """
         payload = _encoder.encode(rows)
         record = _HEADER.pack(_MAGIC, len(payload), zlib.crc32(payload)) + payload
-        if self._disk_usage() + len(record) > self.max_bytes:
-            logger.error(
-                "analytics spool %s is full (%d bytes cap); batch of %d events not spooled",
-                self.directory,
-                self.max_bytes,
-                len(rows),
-            )
+        try:
+            if self.disk_usage() + len(record) > self.max_bytes:
+                self.append_failures += 1
+                return False
+            f = self._current()
+            start = f.tell()
+            try:
+                f.write(record)
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError:
+                # Cut the torn record off so the segment stays readable.
+                with contextlib.suppress(OSError):
+                    f.truncate(start)
+                raise
+        except OSError as err:
+            self.append_failures += 1
+            logger.error("analytics spool %s: cannot append: %s", self.directory, err)
+            self.rotate()
             return False
-        f = self._current()
-        f.write(record)
-        f.flush()
-        os.fsync(f.fileno())
         self._pending = True
         if f.tell() >= _SEGMENT_MAX_BYTES:
             self.rotate()
@@ -107,75 +224,50 @@ class Spool:
     def rotate(self) -> None:
         """Close the segment being appended to, making it available for replay."""
         f, self._file, self._path = self._file, None, None
-        if f is not None:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        if f is not None and self._pid == os.getpid():
+            with contextlib.suppress(OSError):
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
             f.close()
 
     # -- replay --------------------------------------------------------------------
 
     def has_pending(self) -> bool:
+        """Whether a replay pass is worth trying (own segments, or time for a rescan)."""
+        if self._pending:
+            return True
+        if time.monotonic() >= self._next_scan:
+            self._next_scan = time.monotonic() + _RESCAN_SECS
+            self._pending = any(self.directory.glob("spool-*.seg"))
         return self._pending
 
-    def pending_segments(self) -> Iterator[Path]:
-        """Segments to replay, oldest first, each claimed with a non-blocking lock."""
+    def segments(self) -> list[Path]:
+        """Segments to replay, oldest first (closes this process's current segment)."""
         self.rotate()
-        found = False
-        for path in sorted(self.directory.glob("spool-*.seg")):
-            found = True
-            yield path
-        if not found:
+        paths = sorted(self.directory.glob("spool-*.seg"))
+        if not paths:
             self._pending = False
+        return paths
 
-    def read_segment(self, path: Path) -> Iterator[list[Row]]:
-        """Yield the batches of one segment; skip (and count) corrupt records."""
+    def claim(self, path: Path) -> SegmentClaim | None:
+        """Lock ``path`` for replay; None if it is gone or another process holds it."""
         try:
-            f = open(path, "rb")  # noqa: SIM115 - closed in finally
+            f = open(path, "rb")  # noqa: SIM115 - owned by the returned claim
         except FileNotFoundError:
-            return
+            return None
         try:
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return  # another live process is appending to or replaying it
-            data = f.read()
-        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
             f.close()
-        pos = 0
-        while pos < len(data):
-            if len(data) - pos < _HEADER.size:
-                self._corrupt(path, pos, "truncated record header")
-                return
-            magic, length, crc = _HEADER.unpack_from(data, pos)
-            start = pos + _HEADER.size
-            payload = data[start : start + length]
-            if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
-                reason = (
-                    "bad magic"
-                    if magic != _MAGIC
-                    else ("truncated record" if len(payload) != length else "checksum mismatch")
-                )
-                self._corrupt(path, pos, reason)
-                nxt = data.find(_MAGIC, pos + 1)
-                if nxt < 0:
-                    return
-                pos = nxt
-                continue
-            try:
-                rows: list[Row] = _decoder.decode(payload)
-            except msgspec.DecodeError:
-                self._corrupt(path, pos, "undecodable payload")
-                pos = start + length
-                continue
-            pos = start + length
-            yield rows
+            return None
+        if not path.exists():  # replayed and deleted by another process meanwhile
+            f.close()
+            return None
+        return SegmentClaim(self, path, f)
 
-    def remove_segment(self, path: Path) -> None:
-        path.unlink(missing_ok=True)
-        _fsync_dir(self.directory)
-
-    def _corrupt(self, path: Path, offset: int, reason: str) -> None:
-        self.corrupt_records += 1
-        logger.error("analytics spool: %s in %s at byte %d; skipping it", reason, path, offset)
+    def note_idle(self) -> None:
+        """A replay pass found only segments held by others: rescan later, not now."""
+        self._pending = False
+        self._next_scan = time.monotonic() + _RESCAN_SECS
 
     def close(self) -> None:
         self.rotate()

@@ -1,10 +1,12 @@
-"""Counters the worker keeps, and the immutable snapshot ``stats()`` returns."""
+"""Counters the worker keeps, the immutable snapshot ``stats()`` returns, and the
+rate limiter that keeps the worker's own logging bounded during an outage."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-__all__ = ["WorkerStats"]
+__all__ = ["LogLimiter", "WorkerStats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,7 +17,13 @@ class WorkerStats:
     ``rejected`` (dead-lettered), ``spooled`` (on disk, awaiting replay), ``lost``
     (shutdown ran out of time with no spool), ``sampled_out``/``hook_dropped`` (by
     configuration), or is still in ``queue_depth``/``in_flight``. ``dropped`` counts
-    events ``track()`` refused because the queue was full.
+    events ``track()`` refused because the queue was full, so
+    ``tracked == written + rejected + spooled + lost + sampled_out + hook_dropped +
+    queue_depth + in_flight + dropped`` once the worker is idle.
+
+    ``replayed`` counts spooled rows later stored from the spool (by this process,
+    including rows another process spooled); ``retried`` counts failed write attempts
+    (each one retried, spooled or given up on); ``batches`` counts successful writes.
     """
 
     tracked: int
@@ -34,6 +42,42 @@ class WorkerStats:
     last_error: str | None
     last_error_at: float | None
     """Unix time of the last write error."""
+    spool_corrupt: int = 0
+    """Spool records found corrupt (torn or damaged) and skipped during replay."""
+    spool_bytes: int = 0
+    """Bytes currently held in the spool directory (0 without a spool)."""
 
     def as_dict(self) -> dict[str, int | float | str | None]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+class LogLimiter:
+    """At most one message per ``interval`` seconds; counts what it suppressed.
+
+    Used for anything that can repeat once per batch during an outage (write failures,
+    spool errors, rejections), so a database that is down for an hour produces a few
+    hundred log lines, not one per batch, and never one per event.
+    """
+
+    __slots__ = ("_interval", "_next", "suppressed")
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self._interval = interval
+        self._next = 0.0
+        self.suppressed = 0
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self._interval
+            return True
+        self.suppressed += 1
+        return False
+
+    def take_suppressed(self) -> int:
+        n, self.suppressed = self.suppressed, 0
+        return n
+
+    def reset(self) -> None:
+        self._next = 0.0
+        self.suppressed = 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -29,17 +30,17 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from ._channel import QueuedEvent
+from ._channel import QueuedEvent, on_fork_in_child
 from ._encoding import EncodedBatch, Rejected, Row, RowEncoder
 from ._errors import WorkerError
 from ._spool import Spool
-from ._stats import WorkerStats
+from ._stats import LogLimiter, WorkerStats
 from ._worker_config import WorkerConfig
 from ._writer import BatchWriter, Conn
 
@@ -54,6 +55,12 @@ PoolFactory = Callable[[], Awaitable["asyncpg.Pool[Any]"]]
 _ENCODE_CHUNK = 1_000
 #: Upper bound on the idle wait; covers a wake-up lost to a producer race.
 _MAX_IDLE_WAIT_SECS = 1.0
+#: Bound on closing an owned pool: a connection that does not answer a polite close
+#: in this time is terminated (a blackholed network must not stall shutdown).
+_POOL_CLOSE_SECS = 1.0
+#: Smallest statement timeout used near a shutdown deadline (a zero timeout would
+#: fail even against a healthy database).
+_MIN_OP_TIMEOUT_SECS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +154,19 @@ class AnalyticsWorker:
         self._owns_pool = False
         self._rng = random.Random()  # noqa: S311 - backoff jitter
         self._db_down_until = 0.0
+        self._failures = 0  # consecutive failed attempts, across batches: drives backoff
         self._pending_since: float | None = None
+        # The batch being written, kept until it is handled: a cancellation in the
+        # middle of a write must not lose it (the final drain writes it, idempotently).
+        self._carry_queued: list[QueuedEvent] | None = None
+        self._carry: tuple[list[Row], list[Rejected], int] | None = None
+        self._replay_progress: dict[str, int] = {}
+        # Set while a flush()/shutdown() without a running worker is writing inline;
+        # run() waits for it, so the two never share the pool or a batch.
+        self._inline_done: asyncio.Event | None = None
+        self._fail_log = LogLimiter(10.0)
+        self._spool_log = LogLimiter(30.0)
+        self._reject_log = LogLimiter(10.0)
 
     # ------------------------------------------------------------------ public API
 
@@ -176,6 +195,8 @@ class AnalyticsWorker:
             in_flight=self._in_flight,
             last_error=c.last_error,
             last_error_at=c.last_error_at,
+            spool_corrupt=self._spool.corrupt_records if self._spool is not None else 0,
+            spool_bytes=self._spool.disk_usage() if self._spool is not None else 0,
         )
 
     def recent_rejections(self) -> list[Rejected]:
@@ -211,18 +232,32 @@ class AnalyticsWorker:
             wake.set()
         cancelled = False
         try:
-            await self._open_pool()
+            if self._inline_done is not None:
+                await self._inline_done.wait()
+            try:
+                await self._open_pool()
+            except Exception as err:
+                # A pool factory that connects eagerly while the database is down: the
+                # worker still runs (tracking goes on) and reopens the pool lazily.
+                self._record_error(err)
+                logger.warning("analytics: cannot open the pool yet: %s", self._counters.last_error)
             await self._main_loop()
         except asyncio.CancelledError:
             cancelled = True
-            self._stop_requested = True
-            if self._deadline is None:
-                self._deadline = loop.time() + self._settings.shutdown_timeout_secs
+            self._begin_stop_on_cancel()
         finally:
+            drain = asyncio.ensure_future(self._final_drain())
             try:
-                await asyncio.shield(self._final_drain())
-            except asyncio.CancelledError:
-                cancelled = True
+                while not drain.done():
+                    try:
+                        await asyncio.shield(drain)
+                    except asyncio.CancelledError:
+                        # Cancelled again: the drain keeps running, bounded by the
+                        # shutdown deadline; waiting for it is what keeps events.
+                        cancelled = True
+                        self._begin_stop_on_cancel()
+                if not drain.cancelled() and drain.exception() is not None:
+                    logger.error("analytics worker: final drain failed", exc_info=drain.exception())
             finally:
                 self._channel.set_waker(None)
                 if self._spool is not None:
@@ -316,6 +351,11 @@ class AnalyticsWorker:
 
     # ------------------------------------------------------------------ internals
 
+    def _begin_stop_on_cancel(self) -> None:
+        self._stop_requested = True
+        if self._deadline is None and self._loop is not None:
+            self._deadline = self._loop.time() + self._settings.shutdown_timeout_secs
+
     def _report(self, before: tuple[int, int, int], timed_out: bool) -> ShutdownReport:
         c = self._counters
         return ShutdownReport(
@@ -332,10 +372,12 @@ class AnalyticsWorker:
             self._owns_pool = False
         elif isinstance(arg, str):
             # min_size=0: starting the worker never needs the database to be up.
+            # command_timeout also bounds asyncpg's own background query cancellation.
             self._pool = await asyncpg.create_pool(
                 arg,
                 min_size=0,
                 max_size=1,
+                command_timeout=self._settings.write_timeout_secs,
                 server_settings={"application_name": "lib-analytics-core worker"},
             )
             self._owns_pool = True
@@ -347,8 +389,8 @@ class AnalyticsWorker:
         pool, self._pool = self._pool, None
         if pool is not None and self._owns_pool:
             try:
-                await asyncio.wait_for(pool.close(), 5.0)
-            except Exception:
+                await asyncio.wait_for(pool.close(), _POOL_CLOSE_SECS)
+            except (Exception, asyncio.CancelledError):
                 pool.terminate()
 
     def _batch_ready(self, now: float) -> bool:
@@ -390,12 +432,29 @@ class AnalyticsWorker:
                 await asyncio.wait_for(wake.wait(), self._idle_timeout(now))
 
     async def _final_drain(self) -> None:
-        """Write everything still queued, within the shutdown deadline."""
+        """Write everything still queued, within the shutdown deadline.
+
+        Order: the batch a cancellation interrupted, then the queue (memory is what an
+        exit loses), then the spool if time is left (it is safe on disk anyway).
+        """
         self._stop_requested = True
-        await self._maybe_replay_spool()
+        await self._resume_carry()
         while len(self._channel):
             await self._process(self._channel.take(self._settings.max_batch_size))
+        await self._maybe_replay_spool()
         self._resolve_flush_waiters()
+
+    async def _resume_carry(self) -> None:
+        if self._carry_queued is not None:
+            queued, self._carry_queued = self._carry_queued, None
+            await self._process(queued, counted=True)
+        elif self._carry is not None:
+            rows, rejected, n = self._carry
+            # The interrupted attempt may have committed: write idempotently.
+            await self._write_with_retry(rows, rejected, replay=False, idempotent=True)
+            self._carry = None
+            self._in_flight = 0
+            self._done_seq += n
 
     async def _flush_inline(self, timeout: float | None) -> bool:  # noqa: ASYNC109
         """Flush without a running worker (``flush``/``shutdown`` before/after ``run``)."""
@@ -405,8 +464,9 @@ class AnalyticsWorker:
             self._deadline = loop.time() + timeout
         if self._stop is None:
             self._stop = asyncio.Event()
+        done = self._inline_done = asyncio.Event()
         try:
-            await self._open_pool()
+            await self._resume_carry()
             target = self._counters.taken + len(self._channel)
             while len(self._channel) and self._counters.taken < target:
                 await self._process(self._channel.take(self._settings.max_batch_size))
@@ -417,6 +477,7 @@ class AnalyticsWorker:
             await self._close_pool()
             if not self._stop_requested:
                 self._deadline = None
+            done.set()
 
     def _resolve_flush_waiters(self, *, force: bool = False) -> None:
         if not self._flush_waiters:
@@ -444,19 +505,23 @@ class AnalyticsWorker:
             await asyncio.sleep(0)
         return total
 
-    async def _process(self, queued: list[QueuedEvent]) -> None:
+    async def _process(self, queued: list[QueuedEvent], *, counted: bool = False) -> None:
         n = len(queued)
-        self._counters.taken += n
+        if not counted:
+            self._counters.taken += n
         self._in_flight = n
-        try:
-            batch = await self._encode(queued)
-            self._counters.sampled_out += batch.sampled_out
-            self._counters.hook_dropped += batch.hook_dropped
-            await self._write_with_retry(batch.rows, batch.rejected, replay=False)
-        finally:
-            self._in_flight = 0
-            self._done_seq += n
-            self._resolve_flush_waiters()
+        self._carry_queued = queued
+        batch = await self._encode(queued)
+        self._carry_queued = None
+        self._counters.sampled_out += batch.sampled_out
+        self._counters.hook_dropped += batch.hook_dropped
+        self._carry = (batch.rows, batch.rejected, n)
+        # Not in a finally: if this is cancelled the batch stays in _carry for the drain.
+        await self._write_with_retry(batch.rows, batch.rejected, replay=False)
+        self._carry = None
+        self._in_flight = 0
+        self._done_seq += n
+        self._resolve_flush_waiters()
 
     def _deadline_passed(self) -> bool:
         return (
@@ -471,34 +536,113 @@ class AnalyticsWorker:
         c.last_error = f"{type(err).__name__}: {err}"[:500]
         c.last_error_at = time.time()
 
+    def _circuit_open(self) -> bool:
+        return time.monotonic() < self._db_down_until
+
+    def _op_timeout(self) -> float:
+        """The write timeout, shortened so no single attempt outlives the deadline."""
+        timeout = self._settings.write_timeout_secs
+        if self._deadline is not None and self._loop is not None:
+            remaining = self._deadline - self._loop.time()
+            timeout = max(_MIN_OP_TIMEOUT_SECS, min(timeout, remaining))
+        return timeout
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, timeout: float) -> AsyncIterator[Conn]:  # noqa: ASYNC109
+        """Borrow a connection for one attempt; a failed attempt's connection is
+        terminated, never returned for reuse (its state is unknown, and a polite
+        release over a blackholed network would wait forever)."""
+        if self._pool is None:
+            await self._open_pool()
+        pool = self._pool
+        assert pool is not None
+        conn = await pool.acquire(timeout=timeout)
+        try:
+            yield conn
+        except BaseException:
+            conn.terminate()
+            raise
+        finally:
+            try:
+                await pool.release(conn, timeout=timeout)
+            except Exception:
+                conn.terminate()
+
+    def _on_failure(self, err: BaseException, rows: int) -> float:
+        """Count and (rate-limited) log one failed attempt; return the backoff delay."""
+        self._counters.retried += 1
+        self._failures += 1
+        self._record_error(err)
+        delay = self._backoff_delay(self._failures)
+        self._db_down_until = time.monotonic() + delay
+        if self._fail_log.allow():
+            logger.warning(
+                "analytics write failed (%d consecutive failures, batch of %d rows, "
+                "%d similar messages suppressed); retrying in %.2fs: %s",
+                self._failures,
+                rows,
+                self._fail_log.take_suppressed(),
+                delay,
+                self._counters.last_error,
+            )
+        return delay
+
+    def _on_success(self) -> None:
+        if self._failures:
+            logger.warning("analytics writes recovered after %d failed attempts", self._failures)
+            self._fail_log.reset()
+        self._failures = 0
+        self._db_down_until = 0.0
+
+    def _give_up(self, rows: list[Row], rejected: list[Rejected]) -> None:
+        """The shutdown deadline passed: spool what can be spooled, count the rest."""
+        if rows and not (self._spool is not None and self._spool_rows(rows, rejected)):
+            self._counters.lost += len(rows)
+            logger.error("analytics: giving up on %d events at the shutdown deadline", len(rows))
+            rows = []
+        if rejected and not rows:
+            self._give_up_dead_letters(rejected, TimeoutError("shutdown deadline"))
+
     async def _write_with_retry(
-        self, rows: list[Row], rejected: list[Rejected], *, replay: bool
+        self,
+        rows: list[Row],
+        rejected: list[Rejected],
+        *,
+        replay: bool,
+        idempotent: bool = False,
     ) -> bool:
         """Store ``rows`` (and dead-letter ``rejected``). True when stored.
 
         False means the rows went to the spool or were given up on at the deadline
-        (or, for a replay, that the database is still unavailable).
+        (or, for a replay, that the database is still unavailable: the rows stay on
+        disk). Every attempt is bounded by ``write_timeout_secs`` and by the deadline.
         """
         attempt = 0
         pending_rejected = list(rejected)
         while True:
+            if self._deadline_passed():
+                if not replay:
+                    self._give_up(rows, pending_rejected)
+                return False
             if (
-                not replay
+                rows
+                and not replay
                 and self._spool is not None
-                and time.monotonic() < self._db_down_until
+                and self._circuit_open()
                 and self._spool_rows(rows, pending_rejected)
             ):
-                # Circuit open: the database failed moments ago. Spool straight away
+                # Circuit open: the database failed moments ago. Spooled straight away
                 # instead of waiting on a connect timeout per batch.
                 return False
-            if self._pool is None:
-                await self._open_pool()
-            assert self._pool is not None
+            timeout = self._op_timeout()
             try:
-                async with self._pool.acquire(timeout=self._settings.write_timeout_secs) as conn:
+                async with self._connection(timeout) as conn:
                     if rows:
                         result = await self._writer.write(
-                            conn, rows, idempotent=replay or attempt > 0
+                            conn,
+                            rows,
+                            idempotent=replay or idempotent or attempt > 0,
+                            timeout=timeout,
                         )
                         pending_rejected.extend(result.rejected)
                         rows = []  # stored; a dead-letter failure must not rewrite them
@@ -508,52 +652,67 @@ class AnalyticsWorker:
                             self._counters.written += result.written
                         self._counters.batches += 1
                     if pending_rejected:
-                        await self._dead_letter(conn, pending_rejected)
+                        await self._dead_letter(conn, pending_rejected, timeout)
                         pending_rejected = []
-                self._db_down_until = 0.0
+                self._on_success()
                 return True
             except Exception as err:
                 attempt += 1
-                self._counters.retried += 1
-                self._record_error(err)
-                delay = self._backoff_delay(attempt)
-                self._db_down_until = time.monotonic() + delay
-                logger.warning(
-                    "analytics write failed (attempt %d, %d rows): %s",
-                    attempt,
-                    len(rows),
-                    self._counters.last_error,
-                )
-                if not rows:
-                    # Only the dead-letter insert is failing (e.g. the table is missing):
-                    # report the events instead of retrying forever.
-                    self._give_up_dead_letters(pending_rejected, err)
-                    return True
-                if replay:
-                    return False
-                spool_now = self._spool is not None and (
-                    attempt >= self._settings.spool_after_failures or self._deadline_passed()
-                )
-                if spool_now and self._spool_rows(rows, pending_rejected):
-                    return False
-                if self._deadline_passed():
-                    self._counters.lost += len(rows)
-                    logger.error(
-                        "analytics: giving up on %d events at the shutdown deadline", len(rows)
-                    )
-                    return False
+                delay = self._on_failure(err, len(rows))
+                outcome = self._after_failed_attempt(err, rows, pending_rejected, attempt, replay)
+                if outcome is not None:
+                    return outcome
                 await self._sleep(delay)
 
-    async def _dead_letter(self, conn: Conn, rejected: list[Rejected]) -> None:
-        await self._writer.dead_letter(conn, rejected)
+    def _after_failed_attempt(
+        self,
+        err: BaseException,
+        rows: list[Row],
+        rejected: list[Rejected],
+        attempt: int,
+        replay: bool,
+    ) -> bool | None:
+        """What a failed attempt leads to: a final outcome, or None to retry."""
+        if not rows and not _is_connection_error(err):
+            # Only the dead-letter insert fails, and not for want of a connection
+            # (the table is missing, permissions): report instead of retrying forever.
+            self._give_up_dead_letters(rejected, err)
+            return True
+        if replay:
+            return False
+        if (
+            rows
+            and self._spool is not None
+            and attempt >= self._settings.spool_after_failures
+            and self._spool_rows(rows, rejected)
+        ):
+            return False
+        return None
+
+    async def _dead_letter(
+        self,
+        conn: Conn,
+        rejected: list[Rejected],
+        timeout: float,  # noqa: ASYNC109
+    ) -> None:
+        await self._writer.dead_letter(conn, rejected, timeout)
         self._counters.rejected += len(rejected)
         self._recent_rejections.extend(rejected)
-        for r in rejected[:5]:
-            logger.warning("analytics: rejected %s event %s: %s", r.event_type, r.event_id, r.error)
-        if len(rejected) > 5:
-            logger.warning("analytics: ... and %d more rejected events", len(rejected) - 5)
+        if self._reject_log.allow():
+            first = rejected[0]
+            logger.warning(
+                "analytics: %d event(s) refused and dead-lettered (e.g. %s %s: %s); "
+                "%d similar messages suppressed",
+                len(rejected),
+                first.event_type,
+                first.event_id,
+                first.error[:200],
+                self._reject_log.take_suppressed(),
+            )
 
     def _give_up_dead_letters(self, rejected: list[Rejected], err: BaseException) -> None:
+        if not rejected:
+            return
         self._counters.rejected += len(rejected)
         self._recent_rejections.extend(rejected)
         logger.error(
@@ -585,21 +744,88 @@ class AnalyticsWorker:
             self._counters.spooled += len(rows)
             if rejected:
                 self._give_up_dead_letters(rejected, RuntimeError("database unavailable"))
+                rejected.clear()
             return True
+        if self._spool_log.allow():
+            logger.error(
+                "analytics spool %s is full or failing (%d bytes cap): batch of %d events "
+                "kept in memory; %d similar messages suppressed",
+                self._spool.directory,
+                self._spool.max_bytes,
+                len(rows),
+                self._spool_log.take_suppressed(),
+            )
         return False
 
     async def _maybe_replay_spool(self) -> None:
-        """Replay spooled batches, oldest first, once the database accepts writes."""
+        """Replay spooled batches, oldest first, once the database accepts writes.
+
+        Live batches are interleaved (one whenever a full batch is waiting), so a large
+        spool does not starve the queue into dropping events.
+        """
         spool = self._spool
-        if spool is None or not spool.has_pending() or time.monotonic() < self._db_down_until:
+        if spool is None or self._circuit_open() or not spool.has_pending():
             return
-        for segment in spool.pending_segments():
-            for rows in spool.read_segment(segment):
-                if self._deadline_passed():
-                    return
-                if not await self._write_with_retry(rows, [], replay=True):
-                    return  # still down: the segment stays, replay resumes later
-            spool.remove_segment(segment)
+        claimed = False
+        for path in spool.segments():
+            claim = spool.claim(path)
+            if claim is None:
+                continue  # another live process holds it
+            claimed = True
+            try:
+                start = self._replay_progress.get(claim.name, 0)
+                for index, rows in claim.records(start):
+                    if self._deadline_passed():
+                        return
+                    if not await self._write_with_retry(rows, [], replay=True):
+                        return  # still down: the segment stays, replay resumes later
+                    self._replay_progress[claim.name] = index + 1
+                    if not self._stop_requested and (
+                        len(self._channel) >= self._settings.batch_size
+                    ):
+                        await self._process(self._channel.take(self._settings.max_batch_size))
+                claim.finish()
+                self._replay_progress.pop(claim.name, None)
+            finally:
+                claim.release()
+        if not claimed:
+            spool.note_idle()
+
+
+def _is_connection_error(err: BaseException) -> bool:
+    """No server answer at all (as opposed to the server refusing the statement)."""
+    return not isinstance(err, asyncpg.PostgresError)
+
+
+class _ThreadPerCallExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The private loop's default executor (used by asyncio for DNS lookups).
+
+    asyncio's default ``ThreadPoolExecutor`` refuses new work once the interpreter has
+    begun to exit, so a worker whose DSN names a host (not an IP) could not connect from
+    the ``atexit`` hook and its queued events were lost. This executor starts a daemon
+    thread per call (a DNS lookup per new connection: rare), and runs the call inline if
+    even that is refused. (A ThreadPoolExecutor subclass only because asyncio insists;
+    its pool is never used.)
+    """
+
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def work() -> None:
+            if not fut.set_running_or_notify_cancel():
+                return
+            try:
+                fut.set_result(fn(*args, **kwargs))
+            except BaseException as err:  # handed to the awaiting side
+                fut.set_exception(err)
+
+        try:
+            threading.Thread(target=work, name="lib-analytics-core-dns", daemon=True).start()
+        except RuntimeError:
+            work()
+        return fut
 
 
 class ThreadedWorker:
@@ -624,6 +850,7 @@ class ThreadedWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = threading.Event()
         self._stopped = False
+        self._atexit_registered = False
         self._pid = os.getpid()
 
     @property
@@ -640,12 +867,14 @@ class ThreadedWorker:
             )
             self._thread.start()
         self._started.wait(10.0)
-        if self._register_atexit:
+        if self._register_atexit and not self._atexit_registered:
             atexit.register(self._atexit)
+            self._atexit_registered = True
         _register_threaded_for_fork(self)
 
     def _main(self) -> None:
         loop = asyncio.new_event_loop()
+        loop.set_default_executor(_ThreadPerCallExecutor())
         self._loop = loop
         try:
             task = loop.create_task(self._worker.run())
@@ -658,9 +887,14 @@ class ThreadedWorker:
             try:
                 # Let callers' coroutines (a shutdown() or flush() waiting on the worker's
                 # completion) finish before the loop closes, or their futures never resolve.
+                # Bounded: a leftover task stuck on a blackholed socket must not keep
+                # the thread (and an exiting interpreter) waiting.
                 pending = asyncio.all_tasks(loop)
                 if pending:
-                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                    loop.run_until_complete(asyncio.wait(pending, timeout=_POOL_CLOSE_SECS))
+                    for task in pending:
+                        task.cancel()
+                    loop.run_until_complete(asyncio.wait(pending, timeout=_POOL_CLOSE_SECS))
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
@@ -698,10 +932,11 @@ class ThreadedWorker:
         except TimeoutError:
             report = ShutdownReport(0, 0, len(self._config.channel), True)
         thread = self._thread
-        if thread is not None:
+        if thread is not None and thread is not threading.current_thread():
             thread.join(5.0)
-        if self._register_atexit:
+        if self._atexit_registered:
             atexit.unregister(self._atexit)
+            self._atexit_registered = False
         return report
 
     def stats(self) -> WorkerStats:
@@ -733,7 +968,6 @@ class ThreadedWorker:
 
 
 _THREADED: list[Any] = []
-_fork_hook = False
 
 
 def _restart_threaded_after_fork() -> None:
@@ -744,10 +978,10 @@ def _restart_threaded_after_fork() -> None:
 
 
 def _register_threaded_for_fork(threaded: ThreadedWorker) -> None:
-    global _fork_hook  # noqa: PLW0603 - one process-wide fork hook
+    if not _THREADED:
+        # Runs after the channels' own reset (registered first, at client creation),
+        # both from os.register_at_fork and from the lazy pid check in the channel.
+        on_fork_in_child(_restart_threaded_after_fork)
     if any(ref() is threaded for ref in _THREADED):
         return
     _THREADED.append(weakref.ref(threaded))
-    if not _fork_hook and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_restart_threaded_after_fork)
-        _fork_hook = True

@@ -21,6 +21,7 @@ and each refused row goes to ``analytics_dead_letters`` with the database's erro
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,9 +68,10 @@ def is_data_error(err: BaseException) -> bool:
     if isinstance(err, asyncpg.PostgresError):
         state = getattr(err, "sqlstate", "") or ""
         return state.startswith(("22", "23"))
-    # asyncpg raises DataError (an InterfaceError subclass) when a Python value cannot
-    # be encoded for its column type, before anything is sent.
-    return isinstance(err, asyncpg.exceptions.DataError)
+    # asyncpg raises its client-side DataError (an InterfaceError that is also a
+    # ValueError; not ``asyncpg.DataError``, which is SQLSTATE 22000) when a Python value
+    # cannot be encoded for its column, e.g. a string with a lone surrogate.
+    return isinstance(err, asyncpg.InterfaceError) and isinstance(err, ValueError)
 
 
 def is_transient(err: BaseException) -> bool:
@@ -128,14 +130,24 @@ class BatchWriter:
             return True
         return self.server is not None and self.server.supports_copy
 
-    async def write(self, conn: Conn, rows: Sequence[Row], *, idempotent: bool) -> WriteResult:
+    async def write(
+        self,
+        conn: Conn,
+        rows: Sequence[Row],
+        *,
+        idempotent: bool,
+        timeout: float | None = None,  # noqa: ASYNC109 - per statement, clipped by the caller
+    ) -> WriteResult:
         """Store ``rows``; return how many were stored and which were refused.
 
         Raises (for the caller to retry) only on transient errors. Refused rows are
         returned, not raised; the caller dead-letters them via :meth:`dead_letter`.
+        ``timeout`` bounds each statement (the caller shortens it near a shutdown
+        deadline); it defaults to the writer's ``write_timeout_secs``.
         """
+        timeout = self._timeout if timeout is None else timeout
         if self.server is None:
-            self.server = await detect_server(conn)
+            self.server = await asyncio.wait_for(detect_server(conn), timeout)
             logger.debug(
                 "analytics writer: server %s (copy=%s)", self.server.version, self.uses_copy()
             )
@@ -148,7 +160,7 @@ class BatchWriter:
                     records=rows,
                     columns=COLUMNS,
                     schema_name=self._schema,
-                    timeout=self._timeout,
+                    timeout=timeout,
                 )
                 return WriteResult(len(rows), [])
             except asyncpg.UniqueViolationError:
@@ -158,15 +170,20 @@ class BatchWriter:
             except Exception as err:
                 if not is_data_error(err):
                     raise
-        return await self._write_splitting(conn, list(rows))
+        return await self._write_splitting(conn, list(rows), timeout)
 
-    async def _insert(self, conn: Conn, rows: Sequence[Row]) -> None:
+    async def _insert(self, conn: Conn, rows: Sequence[Row], timeout: float) -> None:  # noqa: ASYNC109
         cols = list(zip(*rows, strict=True))
-        await conn.execute(self._insert_sql, *cols, timeout=self._timeout)
+        await conn.execute(self._insert_sql, *cols, timeout=timeout)
 
-    async def _write_splitting(self, conn: Conn, rows: list[Row]) -> WriteResult:
+    async def _write_splitting(
+        self,
+        conn: Conn,
+        rows: list[Row],
+        timeout: float,  # noqa: ASYNC109
+    ) -> WriteResult:
         try:
-            await self._insert(conn, rows)
+            await self._insert(conn, rows, timeout)
             return WriteResult(len(rows), [])
         except Exception as err:
             if not is_data_error(err):
@@ -182,28 +199,49 @@ class BatchWriter:
                             row[2],
                             row[3],
                             row[5],
-                            f"{type(err).__name__}: {err}",
+                            f"{type(err).__name__}: {err}"[:2000],
                             getattr(err, "sqlstate", None),
                         )
                     ],
                 )
             mid = len(rows) // 2
-            left = await self._write_splitting(conn, rows[:mid])
-            right = await self._write_splitting(conn, rows[mid:])
+            left = await self._write_splitting(conn, rows[:mid], timeout)
+            right = await self._write_splitting(conn, rows[mid:], timeout)
             return WriteResult(left.written + right.written, left.rejected + right.rejected)
 
-    async def dead_letter(self, conn: Conn, rejected: Sequence[Rejected]) -> None:
-        """Keep refused events, with the reason, in ``analytics_dead_letters``."""
+    async def dead_letter(
+        self,
+        conn: Conn,
+        rejected: Sequence[Rejected],
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> None:
+        """Keep refused events, with the reason, in ``analytics_dead_letters``.
+
+        Every text is made storable first: the payload that was refused may hold
+        exactly what ``text`` refuses too (NUL bytes, lone surrogates), and a dead
+        letter that cannot be stored would lose the evidence.
+        """
         if not rejected:
             return
         cols: list[list[Any]] = [[], [], [], [], [], [], []]
         for r in rejected:
             cols[0].append(r.timestamp)
             cols[1].append(r.event_id)
-            cols[2].append(r.event_type[:100])
-            cols[3].append(r.service[:100])
-            # text cannot hold NUL bytes either; keep them visible as escapes.
-            cols[4].append(r.payload.replace("\x00", "\\u0000"))
-            cols[5].append(r.error.replace("\x00", "\\u0000"))
+            cols[2].append(_storable(r.event_type)[:100])
+            cols[3].append(_storable(r.service)[:100])
+            cols[4].append(_storable(r.payload))
+            cols[5].append(_storable(r.error))
             cols[6].append(r.sqlstate)
-        await conn.execute(self._dead_letter_sql, *cols, timeout=self._timeout)
+        await conn.execute(
+            self._dead_letter_sql, *cols, timeout=self._timeout if timeout is None else timeout
+        )
+
+
+def _storable(text: str) -> str:
+    """``text`` as PostgreSQL ``text`` accepts it: NULs and lone surrogates escaped."""
+    text = text.replace("\x00", "\\u0000")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
