@@ -1,0 +1,223 @@
+"""The read-only HTTP API on a seeded database (httpx ASGI transport, real PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+
+import lib_analytics_core as lac
+from lib_analytics_core import refresh_aggregates
+from lib_analytics_core.api import create_app
+from tests import _read_seed
+
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+DAY = dt.timedelta(days=1)
+
+
+def with_user(url: str, user: str) -> str:
+    p = urlsplit(url)
+    host = p.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((p.scheme, f"{user}:pw@{host}", p.path, p.query, p.fragment))
+
+
+@pytest.fixture
+async def seeded_url(database_url: str) -> tuple[str, _read_seed.Seeded]:
+    d0 = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0) - 20 * DAY
+    s = _read_seed.build(d0)
+    await _read_seed.write(database_url, s)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await refresh_aggregates(conn, start=d0 - DAY)
+    finally:
+        await conn.close()
+    return database_url, s
+
+
+@pytest.fixture
+async def reader_url(seeded_url: tuple[str, _read_seed.Seeded]) -> AsyncIterator[str]:
+    """A LOGIN member of analytics_reader, created the way docs/api.md says."""
+    url, _ = seeded_url
+    name = f"lac_api_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'pw' IN ROLE analytics_reader")
+        yield with_user(url, name)
+    finally:
+        dbname = urlsplit(url).path.lstrip("/")
+        await conn.execute(f'REVOKE ALL ON DATABASE "{dbname}" FROM {name}')
+        await conn.close()
+        # the per-test database is dropped after this fixture; drop the role at the end
+        admin = await asyncpg.connect(url)
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name
+            )
+            await admin.execute(f"DROP OWNED BY {name}")
+            await admin.execute(f"DROP ROLE {name}")
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def client(reader_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(reader_url, TOKEN)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+            c.app = app  # type: ignore[attr-defined]
+            yield c
+
+
+ENDPOINTS = [
+    "/v1/active-users", "/v1/tasks", "/v1/api-latency", "/v1/integrations", "/v1/auth",
+    "/v1/cocoons", "/v1/errors", "/v1/errors/top", "/v1/services",
+]
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+async def test_token_required(client: httpx.AsyncClient, path: str) -> None:
+    r = await client.get(path)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    r = await client.get(path, headers={"Authorization": "Bearer wrong-token-wrong-token"})
+    assert r.status_code == 401
+    r = await client.get(path, headers=AUTH)
+    assert r.status_code == 200, r.text
+
+
+async def test_results_match_the_library(client: httpx.AsyncClient, seeded_url, reader_url) -> None:
+    _, s = seeded_url
+    start, end = s.d0.isoformat(), (s.d0 + 10 * DAY).isoformat()
+    conn = await asyncpg.connect(reader_url)
+    try:
+        r = await client.get("/v1/tasks", params={"start": start, "end": end}, headers=AUTH)
+        body = r.json()
+        assert body["start"] == s.d0.isoformat().replace("+00:00", "Z")
+        expected = await lac.task_stats(conn, start=s.d0, end=s.d0 + 10 * DAY)
+        assert len(body["rows"]) == 10
+        day2 = body["rows"][2]
+        assert day2["created"] == expected[2].created == 6
+        assert day2["p95_duration_ms"] == pytest.approx(expected[2].p95_duration_ms)
+
+        r = await client.get(
+            "/v1/api-latency",
+            params={"start": start, "end": end, "granularity": "total", "group_by": "service"},
+            headers=AUTH,
+        )
+        rows = r.json()["rows"]
+        lib = await lac.api_latency(conn, start=s.d0, end=s.d0 + 10 * DAY, granularity="total")
+        assert [(x["service"], x["requests"], x["p99_ms"]) for x in rows] == [
+            (x.service, x.requests, x.p99_ms) for x in lib
+        ]
+        r = await client.get("/v1/errors/top", params={"start": start, "end": end}, headers=AUTH)
+        assert [(x["error_type"], x["errors"]) for x in r.json()["rows"]] == [
+            ("DbTimeout", 4), ("Redis", 1)
+        ]
+        r = await client.get("/v1/services", params={"since": start}, headers=AUTH)
+        assert r.json() == {"services": ["auth", "platform"]}
+        # naive date-times are UTC; a bare date works too
+        r = await client.get("/v1/auth", params={"start": s.d0.date().isoformat(),
+                                                 "end": (s.d0 + 10 * DAY).date().isoformat()},
+                             headers=AUTH)
+        assert sum(x["login_attempts"] for x in r.json()["rows"]) == 3
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "fragment"),
+    [
+        ("/v1/tasks", {"start": "2026-02-01", "end": "2026-01-01"}, 400, "must be before"),
+        ("/v1/active-users", {"start": "2020-01-01", "end": "2026-01-01"}, 400, "maximum"),
+        ("/v1/api-latency", {"start": "2026-01-01", "end": "2026-06-01"}, 400, "maximum"),
+        ("/v1/api-latency", {"granularity": "minute"}, 422, "granularity"),
+        ("/v1/api-latency", {"limit": "0"}, 422, "limit"),
+        ("/v1/errors", {"limit": "lots"}, 422, "limit"),
+        ("/v1/tasks", {"start": "yesterday"}, 422, "start"),
+        ("/v1/errors/top", {"service": ""}, 422, "service"),
+    ],
+)
+async def test_bad_parameters_are_readable_client_errors(
+    client: httpx.AsyncClient, path: str, params: dict, status: int, fragment: str
+) -> None:
+    r = await client.get(path, params=params, headers=AUTH)
+    assert r.status_code == status, r.text
+    assert fragment in r.text
+
+
+async def test_no_write_routes_and_openapi(client: httpx.AsyncClient) -> None:
+    app = client.app  # type: ignore[attr-defined]
+    methods = {m for route in app.routes if isinstance(route, APIRoute) for m in route.methods}
+    assert methods == {"GET"}
+    for path in ENDPOINTS:
+        for method in ("POST", "PUT", "PATCH", "DELETE"):
+            r = await client.request(method, path, headers=AUTH)
+            assert r.status_code == 405, (method, path)
+    spec = (await client.get("/openapi.json")).json()
+    assert set(ENDPOINTS) <= set(spec["paths"])
+    assert all(set(ops) == {"get"} for ops in spec["paths"].values())
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert "ApiLatencyRow" in spec["components"]["schemas"]
+
+
+async def test_healthz_and_dashboard(client: httpx.AsyncClient) -> None:
+    r = await client.get("/healthz")
+    assert r.status_code == 200 and r.json() == {"status": "ok", "database": "ok"}
+    page = await client.get("/")
+    assert page.status_code == 200 and "Platform analytics" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    js = await client.get("/static/vendor/echarts/echarts.common.min.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
+
+
+async def test_healthz_reports_an_unreachable_database() -> None:
+    app = create_app("postgresql://nobody@127.0.0.1:1/none", TOKEN)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+            r = await c.get("/healthz")
+            assert r.status_code == 503 and r.json()["database"] == "unreachable"
+            r = await c.get("/v1/tasks", headers=AUTH)
+            assert r.status_code == 503 and "unavailable" in r.json()["detail"]
+
+
+async def test_the_pool_cannot_write(client: httpx.AsyncClient, seeded_url) -> None:
+    app = client.app  # type: ignore[attr-defined]
+    pool = await app.state.db.pool()
+    with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+        await pool.execute(
+            "INSERT INTO analytics_dead_letters (event_type, service, payload, error) "
+            "VALUES ('x', 'x', 'x', 'x')"
+        )
+    async with pool.acquire() as conn:
+        # even with the read-only default turned off, the role may not write
+        await conn.execute("SET default_transaction_read_only = off")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM analytics_events")
+        await conn.execute("RESET default_transaction_read_only")
+    # and a superuser DSN is still read-only through the API's pool
+    url, _ = seeded_url
+    admin_app = create_app(url, TOKEN)
+    admin_pool = await admin_app.state.db.pool()
+    try:
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await admin_pool.execute("DELETE FROM analytics_events")
+    finally:
+        await admin_app.state.db.close()
+    conn = await asyncpg.connect(url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM analytics_events") > 0
+    finally:
+        await conn.close()
+
+
+def test_create_app_rejects_a_weak_token() -> None:
+    with pytest.raises(lac.ConfigurationError, match="16 characters"):
+        create_app("postgresql://x@localhost/x", "short")
