@@ -71,6 +71,31 @@ _RNG = _Rng()
 
 _last_prefix = 0
 
+_FastUUID: Callable[[bytes], uuid.UUID] | None
+try:
+    # asyncpg's own UUID type: a C subclass of ``uuid.UUID`` (equal, hashable, encoded by
+    # msgspec exactly like it), built from 16 bytes about 2x faster than
+    # ``uuid.UUID(int=...)``, and the one type asyncpg's binary codec copies without
+    # calling the ``.bytes`` property. It is also what asyncpg returns for uuid columns.
+    from asyncpg.pgproto.pgproto import UUID as _FastUUID
+except ImportError:  # pragma: no cover - a future asyncpg without it
+    _FastUUID = None
+
+_new_object = object.__new__
+_set_attr = object.__setattr__
+_SAFE_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def _uuid_from_int(value: int) -> uuid.UUID:
+    if _FastUUID is not None:
+        fast: uuid.UUID = _FastUUID(value.to_bytes(16, "big"))
+        return fast
+    # The same object ``uuid.UUID(int=value)`` builds, without its argument checks.
+    u: uuid.UUID = _new_object(uuid.UUID)
+    _set_attr(u, "int", value)
+    _set_attr(u, "is_safe", _SAFE_UNKNOWN)
+    return u
+
 
 def uuid7(timestamp_ns: int) -> uuid.UUID:
     """A UUIDv7 (RFC 9562) for ``timestamp_ns``: time-ordered, 62 random bits.
@@ -92,7 +117,26 @@ def uuid7(timestamp_ns: int) -> uuid.UUID:
         | 0b10 << 62
         | _RNG.rng.getrandbits(62)
     )
-    return uuid.UUID(int=value)
+    return _uuid_from_int(value)
+
+
+_fromtimestamp = _dt.datetime.fromtimestamp
+
+
+def _timestamp(timestamp_ns: int) -> _dt.datetime:
+    """``timestamp_ns`` truncated to microseconds, as an aware UTC datetime.
+
+    ``fromtimestamp(us / 1e6)`` is about 2x faster than ``EPOCH + timedelta(us)`` and
+    exact: a double holds microseconds since 1970 to within 0.25 us until far past 2100
+    and ``fromtimestamp`` rounds half-even to the microsecond, so the result is the same
+    datetime (checked by a test over a wide range). Out-of-range values take the slow
+    path, which raises the same error as before.
+    """
+    us = timestamp_ns // 1000
+    try:
+        return _fromtimestamp(us / 1e6, _UTC)
+    except (OverflowError, OSError, ValueError):
+        return _EPOCH + _timedelta(microseconds=us)
 
 
 class EnrichedEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -162,7 +206,7 @@ class RowEncoder:
         """The :class:`EnrichedEvent` for a queued event."""
         return EnrichedEvent(
             event=event,
-            timestamp=_EPOCH + _timedelta(microseconds=timestamp_ns // 1000),
+            timestamp=_timestamp(timestamp_ns),
             event_id=uuid7(timestamp_ns),
             metadata=self._metadata,
         )
@@ -178,9 +222,15 @@ class RowEncoder:
         rates = self._sample_rates
         default_service = self._service
         append = rows.append
+        # Hot loop (runs once per event in the worker): names bound to locals, the
+        # "_meta" suffix built once, the common case (no sampling, no hook) kept short.
+        suffix = b',"_meta":' + meta + b"}"
+        only_meta = b'{"_meta":' + meta + b"}"
+        make_ts = _timestamp
+        make_id = uuid7
         for ts_ns, event in queued:
-            timestamp = _EPOCH + _timedelta(microseconds=ts_ns // 1000)
-            event_id = uuid7(ts_ns)
+            timestamp = make_ts(ts_ns)
+            event_id = make_id(ts_ns)
             try:
                 event_type = event.event_type
                 sample_rate = 1.0
@@ -201,13 +251,13 @@ class RowEncoder:
                 body = encode(event)
                 if sample_rate != 1.0:
                     extra = meta[:-1] + b',"sample_rate":' + encode(sample_rate) + b"}"
+                    data = (
+                        (body[:-1] + b',"_meta":' + extra + b"}")
+                        if len(body) > 2
+                        else (b'{"_meta":' + extra + b"}")
+                    )
                 else:
-                    extra = meta
-                data = (
-                    (body[:-1] + b',"_meta":' + extra + b"}")
-                    if len(body) > 2
-                    else (b'{"_meta":' + extra + b"}")
-                )
+                    data = body[:-1] + suffix if len(body) > 2 else only_meta
                 if len(data) > max_bytes:
                     rejected.append(
                         Rejected(
