@@ -109,14 +109,23 @@ def build(d0: dt.datetime) -> Seeded:
                 status = 200 if k % 9 else (404 if k % 2 else 503)
                 s.add(
                     s.at(day, hour, k),
-                    ApiRequest(service=service, method=method, endpoint=path,
-                               status_code=status, duration_ms=duration),
+                    ApiRequest(
+                        service=service,
+                        method=method,
+                        endpoint=path,
+                        status_code=status,
+                        duration_ms=duration,
+                    ),
                 )
                 n += 1
     # --- integrations (day 6)
     for i, ok in enumerate((True, True, True, False)):
-        s.add(s.at(6, 9, i), IntegrationUsed(provider="github", action="sync",
-                                             duration_ms=100 * (i + 1), success=ok))
+        s.add(
+            s.at(6, 9, i),
+            IntegrationUsed(
+                provider="github", action="sync", duration_ms=100 * (i + 1), success=ok
+            ),
+        )
     s.add(s.at(6, 9, 5), IntegrationError(provider="github", error="502"))
     for i in range(2):
         s.add(s.at(6, 10, i), IntegrationUsed(provider="slack", action="post", duration_ms=50))
@@ -136,8 +145,10 @@ def build(d0: dt.datetime) -> Seeded:
     s.add(s.at(5, 5), CocoonDisconnected(cocoon_id=c, session_duration_ms=60_000))
     # --- application errors (day 8)
     for minute, msg in ((1, "b timeout"), (2, "a timeout"), (3, "c timeout")):
-        s.add(s.at(8, 4, minute), ApplicationError(service="platform", error_type="DbTimeout",
-                                                   message=msg))
+        s.add(
+            s.at(8, 4, minute),
+            ApplicationError(service="platform", error_type="DbTimeout", message=msg),
+        )
     s.add(s.at(8, 5), ApplicationError(service="auth", error_type="Redis", message="reset"))
     s.add(s.at(8, 6), ApplicationError(service="platform", error_type="DbTimeout", message="z"))
     return s

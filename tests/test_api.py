@@ -77,8 +77,15 @@ async def client(reader_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 ENDPOINTS = [
-    "/v1/active-users", "/v1/tasks", "/v1/api-latency", "/v1/integrations", "/v1/auth",
-    "/v1/cocoons", "/v1/errors", "/v1/errors/top", "/v1/services",
+    "/v1/active-users",
+    "/v1/tasks",
+    "/v1/api-latency",
+    "/v1/integrations",
+    "/v1/auth",
+    "/v1/cocoons",
+    "/v1/errors",
+    "/v1/errors/top",
+    "/v1/services",
 ]
 
 
@@ -92,7 +99,9 @@ async def test_token_required(client: httpx.AsyncClient, path: str) -> None:
     assert r.status_code == 200, r.text
 
 
-async def test_results_match_the_library(client: httpx.AsyncClient, seeded_url, reader_url) -> None:
+async def test_results_match_the_library(
+    client: httpx.AsyncClient, seeded_url: tuple[str, _read_seed.Seeded], reader_url: str
+) -> None:
     _, s = seeded_url
     start, end = s.d0.isoformat(), (s.d0 + 10 * DAY).isoformat()
     conn = await asyncpg.connect(reader_url)
@@ -118,14 +127,17 @@ async def test_results_match_the_library(client: httpx.AsyncClient, seeded_url, 
         ]
         r = await client.get("/v1/errors/top", params={"start": start, "end": end}, headers=AUTH)
         assert [(x["error_type"], x["errors"]) for x in r.json()["rows"]] == [
-            ("DbTimeout", 4), ("Redis", 1)
+            ("DbTimeout", 4),
+            ("Redis", 1),
         ]
         r = await client.get("/v1/services", params={"since": start}, headers=AUTH)
         assert r.json() == {"services": ["auth", "platform"]}
         # naive date-times are UTC; a bare date works too
-        r = await client.get("/v1/auth", params={"start": s.d0.date().isoformat(),
-                                                 "end": (s.d0 + 10 * DAY).date().isoformat()},
-                             headers=AUTH)
+        r = await client.get(
+            "/v1/auth",
+            params={"start": s.d0.date().isoformat(), "end": (s.d0 + 10 * DAY).date().isoformat()},
+            headers=AUTH,
+        )
         assert sum(x["login_attempts"] for x in r.json()["rows"]) == 3
     finally:
         await conn.close()
@@ -145,7 +157,7 @@ async def test_results_match_the_library(client: httpx.AsyncClient, seeded_url, 
     ],
 )
 async def test_bad_parameters_are_readable_client_errors(
-    client: httpx.AsyncClient, path: str, params: dict, status: int, fragment: str
+    client: httpx.AsyncClient, path: str, params: dict[str, str], status: int, fragment: str
 ) -> None:
     r = await client.get(path, params=params, headers=AUTH)
     assert r.status_code == status, r.text
@@ -154,7 +166,9 @@ async def test_bad_parameters_are_readable_client_errors(
 
 async def test_no_write_routes_and_openapi(client: httpx.AsyncClient) -> None:
     app = client.app  # type: ignore[attr-defined]
-    methods = {m for route in app.routes if isinstance(route, APIRoute) for m in route.methods}
+    methods = {
+        m for route in app.routes if isinstance(route, APIRoute) for m in route.methods or ()
+    }
     assert methods == {"GET"}
     for path in ENDPOINTS:
         for method in ("POST", "PUT", "PATCH", "DELETE"):
@@ -188,7 +202,9 @@ async def test_healthz_reports_an_unreachable_database() -> None:
             assert r.status_code == 503 and "unavailable" in r.json()["detail"]
 
 
-async def test_the_pool_cannot_write(client: httpx.AsyncClient, seeded_url) -> None:
+async def test_the_pool_cannot_write(
+    client: httpx.AsyncClient, seeded_url: tuple[str, _read_seed.Seeded]
+) -> None:
     app = client.app  # type: ignore[attr-defined]
     pool = await app.state.db.pool()
     with pytest.raises(asyncpg.ReadOnlySQLTransactionError):

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import uuid
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -21,6 +24,7 @@ from tests import _read_seed
 
 UTC = dt.UTC
 DAY = dt.timedelta(days=1)
+Seeded = tuple[_read_seed.Seeded, "asyncpg.Pool[Any]"]
 
 
 def nearest_rank(values: list[int], q: float) -> float:
@@ -39,7 +43,7 @@ def floor_day(t: dt.datetime) -> dt.datetime:
 
 
 @pytest.fixture
-async def seeded(database_url: str) -> tuple[_read_seed.Seeded, asyncpg.Pool]:
+async def seeded(database_url: str) -> AsyncIterator[Seeded]:
     d0 = floor_day(dt.datetime.now(UTC)) - dt.timedelta(days=20)
     s = _read_seed.build(d0)
     written = await _read_seed.write(database_url, s)
@@ -50,15 +54,15 @@ async def seeded(database_url: str) -> tuple[_read_seed.Seeded, asyncpg.Pool]:
     await pool.close()
 
 
-async def test_active_users_are_exact_distinct_counts(seeded) -> None:
+async def test_active_users_are_exact_distinct_counts(seeded: Seeded) -> None:
     s, pool = seeded
-    active: dict[dt.datetime, set] = defaultdict(set)
+    active: dict[dt.datetime, set[uuid.UUID]] = defaultdict(set)
     for when, event in s.events:
         if event.concerned_user_id is not None:
             active[floor_day(when)].add(event.concerned_user_id)
 
     def window(day: dt.datetime, days: int) -> int:
-        out: set = set()
+        out: set[uuid.UUID] = set()
         for d, us in active.items():
             if day - dt.timedelta(days=days) < d <= day:
                 out |= us
@@ -68,13 +72,15 @@ async def test_active_users_are_exact_distinct_counts(seeded) -> None:
     assert [r.day for r in rows] == [s.d0 + i * DAY for i in range(12)]
     for r in rows:
         assert (r.dau, r.wau, r.mau) == (
-            len(active.get(r.day, ())), window(r.day, 7), window(r.day, 30)
+            len(active.get(r.day, ())),
+            window(r.day, 7),
+            window(r.day, 30),
         ), r
     assert rows[9].dau == 3 and rows[9].mau == 6  # day 9: u0, u3 and u5 (login)
     assert all(r.dau <= r.wau <= r.mau for r in rows)
 
 
-async def test_task_stats_per_day(seeded) -> None:
+async def test_task_stats_per_day(seeded: Seeded) -> None:
     s, pool = seeded
     rows = await lac.task_stats(pool, start=s.d0, end=s.d0 + 10 * DAY)
     assert len(rows) == 10
@@ -84,13 +90,17 @@ async def test_task_stats_per_day(seeded) -> None:
         evs = [(t, e) for t, e in s.events if floor_day(t) == d]
         kinds = Counter(type(e).__name__ for _, e in evs)
         durations = [
-            e.duration_ms for _, e in evs
+            e.duration_ms
+            for _, e in evs
             if isinstance(e, lac.TaskCompleted | lac.TaskFailed) and e.duration_ms is not None
         ]
         r = by_day[d]
         assert (r.created, r.started, r.completed, r.failed, r.cancelled) == (
-            kinds["TaskCreated"], kinds["TaskStarted"], kinds["TaskCompleted"],
-            kinds["TaskFailed"], kinds["TaskCancelled"],
+            kinds["TaskCreated"],
+            kinds["TaskStarted"],
+            kinds["TaskCompleted"],
+            kinds["TaskFailed"],
+            kinds["TaskCancelled"],
         )
         assert r.success_rate == pytest.approx(r.completed / (r.completed + r.failed))
         assert r.duration_count == len(durations)
@@ -107,14 +117,16 @@ def _api(s: _read_seed.Seeded) -> list[tuple[dt.datetime, lac.ApiRequest]]:
 
 
 @pytest.mark.parametrize("granularity", ["hour", "day"])
-async def test_api_latency_by_service(seeded, granularity: str) -> None:
+async def test_api_latency_by_service(seeded: Seeded, granularity: Any) -> None:
     s, pool = seeded
     rows = await lac.api_latency(
         pool, start=s.d0, end=s.d0 + 10 * DAY, granularity=granularity, group_by="service"
     )
-    groups: dict[tuple[dt.datetime, str], list[lac.ApiRequest]] = defaultdict(list)
+    groups: dict[tuple[Any, Any], list[lac.ApiRequest]] = defaultdict(list)
     for t, e in _api(s):
-        bucket = t.replace(minute=0, second=0, microsecond=0) if granularity == "hour" else floor_day(t)
+        bucket = (
+            t.replace(minute=0, second=0, microsecond=0) if granularity == "hour" else floor_day(t)
+        )
         groups[(bucket, e.service)].append(e)
     assert [(r.bucket, r.service) for r in rows] == sorted(groups)
     for r in rows:
@@ -130,11 +142,15 @@ async def test_api_latency_by_service(seeded, granularity: str) -> None:
             assert_close(est, durs, q)
 
 
-async def test_api_latency_filters_and_totals(seeded) -> None:
+async def test_api_latency_filters_and_totals(seeded: Seeded) -> None:
     s, pool = seeded
     api = _api(s)
     rows = await lac.api_latency(
-        pool, start=s.d0, end=s.d0 + 10 * DAY, granularity="total", group_by="endpoint",
+        pool,
+        start=s.d0,
+        end=s.d0 + 10 * DAY,
+        granularity="total",
+        group_by="endpoint",
         service="platform",
     )
     expect = Counter((e.service, e.endpoint, e.method) for _, e in api if e.service == "platform")
@@ -142,25 +158,35 @@ async def test_api_latency_filters_and_totals(seeded) -> None:
     assert all(r.bucket is None for r in rows)
 
     only = await lac.api_latency(
-        pool, start=s.d0 + 3 * DAY, end=s.d0 + 4 * DAY, granularity="hour", group_by="total",
-        endpoint="/v1/tasks", method="post",  # method is case-insensitive
+        pool,
+        start=s.d0 + 3 * DAY,
+        end=s.d0 + 4 * DAY,
+        granularity="hour",
+        group_by="total",
+        endpoint="/v1/tasks",
+        method="post",  # method is case-insensitive
     )
-    sel = [(t, e) for t, e in api if floor_day(t) == s.d0 + 3 * DAY
-           and e.endpoint == "/v1/tasks" and e.method == "POST"]
+    sel = [
+        (t, e)
+        for t, e in api
+        if floor_day(t) == s.d0 + 3 * DAY and e.endpoint == "/v1/tasks" and e.method == "POST"
+    ]
     hours = Counter(t.replace(minute=0) for t, _ in sel)
     assert [(r.bucket, r.requests) for r in only] == sorted(hours.items())
 
-    total = await lac.api_latency(pool, start=s.d0, end=s.d0 + 10 * DAY, granularity="total",
-                                  group_by="total")
+    total = await lac.api_latency(
+        pool, start=s.d0, end=s.d0 + 10 * DAY, granularity="total", group_by="total"
+    )
     assert len(total) == 1 and total[0].requests == len(api)
     assert_close(total[0].p99_ms, [e.duration_ms for _, e in api], 0.99)
     # a non-aligned total reads the hourly aggregate: only the requests inside the range
-    part = await lac.api_latency(pool, start=s.at(3, 8), end=s.at(4, 8), granularity="total",
-                                 group_by="total")
+    part = await lac.api_latency(
+        pool, start=s.at(3, 8), end=s.at(4, 8), granularity="total", group_by="total"
+    )
     assert part[0].requests == sum(s.at(3, 8) <= t < s.at(4, 8) for t, _ in api)
 
 
-async def test_integrations_auth_cocoons(seeded) -> None:
+async def test_integrations_auth_cocoons(seeded: Seeded) -> None:
     s, pool = seeded
     health = await lac.integration_health(pool, start=s.d0, end=s.d0 + 10 * DAY, by_day=False)
     assert [h.provider for h in health] == ["github", "linear", "slack"]
@@ -178,9 +204,16 @@ async def test_integrations_auth_cocoons(seeded) -> None:
     a = auth[s.d0 + 9 * DAY]
     assert (a.login_attempts, a.login_success, a.login_failed) == (3, 2, 1)
     assert a.login_success_rate == pytest.approx(2 / 3)
-    assert (a.codes_verified, a.codes_failed, a.sessions_validated, a.sessions_invalid) == (1, 1, 3, 1)
+    assert (a.codes_verified, a.codes_failed, a.sessions_validated, a.sessions_invalid) == (
+        1,
+        1,
+        3,
+        1,
+    )
     refreshes = Counter(floor_day(t) for t, _ in s.of(lac.AuthTokenRefresh))
-    failed = Counter(floor_day(t) for t, e in s.of(lac.AuthTokenRefresh) if not e.success)
+    failed = Counter(
+        floor_day(t) for t, e in s.of(lac.AuthTokenRefresh) if not getattr(e, "success", True)
+    )
     for day, r in auth.items():
         assert r.token_refreshes == refreshes.get(day, 0)
         assert r.token_refresh_failed == failed.get(day, 0)
@@ -188,16 +221,21 @@ async def test_integrations_auth_cocoons(seeded) -> None:
     cocoons = {r.day: r for r in await lac.cocoon_activity(pool, start=s.d0, end=s.d0 + 10 * DAY)}
     c = cocoons[s.d0 + 5 * DAY]
     assert (c.registered, c.connected, c.disconnected, c.claimed) == (1, 2, 1, 1)
-    assert (c.setup_tokens_created, c.setup_tokens_used, c.session_duration_sum_ms) == (1, 1, 60_000)
+    assert (c.setup_tokens_created, c.setup_tokens_used, c.session_duration_sum_ms) == (
+        1,
+        1,
+        60_000,
+    )
     assert sum(r.connected for r in cocoons.values()) == 2
 
 
-async def test_errors_and_top_errors(seeded) -> None:
+async def test_errors_and_top_errors(seeded: Seeded) -> None:
     s, pool = seeded
     errs = s.of(lac.ApplicationError)
     rows = await lac.errors(pool, start=s.d0, end=s.d0 + 10 * DAY)
-    groups: dict[tuple, list[str]] = defaultdict(list)
+    groups: dict[tuple[dt.datetime, str, str], list[str]] = defaultdict(list)
     for t, e in errs:
+        assert isinstance(e, lac.ApplicationError)
         groups[(t.replace(minute=0), e.service, e.error_type)].append(e.message)
     assert [(r.hour, r.service, r.error_type, r.errors) for r in rows] == [
         (*k, len(v)) for k, v in sorted(groups.items())
@@ -208,7 +246,8 @@ async def test_errors_and_top_errors(seeded) -> None:
 
     top = await lac.top_errors(pool, start=s.d0, end=s.d0 + 10 * DAY)
     assert [(t.service, t.error_type, t.errors) for t in top] == [
-        ("platform", "DbTimeout", 4), ("auth", "Redis", 1)
+        ("platform", "DbTimeout", 4),
+        ("auth", "Redis", 1),
     ]
     assert top[0].sample_message == "z"  # from the latest hour
     assert top[0].first_seen == s.at(8, 4) and top[0].last_seen == s.at(8, 6)
@@ -226,7 +265,7 @@ async def test_errors_and_top_errors(seeded) -> None:
         ({"start": "2026-01-01", "end": dt.date(2026, 1, 2)}, "date or a timezone-aware"),
     ],
 )
-async def test_range_validation(database_url: str, kwargs: dict, message: str) -> None:
+async def test_range_validation(database_url: str, kwargs: dict[str, Any], message: str) -> None:
     conn = await asyncpg.connect(database_url)
     try:
         for fn in (lac.task_stats, lac.active_users, lac.auth_metrics):
@@ -253,9 +292,10 @@ async def test_parameter_validation(database_url: str) -> None:
         with pytest.raises(QueryError, match="maximum"):  # hourly data: three months at most
             await lac.api_latency(conn, start=start, end=dt.date(2026, 6, 1), granularity="hour")
         # the same range is fine from the daily rollup
-        assert await lac.api_latency(
-            conn, start=start, end=dt.date(2026, 6, 1), granularity="day"
-        ) == []
+        assert (
+            await lac.api_latency(conn, start=start, end=dt.date(2026, 6, 1), granularity="day")
+            == []
+        )
     finally:
         await conn.close()
 

@@ -349,3 +349,7 @@ async def _serve(args: argparse.Namespace, url: str, console: Any) -> None:
     console.print(f"API as read-only login: {DEMO_READER if reader else 'the given URL'}")
     console.print("Ctrl+C to stop.")
     await server.serve()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
