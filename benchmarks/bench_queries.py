@@ -1,0 +1,350 @@
+"""Benchmarks 3 and 4: dashboard queries on the aggregates vs the same question from raw.
+
+Raw events are generated server-side (``generate_series``, a production-like mix of
+event types, users and payloads, spread uniformly over the last 91 days), with the
+migrated schema's daily partitions created first. The three secondary indexes are
+dropped during the bulk load and rebuilt from their own definitions afterwards (the
+load is set-up, not what is measured). Then ``refresh_aggregates()`` (the library's
+own refresh) fills the aggregates for the whole range.
+
+Each dashboard query is the library's typed function from ``lib_analytics_core._queries``
+(what the HTTP API calls), over the last 30 and 90 days, timed end to end (SQL +
+decoding + percentile estimation). "From raw" answers the same question by computing the
+aggregate rows it needs straight from ``analytics_events`` for the range: the
+aggregate's own defining SELECT (as stored for the refresh), restricted to the range
+(DAU/WAU/MAU: from 29 days before the range start, as its 30-day window needs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from _common import Summary, summarize, table
+
+from lib_analytics_core import _queries as q
+from lib_analytics_core._maintenance import refresh_aggregates
+
+_META = '{"_meta": {"host": "bench-host-01", "env": "production", "release": "2026.05.1"}}'
+
+# One row per event; event type chosen from r (uniform), fields from more randoms.
+_LOAD_SQL = """
+INSERT INTO analytics_events ("timestamp", event_id, event_type, service, user_id, data)
+SELECT g.ts, gen_random_uuid(), t.et,
+       CASE WHEN t.et IN ('api_request', 'database_query', 'application_error')
+            THEN g.svc ELSE 'platform-api' END,
+       CASE WHEN t.et IN ('webhook_received', 'webhook_processed') THEN NULL
+            WHEN t.et = 'api_request' AND g.r2 < 0.1 THEN NULL ELSE g.uid END,
+       (CASE t.et
+          WHEN 'api_request' THEN jsonb_build_object(
+               'service', g.svc, 'method',
+                   (ARRAY['GET','GET','GET','POST','PATCH','DELETE'])[1 + (g.r3 * 6)::int % 6],
+               'endpoint',
+                   (ARRAY['/v1/projects','/v1/projects/{project_id}','/v1/projects/{project_id}/tasks',
+                    '/v1/tasks/{task_id}','/v1/tasks/{task_id}/logs','/v1/cocoons','/v1/me',
+                    '/v1/integrations','/v1/auth/login','/healthz'])[1 + (g.r4 * 10)::int % 10],
+               'status_code', CASE WHEN g.r2 < 0.95 THEN 200 WHEN g.r2 < 0.975 THEN 404
+                                   WHEN g.r2 < 0.99 THEN 400 ELSE 503 END,
+               'duration_ms', g.dur, 'user_id', g.uid)
+          WHEN 'database_query' THEN jsonb_build_object('service', g.svc, 'query_type', 'select',
+               'duration_ms', greatest(1, g.dur / 8), 'table', 'tasks', 'rows', 12, 'success', true,
+               'user_id', g.uid)
+          WHEN 'task_completed' THEN jsonb_build_object('task_id', gen_random_uuid(), 'user_id',
+              g.uid,
+               'duration_ms', g.dur * 1000, 'exit_code', 0)
+          WHEN 'task_failed' THEN jsonb_build_object('task_id', gen_random_uuid(), 'user_id', g.uid,
+               'error', 'process exited with status 101', 'duration_ms', g.dur * 700,
+                   'exit_code', 101)
+          WHEN 'integration_used' THEN jsonb_build_object('provider',
+               (ARRAY['github','gitlab','slack','linear','google'])[1 + (g.r3 * 5)::int % 5],
+               'action', 'list_repos', 'duration_ms', g.dur * 5, 'success', g.r2 > 0.03,
+                   'user_id', g.uid)
+          WHEN 'integration_error' THEN jsonb_build_object('provider',
+               (ARRAY['github','gitlab','slack','linear','google'])[1 + (g.r3 * 5)::int % 5],
+               'error', 'upstream timed out', 'user_id', g.uid, 'status_code', 504)
+          WHEN 'oauth_flow_completed' THEN jsonb_build_object('provider',
+               (ARRAY['github','gitlab','slack','linear','google'])[1 + (g.r3 * 5)::int % 5],
+               'success', g.r2 > 0.1, 'user_id', g.uid, 'duration_ms', g.dur * 20)
+          WHEN 'auth_login_attempt' THEN jsonb_build_object('success', g.r2 > 0.1, 'method',
+              'email_code',
+               'user_id', g.uid, 'email', 'user@example.com')
+          WHEN 'auth_code_verified' THEN jsonb_build_object('success', g.r2 > 0.05, 'user_id',
+              g.uid)
+          WHEN 'auth_token_refresh' THEN jsonb_build_object('success', g.r2 > 0.02, 'user_id',
+              g.uid)
+          WHEN 'auth_session_validated' THEN jsonb_build_object('valid', g.r2 > 0.03, 'user_id',
+              g.uid)
+          WHEN 'cocoon_disconnected' THEN jsonb_build_object('cocoon_id', gen_random_uuid(),
+               'user_id', g.uid, 'session_duration_ms', g.dur * 60000)
+          WHEN 'application_error' THEN jsonb_build_object('service', g.svc,
+               'error_type',
+                   (ARRAY['TimeoutError','DatabaseError','ValidationError'])
+                   [1 + (g.r3 * 3)::int % 3],
+               'message', 'upstream request to provider timed out after 30000 ms', 'severity',
+                   'error',
+               'user_id', g.uid)
+          WHEN 'webhook_received' THEN jsonb_build_object('provider', 'github', 'webhook_type',
+              'push',
+               'payload_bytes', g.dur * 100)
+          ELSE jsonb_build_object('task_id', gen_random_uuid(), 'user_id', g.uid, 'command',
+              'cargo test')
+        END) || '{_META}'::jsonb
+FROM (
+    SELECT $1::timestamptz + random() * ($2::timestamptz - $1::timestamptz) AS ts,
+           random() AS r, random() AS r2, random() AS r3, random() AS r4,
+           (ARRAY['platform-api','platform-api','auth','signaling','webhooks','scheduler'])
+               [1 + (random() * 6)::int % 6] AS svc,
+           ('00000000-0000-4000-8000-' || lpad((floor(power(random(), 2.5) * 20000))::int::text,
+               12, '0'))::uuid AS uid,
+           greatest(1,
+               (exp(ln(35) + 0.8 * sqrt(-2 * ln(1 - random()))
+                    * cos(2 * pi() * random()))))::int AS dur
+    FROM generate_series(1, $3)
+) g,
+LATERAL (SELECT CASE
+    WHEN g.r < 0.70 THEN 'api_request'
+    WHEN g.r < 0.78 THEN 'database_query'
+    WHEN g.r < 0.80 THEN 'auth_login_attempt'
+    WHEN g.r < 0.81 THEN 'auth_code_verified'
+    WHEN g.r < 0.83 THEN 'auth_token_refresh'
+    WHEN g.r < 0.85 THEN 'auth_session_validated'
+    WHEN g.r < 0.865 THEN 'task_created'
+    WHEN g.r < 0.88 THEN 'task_started'
+    WHEN g.r < 0.892 THEN 'task_completed'
+    WHEN g.r < 0.895 THEN 'task_failed'
+    WHEN g.r < 0.897 THEN 'task_cancelled'
+    WHEN g.r < 0.917 THEN 'integration_used'
+    WHEN g.r < 0.920 THEN 'integration_error'
+    WHEN g.r < 0.922 THEN 'integration_connected'
+    WHEN g.r < 0.924 THEN 'oauth_flow_started'
+    WHEN g.r < 0.926 THEN 'oauth_flow_completed'
+    WHEN g.r < 0.931 THEN 'cocoon_connected'
+    WHEN g.r < 0.936 THEN 'cocoon_disconnected'
+    WHEN g.r < 0.937 THEN 'cocoon_registered'
+    WHEN g.r < 0.947 THEN 'application_error'
+    WHEN g.r < 0.957 THEN 'webhook_received'
+    ELSE 'project_updated' END AS et) t
+""".replace("{_META}", _META.replace("'", "''"))
+
+
+def _day(t: dt.datetime) -> dt.datetime:
+    return t.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+async def load_raw(url: str, n: int, lo: dt.datetime, hi: dt.datetime) -> dict[str, Any]:
+    """Add ``n`` raw events spread over ``[lo, hi)`` (two loader connections, one per core)."""
+    conn = await asyncpg.connect(url)
+    t0 = time.perf_counter()
+    try:
+        # Daily partitions for the whole range (the migration pre-creates only a week).
+        if await conn.fetchval("SELECT to_regproc('analytics_ensure_partition') IS NOT NULL"):
+            d = _day(lo)
+            while d < hi:
+                await conn.execute("SELECT analytics_ensure_partition($1)", d)
+                d += dt.timedelta(days=1)
+        idx = await conn.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'analytics_events' "
+            "AND indexname <> 'analytics_events_pkey' AND indexdef NOT LIKE '%UNIQUE%'"
+        )
+        for r in idx:
+            await conn.execute(f'DROP INDEX IF EXISTS "{r["indexname"]}"')
+    finally:
+        await conn.close()
+    # One INSERT per day-chunk, two at a time.
+    days: list[tuple[dt.datetime, dt.datetime]] = []
+    d = lo
+    while d < hi:
+        days.append((d, min(hi, d + dt.timedelta(days=1))))
+        d += dt.timedelta(days=1)
+    per = n // len(days)
+    extra = n - per * len(days)
+    jobs = [(a, b, per + (1 if i < extra else 0)) for i, (a, b) in enumerate(days)]
+
+    async def loader(k: int) -> None:
+        c = await asyncpg.connect(url)
+        try:
+            for a, b, m in jobs[k::2]:
+                await c.execute(_LOAD_SQL, a, b, m)
+        finally:
+            await c.close()
+
+    await asyncio.gather(loader(0), loader(1))
+    t_load = time.perf_counter()
+    conn = await asyncpg.connect(url)
+    try:
+        for r in idx:
+            await conn.execute(r["indexdef"])
+        await conn.execute("ANALYZE analytics_events")
+        t_idx = time.perf_counter()
+        await refresh_aggregates(conn, start=lo - dt.timedelta(days=1))
+        await conn.execute("ANALYZE")
+        t_ref = time.perf_counter()
+        total = int(await conn.fetchval("SELECT count(*) FROM analytics_events"))
+        size = str(
+            await conn.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
+        )
+    finally:
+        await conn.close()
+    return {
+        "rows_total": total,
+        "load_s": round(t_load - t0, 1),
+        "load_rows_per_s": round(n / (t_load - t0)),
+        "index_s": round(t_idx - t_load, 1),
+        "refresh_s": round(t_ref - t_idx, 1),
+        "db_size": size,
+    }
+
+
+Query = Callable[[Any, dt.datetime, dt.datetime], Awaitable[Any]]
+
+
+def _dashboard_queries() -> list[tuple[str, Query, list[str]]]:
+    """(name, typed call, aggregates it reads) for every dashboard question."""
+    return [
+        (
+            "active_users (DAU/WAU/MAU)",
+            lambda db, a, b: q.active_users(db, start=a, end=b),
+            ["analytics_daily_active_users"],
+        ),
+        (
+            "task_stats",
+            lambda db, a, b: q.task_stats(db, start=a, end=b),
+            ["analytics_task_stats_daily"],
+        ),
+        (
+            "api_latency hour x service",
+            lambda db, a, b: q.api_latency(
+                db, start=a, end=b, granularity="hour", group_by="service"
+            ),
+            ["analytics_api_latency_hourly"],
+        ),
+        (
+            "api_latency day x endpoint",
+            lambda db, a, b: q.api_latency(
+                db, start=a, end=b, granularity="day", group_by="endpoint"
+            ),
+            ["analytics_api_latency_hourly", "analytics_api_latency_daily"],
+        ),
+        (
+            "api_latency total x endpoint",
+            lambda db, a, b: q.api_latency(
+                db, start=a, end=b, granularity="total", group_by="endpoint"
+            ),
+            ["analytics_api_latency_hourly", "analytics_api_latency_daily"],
+        ),
+        (
+            "integration_health",
+            lambda db, a, b: q.integration_health(db, start=a, end=b),
+            ["analytics_integration_health_daily"],
+        ),
+        (
+            "auth_metrics",
+            lambda db, a, b: q.auth_metrics(db, start=a, end=b),
+            ["analytics_auth_events_daily"],
+        ),
+        (
+            "cocoon_activity",
+            lambda db, a, b: q.cocoon_activity(db, start=a, end=b),
+            ["analytics_cocoon_activity_daily"],
+        ),
+        (
+            "errors (hourly series)",
+            lambda db, a, b: q.errors(db, start=a, end=b),
+            ["analytics_errors_hourly"],
+        ),
+        (
+            "top_errors",
+            lambda db, a, b: q.top_errors(db, start=a, end=b),
+            ["analytics_errors_hourly"],
+        ),
+        (
+            "list_services",
+            lambda db, a, b: q.list_services(db, since=a),
+            ["analytics_api_latency_hourly", "analytics_errors_hourly"],
+        ),
+    ]
+
+
+async def _raw_sql(conn: Any) -> dict[str, str]:
+    """The defining SELECT of each aggregate, by name ($1, $2 = the range)."""
+    rows = await conn.fetch("SELECT name, refresh_sql FROM analytics_aggregate_refresh")
+    return {r["name"]: r["refresh_sql"] for r in rows}
+
+
+async def _time(
+    fn: Callable[[], Awaitable[Any]], reps: int, budget_s: float, *, min_reps: int = 3
+) -> Summary:
+    """Up to ``reps`` timed runs after one warm-up (plan cache, buffers); stops once
+    ``budget_s`` is spent and ``min_reps`` runs are done."""
+    deadline = time.perf_counter() + budget_s
+    await fn()
+    out: list[float] = []
+    for i in range(reps):
+        t0 = time.perf_counter()
+        await fn()
+        out.append((time.perf_counter() - t0) * 1000)
+        if time.perf_counter() > deadline and i + 1 >= min_reps:
+            break
+    return summarize(out)
+
+
+async def measure(url: str, reps: int, raw_reps: int, label: str) -> tuple[str, dict[str, Any]]:
+    conn = await asyncpg.connect(url)
+    try:
+        now: dt.datetime = await conn.fetchval("SELECT now()")
+        end = _day(now) + dt.timedelta(days=1)
+        raw = await _raw_sql(conn)
+        rows: list[list[object]] = []
+        p95s: list[float] = []
+        speedups: list[float] = []
+        per_query: dict[str, Any] = {}
+        for days in (30, 90):
+            start = end - dt.timedelta(days=days)
+            for name, call, aggs in _dashboard_queries():
+
+                async def from_aggregates(c: Query = call, a: dt.datetime = start) -> None:
+                    await c(conn, a, end)
+
+                s_agg = await _time(from_aggregates, reps, 8.0)
+
+                async def from_raw(aggs: list[str] = aggs, a: dt.datetime = start) -> None:
+                    for agg in aggs:
+                        if agg == "analytics_api_latency_daily":
+                            continue  # a rollup of the hourly one, computed just before
+                        lo = (
+                            a - dt.timedelta(days=29)
+                            if agg == "analytics_daily_active_users"
+                            else a
+                        )
+                        await conn.fetchval(f"SELECT count(*) FROM ({raw[agg]}) AS x", lo, end)
+
+                s_raw = await _time(from_raw, raw_reps, 15.0, min_reps=1)
+                speed = s_raw.median / s_agg.median
+                rows.append([f"{name}", days, s_agg.p50, s_agg.p95, s_raw.p50, s_raw.p95, speed])
+                p95s.append(s_agg.p95)
+                speedups.append(speed)
+                per_query[f"{name} {days}d"] = {
+                    "p50_ms": round(s_agg.p50, 2),
+                    "p95_ms": round(s_agg.p95, 2),
+                    "raw_p50_ms": round(s_raw.p50, 1),
+                    "speedup": round(speed, 1),
+                }
+    finally:
+        await conn.close()
+    text = table(
+        f"Benchmark 3: dashboard queries{label} (ms; aggregates via lib_analytics_core._queries "
+        f"vs the same aggregate computed from raw events)",
+        ["query", "days", "p50 ms", "p95 ms", "raw p50 ms", "raw p95 ms", "speed-up (p50)"],
+        rows,
+    )
+    res = {
+        "query_p95_ms_max": round(max(p95s), 2),
+        "query_speedup_vs_raw": round(min(speedups), 1),
+        "query_speedup_vs_raw_median": round(sorted(speedups)[len(speedups) // 2], 1),
+        "queries": per_query,
+    }
+    return text, res
