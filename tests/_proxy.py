@@ -80,6 +80,8 @@ class FaultProxy:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> FaultProxy:
+        if self._thread.is_alive():
+            return self
         self._thread.start()
         fut = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
         fut.result(10)
@@ -167,7 +169,14 @@ class FaultProxy:
             self._held.add(writer)
             return
         try:
-            s_reader, s_writer = await asyncio.open_connection(self.target_host, self.target_port)
+            if self.target_host.startswith("/"):  # a Unix socket directory (embedded server)
+                s_reader, s_writer = await asyncio.open_unix_connection(
+                    f"{self.target_host}/.s.PGSQL.{self.target_port}"
+                )
+            else:
+                s_reader, s_writer = await asyncio.open_connection(
+                    self.target_host, self.target_port
+                )
         except OSError:
             _rst(writer)
             return

@@ -627,6 +627,7 @@ class AnalyticsWorker:
             if (
                 rows
                 and not replay
+                and not self._stop_requested  # at shutdown, try for real until the deadline
                 and self._spool is not None
                 and self._circuit_open()
                 and self._spool_rows(rows, pending_rejected)

