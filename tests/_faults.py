@@ -26,9 +26,9 @@ class SeqEvent(Event):
     """An event numbered by its producer, so a test can prove none is missing."""
 
     event_type: ClassVar[str] = "reliability_seq"
-    user_id: uuid.UUID | None = None
     run: str
     seq: int
+    user_id: uuid.UUID | None = None
 
 
 async def seq_summary(conn: asyncpg.Connection, run: str) -> dict[str, Any]:

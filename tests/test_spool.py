@@ -61,8 +61,9 @@ time.sleep(3600)
 
 
 async def _replay(database_url: str, spool_dir: Path) -> AnalyticsWorker:
-    _client, cfg = AnalyticsClient.new(batch_size=100, flush_interval_secs=3600,
-                                       spool_dir=spool_dir)
+    _client, cfg = AnalyticsClient.new(
+        batch_size=100, flush_interval_secs=3600, spool_dir=spool_dir
+    )
     worker = AnalyticsWorker(cfg, database_url)
     run = asyncio.create_task(worker.run())
     await wait_until(lambda: not list(spool_dir.glob("spool-*.seg")), "the spool to drain")
@@ -78,8 +79,9 @@ async def test_sigkill_with_the_database_down_then_replay_exactly_once(
     n = 2_000
     with proxy_for(admin_url) as proxy:
         proxy.set_mode("refuse")
-        child = spawn_script(CHILD, proxy.dsn(database_name(database_url)), str(spool_dir),
-                             "killed", str(n))
+        child = spawn_script(
+            CHILD, proxy.dsn(database_name(database_url)), str(spool_dir), "killed", str(n)
+        )
         try:
             assert child.stdout is not None
             line = await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), 120)
@@ -91,8 +93,7 @@ async def test_sigkill_with_the_database_down_then_replay_exactly_once(
             child.stdout and child.stdout.close()
             child.stderr and child.stderr.close()
     assert child.returncode == -signal.SIGKILL
-    assert await seq_summary(db, "killed") == {"n": 0, "ids": 0, "seqs": 0, "lo": None,
-                                               "hi": None}
+    assert await seq_summary(db, "killed") == {"n": 0, "ids": 0, "seqs": 0, "lo": None, "hi": None}
     worker = await _replay(database_url, spool_dir)
     await assert_exactly_once(db, "killed", n)
     assert worker.stats().replayed == n
@@ -104,8 +105,9 @@ async def test_sigkill_mid_stream_during_an_outage_leaves_a_gapless_prefix(
 ) -> None:
     spool_dir = tmp_path / "spool"
     with proxy_for(admin_url) as proxy:
-        child = spawn_script(CHILD, proxy.dsn(database_name(database_url)), str(spool_dir),
-                             "stream", "-1")
+        child = spawn_script(
+            CHILD, proxy.dsn(database_name(database_url)), str(spool_dir), "stream", "-1"
+        )
         try:
             assert child.stdout is not None
             line = await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), 120)
@@ -128,12 +130,14 @@ async def test_sigkill_mid_stream_during_an_outage_leaves_a_gapless_prefix(
     # newest events: the stored rows are exactly seq 0..k-1, each once.
     k = after["n"]
     assert after == {"n": k, "ids": k, "seqs": k, "lo": 0, "hi": k - 1}
-    assert k > before["n"] and worker.stats().replayed == k - before["n"]
+    # A batch cut after its commit was spooled too (its outcome was unknown), so replay
+    # may re-send rows already stored: idempotent, hence ">=" here and exactly-once above.
+    assert k > before["n"] and worker.stats().replayed >= k - before["n"]
 
 
 def _has_rows(db: asyncpg.Connection, run: str):  # type: ignore[no-untyped-def]
     async def check() -> bool:
-        return (await seq_summary(db, run))["n"] > 0
+        return bool((await seq_summary(db, run))["n"] > 0)
 
     return check
 
@@ -141,8 +145,14 @@ def _has_rows(db: asyncpg.Connection, run: str):  # type: ignore[no-untyped-def]
 def _rows(run: str, start: int, n: int) -> list[tuple[object, ...]]:
     now = dt.datetime.now(dt.UTC)
     return [
-        (now, uuid.uuid4(), "reliability_seq", "svc", None,
-         f'{{"run": "{run}", "seq": {seq}, "_meta": {{"host": "h"}}}}')
+        (
+            now,
+            uuid.uuid4(),
+            "reliability_seq",
+            "svc",
+            None,
+            f'{{"run": "{run}", "seq": {seq}, "_meta": {{"host": "h"}}}}',
+        )
         for seq in range(start, start + n)
     ]
 
@@ -166,8 +176,12 @@ async def test_corrupt_and_truncated_records_are_reported_and_the_rest_replayed(
     worker = await _replay(database_url, spool_dir)
     got = await seq_summary(db, "corrupt")
     assert (got["n"], got["ids"], got["seqs"]) == (300, 300, 300)
-    seqs = {r[0] for r in await db.fetch(
-        "SELECT (data->>'seq')::int FROM analytics_events WHERE data->>'run' = 'corrupt'")}
+    seqs = {
+        r[0]
+        for r in await db.fetch(
+            "SELECT (data->>'seq')::int FROM analytics_events WHERE data->>'run' = 'corrupt'"
+        )
+    }
     assert seqs == set(range(0, 100)) | set(range(200, 400))
     stats = worker.stats()
     assert stats.replayed == 300 and stats.spool_corrupt == 2
@@ -197,8 +211,12 @@ async def test_full_spool_keeps_the_batch_in_memory_and_reports_the_loss(
     with proxy_for(admin_url) as proxy:
         proxy.set_mode("refuse")
         _client, cfg = AnalyticsClient.new(
-            batch_size=100, flush_interval_secs=3600, spool_dir=tmp_path,
-            spool_max_bytes=4096, spool_after_failures=1, initial_backoff_secs=0.01,
+            batch_size=100,
+            flush_interval_secs=3600,
+            spool_dir=tmp_path,
+            spool_max_bytes=4096,
+            spool_after_failures=1,
+            initial_backoff_secs=0.01,
             max_backoff_secs=0.05,
         )
         worker = AnalyticsWorker(cfg, proxy.dsn(database_name(database_url)))

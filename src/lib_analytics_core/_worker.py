@@ -26,6 +26,7 @@ import contextlib
 import logging
 import os
 import random
+import sys
 import threading
 import time
 import weakref
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from ._channel import QueuedEvent, on_fork_in_child
 from ._encoding import EncodedBatch, Rejected, Row, RowEncoder
@@ -246,18 +248,9 @@ class AnalyticsWorker:
             cancelled = True
             self._begin_stop_on_cancel()
         finally:
-            drain = asyncio.ensure_future(self._final_drain())
             try:
-                while not drain.done():
-                    try:
-                        await asyncio.shield(drain)
-                    except asyncio.CancelledError:
-                        # Cancelled again: the drain keeps running, bounded by the
-                        # shutdown deadline; waiting for it is what keeps events.
-                        cancelled = True
-                        self._begin_stop_on_cancel()
-                if not drain.cancelled() and drain.exception() is not None:
-                    logger.error("analytics worker: final drain failed", exc_info=drain.exception())
+                if await self._drain_despite_cancellation():
+                    cancelled = True
             finally:
                 self._channel.set_waker(None)
                 if self._spool is not None:
@@ -350,6 +343,24 @@ class AnalyticsWorker:
         return threaded
 
     # ------------------------------------------------------------------ internals
+
+    async def _drain_despite_cancellation(self) -> bool:
+        """Run the final drain to its end; True if we were cancelled meanwhile.
+
+        A second cancellation does not cut the drain short: it is bounded by the
+        shutdown deadline anyway, and waiting for it is what keeps the events.
+        """
+        cancelled = False
+        drain = asyncio.ensure_future(self._final_drain())
+        while not drain.done():
+            try:
+                await asyncio.shield(drain)
+            except asyncio.CancelledError:
+                cancelled = True
+                self._begin_stop_on_cancel()
+        if not drain.cancelled() and drain.exception() is not None:
+            logger.error("analytics worker: final drain failed", exc_info=drain.exception())
+        return cancelled
 
     def _begin_stop_on_cancel(self) -> None:
         self._stop_requested = True
@@ -556,7 +567,7 @@ class AnalyticsWorker:
             await self._open_pool()
         pool = self._pool
         assert pool is not None
-        conn = await pool.acquire(timeout=timeout)
+        conn = await _acquire_fork_safely(pool, timeout)
         try:
             yield conn
         except BaseException:
@@ -793,6 +804,66 @@ class AnalyticsWorker:
             spool.note_idle()
 
 
+# -- fork safety of connecting ------------------------------------------------------
+#
+# Opening a connection runs code that is not fork-safe in this thread: asyncpg builds
+# an ``ssl.SSLContext`` per connect (sslmode=prefer), and DNS lookups take libc locks.
+# A fork while the worker thread is inside one of those leaves the lock held forever in
+# the child, whose new worker thread then hangs at its first connect (seen with
+# multiprocessing's fork start method). So forks wait, bounded, for an acquire in
+# progress to finish.
+_FORK_GUARD = threading.Lock()
+_FORK_GUARD_WAIT_SECS = 5.0
+_fork_guard_held = False
+
+
+async def _acquire_fork_safely(
+    pool: asyncpg.Pool[Any],
+    timeout: float,  # noqa: ASYNC109
+) -> PoolConnectionProxy[Any]:
+    # Polled, never blocking: the fork hook holds the guard only for the fork itself,
+    # and a worker on the application's own loop must never block that loop.
+    locked = _FORK_GUARD.acquire(blocking=False)
+    for _ in range(1000):
+        if locked:
+            break
+        await asyncio.sleep(0.001)
+        locked = _FORK_GUARD.acquire(blocking=False)
+    try:
+        return await pool.acquire(timeout=timeout)
+    finally:
+        if locked:
+            _FORK_GUARD.release()
+
+
+def _before_fork() -> None:
+    global _fork_guard_held  # noqa: PLW0603 - paired with the after-fork hooks
+    # Bounded: if the fork happens on the thread that holds the guard (a worker on the
+    # forking application's own loop), waiting could never succeed.
+    _fork_guard_held = _FORK_GUARD.acquire(timeout=_FORK_GUARD_WAIT_SECS)
+
+
+def _after_fork_in_parent() -> None:
+    global _fork_guard_held  # noqa: PLW0603
+    if _fork_guard_held:
+        _fork_guard_held = False
+        _FORK_GUARD.release()
+
+
+def _after_fork_in_child_reset_guard() -> None:
+    global _FORK_GUARD, _fork_guard_held  # noqa: PLW0603
+    _FORK_GUARD = threading.Lock()
+    _fork_guard_held = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child_reset_guard,
+    )
+
+
 def _is_connection_error(err: BaseException) -> bool:
     """No server answer at all (as opposed to the server refusing the statement)."""
     return not isinstance(err, asyncpg.PostgresError)
@@ -871,6 +942,7 @@ class ThreadedWorker:
         if self._register_atexit and not self._atexit_registered:
             atexit.register(self._atexit)
             self._atexit_registered = True
+            _flush_at_pool_child_exit(self)
         _register_threaded_for_fork(self)
 
     def _main(self) -> None:
@@ -966,6 +1038,29 @@ class ThreadedWorker:
         self._started = threading.Event()
         self._pid = os.getpid()
         self.start()
+        if self._atexit_registered:
+            _flush_at_pool_child_exit(self)
+
+
+def _flush_at_pool_child_exit(threaded: ThreadedWorker) -> None:
+    """multiprocessing (and Celery's billiard) children end with ``os._exit`` after
+    their target returns, so ``atexit`` never runs there; their own exit finalizers do.
+    Register the shutdown there too (it is idempotent, so a normal exit is harmless).
+
+    Their process bootstrap clears finalizers registered during the fork, then runs
+    its "after fork" callbacks: so the finalizer is registered from one of those."""
+    for name in ("multiprocessing.util", "billiard.util"):
+        util = sys.modules.get(name)
+        register = getattr(util, "register_after_fork", None)
+        finalize = getattr(util, "Finalize", None)
+        if register is None or finalize is None:
+            continue
+
+        def in_child(obj: ThreadedWorker, finalize: Any = finalize) -> None:
+            finalize(None, obj._atexit, exitpriority=10)
+
+        with contextlib.suppress(Exception):
+            register(threaded, in_child)
 
 
 _THREADED: list[Any] = []

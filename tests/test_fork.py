@@ -1,0 +1,88 @@
+"""Pre-fork servers: a forked child gets a worker of its own; nothing is written twice
+or lost because of the fork (os.fork and multiprocessing's fork start method)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from tests._faults import assert_exactly_once, run_script
+
+OS_FORK = r"""
+import os, sys
+from lib_analytics_core import AnalyticsClient, AnalyticsWorker
+from tests._faults import SeqEvent
+
+dsn = sys.argv[1]
+client, cfg = AnalyticsClient.new(batch_size=100, flush_interval_secs=3600)
+threaded = AnalyticsWorker.start_in_thread(cfg, dsn)
+for seq in range(500):
+    client.track(SeqEvent(run="parent", seq=seq))
+assert threaded.flush(30)
+for seq in range(500, 550):  # queued in the parent (< batch_size) when it forks
+    client.track(SeqEvent(run="parent", seq=seq))
+queued_at_fork = client.queue_depth
+pid = os.fork()
+if pid == 0:
+    # The child starts with an empty queue and a worker thread of its own.
+    assert client.queue_depth == 0, client.queue_depth
+    assert threaded.alive
+    for seq in range(300):
+        client.track(SeqEvent(run="child", seq=seq))
+    sys.exit(0)  # no shutdown(): the (inherited, re-armed) exit hook writes them
+for seq in range(550, 1000):
+    client.track(SeqEvent(run="parent", seq=seq))
+_, status = os.waitpid(pid, 0)
+report = threaded.shutdown(30)
+print(queued_at_fork, os.waitstatus_to_exitcode(status), report.lost, threaded.stats().written)
+"""
+
+
+async def test_os_fork_parent_and_child_each_write_their_own_events_once(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    result = run_script(OS_FORK, database_url)
+    assert result.returncode == 0, result.stderr
+    queued_at_fork, child_exit, lost, parent_written = (int(x) for x in result.stdout.split())
+    assert queued_at_fork == 50 and child_exit == 0 and lost == 0
+    assert parent_written == 1000
+    await assert_exactly_once(db, "parent", 1000)
+    await assert_exactly_once(db, "child", 300)
+
+
+MP_FORK = r"""
+import multiprocessing, sys
+from lib_analytics_core import AnalyticsClient, AnalyticsWorker
+from tests._faults import SeqEvent
+
+dsn = sys.argv[1]
+client, cfg = AnalyticsClient.new(batch_size=100, flush_interval_secs=3600)
+threaded = AnalyticsWorker.start_in_thread(cfg, dsn)
+
+
+def child(k: int) -> None:
+    # Returns without shutdown(); multiprocessing ends the child with os._exit.
+    for seq in range(200):
+        client.track(SeqEvent(run=f"mp-child-{k}", seq=seq))
+
+
+for seq in range(250):  # 50 still queued in the parent at each fork
+    client.track(SeqEvent(run="mp-parent", seq=seq))
+ctx = multiprocessing.get_context("fork")
+procs = [ctx.Process(target=child, args=(k,)) for k in range(3)]
+for p in procs:
+    p.start()
+for p in procs:
+    p.join(60)
+print(*[p.exitcode for p in procs], threaded.shutdown(30).lost)
+"""
+
+
+async def test_multiprocessing_fork_children_write_their_events_once(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    result = run_script(MP_FORK, database_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "0", "0", "0"]
+    await assert_exactly_once(db, "mp-parent", 250)
+    for k in range(3):
+        await assert_exactly_once(db, f"mp-child-{k}", 200)
