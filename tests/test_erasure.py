@@ -1,0 +1,89 @@
+"""forget_user on plain PostgreSQL (migrated schema) and its CLI hook."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+
+from lib_analytics_core import (
+    AnalyticsClient,
+    AnalyticsWorker,
+    ConfigurationError,
+    ProjectCreated,
+    TaskCreated,
+)
+from lib_analytics_core._erasure import forget_user
+from lib_analytics_core.cli.forget import forget_user_main
+
+ALICE = uuid.UUID("0190a0b0-0000-7000-8000-00000000a11c")
+BOB = uuid.UUID("0190a0b0-0000-7000-8000-000000000b0b")
+
+
+async def seed(database_url: str) -> None:
+    """Events of two users, plus one of Alice's refused into the dead-letter table."""
+    client, cfg = AnalyticsClient.new(
+        batch_size=1000, flush_interval_secs=0.05, max_event_bytes=4096
+    )
+    worker = AnalyticsWorker(cfg, database_url)
+    for user, n in ((ALICE, 30), (BOB, 20)):
+        for _ in range(n):
+            client.track(TaskCreated(task_id=uuid.uuid4(), user_id=user, command="ls"))
+        client.track(ProjectCreated(project_id=uuid.uuid4(), user_id=user))
+    client.track(TaskCreated(task_id=uuid.uuid4(), user_id=ALICE, command="x" * 10_000))
+    assert await worker.flush(timeout=30)
+    await worker.shutdown(timeout=30)
+
+
+async def counts(db: asyncpg.Connection) -> tuple[int, int, int]:
+    alice = await db.fetchval("SELECT count(*) FROM analytics_events WHERE user_id = $1", ALICE)
+    bob = await db.fetchval("SELECT count(*) FROM analytics_events WHERE user_id = $1", BOB)
+    dead = await db.fetchval("SELECT count(*) FROM analytics_dead_letters")
+    return alice, bob, dead
+
+
+async def test_forget_user_on_plain_postgresql(database_url: str, db: asyncpg.Connection) -> None:
+    await seed(database_url)
+    assert await counts(db) == (31, 21, 1)
+    removed = await forget_user(db, ALICE)
+    assert removed == 31 + 1
+    assert await counts(db) == (0, 21, 0)
+    # Nothing of Alice's left anywhere in the raw data, even inside JSON.
+    assert not await db.fetchval(
+        "SELECT count(*) FROM analytics_events WHERE data::text LIKE '%' || $1 || '%'", str(ALICE)
+    )
+    assert await forget_user(db, str(ALICE)) == 0  # idempotent; accepts the string form
+
+
+async def test_forget_user_with_a_pool_and_a_dsn(database_url: str, db: asyncpg.Connection) -> None:
+    await seed(database_url)
+    async with asyncpg.create_pool(database_url, min_size=1, max_size=1) as pool:
+        assert await forget_user(pool, BOB) == 21
+    assert await forget_user(database_url, ALICE) == 32
+    assert await counts(db) == (0, 0, 0)
+
+
+async def test_forget_user_rejects_bad_input(database_url: str) -> None:
+    with pytest.raises(ConfigurationError, match="UUID"):
+        await forget_user(database_url, "not-a-uuid")
+    with pytest.raises(ConfigurationError, match="identifier"):
+        await forget_user(database_url, ALICE, table='events"; DROP TABLE x; --')
+
+
+async def test_cli_subcommand(
+    database_url: str, db: asyncpg.Connection, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await seed(database_url)
+    code = await asyncio.to_thread(forget_user_main, [str(BOB), "--database-url", database_url])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.strip() == f"removed 21 rows of user {BOB}"
+    assert database_url not in out
+    assert await counts(db) == (31, 0, 1)
+    with pytest.raises(SystemExit) as usage:
+        forget_user_main(["nope", "--database-url", database_url])
+    assert usage.value.code == 2
+    bad = database_url.rsplit("/", 1)[0] + "/lac_no_such_database_x"
+    assert await asyncio.to_thread(forget_user_main, [str(BOB), "--database-url", bad]) == 1
