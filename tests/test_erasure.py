@@ -14,8 +14,8 @@ from lib_analytics_core import (
     ConfigurationError,
     ProjectCreated,
     TaskCreated,
+    forget_user,
 )
-from lib_analytics_core._erasure import forget_user
 from lib_analytics_core.cli.forget import forget_user_main
 
 ALICE = uuid.UUID("0190a0b0-0000-7000-8000-00000000a11c")

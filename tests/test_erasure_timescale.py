@@ -20,7 +20,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from lib_analytics_core._erasure import forget_user
+from lib_analytics_core import forget_user
 
 pytestmark = pytest.mark.timescale
 

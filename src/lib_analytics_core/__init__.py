@@ -47,6 +47,7 @@ from ._catalog import (
 from ._client import AnalyticsClient, NoopClient
 from ._config import AnalyticsConfig, ClientMetadata
 from ._encoding import EnrichedEvent, Rejected
+from ._erasure import forget_user
 from ._errors import (
     AnalyticsError,
     ChecksumMismatchError,
@@ -164,6 +165,7 @@ __all__ = [
     "detect_server_kind",
     "errors",
     "event_class",
+    "forget_user",
     "integration_health",
     "list_services",
     "maintain",
