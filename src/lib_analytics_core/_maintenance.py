@@ -286,7 +286,7 @@ async def _refresh_timescale(
     try:
         for name in TIMESCALE_AGGREGATES:
             await conn.execute(
-                "CALL refresh_continuous_aggregate($1::regclass, $2, $3)", name, lo, hi
+                "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)", name, lo, hi
             )
     except asyncpg.PostgresError as err:
         raise DatabaseError(f"continuous aggregate refresh failed: {err}") from err

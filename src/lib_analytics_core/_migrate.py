@@ -517,7 +517,8 @@ async def _apply(conn: asyncpg.Connection[Any], mig: Migration, sql: str, tier: 
             try:
                 await conn.execute(stmt)
             except asyncpg.PostgresError as err:
-                first = " ".join(stmt.split())[:200]
+                code = [ln for ln in stmt.splitlines() if not ln.strip().startswith("--")]
+                first = " ".join(" ".join(code).split())[:200]
                 raise MigrationError(
                     f"migration {mig.name} failed at statement {index}/{len(statements)} "
                     f"[{first}]: {type(err).__name__}: {err}"

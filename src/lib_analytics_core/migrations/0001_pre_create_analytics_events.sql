@@ -20,7 +20,8 @@ CREATE TABLE analytics_events (
 
 -- One chunk per UTC day: retention drops whole days, and a dashboard range touches
 -- only the days it shows.
-SELECT create_hypertable('analytics_events', by_range('timestamp', INTERVAL '1 day'));
+SELECT create_hypertable('analytics_events', 'timestamp',
+                         chunk_time_interval => INTERVAL '1 day');
 
 -- Compression after 7 days. segmentby event_type: every aggregate and dashboard query
 -- filters on event_type (a few dozen values, so segments stay large enough to compress
