@@ -1,4 +1,4 @@
-# ruff: noqa: C408, PLR0912, PLR0915
+# ruff: noqa: C408, PLR0912
 """Known event sets and reference aggregates computed in Python (shared by tier tests).
 
 The reference is written independently of the SQL: it walks the raw events and builds
@@ -13,7 +13,6 @@ import json
 import math
 import random
 import uuid
-from collections import defaultdict
 from typing import Any
 
 import asyncpg
@@ -385,4 +384,3 @@ def hist_of(rows: list[dict[str, Any]]) -> list[int]:
     return acc
 
 
-_ = defaultdict  # keep import for readers extending the reference

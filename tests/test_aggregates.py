@@ -84,7 +84,7 @@ async def test_incremental_maintain_picks_up_backfill(db: asyncpg.Connection) ->
 
 
 async def test_aggregates_survive_retention(db: asyncpg.Connection) -> None:
-    now, events = await _load(db)
+    now, _events = await _load(db)
     await maintain(db)  # moves rows into daily partitions, refreshes everything
     before = await ref.fetch_aggregates(db)
     parts_before = await db.fetchval(
@@ -93,9 +93,13 @@ async def test_aggregates_survive_retention(db: asyncpg.Connection) -> None:
     report = await maintain(db, retention=dt.timedelta(days=10))
     assert len(report.partitions_dropped) >= 15
     cutoff = now - dt.timedelta(days=10)
-    assert await db.fetchval(
-        'SELECT count(*) FROM analytics_events WHERE "timestamp" < $1', cutoff - dt.timedelta(days=1)
-    ) == 0
+    assert (
+        await db.fetchval(
+            'SELECT count(*) FROM analytics_events WHERE "timestamp" < $1',
+            cutoff - dt.timedelta(days=1),
+        )
+        == 0
+    )
     parts_after = await db.fetchval(
         "SELECT count(*) FROM pg_inherits WHERE inhparent = 'analytics_events'::regclass"
     )
