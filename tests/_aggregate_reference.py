@@ -144,10 +144,10 @@ def generate(now: dt.datetime, *, days: int = 28, n: int = 3000, seed: int = 7) 
     return out
 
 
-async def insert(conn: asyncpg.Connection, events: list[Event]) -> None:
+async def insert(conn: asyncpg.Connection, events: list[Event], chunk_size: int = 1000) -> None:
     """Insert rows as the writer does (its columns and JSON shape), in one statement."""
-    for i in range(0, len(events), 1000):
-        chunk = events[i : i + 1000]
+    for i in range(0, len(events), chunk_size):
+        chunk = events[i : i + chunk_size]
         await conn.execute(
             "INSERT INTO analytics_events (timestamp, event_id, event_type, service, user_id, data)"
             " SELECT t, e, et, s, u, d::jsonb FROM unnest($1::timestamptz[], $2::uuid[],"
@@ -382,5 +382,3 @@ def hist_of(rows: list[dict[str, Any]]) -> list[int]:
         for k, c in enumerate(h.COLUMN_NAMES):
             acc[k] += r[c]
     return acc
-
-

@@ -113,3 +113,27 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+@pytest.fixture(scope="session")
+def timescale_url() -> Iterator[str]:
+    """DSN of the PGlite + TimescaleDB test server, started once per session.
+
+    In CI (``CI`` set) a server that cannot start FAILS the tests: the TimescaleDB tier
+    must never be skipped silently there. Locally, a machine without Node skips them
+    with the reason.
+    """
+    import shutil
+
+    if shutil.which("node") is None and not os.environ.get("CI"):
+        pytest.skip("TimescaleDB tier NOT TESTED: node is not installed (needed for PGlite)")
+    import contextlib
+
+    from tests._timescale import timescale_server
+
+    with contextlib.ExitStack() as stack:
+        try:
+            dsn = stack.enter_context(timescale_server())
+        except Exception as err:
+            pytest.fail(f"the TimescaleDB test server did not start: {err}")
+        yield dsn

@@ -463,6 +463,12 @@ async def migrate(
     migrations = load_migrations()
     async with acquire(pool_or_conn) as conn:
         server = await detect_server(conn)
+        schema = await conn.fetchval("SELECT current_schema()")
+        if schema in (None, "pg_catalog", "information_schema"):
+            raise MigrationError(
+                f"no schema to create the analytics tables in (current schema: {schema}); "
+                "set search_path, e.g. to public"
+            )
         if dry_run:
             history = await _history(conn) or {}
             _check_checksums(migrations, history)
