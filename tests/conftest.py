@@ -115,9 +115,12 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def timescale_url() -> Iterator[str]:
-    """DSN of the PGlite + TimescaleDB test server, started once per session.
+    """DSN of a fresh PGlite + TimescaleDB test server for this test.
+
+    One server per test: PGlite has a single database, so a fresh server (~5 s) is the
+    only real isolation between tests.
 
     In CI (``CI`` set) a server that cannot start FAILS the tests: the TimescaleDB tier
     must never be skipped silently there. Locally, a machine without Node skips them

@@ -1,116 +1,31 @@
 """forget_user on the TimescaleDB tier, with the user's rows inside a compressed chunk.
 
-Uses the ``timescale_url`` fixture when conftest provides it; until then this module
-starts the PGlite + TimescaleDB test server itself (tests/timescale_server/serve.mjs)
-and creates the hypertable with the same compression settings as migration 0001. The
-server takes one connection at a time, so everything here uses a single connection.
+Runs on the PGlite + TimescaleDB test server with the real migrations (hypertable with
+the production compression settings). The server takes one connection at a time, so
+everything here uses a single connection.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import socket
-import subprocess
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import asyncpg
 import pytest
 
-from lib_analytics_core import forget_user
+from lib_analytics_core import ServerKind, detect_server_kind, forget_user, migrate
 
 pytestmark = pytest.mark.timescale
 
-SERVER_DIR = Path(__file__).parent / "timescale_server"
 ALICE = uuid.UUID("0190a0b0-0000-7000-8000-00000000a11c")
 BOB = uuid.UUID("0190a0b0-0000-7000-8000-000000000b0b")
 
-SCHEMA = """
-SET search_path = public;
-DROP TABLE IF EXISTS analytics_events CASCADE;
-DROP TABLE IF EXISTS analytics_dead_letters;
-CREATE TABLE analytics_events (
-    id          BIGSERIAL,
-    "timestamp" TIMESTAMPTZ NOT NULL DEFAULT now(),
-    event_id    UUID NOT NULL,
-    event_type  VARCHAR(100) NOT NULL,
-    service     VARCHAR(100) NOT NULL,
-    user_id     UUID,
-    data        JSONB NOT NULL,
-    PRIMARY KEY ("timestamp", event_id)
-);
-SELECT create_hypertable('analytics_events', by_range('timestamp', INTERVAL '1 day'));
-ALTER TABLE analytics_events SET (
-    timescaledb.compress,
-    timescaledb.compress_segmentby = 'event_type',
-    timescaledb.compress_orderby = '"timestamp" DESC, event_id'
-);
-CREATE TABLE analytics_dead_letters (
-    id BIGSERIAL PRIMARY KEY,
-    received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    event_timestamp TIMESTAMPTZ,
-    event_id UUID UNIQUE,
-    event_type TEXT NOT NULL,
-    service TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    error TEXT NOT NULL,
-    sqlstate TEXT
-);
-"""
 
-
-@pytest.fixture(scope="module")
-def timescale_dsn(request: pytest.FixtureRequest) -> Iterator[str]:
+async def test_forget_user_deletes_rows_inside_a_compressed_chunk(timescale_url: str) -> None:
+    conn = await asyncpg.connect(timescale_url, timeout=60, command_timeout=120)
     try:
-        shared = request.getfixturevalue("timescale_url")
-    except pytest.FixtureLookupError:
-        shared = None
-    if isinstance(shared, str):
-        yield shared
-        return
-    node = shutil.which("node")
-    if node is None or not (SERVER_DIR / "node_modules").is_dir():
-        pytest.fail("the TimescaleDB test server needs node and tests/timescale_server deps")
-    with socket.socket() as probe:  # a free loopback port for the server
-        probe.bind(("127.0.0.1", 0))
-        free_port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [node, "serve.mjs", "--port", str(free_port)],
-        cwd=SERVER_DIR,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ},
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line.startswith("READY "):
-            pytest.fail(f"TimescaleDB test server did not start: {line!r}")
-        port = int(line.split()[1])
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        if proc.stdout is not None:
-            proc.stdout.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-async def test_forget_user_deletes_rows_inside_a_compressed_chunk(timescale_dsn: str) -> None:
-    conn = await asyncpg.connect(timescale_dsn, timeout=60, command_timeout=120)
-    try:
-        version = await conn.fetchval(
-            "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
-        )
-        assert version is not None
-        await conn.execute(SCHEMA)
+        await migrate(conn)
+        assert await detect_server_kind(conn) is ServerKind.TIMESCALEDB
         old = dt.datetime(2026, 1, 10, 12, tzinfo=dt.UTC)  # a chunk we compress
         new = dt.datetime(2026, 2, 20, 12, tzinfo=dt.UTC)  # an uncompressed chunk
         rows = [
