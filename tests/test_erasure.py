@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 
 import asyncpg
@@ -87,3 +88,49 @@ async def test_cli_subcommand(
     assert usage.value.code == 2
     bad = database_url.rsplit("/", 1)[0] + "/lac_no_such_database_x"
     assert await asyncio.to_thread(forget_user_main, [str(BOB), "--database-url", bad]) == 1
+
+
+async def test_forget_user_removes_the_user_from_the_active_users_aggregate(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    from lib_analytics_core import refresh_aggregates
+
+    await seed(database_url)
+    await refresh_aggregates(db)
+    dau = "SELECT user_id FROM analytics_daily_active_users ORDER BY user_id"
+    assert [r["user_id"] for r in await db.fetch(dau)] == sorted([ALICE, BOB])
+    removed = await forget_user(db, ALICE)
+    assert removed == 31 + 1 + 1  # raw events, the dead letter, her one active day
+    assert [r["user_id"] for r in await db.fetch(dau)] == [BOB]
+    # the count-only aggregates keep her contribution as a number (nothing identifies her)
+    tasks_created = "SELECT sum(created) FROM analytics_task_stats_daily"
+    assert await db.fetchval(tasks_created) == 30 + 20
+    # a refresh recomputes from the raw rows, which no longer hold her: she stays gone
+    # from the active users, and recomputed counts follow the raw data
+    await refresh_aggregates(db, start=dt.datetime.now(dt.UTC) - dt.timedelta(days=2))
+    assert [r["user_id"] for r in await db.fetch(dau)] == [BOB]
+    assert await db.fetchval(tasks_created) == 20
+
+
+async def test_analytics_migrate_forget_user_console_script(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    await seed(database_url)
+    script = shutil.which("analytics-migrate", path=str(Path(sys.executable).parent))
+    assert script is not None, "the console script is installed with the package"
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [script, "forget-user", str(ALICE), "--database-url", database_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"removed 32 rows of user {ALICE}"
+    assert await counts(db) == (0, 21, 0)

@@ -13,7 +13,13 @@ import uuid
 import asyncpg
 import pytest
 
-from lib_analytics_core import ServerKind, detect_server_kind, forget_user, migrate
+from lib_analytics_core import (
+    ServerKind,
+    detect_server_kind,
+    forget_user,
+    migrate,
+    refresh_aggregates,
+)
 
 pytestmark = pytest.mark.timescale
 
@@ -49,6 +55,11 @@ async def test_forget_user_deletes_rows_inside_a_compressed_chunk(timescale_url:
             f'{{"user_id":"{ALICE}","command":"..."}}',
             f'{{"user_id":"{BOB}"}}',
         )
+        await refresh_aggregates(
+            conn, start=old - dt.timedelta(days=1), end=new + dt.timedelta(days=1)
+        )
+        dau = "SELECT DISTINCT user_id FROM analytics_daily_active_users ORDER BY user_id"
+        assert [r["user_id"] for r in await conn.fetch(dau)] == sorted([ALICE, BOB])
         compressed = await conn.fetch(
             "SELECT compress_chunk(c) FROM show_chunks('analytics_events', "
             "older_than => $1::timestamptz) c",
@@ -60,7 +71,9 @@ async def test_forget_user_deletes_rows_inside_a_compressed_chunk(timescale_url:
 
         removed = await forget_user(conn, ALICE)
 
-        assert removed == 40 + 10 + 1
+        # raw rows (40 in the compressed chunk, 10 not), her dead letter, her 2 active days
+        assert removed == 40 + 10 + 1 + 2
+        assert [r["user_id"] for r in await conn.fetch(dau)] == [BOB]
         by_user = {
             r[0]: r[1]
             for r in await conn.fetch("SELECT user_id, count(*) FROM analytics_events GROUP BY 1")

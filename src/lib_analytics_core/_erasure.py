@@ -62,7 +62,9 @@ async def forget_user(
     """Delete every raw event of ``user_id``; returns the number of rows removed.
 
     ``pool_or_conn`` is an asyncpg pool, a connection, or a DSN. The count includes
-    dead letters that mentioned the user. Safe to repeat (the second call returns 0).
+    dead letters that mentioned the user and the user's rows in
+    ``analytics_daily_active_users`` (the only aggregate keyed by user). Safe to
+    repeat (the second call returns 0).
     Events of the user still queued in a running client are written afterwards: call it
     once the user can no longer produce events, or again after the next flush.
     """
@@ -117,7 +119,37 @@ async def _forget(conn: Any, target: _Target) -> int:
             removed += _count(
                 await conn.execute(f"DELETE FROM {dead} WHERE strpos(payload, $1) > 0", str(uid))
             )
+        removed += await _delete_from_active_users(conn, target, timescale is not None)
     return removed
+
+
+async def _delete_from_active_users(conn: Any, target: _Target, timescale: bool) -> int:
+    """Remove the user from ``analytics_daily_active_users``, the one aggregate that keeps
+    user ids (it must, for exact WAU/MAU). Every other aggregate holds only counts.
+
+    On TimescaleDB it is a continuous aggregate, so the rows are deleted from its
+    materialisation hypertable; a later refresh recomputes from raw rows, which no
+    longer hold the user, so the user does not come back.
+    """
+    relation = f"{_quote(target.schema)}.{_quote('analytics_daily_active_users')}"
+    if timescale:
+        row = await conn.fetchrow(
+            "SELECT materialization_hypertable_schema AS s, materialization_hypertable_name AS n "
+            "FROM timescaledb_information.continuous_aggregates "
+            "WHERE view_schema = $1 AND view_name = 'analytics_daily_active_users'",
+            target.schema,
+        )
+        if row is not None:
+            relation = f"{_quote(row['s'])}.{_quote(row['n'])}"
+        elif not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", relation):
+            return 0
+    elif not await conn.fetchval(
+        "SELECT to_regclass($1) IS NOT NULL AND (SELECT relkind FROM pg_class "
+        "WHERE oid = to_regclass($1)) IN ('r', 'p')",
+        relation,
+    ):
+        return 0
+    return _count(await conn.execute(f"DELETE FROM {relation} WHERE user_id = $1", target.uid))
 
 
 def _count(status: str) -> int:

@@ -8,6 +8,7 @@ Commands (the seed's, plus ``maintain``)::
     analytics-migrate status    # applied / pending, and the server kind detected
     analytics-migrate dry-run   # print the SQL that would run; change nothing
     analytics-migrate maintain  # partitions, aggregate refresh, retention (non-TimescaleDB)
+    analytics-migrate forget-user UUID   # erase one user's events (see cli/forget.py)
 
 The database comes from ``--database-url``, else ``DATABASE_URL``, else
 ``PLATFORM_DATABASE_URL``. Exit codes: 0 success, 1 migration/maintenance failure,
@@ -28,6 +29,7 @@ import asyncpg
 from .._errors import AnalyticsError, DatabaseUnavailableError
 from .._maintenance import maintain
 from .._migrate import Phase, migrate, migration_status
+from .forget import forget_user_main
 
 __all__ = ["main"]
 
@@ -45,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "command",
         choices=["all", "pre", "post", "status", "dry-run", "maintain"],
-        help="what to do",
+        help="what to do (also: forget-user UUID, see 'analytics-migrate forget-user -h')",
     )
     p.add_argument(
         "--database-url",
@@ -105,6 +107,9 @@ async def _run(command: str, url: str, out: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``analytics-migrate`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "forget-user":
+        return forget_user_main(argv[1:])
     args = _parser().parse_args(argv)
     url = (
         args.database_url
