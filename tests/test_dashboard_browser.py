@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import shutil
 import socket
 import threading
@@ -103,7 +104,12 @@ def chart_state(page: Any) -> dict[str, Any]:
 
 def test_dashboard_renders_and_follows_the_range(served: str) -> None:
     if shutil.which("chromium") is None and not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: apt-get install -y chromium")
+        # CI must run this test (.ci/run installs chromium); a developer machine with only
+        # Python gets a loud skip naming the missing piece instead of a failure.
+        message = "chromium is not installed: apt-get install -y chromium"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(f"dashboard browser test NOT RUN: {message}")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
