@@ -135,7 +135,7 @@ async def test_django_async_requests(database_url: str, db: asyncpg.Connection) 
 def test_unconfigured_middleware_removes_itself_instead_of_failing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(analytics_django, "_settings", None)
+    monkeypatch.setattr(analytics_django, "_recorder", None)
     response: Any = Client().get("/healthz")
     assert response.status_code == 200
     assert response.content == b"ok"

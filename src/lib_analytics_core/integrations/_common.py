@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from .._catalog import ApiRequest
 
 if TYPE_CHECKING:
     from .._client import AnalyticsClient
     from .._events import Event
 
+_Source = TypeVar("_Source")
+
 __all__ = [
     "DEFAULT_IGNORE_PATHS",
     "UNMATCHED_ENDPOINT",
     "PathFilter",
+    "RequestRecorder",
     "SafeTracker",
     "coerce_user_id",
 ]
@@ -100,3 +105,67 @@ class SafeTracker:
         if not self._warned:
             self._warned = True
             logger.warning("analytics integration: %s; request unaffected", what, exc_info=True)
+
+
+class RequestRecorder(Generic[_Source]):
+    """Turns one finished HTTP request into an ``ApiRequest``: the part every framework
+    integration shares (which paths count, who the user is, the event itself, and the
+    rule that none of it may break the request).
+
+    ``_Source`` is what the framework hands the user-id callable: an ASGI scope, a WSGI
+    environ or a Django ``HttpRequest``.
+    """
+
+    __slots__ = ("_path_filter", "_user_id", "service", "tracker", "unmatched")
+
+    def __init__(
+        self,
+        client: AnalyticsClient,
+        *,
+        service: str | None,
+        ignore_paths: Iterable[str],
+        user_id: Callable[[_Source], object] | None,
+        unmatched_endpoint: str,
+    ) -> None:
+        self.tracker = SafeTracker(client)
+        self.service = service or client.config.service_name
+        self.unmatched = unmatched_endpoint
+        self._path_filter = PathFilter(ignore_paths)
+        self._user_id = user_id
+
+    def ignored(self, path: str) -> bool:
+        return self._path_filter.ignored(path)
+
+    def resolve_user(self, source: _Source) -> uuid.UUID | None:
+        if self._user_id is None:
+            return None
+        try:
+            return coerce_user_id(self._user_id(source))
+        except Exception:  # a broken resolver costs the user id, not the event
+            self.tracker.failed("user_id() raised")
+            return None
+
+    def record(
+        self,
+        source: _Source,
+        *,
+        method: str,
+        template: Callable[[], str | None],
+        status: int,
+        start_ns: int,
+        end_ns: int,
+    ) -> None:
+        """Track the request. ``template`` is called here, inside the safety net."""
+        try:
+            self.tracker.track(
+                ApiRequest(
+                    service=self.service,
+                    method=method,
+                    endpoint=template() or self.unmatched,
+                    status_code=int(status),
+                    duration_ms=(end_ns - start_ns) // 1_000_000,
+                    user_id=self.resolve_user(source),
+                )
+            )
+        except Exception:  # tracking must never break the caller
+            self.tracker.failed("could not build the ApiRequest event")

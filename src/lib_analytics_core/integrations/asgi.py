@@ -36,14 +36,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from .._catalog import ApiRequest
-from ._common import (
-    DEFAULT_IGNORE_PATHS,
-    UNMATCHED_ENDPOINT,
-    PathFilter,
-    SafeTracker,
-    coerce_user_id,
-)
+from ._common import DEFAULT_IGNORE_PATHS, UNMATCHED_ENDPOINT, RequestRecorder
 
 if TYPE_CHECKING:
     from .._client import AnalyticsClient
@@ -121,15 +114,17 @@ class AnalyticsMiddleware:
         unmatched_endpoint: str = UNMATCHED_ENDPOINT,
     ) -> None:
         self.app = app
-        self._tracker = SafeTracker(client)
-        self._service = service or client.config.service_name
-        self._filter = PathFilter(ignore_paths)
-        self._user_id = user_id
+        self._recorder: RequestRecorder[Scope] = RequestRecorder(
+            client,
+            service=service,
+            ignore_paths=ignore_paths,
+            user_id=user_id,
+            unmatched_endpoint=unmatched_endpoint,
+        )
         self._route_template = route_template
-        self._unmatched = unmatched_endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._filter.ignored(scope.get("path", "")):
+        if scope["type"] != "http" or self._recorder.ignored(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
         start = _perf_ns()
@@ -156,31 +151,16 @@ class AnalyticsMiddleware:
         self._record(scope, entry_root, status, start, end or _perf_ns())
 
     def _record(self, scope: Scope, entry_root: str, status: int, start: int, end: int) -> None:
-        try:
-            template = (
-                self._route_template(scope)
-                if self._route_template is not None
-                else route_template(scope, entry_root)
-            )
-            user = self._resolve_user(scope)
-            self._tracker.track(
-                ApiRequest(
-                    service=self._service,
-                    method=str(scope.get("method", "GET")),
-                    endpoint=template or self._unmatched,
-                    status_code=status,
-                    duration_ms=(end - start) // 1_000_000,
-                    user_id=user,
-                )
-            )
-        except Exception:  # tracking must never break the caller
-            self._tracker.failed("could not build the ApiRequest event")
+        custom = self._route_template
 
-    def _resolve_user(self, scope: Scope) -> Any:
-        if self._user_id is None:
-            return None
-        try:
-            return coerce_user_id(self._user_id(scope))
-        except Exception:  # a broken resolver costs the user id, not the event
-            self._tracker.failed("user_id() raised")
-            return None
+        def template() -> str | None:
+            return custom(scope) if custom is not None else route_template(scope, entry_root)
+
+        self._recorder.record(
+            scope,
+            method=str(scope.get("method", "GET")),
+            template=template,
+            status=status,
+            start_ns=start,
+            end_ns=end,
+        )

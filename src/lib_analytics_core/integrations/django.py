@@ -24,18 +24,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._catalog import ApiRequest
-from ._common import (
-    DEFAULT_IGNORE_PATHS,
-    UNMATCHED_ENDPOINT,
-    PathFilter,
-    SafeTracker,
-    coerce_user_id,
-    logger,
-)
+from ._common import DEFAULT_IGNORE_PATHS, UNMATCHED_ENDPOINT, RequestRecorder, logger
 
 if TYPE_CHECKING:
     from .._client import AnalyticsClient
@@ -45,16 +36,7 @@ __all__ = ["AnalyticsMiddleware", "configure", "route_template"]
 _perf_ns = time.perf_counter_ns
 
 
-@dataclass(frozen=True)
-class _Settings:
-    tracker: SafeTracker
-    service: str
-    path_filter: PathFilter
-    user_id: Callable[[Any], object] | None
-    unmatched: str
-
-
-_settings: _Settings | None = None
+_recorder: RequestRecorder[Any] | None = None
 
 
 def configure(
@@ -70,13 +52,13 @@ def configure(
     ``user_id`` is called with the ``HttpRequest`` after the view ran, so
     ``request.user`` set by authentication middleware is available.
     """
-    global _settings  # noqa: PLW0603 - Django builds middleware without arguments
-    _settings = _Settings(
-        tracker=SafeTracker(client),
-        service=service or client.config.service_name,
-        path_filter=PathFilter(ignore_paths),
+    global _recorder  # noqa: PLW0603 - Django builds middleware without arguments
+    _recorder = RequestRecorder(
+        client,
+        service=service,
+        ignore_paths=ignore_paths,
         user_id=user_id,
-        unmatched=unmatched_endpoint,
+        unmatched_endpoint=unmatched_endpoint,
     )
 
 
@@ -104,14 +86,14 @@ class AnalyticsMiddleware:
             MiddlewareNotUsed,
         )
 
-        if _settings is None:
+        if _recorder is None:
             logger.warning(
                 "lib_analytics_core Django middleware disabled: call "
                 "lib_analytics_core.integrations.django.configure(client) at start-up"
             )
             raise MiddlewareNotUsed("analytics not configured")
         self.get_response = get_response
-        self._settings = _settings
+        self._recorder = _recorder
         self._async = iscoroutinefunction(get_response)
         if self._async:
             markcoroutinefunction(self)
@@ -119,8 +101,8 @@ class AnalyticsMiddleware:
     def __call__(self, request: Any) -> Any:
         if self._async:
             return self.__acall__(request)
-        settings = self._settings
-        if settings.path_filter.ignored(request.path_info):
+        recorder = self._recorder
+        if recorder.ignored(request.path_info):
             return self.get_response(request)
         start = _perf_ns()
         try:
@@ -131,8 +113,8 @@ class AnalyticsMiddleware:
         return self._observe(request, response, start)
 
     async def __acall__(self, request: Any) -> Any:
-        settings = self._settings
-        if settings.path_filter.ignored(request.path_info):
+        recorder = self._recorder
+        if recorder.ignored(request.path_info):
             return await self.get_response(request)
         start = _perf_ns()
         try:
@@ -154,7 +136,7 @@ class AnalyticsMiddleware:
             else:
                 response.streaming_content = self._timed_sync(content, request, status, start)
         except Exception:  # tracking must never break the caller
-            self._settings.tracker.failed("could not wrap the streaming response")
+            self._recorder.tracker.failed("could not wrap the streaming response")
         return response
 
     def _timed_sync(
@@ -185,24 +167,11 @@ class AnalyticsMiddleware:
         self._record(request, status, start)
 
     def _record(self, request: Any, status: int, start: int) -> None:
-        end = _perf_ns()
-        settings = self._settings
-        try:
-            user = None
-            if settings.user_id is not None:
-                try:
-                    user = coerce_user_id(settings.user_id(request))
-                except Exception:  # a broken resolver costs the user id, not the event
-                    settings.tracker.failed("user_id() raised")
-            settings.tracker.track(
-                ApiRequest(
-                    service=settings.service,
-                    method=str(request.method or "GET"),
-                    endpoint=route_template(request) or settings.unmatched,
-                    status_code=int(status),
-                    duration_ms=(end - start) // 1_000_000,
-                    user_id=user,
-                )
-            )
-        except Exception:  # tracking must never break the caller
-            settings.tracker.failed("could not build the ApiRequest event")
+        self._recorder.record(
+            request,
+            method=str(request.method or "GET"),
+            template=lambda: route_template(request),
+            status=status,
+            start_ns=start,
+            end_ns=_perf_ns(),
+        )

@@ -24,14 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .._catalog import ApiRequest
-from ._common import (
-    DEFAULT_IGNORE_PATHS,
-    UNMATCHED_ENDPOINT,
-    PathFilter,
-    SafeTracker,
-    coerce_user_id,
-)
+from ._common import DEFAULT_IGNORE_PATHS, UNMATCHED_ENDPOINT, RequestRecorder
 
 if TYPE_CHECKING:
     from .._client import AnalyticsClient
@@ -92,15 +85,17 @@ class AnalyticsWSGIMiddleware:
         unmatched_endpoint: str = UNMATCHED_ENDPOINT,
     ) -> None:
         self.app = app
-        self._tracker = SafeTracker(client)
-        self._service = service or client.config.service_name
-        self._filter = PathFilter(ignore_paths)
-        self._user_id = user_id
+        self._recorder: RequestRecorder[Environ] = RequestRecorder(
+            client,
+            service=service,
+            ignore_paths=ignore_paths,
+            user_id=user_id,
+            unmatched_endpoint=unmatched_endpoint,
+        )
         self._route_template = route_template
-        self._unmatched = unmatched_endpoint
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if self._filter.ignored(environ.get("PATH_INFO", "")):
+        if self._recorder.ignored(environ.get("PATH_INFO", "")):
             return self.app(environ, start_response)
         start = _perf_ns()
         state = _RequestState(self, environ, start)
@@ -128,35 +123,24 @@ class AnalyticsWSGIMiddleware:
         try:
             return self._route_template(environ)
         except Exception:  # tracking must never break the caller
-            self._tracker.failed("route_template() raised")
-            return None
-
-    def _resolve_user(self, environ: Environ) -> Any:
-        if self._user_id is None:
-            return None
-        try:
-            return coerce_user_id(self._user_id(environ))
-        except Exception:  # a broken resolver costs the user id, not the event
-            self._tracker.failed("user_id() raised")
+            self._recorder.tracker.failed("route_template() raised")
             return None
 
     def _record(self, environ: Environ, status: int, start: int, template: str | None) -> None:
         end = _perf_ns()
-        try:
-            template = self._route_template(environ) or template
-            user = self._resolve_user(environ)
-            self._tracker.track(
-                ApiRequest(
-                    service=self._service,
-                    method=str(environ.get("REQUEST_METHOD", "GET")),
-                    endpoint=template or self._unmatched,
-                    status_code=status,
-                    duration_ms=(end - start) // 1_000_000,
-                    user_id=user,
-                )
-            )
-        except Exception:  # tracking must never break the caller
-            self._tracker.failed("could not build the ApiRequest event")
+        custom = self._route_template
+
+        def current_template() -> str | None:
+            return custom(environ) or template
+
+        self._recorder.record(
+            environ,
+            method=str(environ.get("REQUEST_METHOD", "GET")),
+            template=current_template,
+            status=status,
+            start_ns=start,
+            end_ns=end,
+        )
 
 
 class _RequestState:
@@ -240,7 +224,7 @@ def init_flask(
         try:
             flask.request.environ[USER_ID_ENVIRON_KEY] = user_id()
         except Exception:  # tracking must never break the caller
-            middleware._tracker.failed("user_id() raised")
+            middleware._recorder.tracker.failed("user_id() raised")
 
     middleware = AnalyticsWSGIMiddleware(app.wsgi_app, client, **options)
     # weak=False: the closures would otherwise be collected as soon as we return.
