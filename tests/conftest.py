@@ -75,34 +75,34 @@ def template_db(admin_url: str) -> Iterator[str]:
         asyncio.run(_db.drop_database(admin_url, name))
 
 
-@pytest.fixture
-async def database_url(admin_url: str, template_db: str) -> AsyncIterator[str]:
-    """DSN of a fresh database with the full schema, dropped after the test."""
-    name = f"lac_t_{uuid.uuid4().hex[:12]}"
+async def _scratch_database(
+    admin_url: str, prefix: str, template: str | None = None
+) -> AsyncIterator[str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    clause = f' TEMPLATE "{template}"' if template else ""
     conn = await asyncpg.connect(admin_url)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+        await conn.execute(f'CREATE DATABASE "{name}"{clause}')
     finally:
         await conn.close()
     try:
         yield _replace_db(admin_url, name)
     finally:
         await _db.drop_database(admin_url, name)
+
+
+@pytest.fixture
+async def database_url(admin_url: str, template_db: str) -> AsyncIterator[str]:
+    """DSN of a fresh database with the full schema, dropped after the test."""
+    async for url in _scratch_database(admin_url, "lac_t", template_db):
+        yield url
 
 
 @pytest.fixture
 async def empty_database_url(admin_url: str) -> AsyncIterator[str]:
     """DSN of a fresh, empty database (for migration tests)."""
-    name = f"lac_e_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    try:
-        yield _replace_db(admin_url, name)
-    finally:
-        await _db.drop_database(admin_url, name)
+    async for url in _scratch_database(admin_url, "lac_e"):
+        yield url
 
 
 @pytest.fixture
