@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import uuid
 from collections.abc import Sequence
 
 from .._erasure import forget_user
 from .._errors import AnalyticsError
+from ._env import resolve_database_url
 
 __all__ = ["forget_user_main"]
 
@@ -45,11 +45,7 @@ def forget_user_main(argv: Sequence[str] | None = None) -> int:
         uid = uuid.UUID(args.user_id)
     except ValueError:
         parser.error(f"not a UUID: {args.user_id!r}")
-    dsn = (
-        args.database_url
-        or os.environ.get("DATABASE_URL")
-        or os.environ.get("PLATFORM_DATABASE_URL")
-    )
+    dsn = resolve_database_url(args.database_url)
     if not dsn:
         parser.error("no database: pass --database-url or set DATABASE_URL")
     try:

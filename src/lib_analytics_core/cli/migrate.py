@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -29,6 +28,7 @@ import asyncpg
 from .._errors import AnalyticsError, DatabaseUnavailableError
 from .._maintenance import maintain
 from .._migrate import Phase, migrate, migration_status
+from ._env import resolve_database_url
 from .forget import forget_user_main
 
 __all__ = ["main"]
@@ -111,11 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "forget-user":
         return forget_user_main(argv[1:])
     args = _parser().parse_args(argv)
-    url = (
-        args.database_url
-        or os.environ.get("DATABASE_URL")
-        or os.environ.get("PLATFORM_DATABASE_URL")
-    )
+    url = resolve_database_url(args.database_url)
     if not url:
         sys.stderr.write(
             "analytics-migrate: no database configured: set DATABASE_URL or "
