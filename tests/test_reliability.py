@@ -241,6 +241,37 @@ async def test_cancelling_during_an_outage_keeps_the_in_flight_batch(
     await assert_exactly_once(db, "cancel", 100)
 
 
+async def test_cancelling_with_a_write_in_flight_and_the_next_batch_encoded(
+    database_url: str, db: asyncpg.Connection, proxy: FaultProxy
+) -> None:
+    """The worker encodes batch N+1 while batch N is being written; a cancellation then
+    must lose neither of them (nor anything still queued)."""
+    client, cfg = AnalyticsClient.new(
+        batch_size=50,
+        max_batch_size=50,
+        flush_interval_secs=3600,
+        shutdown_timeout_secs=10,
+        spool_after_failures=1000,
+        **FAST_RETRY,
+    )
+    worker = AnalyticsWorker(cfg, proxy.dsn(database_name(database_url)))
+    proxy.set_mode("refuse")
+    run = asyncio.create_task(worker.run())
+    for seq in range(500):
+        client.track(SeqEvent(run="pipelined", seq=seq))
+    # the first write is retrying, and the next batch has been taken and encoded
+    await wait_until(lambda: worker.stats().retried >= 2, "the first write to be retrying")
+    await wait_until(lambda: worker.stats().in_flight == 100, "two batches taken")
+    assert worker.stats().queue_depth == 400
+    proxy.set_mode("pass")
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    await assert_exactly_once(db, "pipelined", 500)
+    stats = worker.stats()
+    assert (stats.written, stats.in_flight, stats.queue_depth, stats.lost) == (500, 0, 0, 0)
+
+
 # -- poison input --------------------------------------------------------------------
 
 

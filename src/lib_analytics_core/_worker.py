@@ -75,6 +75,21 @@ class ShutdownReport:
     timed_out: bool
 
 
+class _Batch:
+    """One batch between ``take()`` and its outcome (written, dead-lettered, spooled,
+    lost). ``queued`` until encoded, then ``rows``/``rejected``; ``attempted`` once a
+    write may have reached the server (its retry must then be idempotent)."""
+
+    __slots__ = ("attempted", "n", "queued", "rejected", "rows")
+
+    def __init__(self, queued: list[QueuedEvent]) -> None:
+        self.n = len(queued)
+        self.queued: list[QueuedEvent] | None = queued
+        self.rows: list[Row] = []
+        self.rejected: list[Rejected] = []
+        self.attempted = False
+
+
 class _Counters:
     __slots__ = (
         "batches",
@@ -158,10 +173,12 @@ class AnalyticsWorker:
         self._db_down_until = 0.0
         self._failures = 0  # consecutive failed attempts, across batches: drives backoff
         self._pending_since: float | None = None
-        # The batch being written, kept until it is handled: a cancellation in the
-        # middle of a write must not lose it (the final drain writes it, idempotently).
-        self._carry_queued: list[QueuedEvent] | None = None
-        self._carry: tuple[list[Row], list[Rejected], int] | None = None
+        # Batches taken from the queue and not yet handled, oldest first (at most two:
+        # one being written while the next is encoded). Kept until handled, so a
+        # cancellation in the middle of a write loses none of them: the final drain
+        # writes what is left, idempotently.
+        self._batches: deque[_Batch] = deque()
+        self._write_task: asyncio.Task[None] | None = None
         self._replay_progress: dict[str, int] = {}
         # Set while a flush()/shutdown() without a running worker is writing inline;
         # run() waits for it, so the two never share the pool or a batch.
@@ -432,7 +449,9 @@ class AnalyticsWorker:
             await self._maybe_replay_spool()
             if self._batch_ready(monotonic()):
                 self._pending_since = None
-                await self._process(self._channel.take(self._settings.max_batch_size))
+                await self._process(
+                    self._channel.take(self._settings.max_batch_size), pipelined=True
+                )
                 continue
             self._resolve_flush_waiters()
             wake.clear()
@@ -445,27 +464,41 @@ class AnalyticsWorker:
     async def _final_drain(self) -> None:
         """Write everything still queued, within the shutdown deadline.
 
-        Order: the batch a cancellation interrupted, then the queue (memory is what an
-        exit loses), then the spool if time is left (it is safe on disk anyway).
+        Order: the batches already taken (one may have been interrupted mid-write by a
+        cancellation), then the queue (memory is what an exit loses), then the spool if
+        time is left (it is safe on disk anyway).
         """
         self._stop_requested = True
-        await self._resume_carry()
+        await self._resume_batches()
         while len(self._channel):
             await self._process(self._channel.take(self._settings.max_batch_size))
         await self._maybe_replay_spool()
         self._resolve_flush_waiters()
 
-    async def _resume_carry(self) -> None:
-        if self._carry_queued is not None:
-            queued, self._carry_queued = self._carry_queued, None
-            await self._process(queued, counted=True)
-        elif self._carry is not None:
-            rows, rejected, n = self._carry
-            # The interrupted attempt may have committed: write idempotently.
-            await self._write_with_retry(rows, rejected, replay=False, idempotent=True)
-            self._carry = None
-            self._in_flight = 0
-            self._done_seq += n
+    async def _wait_for_write(self) -> None:
+        """Wait for the write in flight, if any (shielded: cancelling the waiter must
+        not cancel the write; the batch stays in ``_batches`` until it is handled)."""
+        task = self._write_task
+        if task is None:
+            return
+        if not task.done():
+            await asyncio.shield(task)
+        self._write_task = None
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+    async def _resume_batches(self) -> None:
+        """Handle, in order, every batch taken but not yet handled."""
+        try:
+            await self._wait_for_write()
+        except Exception:  # the batch is still in _batches; it is written below
+            logger.debug("analytics: in-flight write failed before the drain", exc_info=True)
+        self._write_task = None
+        while self._batches:
+            batch = self._batches[0]
+            if batch.queued is not None:
+                await self._encode_batch(batch)
+            await self._write_batch(batch)
 
     async def _flush_inline(self, timeout: float | None) -> bool:  # noqa: ASYNC109
         """Flush without a running worker (``flush``/``shutdown`` before/after ``run``)."""
@@ -477,7 +510,7 @@ class AnalyticsWorker:
             self._stop = asyncio.Event()
         done = self._inline_done = asyncio.Event()
         try:
-            await self._resume_carry()
+            await self._resume_batches()
             target = self._counters.taken + len(self._channel)
             while len(self._channel) and self._counters.taken < target:
                 await self._process(self._channel.take(self._settings.max_batch_size))
@@ -516,22 +549,44 @@ class AnalyticsWorker:
             await asyncio.sleep(0)
         return total
 
-    async def _process(self, queued: list[QueuedEvent], *, counted: bool = False) -> None:
-        n = len(queued)
-        if not counted:
-            self._counters.taken += n
-        self._in_flight = n
-        self._carry_queued = queued
-        batch = await self._encode(queued)
-        self._carry_queued = None
-        self._counters.sampled_out += batch.sampled_out
-        self._counters.hook_dropped += batch.hook_dropped
-        self._carry = (batch.rows, batch.rejected, n)
-        # Not in a finally: if this is cancelled the batch stays in _carry for the drain.
-        await self._write_with_retry(batch.rows, batch.rejected, replay=False)
-        self._carry = None
-        self._in_flight = 0
-        self._done_seq += n
+    async def _process(self, queued: list[QueuedEvent], *, pipelined: bool = False) -> None:
+        """Encode and write one batch taken from the queue.
+
+        ``pipelined``: return once the write has started, so the next batch is encoded
+        while this one's COPY is in flight (the server is the slower side; the two
+        overlap instead of adding up). Writes still happen one at a time, in take order.
+        """
+        batch = _Batch(queued)
+        self._counters.taken += batch.n
+        self._batches.append(batch)
+        self._in_flight += batch.n
+        await self._encode_batch(batch)
+        await self._wait_for_write()
+        if pipelined:
+            self._write_task = asyncio.ensure_future(self._write_batch(batch))
+        else:
+            await self._write_batch(batch)
+
+    async def _encode_batch(self, batch: _Batch) -> None:
+        assert batch.queued is not None
+        encoded = await self._encode(batch.queued)
+        batch.rows, batch.rejected, batch.queued = encoded.rows, encoded.rejected, None
+        self._counters.sampled_out += encoded.sampled_out
+        self._counters.hook_dropped += encoded.hook_dropped
+
+    async def _write_batch(self, batch: _Batch) -> None:
+        """Write the oldest unhandled batch; then it is handled (written, dead-lettered,
+        spooled or, at the shutdown deadline, counted as lost)."""
+        idempotent = batch.attempted
+        batch.attempted = True
+        await self._write_with_retry(
+            batch.rows, batch.rejected, replay=False, idempotent=idempotent
+        )
+        # Not in a finally: if this is cancelled the batch stays for the drain.
+        if self._batches and self._batches[0] is batch:
+            self._batches.popleft()
+        self._in_flight -= batch.n
+        self._done_seq += batch.n
         self._resolve_flush_waiters()
 
     def _deadline_passed(self) -> bool:
