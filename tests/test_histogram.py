@@ -75,3 +75,14 @@ async def test_sql_buckets_agree_with_python(db: asyncpg.Connection) -> None:
     for v in values:
         want[h.bucket_index(v)] += 1
     assert [row[c] for c in h.COLUMN_NAMES] == want
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_percentiles_in_one_pass_agree_with_percentile(seed: int) -> None:
+    rng = random.Random(seed)
+    counts = [rng.choice([0, 0, 0, rng.randint(1, 500)]) for _ in range(h.BUCKET_COUNT)]
+    qs = (0.01, 0.5, 0.95, 0.99, 1.0)
+    assert h.percentiles(counts, qs) == [h.percentile(counts, q) for q in qs]
+    assert h.percentiles([0] * h.BUCKET_COUNT, qs) == [None] * len(qs)
+    with pytest.raises(ValueError, match="quantile"):
+        h.percentiles(counts, (0.0,))

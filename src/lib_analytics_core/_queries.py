@@ -84,6 +84,7 @@ LatencyGroupBy = Literal["total", "service", "endpoint"]
 
 # Histogram columns, generated from the one definition of the bucket boundaries.
 _HCOLS: Final = tuple(_histogram.COLUMN_NAMES)
+_BUCKETS: Final = len(_HCOLS)
 _HSUMS: Final = ", ".join(f"coalesce(sum({c}), 0)::bigint AS {c}" for c in _HCOLS)
 
 
@@ -312,8 +313,9 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
-def _counts(row: asyncpg.Record) -> list[int]:
-    return [int(row[c]) for c in _HCOLS]
+def _counts(row: asyncpg.Record) -> tuple[int, ...]:
+    # The histogram sums are always the last select items (``{_HSUMS}`` ends each query).
+    return tuple(row)[-_BUCKETS:]
 
 
 def _pct(counts: Sequence[int], q: float) -> float | None:
@@ -547,7 +549,7 @@ LIMIT ${len(args)}
         requests = int(r["requests"])
         if requests == 0 and not group_cols:
             continue  # the ungrouped aggregate of no rows
-        counts = _counts(r)
+        p50, p95, p99 = _histogram.percentiles(_counts(r), (0.50, 0.95, 0.99))
         e4, e5 = int(r["errors_4xx"]), int(r["errors_5xx"])
         out.append(
             ApiLatencyRow(
@@ -561,9 +563,9 @@ LIMIT ${len(args)}
                 errors_5xx=e5,
                 error_rate=_ratio(e4 + e5, requests),
                 avg_ms=_ratio(float(r["duration_sum_ms"]), requests),
-                p50_ms=_pct(counts, 0.50),
-                p95_ms=_pct(counts, 0.95),
-                p99_ms=_pct(counts, 0.99),
+                p50_ms=p50,
+                p95_ms=p95,
+                p99_ms=p99,
                 max_ms=None if r["duration_max_ms"] is None else int(r["duration_max_ms"]),
             )
         )
