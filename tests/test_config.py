@@ -13,7 +13,7 @@ def test_defaults_are_pinned() -> None:
     c = AnalyticsConfig()
     assert c.batch_size == 100
     assert c.flush_interval_secs == 10.0
-    assert c.max_batch_size == 5_000
+    assert c.max_batch_size == 20_000
     assert c.queue_capacity == 100_000
     assert c.max_event_bytes == 65_536
     assert c.shutdown_timeout_secs == 10.0
