@@ -222,12 +222,22 @@ async def _refresh_partitioned(
                     hi,
                 )
                 await conn.execute(f"INSERT INTO {qname} {agg['refresh_sql']}", lo, hi)
+            await _refresh_active_users(conn, lo, hi)
         await conn.execute(
             "INSERT INTO analytics_maintenance_state (key, value) VALUES ('last_refresh', $1)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             now,
         )
     return tuple(merged)
+
+
+async def _refresh_active_users(
+    conn: asyncpg.Connection[Any], lo: dt.datetime, hi: dt.datetime
+) -> None:
+    """Recompute the precomputed DAU/WAU/MAU days that ``[lo, hi)`` affects (migration
+    0003; skipped on a schema that does not have it yet)."""
+    if await conn.fetchval("SELECT to_regclass('analytics_active_users_daily') IS NOT NULL"):
+        await conn.execute("SELECT analytics_refresh_active_users($1, $2)", lo, hi)
 
 
 def _quote_ident(name: str) -> str:
@@ -286,8 +296,12 @@ async def _refresh_timescale(
     try:
         for name in TIMESCALE_AGGREGATES:
             await conn.execute(
-                "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)", name, lo, hi
+                "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)",
+                name,
+                lo,
+                hi,
             )
+        await _refresh_active_users(conn, lo, hi)
     except asyncpg.PostgresError as err:
         raise DatabaseError(f"continuous aggregate refresh failed: {err}") from err
     return MaintenanceReport(tier=SchemaTier.TIMESCALE, refreshed_ranges=((lo, hi),))

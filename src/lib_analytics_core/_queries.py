@@ -329,34 +329,16 @@ def _dt_or_none(value: object) -> _dt.datetime | None:
 
 # --------------------------------------------------------------------------- queries
 
-# Exact DAU/WAU/MAU in one pass over the (day, user) rows, O(user-days), instead of
-# a distinct count per output day. A user active on day a is in the W-day window of
-# every day d with a <= d < a + W. Per user, the intervals [a_i, min(a_i + W, a_i+1))
-# are disjoint and their union is exactly the days the user counts, so each interval
-# adds +1 at its start and -1 at its end, and a running sum over days gives the count.
+# DAU/WAU/MAU are precomputed per day (migration 0003, kept current by the aggregate
+# refresh): a 90-day series is 90 rows, whatever the number of users.
 _ACTIVE_USERS_SQL = """
-WITH act AS (
-    SELECT day, lead(day) OVER (PARTITION BY user_id ORDER BY day) AS next_day
-    FROM analytics_daily_active_users
-    WHERE day > $1::timestamptz - interval '720 hours' AND day <= $2::timestamptz
-), ev AS (
-    SELECT day AS d, 1 AS dd, 1 AS dw, 1 AS dm FROM act
-    UNION ALL SELECT day + interval '24 hours', -1, 0, 0 FROM act
-    UNION ALL SELECT least(day + interval '168 hours', next_day), 0, -1, 0 FROM act
-    UNION ALL SELECT least(day + interval '720 hours', next_day), 0, 0, -1 FROM act
-), per_day AS (
-    SELECT d, sum(dd) AS dd, sum(dw) AS dw, sum(dm) AS dm FROM ev GROUP BY d
-), series AS (
-    SELECT s.day,
-           sum(coalesce(p.dd, 0)) OVER w AS dau,
-           sum(coalesce(p.dw, 0)) OVER w AS wau,
-           sum(coalesce(p.dm, 0)) OVER w AS mau
-    FROM generate_series($1::timestamptz - interval '744 hours', $2::timestamptz,
-                         interval '24 hours') AS s(day)
-    LEFT JOIN per_day p ON p.d = s.day
-    WINDOW w AS (ORDER BY s.day)
-)
-SELECT day, dau, wau, mau FROM series WHERE day >= $1::timestamptz ORDER BY day
+SELECT s.day,
+       coalesce(r.dau, 0) AS dau,
+       coalesce(r.wau, 0) AS wau,
+       coalesce(r.mau, 0) AS mau
+FROM generate_series($1::timestamptz, $2::timestamptz, interval '24 hours') AS s(day)
+LEFT JOIN analytics_active_users_daily r ON r.day = s.day
+ORDER BY s.day
 """
 
 
