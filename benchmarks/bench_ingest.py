@@ -32,7 +32,7 @@ from _workload import Workload
 from lib_analytics_core import AnalyticsClient, AnalyticsConfig, AnalyticsWorker, Event
 from lib_analytics_core._encoding import COLUMNS, Row, RowEncoder
 
-BATCH = 5_000  # the worker's default max_batch_size: what it writes under load
+BATCH = AnalyticsConfig().max_batch_size  # the worker's default cap: what it writes under load
 SEED_BATCH = 100
 META: dict[str, Any] = {
     "service_name": "bench",

@@ -223,6 +223,14 @@ def _dashboard_queries() -> list[tuple[str, Query, list[str]]]:
             ["analytics_api_latency_hourly"],
         ),
         (
+            # what the dashboard asks for its per-service latency lines beyond 14 days
+            "api_latency day x service",
+            lambda db, a, b: q.api_latency(
+                db, start=a, end=b, granularity="day", group_by="service"
+            ),
+            ["analytics_api_latency_hourly", "analytics_api_latency_daily"],
+        ),
+        (
             "api_latency day x endpoint",
             lambda db, a, b: q.api_latency(
                 db, start=a, end=b, granularity="day", group_by="endpoint"
