@@ -323,6 +323,21 @@ def _pct(counts: Sequence[int], q: float) -> float | None:
     return None if value is None else float(value)
 
 
+async def _fetch_days(
+    db: Any,
+    sql: str,
+    start: _dt.date | _dt.datetime,
+    end: _dt.date | _dt.datetime,
+    max_range: _dt.timedelta,
+) -> list[asyncpg.Record]:
+    """Rows of a one-row-per-day query over the validated range ``[start, end)``."""
+    lo, hi = _range(start, end, max_range)
+    days = _day_series(lo, hi)
+    if days is None:
+        return []
+    return await _fetch(db, sql, *days)
+
+
 def _dt_or_none(value: object) -> _dt.datetime | None:
     return value if isinstance(value, _dt.datetime) else None
 
@@ -355,11 +370,7 @@ async def active_users(
     because the aggregate keeps one row per user and day; a sketch would be cheaper but
     makes the numbers disagree with any audit query.
     """
-    lo, hi = _range(start, end, MAX_ACTIVE_USERS_RANGE)
-    days = _day_series(lo, hi)
-    if days is None:
-        return []
-    rows = await _fetch(db, _ACTIVE_USERS_SQL, *days)
+    rows = await _fetch_days(db, _ACTIVE_USERS_SQL, start, end, MAX_ACTIVE_USERS_RANGE)
     return [
         ActiveUsersRow(day=r["day"], dau=int(r["dau"]), wau=int(r["wau"]), mau=int(r["mau"]))
         for r in rows
@@ -393,12 +404,8 @@ async def task_stats(
     end: _dt.date | _dt.datetime,
 ) -> list[TaskStatsRow]:
     """Task counts per day, success rate, and the duration of finished tasks."""
-    lo, hi = _range(start, end, MAX_DAILY_RANGE)
-    days = _day_series(lo, hi)
-    if days is None:
-        return []
     out: list[TaskStatsRow] = []
-    for r in await _fetch(db, _TASK_SQL, *days):
+    for r in await _fetch_days(db, _TASK_SQL, start, end, MAX_DAILY_RANGE):
         counts = _counts(r)
         n = int(r["duration_count"])
         completed, failed = int(r["completed"]), int(r["failed"])
@@ -661,12 +668,8 @@ async def auth_metrics(
     end: _dt.date | _dt.datetime,
 ) -> list[AuthMetricsRow]:
     """Logins, login codes, token refreshes and session checks per day."""
-    lo, hi = _range(start, end, MAX_DAILY_RANGE)
-    days = _day_series(lo, hi)
-    if days is None:
-        return []
     out: list[AuthMetricsRow] = []
-    for r in await _fetch(db, _AUTH_SQL, *days):
+    for r in await _fetch_days(db, _AUTH_SQL, start, end, MAX_DAILY_RANGE):
         values = {c: int(r[c]) for c in _AUTH_COLS}
         out.append(
             AuthMetricsRow(
@@ -685,13 +688,9 @@ async def cocoon_activity(
     end: _dt.date | _dt.datetime,
 ) -> list[CocoonActivityRow]:
     """Cocoon registrations, connections, claims and setup tokens per day."""
-    lo, hi = _range(start, end, MAX_DAILY_RANGE)
-    days = _day_series(lo, hi)
-    if days is None:
-        return []
     return [
         CocoonActivityRow(day=r["day"], **{c: int(r[c]) for c in _COCOON_COLS})
-        for r in await _fetch(db, _COCOON_SQL, *days)
+        for r in await _fetch_days(db, _COCOON_SQL, start, end, MAX_DAILY_RANGE)
     ]
 
 
