@@ -116,12 +116,6 @@ class EventChannel:
         popleft = items.popleft
         return [popleft() for _ in range(n)]
 
-    def oldest_ns(self) -> int | None:
-        try:
-            return self.items[0][0]
-        except IndexError:
-            return None
-
     def __len__(self) -> int:
         return len(self.items)
 

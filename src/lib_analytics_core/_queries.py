@@ -318,11 +318,6 @@ def _counts(row: asyncpg.Record) -> tuple[int, ...]:
     return tuple(row)[-_BUCKETS:]
 
 
-def _pct(counts: Sequence[int], q: float) -> float | None:
-    value = _histogram.percentile(counts, q)
-    return None if value is None else float(value)
-
-
 async def _fetch_days(
     db: Any,
     sql: str,
@@ -406,7 +401,7 @@ async def task_stats(
     """Task counts per day, success rate, and the duration of finished tasks."""
     out: list[TaskStatsRow] = []
     for r in await _fetch_days(db, _TASK_SQL, start, end, MAX_DAILY_RANGE):
-        counts = _counts(r)
+        p50, p95 = _histogram.percentiles(_counts(r), (0.50, 0.95))
         n = int(r["duration_count"])
         completed, failed = int(r["completed"]), int(r["failed"])
         out.append(
@@ -420,8 +415,8 @@ async def task_stats(
                 success_rate=_ratio(completed, completed + failed),
                 duration_count=n,
                 avg_duration_ms=_ratio(float(r["duration_sum_ms"]), n),
-                p50_duration_ms=_pct(counts, 0.50),
-                p95_duration_ms=_pct(counts, 0.95),
+                p50_duration_ms=p50,
+                p95_duration_ms=p95,
                 max_duration_ms=None if r["duration_max_ms"] is None else int(r["duration_max_ms"]),
             )
         )
