@@ -30,7 +30,7 @@ from _common import psql_available, table
 from _workload import Workload
 
 from lib_analytics_core import AnalyticsClient, AnalyticsConfig, AnalyticsWorker, Event
-from lib_analytics_core._encoding import COLUMNS, Row, RowEncoder
+from lib_analytics_core.ingest.encoding import COLUMNS, Row, RowEncoder
 
 BATCH = AnalyticsConfig().max_batch_size  # the worker's default cap: what it writes under load
 SEED_BATCH = 100

@@ -7,7 +7,7 @@ dropped during the bulk load and rebuilt from their own definitions afterwards (
 load is set-up, not what is measured). Then ``refresh_aggregates()`` (the library's
 own refresh) fills the aggregates for the whole range.
 
-Each dashboard query is the library's typed function from ``lib_analytics_core._queries``
+Each dashboard query is the library's typed function from ``lib_analytics_core.read.queries``
 (what the HTTP API calls), over the last 30 and 90 days, timed end to end (SQL +
 decoding + percentile estimation). "From raw" answers the same question by computing the
 aggregate rows it needs straight from ``analytics_events`` for the range: the
@@ -26,8 +26,8 @@ from typing import Any
 import asyncpg
 from _common import Summary, summarize, table
 
-from lib_analytics_core import _queries as q
-from lib_analytics_core._maintenance import refresh_aggregates
+from lib_analytics_core.read import queries as q
+from lib_analytics_core.schema.maintenance import refresh_aggregates
 
 _META = '{"_meta": {"host": "bench-host-01", "env": "production", "release": "2026.05.1"}}'
 
@@ -344,7 +344,7 @@ async def measure(url: str, reps: int, raw_reps: int, label: str) -> tuple[str, 
     finally:
         await conn.close()
     text = table(
-        f"Benchmark 3: dashboard queries{label} (ms; aggregates via lib_analytics_core._queries "
+        f"Benchmark 3: dashboard queries{label} (ms; aggregates via read.queries "
         f"vs the same aggregate computed from raw events)",
         ["query", "days", "p50 ms", "p95 ms", "raw p50 ms", "raw p95 ms", "speed-up (p50)"],
         rows,

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from lib_analytics_core import _histogram as h
+from lib_analytics_core.read import histogram as h
 
 Event = tuple[dt.datetime, uuid.UUID, str, str, uuid.UUID | None, dict[str, Any]]
 

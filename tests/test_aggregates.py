@@ -6,8 +6,8 @@ import datetime as dt
 
 import asyncpg
 
-from lib_analytics_core import _histogram as h
 from lib_analytics_core import maintain, refresh_aggregates
+from lib_analytics_core.read import histogram as h
 from tests import _aggregate_reference as ref
 
 MEASURED: dict[str, float] = {}

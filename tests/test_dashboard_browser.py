@@ -24,8 +24,8 @@ import pytest
 import uvicorn
 
 from lib_analytics_core import refresh_aggregates
-from lib_analytics_core._simulate import SimulationConfig, simulate
 from lib_analytics_core.api import create_app
+from lib_analytics_core.demo.simulate import SimulationConfig, simulate
 
 pytestmark = pytest.mark.slow
 

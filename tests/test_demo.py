@@ -17,7 +17,7 @@ async def test_demo_simulates_refreshes_and_summarises(database_url: str) -> Non
         [
             sys.executable,
             "-m",
-            "lib_analytics_core.demo",
+            "lib_analytics_core.demo.command",
             "--database-url",
             database_url,
             "--days",

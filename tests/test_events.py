@@ -12,7 +12,7 @@ import pytest
 
 import lib_analytics_core as lac
 from lib_analytics_core import AnalyticsEvent, Event, EventValidationError, TaskCreated
-from lib_analytics_core._encoding import uuid7
+from lib_analytics_core.ingest.encoding import uuid7
 from tests._factories import build
 
 SEED_EVENTS = [
@@ -154,7 +154,7 @@ def test_uuid7_is_version_7_and_time_ordered() -> None:
 
 
 def test_enriched_event_carries_time_id_and_metadata() -> None:
-    from lib_analytics_core._encoding import RowEncoder
+    from lib_analytics_core.ingest.encoding import RowEncoder
 
     config = lac.AnalyticsConfig(service_name="platform", environment="prod", release="1.2.3")
     encoder = RowEncoder(config)

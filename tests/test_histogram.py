@@ -7,7 +7,7 @@ import random
 import asyncpg
 import pytest
 
-from lib_analytics_core import _histogram as h
+from lib_analytics_core.read import histogram as h
 from tests import _aggregate_reference as ref
 
 

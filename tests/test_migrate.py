@@ -21,8 +21,8 @@ from lib_analytics_core import (
     migrate,
     migration_status,
 )
-from lib_analytics_core import _migrate as m
-from lib_analytics_core._histogram import COLUMN_NAMES
+from lib_analytics_core.read.histogram import COLUMN_NAMES
+from lib_analytics_core.schema import migrate as m
 from tests import _aggregate_reference as ref
 
 CLI = str(Path(sys.executable).with_name("analytics-migrate"))

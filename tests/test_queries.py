@@ -19,7 +19,7 @@ import pytest
 
 import lib_analytics_core as lac
 from lib_analytics_core import QueryError, refresh_aggregates
-from lib_analytics_core._histogram import RELATIVE_ERROR_BOUND
+from lib_analytics_core.read.histogram import RELATIVE_ERROR_BOUND
 from tests import _read_seed
 
 UTC = dt.UTC

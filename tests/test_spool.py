@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from lib_analytics_core import AnalyticsClient, AnalyticsWorker
-from lib_analytics_core._spool import Spool
+from lib_analytics_core.ingest.spool import Spool
 from tests._faults import (
     SeqEvent,
     assert_exactly_once,

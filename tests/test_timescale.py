@@ -22,7 +22,7 @@ from lib_analytics_core import (
     migration_status,
     refresh_aggregates,
 )
-from lib_analytics_core import _histogram as h
+from lib_analytics_core.read import histogram as h
 from tests import _aggregate_reference as ref
 
 pytestmark = pytest.mark.timescale

@@ -12,7 +12,21 @@ Quick start (the seed's shape)::
 Everything public is re-exported here; modules starting with ``_`` are private.
 """
 
-from ._catalog import (
+from ._config import AnalyticsConfig, ClientMetadata
+from ._errors import (
+    AnalyticsError,
+    ChecksumMismatchError,
+    ConfigurationError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    EventValidationError,
+    MigrationError,
+    QueryError,
+    UnknownEventTypeError,
+    WorkerError,
+)
+from .events.base import Event, decode_event, event_class, registered_event_types
+from .events.catalog import (
     AnalyticsEvent,
     ApiRequest,
     ApplicationError,
@@ -44,26 +58,12 @@ from ._catalog import (
     WebhookProcessed,
     WebhookReceived,
 )
-from ._client import AnalyticsClient, NoopClient
-from ._config import AnalyticsConfig, ClientMetadata
-from ._encoding import EnrichedEvent, Rejected
-from ._erasure import forget_user
-from ._errors import (
-    AnalyticsError,
-    ChecksumMismatchError,
-    ConfigurationError,
-    DatabaseError,
-    DatabaseUnavailableError,
-    EventValidationError,
-    MigrationError,
-    QueryError,
-    UnknownEventTypeError,
-    WorkerError,
-)
-from ._events import Event, decode_event, event_class, registered_event_types
-from ._maintenance import MaintenanceReport, maintain, refresh_aggregates
-from ._migrate import MigrationReport, MigrationState, MigrationStatus, migrate, migration_status
-from ._queries import (
+from .ingest.client import AnalyticsClient, NoopClient
+from .ingest.encoding import EnrichedEvent, Rejected
+from .ingest.stats import WorkerStats
+from .ingest.worker import AnalyticsWorker, ShutdownReport, ThreadedWorker
+from .ingest.worker_config import WorkerConfig
+from .read.queries import (
     ActiveUsersRow,
     ApiLatencyRow,
     AuthMetricsRow,
@@ -82,10 +82,16 @@ from ._queries import (
     task_stats,
     top_errors,
 )
-from ._server import SchemaTier, ServerKind, detect_server_kind
-from ._stats import WorkerStats
-from ._worker import AnalyticsWorker, ShutdownReport, ThreadedWorker
-from ._worker_config import WorkerConfig
+from .schema.erasure import forget_user
+from .schema.maintenance import MaintenanceReport, maintain, refresh_aggregates
+from .schema.migrate import (
+    MigrationReport,
+    MigrationState,
+    MigrationStatus,
+    migrate,
+    migration_status,
+)
+from .schema.server import SchemaTier, ServerKind, detect_server_kind
 
 __version__ = "0.1.0"
 

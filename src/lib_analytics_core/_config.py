@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from ._errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from ._encoding import BeforeTrack
+    from .ingest.encoding import BeforeTrack
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -128,6 +128,13 @@ class AnalyticsConfig:
     enabled: bool = True
     """False turns ``track()`` into a no-op (same as :class:`NoopClient`)."""
 
+    transport: str | None = None
+    """Where the worker delivers batches. ``None`` (the default): straight into
+    PostgreSQL/TimescaleDB through the pool given to the worker. ``"nats://host:port"``
+    (several comma-separated URLs for a cluster): publish encoded batches to a NATS
+    JetStream stream, from which ``analytics-ingest`` writers store them (see
+    ``docs/scaling.md``)."""
+
     def __post_init__(self) -> None:
         _positive_int("batch_size", self.batch_size)
         _positive_int("max_batch_size", self.max_batch_size)
@@ -169,6 +176,13 @@ class AnalyticsConfig:
                 raise ConfigurationError(
                     f"sample rate for {event_type!r} must be in (0, 1], got {rate!r}"
                 )
+        if self.transport is not None and not all(
+            url.strip().startswith(("nats://", "tls://")) for url in self.transport.split(",")
+        ):
+            raise ConfigurationError(
+                f"transport must be None (direct to the database) or nats:// URLs, "
+                f"not {self.transport!r}"
+            )
         if self.before_track is not None and not callable(self.before_track):
             raise ConfigurationError("before_track must be callable")
 
@@ -192,7 +206,8 @@ class AnalyticsConfig:
 
         ``ANALYTICS_SERVICE_NAME``, ``ANALYTICS_ENVIRONMENT``, ``ANALYTICS_RELEASE``,
         ``ANALYTICS_BATCH_SIZE``, ``ANALYTICS_FLUSH_INTERVAL_SECS``,
-        ``ANALYTICS_QUEUE_CAPACITY``, ``ANALYTICS_SPOOL_DIR``, ``ANALYTICS_ENABLED``.
+        ``ANALYTICS_QUEUE_CAPACITY``, ``ANALYTICS_SPOOL_DIR``, ``ANALYTICS_ENABLED``,
+        ``ANALYTICS_TRANSPORT``.
         Keyword overrides win over the environment.
         """
         env = os.environ if environ is None else environ
@@ -206,6 +221,7 @@ class AnalyticsConfig:
             "queue_capacity": ("ANALYTICS_QUEUE_CAPACITY", int),
             "spool_dir": ("ANALYTICS_SPOOL_DIR", Path),
             "enabled": ("ANALYTICS_ENABLED", _parse_bool),
+            "transport": ("ANALYTICS_TRANSPORT", str),
         }
         for name, (var, parse) in readers.items():
             raw = env.get(var)

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from ._errors import ConfigurationError
-from ._stats import WorkerStats
+from .ingest.stats import WorkerStats
 
 try:
     from prometheus_client.core import (

@@ -41,9 +41,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from ._catalog import AuthLoginAttempt
 from ._errors import ConfigurationError
-from ._events import Event
+from .events.base import Event
+from .events.catalog import AuthLoginAttempt
 
 __all__ = [
     "MIN_SECRET_BYTES",

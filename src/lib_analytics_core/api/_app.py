@@ -35,8 +35,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
-from .. import _queries as q
 from .._errors import ConfigurationError, DatabaseError, DatabaseUnavailableError, QueryError
+from ..read import queries as q
 
 __all__ = [
     "DEFAULT_POOL_MAX_SIZE",

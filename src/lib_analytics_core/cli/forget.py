@@ -14,8 +14,8 @@ import sys
 import uuid
 from collections.abc import Sequence
 
-from .._erasure import forget_user
 from .._errors import AnalyticsError
+from ..schema.erasure import forget_user
 from ._env import resolve_database_url
 
 __all__ = ["forget_user_main"]

@@ -26,8 +26,8 @@ from typing import TextIO
 import asyncpg
 
 from .._errors import AnalyticsError, DatabaseUnavailableError
-from .._maintenance import maintain
-from .._migrate import Phase, migrate, migration_status
+from ..schema.maintenance import maintain
+from ..schema.migrate import Phase, migrate, migration_status
 from ._env import resolve_database_url
 from .forget import forget_user_main
 

@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from .._catalog import ApiRequest
+from ..events.catalog import ApiRequest
 
 if TYPE_CHECKING:
-    from .._client import AnalyticsClient
-    from .._events import Event
+    from ..events.base import Event
+    from ..ingest.client import AnalyticsClient
 
 _Source = TypeVar("_Source")
 

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from .._catalog import DatabaseQuery
+from ..events.catalog import DatabaseQuery
 from ._common import SafeTracker
 from ._sql import classify, mentions
 
 if TYPE_CHECKING:
-    from .._client import AnalyticsClient
+    from ..ingest.client import AnalyticsClient
 
 __all__ = ["AsyncpgQueryLogger", "install_query_logger", "query_logger_init"]
 

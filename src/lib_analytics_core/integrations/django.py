@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ._common import DEFAULT_IGNORE_PATHS, UNMATCHED_ENDPOINT, RequestRecorder, logger
 
 if TYPE_CHECKING:
-    from .._client import AnalyticsClient
+    from ..ingest.client import AnalyticsClient
 
 __all__ = ["AnalyticsMiddleware", "configure", "route_template"]
 

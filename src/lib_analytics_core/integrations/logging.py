@@ -32,12 +32,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .._catalog import ApplicationError
+from ..events.catalog import ApplicationError
 from ._common import coerce_user_id
 from ._token_bucket import KeyedTokenBucket
 
 if TYPE_CHECKING:
-    from .._client import AnalyticsClient
+    from ..ingest.client import AnalyticsClient
 
 __all__ = [
     "DEFAULT_ERROR_BURST",

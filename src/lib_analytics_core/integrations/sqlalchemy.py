@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from .._catalog import DatabaseQuery
+from ..events.catalog import DatabaseQuery
 from ._common import SafeTracker
 from ._sql import classify, mentions
 
 if TYPE_CHECKING:
-    from .._client import AnalyticsClient
+    from ..ingest.client import AnalyticsClient
 
 __all__ = ["instrument_engine"]
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ._common import DEFAULT_IGNORE_PATHS, UNMATCHED_ENDPOINT, RequestRecorder
 
 if TYPE_CHECKING:
-    from .._client import AnalyticsClient
+    from ..ingest.client import AnalyticsClient
 
 __all__ = [
     "ENDPOINT_ENVIRON_KEY",

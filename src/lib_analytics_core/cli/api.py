@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvicorn  # noqa: PLC0415 - optional extra: report it instead of a traceback
 
-        from ._app import create_app  # noqa: PLC0415 - imports FastAPI (optional extra)
+        from ..api._app import create_app  # noqa: PLC0415 - imports FastAPI (optional extra)
 
         app = create_app(database_url, token)
     except ImportError as err:

@@ -30,9 +30,9 @@ from typing import Any
 
 import asyncpg
 
-from ._errors import DatabaseError
-from ._migrate import REFRESH_WINDOW, acquire
-from ._server import SchemaTier
+from .._errors import DatabaseError
+from .migrate import REFRESH_WINDOW, acquire
+from .server import SchemaTier
 
 __all__ = ["RAW_RETENTION", "MaintenanceReport", "maintain", "refresh_aggregates"]
 

@@ -20,7 +20,7 @@ from typing import ClassVar
 
 import msgspec
 
-from ._events import Event
+from .base import Event
 
 __all__ = [
     "AnalyticsEvent",

@@ -30,7 +30,7 @@ from typing import Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from ._encoding import COLUMNS, Rejected, Row
+from .encoding import COLUMNS, Rejected, Row
 
 __all__ = ["BatchWriter", "Conn", "ServerInfo", "WriteResult", "is_data_error", "is_transient"]
 

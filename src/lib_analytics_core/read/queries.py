@@ -15,7 +15,7 @@ Conventions shared by all functions:
 * Daily series return one row per day of the range, zeros included, so a chart never
   draws a line across a gap as if nothing had been missing.
 * Percentiles are estimated from the mergeable log-scale histogram columns by
-  :mod:`lib_analytics_core._histogram` (its relative error bound applies).
+  :mod:`lib_analytics_core.read.histogram` (its relative error bound applies).
 * Bad parameters raise :class:`QueryError` before any SQL runs; driver errors become
   :class:`DatabaseError` / :class:`DatabaseUnavailableError`.
 """
@@ -29,8 +29,8 @@ from typing import Any, Final, Literal
 
 import asyncpg
 
-from . import _histogram
-from ._errors import DatabaseError, DatabaseUnavailableError, QueryError
+from .._errors import DatabaseError, DatabaseUnavailableError, QueryError
+from . import histogram as _histogram
 
 __all__ = [
     "DEFAULT_LIMIT",

@@ -1,6 +1,6 @@
 """The migration runner: versioned SQL files shipped in the package, applied once.
 
-Files live in ``lib_analytics_core/migrations`` (loaded with ``importlib.resources`` so
+Files live in ``lib_analytics_core/schema/migrations`` (loaded with ``importlib.resources`` so
 they work from an installed wheel) and are named ``NNNN_<phase>_<name>.sql`` with phase
 ``pre`` (tables, indexes, policies that old code tolerates: run before deploying new
 code) or ``post`` (aggregates: after). A file holds sections per schema tier and
@@ -36,9 +36,9 @@ from typing import Any, Literal
 
 import asyncpg
 
-from . import _histogram
-from ._errors import ChecksumMismatchError, DatabaseUnavailableError, MigrationError
-from ._server import SchemaTier, ServerInfo, detect_server
+from .._errors import ChecksumMismatchError, DatabaseUnavailableError, MigrationError
+from ..read import histogram as _histogram
+from .server import SchemaTier, ServerInfo, detect_server
 
 __all__ = [
     "HISTORY_TABLE",
@@ -218,7 +218,7 @@ def _render(source: str, tier: SchemaTier) -> str:
 def load_migrations() -> list[Migration]:
     """All migrations shipped in the package, ordered by version."""
     found: list[Migration] = []
-    root = importlib.resources.files("lib_analytics_core") / "migrations"
+    root = importlib.resources.files("lib_analytics_core.schema") / "migrations"
     for entry in root.iterdir():
         m = _FILE_RE.match(entry.name)
         if not m:

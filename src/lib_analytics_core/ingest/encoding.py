@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ._events import Event, decode_event
+from ..events.base import Event, decode_event
 
 if TYPE_CHECKING:
-    from ._channel import QueuedEvent
-    from ._config import AnalyticsConfig, ClientMetadata
+    from .._config import AnalyticsConfig, ClientMetadata
+    from .channel import QueuedEvent
 
 __all__ = [
     "COLUMNS",

@@ -14,18 +14,18 @@ import datetime
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._channel import EventChannel
-from ._config import (
+from .._config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_FLUSH_INTERVAL_SECS,
     AnalyticsConfig,
     ClientMetadata,
 )
-from ._errors import ConfigurationError
-from ._worker_config import WorkerConfig
+from .._errors import ConfigurationError
+from .channel import EventChannel
+from .worker_config import WorkerConfig
 
 if TYPE_CHECKING:
-    from ._events import Event
+    from ..events.base import Event
 
 __all__ = ["AnalyticsClient", "NoopClient"]
 

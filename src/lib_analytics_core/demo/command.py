@@ -31,15 +31,15 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
-from . import _queries as q
-from ._errors import AnalyticsError
-from ._maintenance import refresh_aggregates
-from ._migrate import migrate
-from ._simulate import DEFAULT_DAYS, DEFAULT_USERS, SimulationConfig, SimulationResult, simulate
+from .._errors import AnalyticsError
+from ..read import queries as q
+from ..schema.maintenance import refresh_aggregates
+from ..schema.migrate import migrate
+from .simulate import DEFAULT_DAYS, DEFAULT_USERS, SimulationConfig, SimulationResult, simulate
 
 __all__ = ["main"]
 
-logger = logging.getLogger("lib_analytics_core.demo")
+logger = logging.getLogger("lib_analytics_core.demo.command")
 
 #: The database the demo (re)creates on the embedded server.
 DEMO_DATABASE = "analytics_demo"
@@ -330,7 +330,7 @@ async def _summary(pool: asyncpg.Pool[Any], result: SimulationResult, console: A
 async def _serve(args: argparse.Namespace, url: str, console: Any) -> None:
     import uvicorn  # noqa: PLC0415 - the api extra is needed only with --serve
 
-    from .api import create_app  # noqa: PLC0415 - imports FastAPI: only with --serve
+    from ..api import create_app  # noqa: PLC0415 - imports FastAPI: only with --serve
 
     reader = await _reader_url(url)
     if reader is None:

@@ -40,7 +40,7 @@ from typing import IO
 
 import msgspec
 
-from ._encoding import Row
+from .encoding import Row
 
 __all__ = ["SegmentClaim", "Spool"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._channel import EventChannel
-from ._config import AnalyticsConfig
+from .._config import AnalyticsConfig
+from .channel import EventChannel
 
 __all__ = ["WorkerConfig"]
 

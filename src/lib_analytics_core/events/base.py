@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal, TypeVar, get_args, get_origin
 
 import msgspec
 
-from ._errors import EventValidationError, UnknownEventTypeError
+from .._errors import EventValidationError, UnknownEventTypeError
 
 __all__ = ["Event", "decode_event", "event_class", "registered_event_types"]
 

@@ -38,13 +38,13 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from ._channel import QueuedEvent, on_fork_in_child
-from ._encoding import EncodedBatch, Rejected, Row, RowEncoder
-from ._errors import WorkerError
-from ._spool import Spool
-from ._stats import LogLimiter, WorkerStats
-from ._worker_config import WorkerConfig
-from ._writer import BatchWriter, Conn
+from .._errors import WorkerError
+from .channel import QueuedEvent, on_fork_in_child
+from .encoding import EncodedBatch, Rejected, Row, RowEncoder
+from .spool import Spool
+from .stats import LogLimiter, WorkerStats
+from .worker_config import WorkerConfig
+from .writer import BatchWriter, Conn
 
 __all__ = ["AnalyticsWorker", "ShutdownReport", "ThreadedWorker"]
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._events import Event
+    from ..events.base import Event
 
 __all__ = ["EventChannel", "QueuedEvent", "on_fork_in_child"]
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import asyncpg
 
-from ._errors import ConfigurationError, DatabaseError, DatabaseUnavailableError
+from .._errors import ConfigurationError, DatabaseError, DatabaseUnavailableError
 
 __all__ = ["forget_user"]
 

@@ -34,7 +34,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from ._catalog import (
+from .._errors import ConfigurationError, WorkerError
+from ..events.base import Event
+from ..events.catalog import (
     ApiRequest,
     ApplicationError,
     AuthCodeVerified,
@@ -65,10 +67,8 @@ from ._catalog import (
     WebhookProcessed,
     WebhookReceived,
 )
-from ._client import AnalyticsClient
-from ._errors import ConfigurationError, WorkerError
-from ._events import Event
-from ._worker import AnalyticsWorker
+from ..ingest.client import AnalyticsClient
+from ..ingest.worker import AnalyticsWorker
 
 __all__ = [
     "DEFAULT_DAYS",
