@@ -176,13 +176,7 @@ class AnalyticsConfig:
                 raise ConfigurationError(
                     f"sample rate for {event_type!r} must be in (0, 1], got {rate!r}"
                 )
-        if self.transport is not None and not all(
-            url.strip().startswith(("nats://", "tls://")) for url in self.transport.split(",")
-        ):
-            raise ConfigurationError(
-                f"transport must be None (direct to the database) or nats:// URLs, "
-                f"not {self.transport!r}"
-            )
+        _check_transport(self.transport)
         if self.before_track is not None and not callable(self.before_track):
             raise ConfigurationError("before_track must be callable")
 
@@ -247,3 +241,12 @@ def _parse_bool(raw: str) -> bool:
 def _positive_int(name: str, value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_transport(transport: str | None) -> None:
+    if transport is not None and not all(
+        url.strip().startswith(("nats://", "tls://")) for url in transport.split(",")
+    ):
+        raise ConfigurationError(
+            f"transport must be None (direct to the database) or nats:// URLs, not {transport!r}"
+        )

@@ -46,11 +46,20 @@ class Sink(Protocol):
         """Prepare connections; may raise a transient error (the policy retries)."""
 
     async def deliver(
-        self, rows: Sequence[Row], *, redelivery: bool, timeout: float
+        self,
+        rows: Sequence[Row],
+        *,
+        redelivery: bool,
+        timeout: float,  # noqa: ASYNC109 - a budget the policy computes, passed to the driver
     ) -> SinkOutcome:
         """Deliver ``rows`` in order, as one unit where the medium allows."""
 
-    async def dead_letter(self, refused: Sequence[Rejected], *, timeout: float) -> None:
+    async def dead_letter(
+        self,
+        refused: Sequence[Rejected],
+        *,
+        timeout: float,  # noqa: ASYNC109 - as above
+    ) -> None:
         """Keep refused rows somewhere inspectable (e.g. ``analytics_dead_letters``)."""
 
     async def close(self) -> None:
