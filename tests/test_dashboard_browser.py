@@ -150,8 +150,17 @@ def fmt_pct(v: float) -> str:
 class View:
     """One view of the page: its window, the /v1 requests it made, the problems found."""
 
-    def __init__(self, page: Any, api: httpx.Client, urls: list[str], days: int, service: str):
+    def __init__(  # noqa: PLR0917 - one view's facts
+        self,
+        page: Any,
+        api: httpx.Client,
+        urls: list[str],
+        days: int,
+        service: str,
+        granularity: str = "auto",
+    ):
         self.page, self.api, self.days, self.service = page, api, days, service
+        self.gran = granularity
         # The view may have been computed a moment before midnight UTC: accept either day.
         self.windows = [last_days(days), last_days(days, now=dt.datetime.now(dt.UTC) - HOUR)]
         self.urls = [u for u in urls if urlsplit(u).path.startswith("/v1/")]
@@ -240,6 +249,9 @@ class View:
         return rows
 
     def granularity(self) -> str:
+        """The bucket size: the URL's, else hourly up to 14 days (the dashboard's rule)."""
+        if self.gran != "auto":
+            return self.gran
         return "hour" if self.days <= 14 else "day"
 
     def requests_and_latency(self) -> None:
@@ -284,7 +296,7 @@ class View:
         if got is None:
             return
         rows = got[1]["rows"]
-        hourly = self.days <= 3
+        hourly = self.granularity() == "hour"
         buckets = self.buckets(HOUR if hourly else DAY)
         option = chart(self.page, "chart-errors")
         totals: dict[str, int] = defaultdict(int)
@@ -458,10 +470,14 @@ def test_dashboard_draws_what_the_api_returns(served: str) -> None:
                     return False
                 return True
 
-            def view(days: int, service: str, shot: str) -> None:
-                problems.extend(View(page, api, list(urls), days, service).check())
+            def view(days: int, service: str, shot: str, granularity: str = "auto") -> None:
+                problems.extend(View(page, api, list(urls), days, service, granularity).check())
                 state = url_state(page)
-                if state.get("days") != [str(days)] or state.get("service", [""]) != [service]:
+                if (
+                    state.get("days") != [str(days)]
+                    or state.get("service", [""]) != [service]
+                    or state.get("granularity", ["auto"]) != [granularity]
+                ):
                     problems.append(f"[{days}d {service or 'all'}] URL {page.url} lacks the view")
                 page.wait_for_timeout(800)  # let the animations finish before the picture
                 page.screenshot(path=str(ARTIFACTS / f"dashboard-{shot}.png"), full_page=True)
@@ -494,8 +510,9 @@ def test_dashboard_draws_what_the_api_returns(served: str) -> None:
             page2 = context.new_page()
             page2.on("request", lambda r: urls.append(r.url))
             page = page2
-            if settle(lambda: page.goto(f"{served}/?days=7&service=auth&token={TOKEN}"), "link"):
-                view(7, "auth", "7d-auth-link")
+            link = f"{served}/?days=7&granularity=day&service=auth&token={TOKEN}"
+            if settle(lambda: page.goto(link), "link"):
+                view(7, "auth", "7d-auth-link", "day")
                 if page.input_value("#service") != "auth":
                     problems.append("the shared link did not select the service")
             assert errors == [] and outside == []
