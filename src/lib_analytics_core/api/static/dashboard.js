@@ -127,7 +127,8 @@
   }
 
   const line = (name, data, color, extra = {}) => ({
-    name, type: 'line', data, showSymbol: isolated(data), symbolSize: 6, smooth: 0.25,
+    // No smoothing: a spline overshoots between buckets and draws values the API never said.
+    name, type: 'line', data, showSymbol: isolated(data), symbolSize: 6, smooth: false,
     lineStyle: { width: 2, color }, itemStyle: { color }, ...extra,
   });
   const area = (color) => ({
@@ -207,7 +208,7 @@
         for (const p of ['p99', 'p95', 'p50']) {
           // No row: no traffic in that bucket, so no percentile (a gap, not a zero).
           series.push(line(p, dense(buckets, mine, (r) => r[p + '_ms'], null), PCT_COLORS[p], {
-            xAxisIndex: i, yAxisIndex: i, smooth: 0.15,
+            xAxisIndex: i, yAxisIndex: i,
             lineStyle: { width: p === 'p95' ? 2.2 : 1.5, color: PCT_COLORS[p], type: p === 'p99' ? [4, 3] : 'solid' },
             areaStyle: p === 'p50' ? area(PCT_COLORS.p50) : undefined,
           }));
@@ -432,6 +433,11 @@
 
   function applyView(view) {
     Object.assign(state, view);
+    syncControls();
+  }
+
+  // The controls show the current view, however it was reached (click, link, Back).
+  function syncControls() {
     for (const b of document.querySelectorAll('.presets button')) {
       b.classList.toggle('active', Number(b.dataset.days) === state.days);
     }
@@ -475,6 +481,7 @@
     }
     if (mine !== generation) return;
     state.range = range;
+    syncControls();
     $('start').value = state.start;
     $('end').value = state.end;
     $('range-label').textContent = `${state.start} → ${state.end} (UTC) · ${granularity() === 'hour' ? 'hourly' : 'daily'} · ${state.service || 'all services'}`;
