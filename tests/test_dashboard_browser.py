@@ -473,6 +473,11 @@ def test_dashboard_draws_what_the_api_returns(served: str) -> None:
             def view(days: int, service: str, shot: str, granularity: str = "auto") -> None:
                 problems.extend(View(page, api, list(urls), days, service, granularity).check())
                 state = url_state(page)
+                active = page.eval_on_selector_all(
+                    ".presets button.active", "bs => bs.map(b => b.dataset.days)"
+                )
+                if active != [str(days)]:
+                    problems.append(f"[{days}d {service or 'all'}] preset buttons show {active}")
                 if (
                     state.get("days") != [str(days)]
                     or state.get("service", [""]) != [service]
