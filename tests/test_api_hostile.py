@@ -24,6 +24,7 @@ import pytest
 import uvicorn
 
 from lib_analytics_core.api import create_app
+from lib_analytics_core.api._params import DATE_PATTERN
 
 TOKEN = "hostile-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -89,10 +90,29 @@ async def test_date_edges_are_400_on_every_route(client: httpx.AsyncClient, path
         assert name in detail and "between 1970-01-01 and 2200-01-01" in detail, (params, detail)
 
 
-@pytest.mark.parametrize("since", ["0001-01-01", "9999-12-31", "0001-01-01T00:00:00+14:00"])
+@pytest.mark.parametrize(
+    "since", ["0001-01-01", "9999-12-31", "0001-01-01T00:00:00+14:00", "2026-02-30"]
+)
 async def test_services_since_edges_are_400(client: httpx.AsyncClient, since: str) -> None:
     r = await get(client, "/v1/services", since=since)
     assert r.status_code == 400 and "since" in r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        ("0.5", 422),  # not a Unix time
+        ("1700000000", 422),
+        ("yesterday", 422),
+        ("2026-13-01", 400),  # the shape of a date, but no date
+        ("2026-02-29", 400),
+        ("2026-01-01T25:00", 400),
+    ],
+)
+async def test_dates_are_iso_8601_only(client: httpx.AsyncClient, value: str, status: int) -> None:
+    r = await get(client, "/v1/tasks", end=value)
+    assert r.status_code == status, r.text
+    assert "end" in r.text
 
 
 async def test_the_window_bounds_are_inclusive_and_served(client: httpx.AsyncClient) -> None:
@@ -193,8 +213,9 @@ async def test_openapi_declares_errors_and_limits(client: httpx.AsyncClient) -> 
         for p in op["parameters"]:
             schema = p["schema"]
             if p["name"] in ("start", "end", "since"):
-                formats = {s.get("format") for s in schema.get("anyOf", [schema])}
-                assert "date-time" in formats, (path, p)
+                strings = [s for s in schema.get("anyOf", [schema]) if s.get("type") == "string"]
+                assert strings[0]["pattern"] == DATE_PATTERN, (path, p)
+                assert strings[0]["maxLength"] == 40, (path, p)
                 assert "1970-01-01" in p["description"] and "2200-01-01" in p["description"]
             if p["name"] in ("limit", "days"):
                 assert schema["minimum"] == 1 and schema["maximum"] >= 1, (path, p)

@@ -310,9 +310,9 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
     @v1.get("/services", response_model=Services)
     async def services(since: Since = None) -> Response:
         """Services with API traffic or errors (for a filter)."""
-        since = bounded(since, "since")
+        lo = bounded(since, "since")
         pool = await db.pool()
-        return _json(Services(services=await q.list_services(pool, since=since)))
+        return _json(Services(services=await q.list_services(pool, since=lo)))
 
     app.include_router(v1)
 

@@ -26,6 +26,7 @@ from ..read import queries as q
 from ..read import window as _window
 
 __all__ = [
+    "DATE_PATTERN",
     "ERROR_RESPONSES",
     "DateTime",
     "End",
@@ -42,11 +43,23 @@ _BOUNDS: Final = (
     f"Between {_window.EARLIEST.date().isoformat()} and "
     f"{_window.LATEST.date().isoformat()} (UTC); anything else is a 400."
 )
-_DATE_SCHEMA: Final[dict[str, Any]] = {
+#: What a date parameter may look like: an ISO 8601 date, or date-time with an optional
+#: fraction and offset (naive means UTC). Declared as a pattern rather than
+#: ``format: date-time`` because RFC 3339 date-times need an offset and no bare date, and
+#: because a number (``end=0.5``) must not pass as a Unix time: the schema says exactly
+#: what is accepted, and anything else is rejected (422 for the shape, 400 for a value
+#: that matches the shape but is no date, or lies outside the supported years).
+DATE_PATTERN: Final = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,6})?)?(Z|z|[+-][0-9]{2}:?[0-9]{2})?)?$"
+)
+_DATE_QUERY: Final[dict[str, Any]] = {
+    "pattern": DATE_PATTERN,
+    "max_length": 40,
     "examples": ["2026-11-01", "2026-11-01T00:00:00Z"],
 }
 
-DateTime = _dt.datetime | None
+DateTime = str | None
 Start = Annotated[
     DateTime,
     Query(
@@ -54,7 +67,7 @@ Start = Annotated[
         f"Default: the start of the last {_window.DEFAULT_WINDOW_DAYS} days "
         f"(whole UTC days, today included) when `end` is absent too, else 30 days before "
         f"`end`. {_BOUNDS} Each route also caps the range length (see its description).",
-        json_schema_extra=_DATE_SCHEMA,
+        **_DATE_QUERY,
     ),
 ]
 End = Annotated[
@@ -62,12 +75,14 @@ End = Annotated[
     Query(
         description="Range end (exclusive), ISO 8601 date or date-time; naive means UTC. "
         f"Default: tomorrow 00:00 UTC (so today is included). {_BOUNDS}",
-        json_schema_extra=_DATE_SCHEMA,
+        **_DATE_QUERY,
     ),
 ]
 Since = Annotated[
     DateTime,
-    Query(description=f"Default: 90 days ago. {_BOUNDS}", json_schema_extra=_DATE_SCHEMA),
+    Query(
+        description=f"ISO 8601 date or date-time. Default: 90 days ago. {_BOUNDS}", **_DATE_QUERY
+    ),
 ]
 Limit = Annotated[int, Query(ge=1, le=q.MAX_LIMIT, description="Maximum rows returned.")]
 #: A filter value: 1-200 characters, no control characters (checked by :func:`text`).
@@ -95,9 +110,16 @@ ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 
-def bounded(value: _dt.datetime | None, name: str) -> _dt.datetime | None:
-    """``value`` in UTC, or a :class:`QueryError` (400) outside the supported years."""
-    return None if value is None else _window.check_bounds(value, name)
+def bounded(value: str | None, name: str) -> _dt.datetime | None:
+    """``value`` parsed and in UTC, or a :class:`QueryError` (400) if it is no date or
+    lies outside the supported years (the pattern already refused other shapes)."""
+    if value is None:
+        return None
+    try:
+        parsed = _dt.datetime.fromisoformat(value.replace(",", ".").replace("z", "Z"))
+    except ValueError:
+        raise QueryError(f"{name} is not a valid ISO 8601 date or date-time: {value!r}") from None
+    return _window.check_bounds(parsed, name)
 
 
 def text(value: str | None, name: str) -> str | None:
@@ -107,9 +129,7 @@ def text(value: str | None, name: str) -> str | None:
     return value
 
 
-def resolve(
-    start: _dt.datetime | None, end: _dt.datetime | None
-) -> tuple[_dt.datetime, _dt.datetime]:
+def resolve(start: str | None, end: str | None) -> tuple[_dt.datetime, _dt.datetime]:
     """The request's ``[start, end)`` in UTC; missing bounds from :func:`last_days`.
 
     Both bounds are checked against the supported years first, so the arithmetic below
