@@ -181,6 +181,22 @@ async def test_healthz_answers_while_hostile_requests_run(database_url: str) -> 
     assert {r.status_code for r in done} == {400}
 
 
+async def test_healthz_answers_while_every_pooled_connection_is_busy(database_url: str) -> None:
+    app = create_app(database_url, TOKEN, pool_max_size=2)
+    async with app.router.lifespan_context(app):
+        pool = await app.state.db.pool()
+        held = [await pool.acquire(), await pool.acquire()]
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+                for _ in range(3):
+                    health = await asyncio.wait_for(c.get("/healthz"), PROMPT_S)
+                    assert health.status_code == 200, health.text
+        finally:
+            for conn in held:
+                await pool.release(conn)
+
+
 async def test_headers_on_data_errors_and_health(client: httpx.AsyncClient) -> None:
     for r in (
         await get(client, "/v1/tasks"),
