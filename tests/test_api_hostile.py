@@ -24,7 +24,6 @@ import pytest
 import uvicorn
 
 from lib_analytics_core.api import create_app
-from lib_analytics_core.api._params import DATE_PATTERN
 
 TOKEN = "hostile-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -222,6 +221,8 @@ async def test_no_swagger_ui_from_a_cdn(client: httpx.AsyncClient) -> None:
 
 
 async def test_openapi_declares_errors_and_limits(client: httpx.AsyncClient) -> None:
+    from lib_analytics_core.api._params import DATE_PATTERN
+
     spec = (await client.get("/openapi.json")).json()
     for path in [*RANGE_ROUTES, "/v1/services", "/v1/window"]:
         op = spec["paths"][path]["get"]
