@@ -215,12 +215,12 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
 
     @v1.get("/active-users", response_model=Series[q.ActiveUsersRow])
     async def active_users(start: Start = None, end: End = None) -> Response:
-        """DAU, WAU and MAU per day (exact distinct counts)."""
+        """DAU, WAU and MAU per day (exact distinct counts); ranges up to 400 days."""
         return await run(q.active_users, *resolve(start, end))
 
     @v1.get("/tasks", response_model=Series[q.TaskStatsRow])
     async def tasks(start: Start = None, end: End = None) -> Response:
-        """Task outcomes per day, success rate, average/p50/p95 duration."""
+        """Task outcomes per day, success rate, average/p50/p95 duration; up to 732 days."""
         return await run(q.task_stats, *resolve(start, end))
 
     @v1.get("/api-latency", response_model=Series[q.ApiLatencyRow])
@@ -240,7 +240,10 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
         method: Text = None,
         limit: Limit = q.DEFAULT_LIMIT,
     ) -> Response:
-        """Requests, 4xx/5xx and p50/p95/p99 latency per hour or day."""
+        """Requests, 4xx/5xx and p50/p95/p99 latency per hour or day.
+
+        Ranges: up to 93 days with `granularity=hour` (and for a `total` that does not
+        start and end at midnight UTC), up to 732 days otherwise."""
         return await run(
             q.api_latency,
             *resolve(start, end),
@@ -259,7 +262,7 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
         provider: Text = None,
         by_day: Annotated[bool, Query(description="false: one row per provider")] = True,
     ) -> Response:
-        """Integration usage, success rate and errors per provider."""
+        """Integration usage, success rate and errors per provider; up to 732 days."""
         return await run(
             q.integration_health,
             *resolve(start, end),
@@ -269,12 +272,12 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
 
     @v1.get("/auth", response_model=Series[q.AuthMetricsRow])
     async def auth(start: Start = None, end: End = None) -> Response:
-        """Logins, login codes, token refreshes and session checks per day."""
+        """Logins, login codes, token refreshes and session checks per day; up to 732 days."""
         return await run(q.auth_metrics, *resolve(start, end))
 
     @v1.get("/cocoons", response_model=Series[q.CocoonActivityRow])
     async def cocoons(start: Start = None, end: End = None) -> Response:
-        """Cocoon registrations, connections and setup tokens per day."""
+        """Cocoon registrations, connections and setup tokens per day; up to 732 days."""
         return await run(q.cocoon_activity, *resolve(start, end))
 
     @v1.get("/errors", response_model=Series[q.ErrorRow])
@@ -285,7 +288,7 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
         error_type: Text = None,
         limit: Limit = q.DEFAULT_LIMIT,
     ) -> Response:
-        """Errors per hour, service and error type, with a sample message."""
+        """Errors per hour, service and error type, with a sample message; up to 93 days."""
         return await run(
             q.errors,
             *resolve(start, end),
@@ -301,7 +304,7 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
         service: Text = None,
         limit: Annotated[int, Query(ge=1, le=q.MAX_TOP_ERRORS)] = q.DEFAULT_TOP_ERRORS,
     ) -> Response:
-        """The most frequent error types over the range."""
+        """The most frequent error types over the range; up to 732 days."""
         return await run(
             q.top_errors, *resolve(start, end), service=text(service, "service"), limit=limit
         )
@@ -315,7 +318,12 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
 
     app.include_router(v1)
 
-    @app.get("/healthz", response_model=Health, tags=["ops"])
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["ops"],
+        responses={503: {"model": Health, "description": "The database does not answer."}},
+    )
     async def healthz() -> Response:
         """Liveness and database reachability (no token needed; reveals no data)."""
         if not await db.ping():
