@@ -213,17 +213,36 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
         w = _window.last_days(days)
         return _json(WindowBody(start=w.start, end=w.end, days=w.days))
 
-    @v1.get("/active-users", response_model=Series[q.ActiveUsersRow])
+    @v1.get(
+        "/active-users",
+        response_model=Series[q.ActiveUsersRow],
+        description=_described(
+            "DAU, WAU and MAU per day (exact distinct counts).", q.MAX_ACTIVE_USERS_RANGE
+        ),
+    )
     async def active_users(start: Start = None, end: End = None) -> Response:
-        """DAU, WAU and MAU per day (exact distinct counts); ranges up to 400 days."""
+        """DAU, WAU and MAU per day (exact distinct counts)."""
         return await run(q.active_users, *resolve(start, end))
 
-    @v1.get("/tasks", response_model=Series[q.TaskStatsRow])
+    @v1.get(
+        "/tasks",
+        response_model=Series[q.TaskStatsRow],
+        description=_described(
+            "Task outcomes per day, success rate, average/p50/p95 duration.", q.MAX_DAILY_RANGE
+        ),
+    )
     async def tasks(start: Start = None, end: End = None) -> Response:
-        """Task outcomes per day, success rate, average/p50/p95 duration; up to 732 days."""
+        """Task outcomes per day, success rate, average/p50/p95 duration."""
         return await run(q.task_stats, *resolve(start, end))
 
-    @v1.get("/api-latency", response_model=Series[q.ApiLatencyRow])
+    @v1.get(
+        "/api-latency",
+        response_model=Series[q.ApiLatencyRow],
+        description="Requests, 4xx/5xx and p50/p95/p99 latency per hour or day. Ranges: up "
+        f"to {q.MAX_HOURLY_RANGE.days} days with `granularity=hour` (and for a `total` "
+        f"that does not start and end at midnight UTC), up to {q.MAX_DAILY_RANGE.days} "
+        "days otherwise; longer is a 400.",
+    )
     async def api_latency(  # noqa: PLR0917 - FastAPI query parameters
         start: Start = None,
         end: End = None,
@@ -240,10 +259,7 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
         method: Text = None,
         limit: Limit = q.DEFAULT_LIMIT,
     ) -> Response:
-        """Requests, 4xx/5xx and p50/p95/p99 latency per hour or day.
-
-        Ranges: up to 93 days with `granularity=hour` (and for a `total` that does not
-        start and end at midnight UTC), up to 732 days otherwise."""
+        """Requests, 4xx/5xx and p50/p95/p99 latency per hour or day."""
         return await run(
             q.api_latency,
             *resolve(start, end),
@@ -255,14 +271,20 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
             limit=limit,
         )
 
-    @v1.get("/integrations", response_model=Series[q.IntegrationHealthRow])
+    @v1.get(
+        "/integrations",
+        response_model=Series[q.IntegrationHealthRow],
+        description=_described(
+            "Integration usage, success rate and errors per provider.", q.MAX_DAILY_RANGE
+        ),
+    )
     async def integrations(
         start: Start = None,
         end: End = None,
         provider: Text = None,
         by_day: Annotated[bool, Query(description="false: one row per provider")] = True,
     ) -> Response:
-        """Integration usage, success rate and errors per provider; up to 732 days."""
+        """Integration usage, success rate and errors per provider."""
         return await run(
             q.integration_health,
             *resolve(start, end),
@@ -270,17 +292,35 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
             by_day=by_day,
         )
 
-    @v1.get("/auth", response_model=Series[q.AuthMetricsRow])
+    @v1.get(
+        "/auth",
+        response_model=Series[q.AuthMetricsRow],
+        description=_described(
+            "Logins, login codes, token refreshes and session checks per day.", q.MAX_DAILY_RANGE
+        ),
+    )
     async def auth(start: Start = None, end: End = None) -> Response:
-        """Logins, login codes, token refreshes and session checks per day; up to 732 days."""
+        """Logins, login codes, token refreshes and session checks per day."""
         return await run(q.auth_metrics, *resolve(start, end))
 
-    @v1.get("/cocoons", response_model=Series[q.CocoonActivityRow])
+    @v1.get(
+        "/cocoons",
+        response_model=Series[q.CocoonActivityRow],
+        description=_described(
+            "Cocoon registrations, connections and setup tokens per day.", q.MAX_DAILY_RANGE
+        ),
+    )
     async def cocoons(start: Start = None, end: End = None) -> Response:
-        """Cocoon registrations, connections and setup tokens per day; up to 732 days."""
+        """Cocoon registrations, connections and setup tokens per day."""
         return await run(q.cocoon_activity, *resolve(start, end))
 
-    @v1.get("/errors", response_model=Series[q.ErrorRow])
+    @v1.get(
+        "/errors",
+        response_model=Series[q.ErrorRow],
+        description=_described(
+            "Errors per hour, service and error type, with a sample message.", q.MAX_HOURLY_RANGE
+        ),
+    )
     async def errors(
         start: Start = None,
         end: End = None,
@@ -288,7 +328,7 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
         error_type: Text = None,
         limit: Limit = q.DEFAULT_LIMIT,
     ) -> Response:
-        """Errors per hour, service and error type, with a sample message; up to 93 days."""
+        """Errors per hour, service and error type, with a sample message."""
         return await run(
             q.errors,
             *resolve(start, end),
@@ -297,14 +337,18 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
             limit=limit,
         )
 
-    @v1.get("/errors/top", response_model=Series[q.TopErrorRow])
+    @v1.get(
+        "/errors/top",
+        response_model=Series[q.TopErrorRow],
+        description=_described("The most frequent error types over the range.", q.MAX_DAILY_RANGE),
+    )
     async def top_errors(
         start: Start = None,
         end: End = None,
         service: Text = None,
         limit: Annotated[int, Query(ge=1, le=q.MAX_TOP_ERRORS)] = q.DEFAULT_TOP_ERRORS,
     ) -> Response:
-        """The most frequent error types over the range; up to 732 days."""
+        """The most frequent error types over the range."""
         return await run(
             q.top_errors, *resolve(start, end), service=text(service, "service"), limit=limit
         )
@@ -340,6 +384,11 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
         name="static",
     )
     return app
+
+
+def _described(summary: str, maximum: _dt.timedelta) -> str:
+    """A route's OpenAPI description with its range limit, from the query layer's constant."""
+    return f"{summary} Ranges up to {maximum.days} days; longer is a 400."
 
 
 def _public_error(exc: DatabaseError) -> tuple[int, str]:
