@@ -37,7 +37,7 @@ import uvicorn
 from lib_analytics_core import refresh_aggregates
 from lib_analytics_core.api import create_app
 from lib_analytics_core.demo.simulate import SimulationConfig, simulate
-from lib_analytics_core.read.window import last_days
+from lib_analytics_core.read.window import Window, last_days
 
 pytestmark = pytest.mark.slow
 
@@ -158,11 +158,16 @@ class View:
         days: int,
         service: str,
         granularity: str = "auto",
+        custom: Window | None = None,
     ):
         self.page, self.api, self.days, self.service = page, api, days, service
         self.gran = granularity
         # The view may have been computed a moment before midnight UTC: accept either day.
-        self.windows = [last_days(days), last_days(days, now=dt.datetime.now(dt.UTC) - HOUR)]
+        self.windows = (
+            [custom]
+            if custom is not None
+            else [last_days(days), last_days(days, now=dt.datetime.now(dt.UTC) - HOUR)]
+        )
         self.urls = [u for u in urls if urlsplit(u).path.startswith("/v1/")]
         self.problems: list[str] = []
         self.window = self.windows[0]
@@ -415,12 +420,17 @@ def url_state(page: Any) -> dict[str, list[str]]:
     return parse_qs(urlsplit(page.url).query)
 
 
-def test_dashboard_draws_what_the_api_returns(served: str) -> None:
+def require_chromium() -> None:
+    """CI must run this test; a machine without chromium gets a loud skip naming it."""
     if shutil.which("chromium") is None and not Path(CHROMIUM).exists():
         message = "chromium is not installed: apt-get install -y chromium"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(f"dashboard browser test NOT RUN: {message}")
+
+
+def test_dashboard_draws_what_the_api_returns(served: str) -> None:
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -470,16 +480,32 @@ def test_dashboard_draws_what_the_api_returns(served: str) -> None:
                     return False
                 return True
 
-            def view(days: int, service: str, shot: str, granularity: str = "auto") -> None:
-                problems.extend(View(page, api, list(urls), days, service, granularity).check())
+            def view(
+                days: int,
+                service: str,
+                shot: str,
+                granularity: str = "auto",
+                custom: Window | None = None,
+            ) -> None:
+                problems.extend(
+                    View(page, api, list(urls), days, service, granularity, custom).check()
+                )
                 state = url_state(page)
                 active = page.eval_on_selector_all(
                     ".presets button.active", "bs => bs.map(b => b.dataset.days)"
                 )
-                if active != [str(days)]:
+                if active != ([] if custom else [str(days)]):
                     problems.append(f"[{days}d {service or 'all'}] preset buttons show {active}")
+                dates = (
+                    {
+                        "start": [custom.start.date().isoformat()],
+                        "end": [(custom.end - DAY).date().isoformat()],
+                    }
+                    if custom
+                    else {"days": [str(days)]}
+                )
                 if (
-                    state.get("days") != [str(days)]
+                    any(state.get(k) != v for k, v in dates.items())
                     or state.get("service", [""]) != [service]
                     or state.get("granularity", ["auto"]) != [granularity]
                 ):
@@ -511,6 +537,15 @@ def test_dashboard_draws_what_the_api_returns(served: str) -> None:
                     problems.append("after Back the service select still shows a service")
             if settle(page.go_back, "back to 7d"):
                 view(7, "", "back-7d")
+            # custom dates (inclusive, whole UTC days), then daily buckets for them
+            today = last_days(1).start
+            custom = Window(start=today - 4 * DAY, end=today - DAY, days=3)
+            page.fill("#start", custom.start.date().isoformat())
+            page.fill("#end", (custom.end - DAY).date().isoformat())
+            if settle(lambda: page.click("#apply"), "custom dates"):
+                view(3, "", "custom", custom=custom)
+            if settle(lambda: page.select_option("#granularity", "day"), "daily buckets"):
+                view(3, "", "custom-daily", "day", custom)
             # a shared link opens the same view in a fresh tab
             page2 = context.new_page()
             page2.on("request", lambda r: urls.append(r.url))
