@@ -156,6 +156,7 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
     )
     app.state.db = db
     app.add_middleware(SecurityHeaders)
+    install_access_log_redaction()  # again at startup, in case logging was reconfigured
 
     bearer = HTTPBearer(auto_error=False, description="The value of ANALYTICS_API_TOKEN.")
 

@@ -259,14 +259,18 @@
 
   async function loadErrors(range) {
     const g = granularity();
-    const params = { ...range, service: state.service, limit: 100000 };
-    // The hourly error aggregate serves ranges up to 93 days (a longer custom range shows
-    // its last 93 days in this panel; the axis says so by where the bars start).
-    if (viewDays() > MAX_HOURLY_DAYS) params.start = addDays(range.end.slice(0, 10), -MAX_HOURLY_DAYS) + 'T00:00:00Z';
-    const [{ rows }, top] = await Promise.all([
-      api('/v1/errors', params),
+    // The hourly error aggregate serves ranges up to 93 days: a longer custom range is
+    // asked for in consecutive pieces, so every bucket of the window is really fetched.
+    const pieces = [];
+    for (let s = ts(range.start), e = ts(range.end); s < e; s += MAX_HOURLY_DAYS * DAY_MS) {
+      const to = Math.min(e, s + MAX_HOURLY_DAYS * DAY_MS);
+      pieces.push({ start: new Date(s).toISOString(), end: new Date(to).toISOString() });
+    }
+    const [parts, top] = await Promise.all([
+      Promise.all(pieces.map((p) => api('/v1/errors', { ...p, service: state.service, limit: 100000 }))),
       api('/v1/errors/top', { ...range, service: state.service, limit: 10 }),
     ]);
+    const rows = parts.flatMap((p) => p.rows);
     return () => {
       const step = stepOf(g);
       const buckets = bucketList(range, step);
