@@ -228,7 +228,7 @@ async def test_openapi_declares_errors_and_limits(client: httpx.AsyncClient) -> 
         op = spec["paths"][path]["get"]
         assert {"400", "401", "503"} <= set(op["responses"]), path
         if path in RANGE_ROUTES:
-            assert "days; longer is a 400" in op["description"], path
+            assert "; longer is a 400." in op["description"], path
         for p in op["parameters"]:
             schema = p["schema"]
             if p["name"] in ("start", "end", "since"):
