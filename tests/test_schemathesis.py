@@ -115,7 +115,10 @@ def test_api_conforms_to_its_openapi_document(api_url: str, tmp_path: Path) -> N
         "--report-ndjson-path",
         str(report),
     ]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    # cwd: schemathesis keeps a cache directory (.schemathesis/) where it runs.
+    run = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path
+    )
     summary = run.stdout[-6000:]
     assert run.returncode == 0, summary + run.stderr[-2000:]
     counts = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
