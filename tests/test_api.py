@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 import lib_analytics_core as lac
 from lib_analytics_core import refresh_aggregates
 from lib_analytics_core.api import create_app
+from lib_analytics_core.read.window import last_days
 from tests import _read_seed
 
 TOKEN = "test-token-0123456789abcdef"
@@ -86,6 +87,7 @@ ENDPOINTS = [
     "/v1/errors",
     "/v1/errors/top",
     "/v1/services",
+    "/v1/window",
 ]
 
 
@@ -164,6 +166,30 @@ async def test_bad_parameters_are_readable_client_errors(
     assert fragment in r.text
 
 
+async def test_the_window_and_the_default_range_are_last_days(client: httpx.AsyncClient) -> None:
+    for days in (1, 7, 30, 90):
+        before = last_days(days)
+        body = (await client.get("/v1/window", params={"days": days}, headers=AUTH)).json()
+        assert body in (
+            {"start": iso(w.start), "end": iso(w.end), "days": days}
+            for w in (before, last_days(days))
+        )
+    # no start/end: the last 30 days, exactly the dashboard's default preset
+    w = last_days(30)
+    body = (await client.get("/v1/tasks", headers=AUTH)).json()
+    assert (body["start"], body["end"]) == (iso(w.start), iso(w.end))
+    assert len(body["rows"]) == 30
+    # only one bound given: the other one keeps the 30-day length / the default end
+    body = (await client.get("/v1/auth", params={"end": "2026-03-01"}, headers=AUTH)).json()
+    assert (body["start"], len(body["rows"])) == ("2026-01-30T00:00:00Z", 30)
+    r = await client.get("/v1/window", params={"days": 0}, headers=AUTH)
+    assert r.status_code == 422
+
+
+def iso(value: dt.datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
 async def test_no_write_routes_and_openapi(client: httpx.AsyncClient) -> None:
     app = client.app  # type: ignore[attr-defined]
     methods = {
@@ -199,7 +225,8 @@ async def test_healthz_reports_an_unreachable_database() -> None:
             r = await c.get("/healthz")
             assert r.status_code == 503 and r.json()["database"] == "unreachable"
             r = await c.get("/v1/tasks", headers=AUTH)
-            assert r.status_code == 503 and "unavailable" in r.json()["detail"]
+            assert r.status_code == 503
+            assert r.json() == {"detail": "the analytics database is unavailable"}
 
 
 async def test_the_pool_cannot_write(

@@ -82,6 +82,7 @@ from .read.queries import (
     task_stats,
     top_errors,
 )
+from .read.window import Window, last_days
 from .schema.erasure import forget_user
 from .schema.maintenance import MaintenanceReport, maintain, refresh_aggregates
 from .schema.migrate import (
@@ -159,6 +160,7 @@ __all__ = [
     "UnknownEventTypeError",
     "WebhookProcessed",
     "WebhookReceived",
+    "Window",
     "WorkerConfig",
     "WorkerError",
     "WorkerStats",
@@ -173,6 +175,7 @@ __all__ = [
     "event_class",
     "forget_user",
     "integration_health",
+    "last_days",
     "list_services",
     "maintain",
     "migrate",

@@ -12,13 +12,18 @@ Authentication is a single bearer token (``ANALYTICS_API_TOKEN``) on everything 
 ``/v1/``. The dashboard page and its static assets are public (they contain no data);
 the page asks for the token once and keeps it in ``sessionStorage``.
 
-Bad parameters never reach the database: FastAPI rejects wrong types with 422, the
-query layer's :class:`QueryError` (range order, maximum range, limits) becomes 400.
+Bad parameters never reach the database: FastAPI rejects wrong types with 422; dates
+outside the supported years, control characters in filters and the query layer's
+:class:`QueryError` (range order, maximum range, limits) become 400 with a message naming
+the parameter (``_params.py``). Database failures answer 503 with a generic message: the
+database's own text goes to the server log, never to the client.
+
+``/docs`` (Swagger UI) is off: FastAPI loads it from a public CDN without integrity
+checks, on the dashboard's origin. ``/openapi.json`` stays, for any local viewer.
 """
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency annotations of
 # the route closures at runtime, and postponed strings cannot see their local names.
-import asyncio
 import contextlib
 import datetime as _dt
 import hmac
@@ -37,6 +42,20 @@ from fastapi.staticfiles import StaticFiles
 
 from .._errors import ConfigurationError, DatabaseError, DatabaseUnavailableError, QueryError
 from ..read import queries as q
+from ..read import window as _window
+from ._database import DEFAULT_POOL_MAX_SIZE, DEFAULT_STATEMENT_TIMEOUT_MS, ReadOnlyDatabase
+from ._params import (
+    ERROR_RESPONSES,
+    End,
+    Limit,
+    Since,
+    Start,
+    Text,
+    bounded,
+    resolve,
+    text,
+)
+from ._security import SecurityHeaders, install_access_log_redaction
 
 __all__ = [
     "DEFAULT_POOL_MAX_SIZE",
@@ -47,71 +66,8 @@ __all__ = [
 
 logger = logging.getLogger("lib_analytics_core.api")
 
-#: Concurrent queries per API process; dashboards issue ~8 requests per page load.
-DEFAULT_POOL_MAX_SIZE: Final = 8
-#: A query running longer than this is cancelled by the server (protects the database).
-DEFAULT_STATEMENT_TIMEOUT_MS: Final = 15_000
-#: Default range when a request gives none: the 30 days ending tomorrow (UTC midnight).
-_DEFAULT_DAYS: Final = 30
 
 _T = TypeVar("_T")
-
-
-# ------------------------------------------------------------------------ the database
-
-
-class ReadOnlyDatabase:
-    """A lazily created asyncpg pool whose sessions are read-only.
-
-    Lazy so the API starts (and ``/healthz`` answers 503) while the database is down,
-    instead of crash-looping; created on the first request, closed at shutdown.
-    """
-
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        max_size: int = DEFAULT_POOL_MAX_SIZE,
-        statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
-    ) -> None:
-        self._dsn = dsn
-        self._max_size = max_size
-        self._statement_timeout_ms = statement_timeout_ms
-        self._pool: asyncpg.Pool[Any] | None = None
-        self._lock: asyncio.Lock | None = None
-
-    async def pool(self) -> "asyncpg.Pool[Any]":
-        """The pool, created on first use."""
-        if self._pool is not None:
-            return self._pool
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self._pool is None:
-                try:
-                    self._pool = await asyncpg.create_pool(
-                        self._dsn,
-                        min_size=0,
-                        max_size=self._max_size,
-                        server_settings={
-                            "default_transaction_read_only": "on",
-                            "statement_timeout": str(self._statement_timeout_ms),
-                            "application_name": "lib-analytics-core api",
-                        },
-                    )
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
-                    raise DatabaseUnavailableError(
-                        f"cannot connect to the analytics database: {type(err).__name__}"
-                    ) from err
-        return self._pool
-
-    async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            try:
-                await asyncio.wait_for(pool.close(), 5.0)
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                pool.terminate()
 
 
 # ----------------------------------------------------------------------- responses
@@ -132,6 +88,15 @@ class Services:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WindowBody:
+    """A resolved "last N days" (``read/window.py``): whole UTC days, today included."""
+
+    start: _dt.datetime
+    end: _dt.datetime
+    days: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Health:
     status: str
     database: str
@@ -145,41 +110,6 @@ def _json(value: object, status: int = 200) -> Response:
     FastAPI's pydantic round trip for thousand-row series. The declared
     ``response_model`` still documents the shape in the OpenAPI schema."""
     return Response(_ENCODER.encode(value), status_code=status, media_type="application/json")
-
-
-# ------------------------------------------------------------------------ parameters
-
-Start = Annotated[
-    _dt.datetime | None,
-    Query(
-        description="Range start (inclusive), ISO 8601 date or date-time; naive means UTC. "
-        "Default: 30 days before `end`."
-    ),
-]
-End = Annotated[
-    _dt.datetime | None,
-    Query(
-        description="Range end (exclusive), ISO 8601 date or date-time; naive means UTC. "
-        "Default: tomorrow 00:00 UTC (so today is included)."
-    ),
-]
-Limit = Annotated[int, Query(ge=1, le=q.MAX_LIMIT, description="Maximum rows returned.")]
-Text = Annotated[str | None, Query(min_length=1, max_length=200)]
-
-
-def _resolve(
-    start: _dt.datetime | None, end: _dt.datetime | None
-) -> tuple[_dt.datetime, _dt.datetime]:
-    def utc(value: _dt.datetime) -> _dt.datetime:
-        return value.replace(tzinfo=_dt.UTC) if value.tzinfo is None else value.astimezone(_dt.UTC)
-
-    if end is None:
-        today = _dt.datetime.now(_dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        hi = today + _dt.timedelta(days=1)
-    else:
-        hi = utc(end)
-    lo = utc(start) if start is not None else hi - _dt.timedelta(days=_DEFAULT_DAYS)
-    return lo, hi
 
 
 # --------------------------------------------------------------------------- the app
@@ -210,6 +140,7 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        install_access_log_redaction()
         try:
             yield
         finally:
@@ -220,10 +151,12 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
         summary="Read-only analytics over the lib-analytics-core aggregates.",
         version="1",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
     app.state.db = db
+    app.add_middleware(SecurityHeaders)
+    install_access_log_redaction()  # again at startup, in case logging was reconfigured
 
     bearer = HTTPBearer(auto_error=False, description="The value of ANALYTICS_API_TOKEN.")
 
@@ -251,8 +184,10 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
 
     @app.exception_handler(DatabaseError)
     async def _db_error(_request: Request, exc: DatabaseError) -> Response:
+        # The database's text can name tables, roles or values: log it, do not send it.
         logger.warning("analytics API query failed: %s", exc)
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+        status, detail = _public_error(exc)
+        return JSONResponse({"detail": detail}, status_code=status)
 
     async def run(
         fn: Callable[..., Awaitable[list[_T]]], lo: _dt.datetime, hi: _dt.datetime, **kwargs: Any
@@ -261,19 +196,54 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
         rows = await fn(pool, start=lo, end=hi, **kwargs)
         return _json(Series(start=lo, end=hi, rows=rows))
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["analytics"])
+    v1 = APIRouter(
+        prefix="/v1",
+        dependencies=[Depends(require_token)],
+        tags=["analytics"],
+        responses=ERROR_RESPONSES,
+    )
 
-    @v1.get("/active-users", response_model=Series[q.ActiveUsersRow])
+    @v1.get("/window", response_model=WindowBody)
+    async def window(
+        days: Annotated[
+            int, Query(ge=1, le=_window.MAX_WINDOW_DAYS, description="How many days.")
+        ] = _window.DEFAULT_WINDOW_DAYS,
+    ) -> Response:
+        """The last `days` whole UTC days, today included: the one definition of "the last
+        N days" that the dashboard presets, the API defaults and the demo share."""
+        w = _window.last_days(days)
+        return _json(WindowBody(start=w.start, end=w.end, days=w.days))
+
+    @v1.get(
+        "/active-users",
+        response_model=Series[q.ActiveUsersRow],
+        description=_described(
+            "DAU, WAU and MAU per day (exact distinct counts).", q.MAX_ACTIVE_USERS_RANGE
+        ),
+    )
     async def active_users(start: Start = None, end: End = None) -> Response:
         """DAU, WAU and MAU per day (exact distinct counts)."""
-        return await run(q.active_users, *_resolve(start, end))
+        return await run(q.active_users, *resolve(start, end))
 
-    @v1.get("/tasks", response_model=Series[q.TaskStatsRow])
+    @v1.get(
+        "/tasks",
+        response_model=Series[q.TaskStatsRow],
+        description=_described(
+            "Task outcomes per day, success rate, average/p50/p95 duration.", q.MAX_DAILY_RANGE
+        ),
+    )
     async def tasks(start: Start = None, end: End = None) -> Response:
         """Task outcomes per day, success rate, average/p50/p95 duration."""
-        return await run(q.task_stats, *_resolve(start, end))
+        return await run(q.task_stats, *resolve(start, end))
 
-    @v1.get("/api-latency", response_model=Series[q.ApiLatencyRow])
+    @v1.get(
+        "/api-latency",
+        response_model=Series[q.ApiLatencyRow],
+        description="Requests, 4xx/5xx and p50/p95/p99 latency per hour or day. Ranges: up "
+        f"to {q.MAX_HOURLY_RANGE.days} days with `granularity=hour` (and for a `total` "
+        f"that does not start and end at midnight UTC), up to {q.MAX_DAILY_RANGE.days} "
+        "days otherwise; longer is a 400.",
+    )
     async def api_latency(  # noqa: PLR0917 - FastAPI query parameters
         start: Start = None,
         end: End = None,
@@ -293,16 +263,22 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
         """Requests, 4xx/5xx and p50/p95/p99 latency per hour or day."""
         return await run(
             q.api_latency,
-            *_resolve(start, end),
+            *resolve(start, end),
             granularity=granularity,
             group_by=group_by,
-            service=service,
-            endpoint=endpoint,
-            method=method,
+            service=text(service, "service"),
+            endpoint=text(endpoint, "endpoint"),
+            method=text(method, "method"),
             limit=limit,
         )
 
-    @v1.get("/integrations", response_model=Series[q.IntegrationHealthRow])
+    @v1.get(
+        "/integrations",
+        response_model=Series[q.IntegrationHealthRow],
+        description=_described(
+            "Integration usage, success rate and errors per provider.", q.MAX_DAILY_RANGE
+        ),
+    )
     async def integrations(
         start: Start = None,
         end: End = None,
@@ -311,20 +287,41 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
     ) -> Response:
         """Integration usage, success rate and errors per provider."""
         return await run(
-            q.integration_health, *_resolve(start, end), provider=provider, by_day=by_day
+            q.integration_health,
+            *resolve(start, end),
+            provider=text(provider, "provider"),
+            by_day=by_day,
         )
 
-    @v1.get("/auth", response_model=Series[q.AuthMetricsRow])
+    @v1.get(
+        "/auth",
+        response_model=Series[q.AuthMetricsRow],
+        description=_described(
+            "Logins, login codes, token refreshes and session checks per day.", q.MAX_DAILY_RANGE
+        ),
+    )
     async def auth(start: Start = None, end: End = None) -> Response:
         """Logins, login codes, token refreshes and session checks per day."""
-        return await run(q.auth_metrics, *_resolve(start, end))
+        return await run(q.auth_metrics, *resolve(start, end))
 
-    @v1.get("/cocoons", response_model=Series[q.CocoonActivityRow])
+    @v1.get(
+        "/cocoons",
+        response_model=Series[q.CocoonActivityRow],
+        description=_described(
+            "Cocoon registrations, connections and setup tokens per day.", q.MAX_DAILY_RANGE
+        ),
+    )
     async def cocoons(start: Start = None, end: End = None) -> Response:
         """Cocoon registrations, connections and setup tokens per day."""
-        return await run(q.cocoon_activity, *_resolve(start, end))
+        return await run(q.cocoon_activity, *resolve(start, end))
 
-    @v1.get("/errors", response_model=Series[q.ErrorRow])
+    @v1.get(
+        "/errors",
+        response_model=Series[q.ErrorRow],
+        description=_described(
+            "Errors per hour, service and error type, with a sample message.", q.MAX_HOURLY_RANGE
+        ),
+    )
     async def errors(
         start: Start = None,
         end: End = None,
@@ -334,10 +331,18 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
     ) -> Response:
         """Errors per hour, service and error type, with a sample message."""
         return await run(
-            q.errors, *_resolve(start, end), service=service, error_type=error_type, limit=limit
+            q.errors,
+            *resolve(start, end),
+            service=text(service, "service"),
+            error_type=text(error_type, "error_type"),
+            limit=limit,
         )
 
-    @v1.get("/errors/top", response_model=Series[q.TopErrorRow])
+    @v1.get(
+        "/errors/top",
+        response_model=Series[q.TopErrorRow],
+        description=_described("The most frequent error types over the range.", q.MAX_DAILY_RANGE),
+    )
     async def top_errors(
         start: Start = None,
         end: End = None,
@@ -345,33 +350,28 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
         limit: Annotated[int, Query(ge=1, le=q.MAX_TOP_ERRORS)] = q.DEFAULT_TOP_ERRORS,
     ) -> Response:
         """The most frequent error types over the range."""
-        return await run(q.top_errors, *_resolve(start, end), service=service, limit=limit)
+        return await run(
+            q.top_errors, *resolve(start, end), service=text(service, "service"), limit=limit
+        )
 
     @v1.get("/services", response_model=Services)
-    async def services(
-        since: Annotated[_dt.datetime | None, Query(description="Default: 90 days ago.")] = None,
-    ) -> Response:
+    async def services(since: Since = None) -> Response:
         """Services with API traffic or errors (for a filter)."""
-        if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=_dt.UTC)
+        lo = bounded(since, "since")
         pool = await db.pool()
-        return _json(Services(services=await q.list_services(pool, since=since)))
+        return _json(Services(services=await q.list_services(pool, since=lo)))
 
     app.include_router(v1)
 
-    @app.get("/healthz", response_model=Health, tags=["ops"])
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["ops"],
+        responses={503: {"model": Health, "description": "The database does not answer."}},
+    )
     async def healthz() -> Response:
         """Liveness and database reachability (no token needed; reveals no data)."""
-        try:
-            pool = await db.pool()
-            await asyncio.wait_for(pool.fetchval("SELECT 1"), 5.0)
-        except (
-            DatabaseError,
-            OSError,
-            TimeoutError,
-            asyncpg.PostgresError,
-            asyncpg.InterfaceError,
-        ):
+        if not await db.ping():
             return _json(Health(status="degraded", database="unreachable"), status=503)
         return _json(Health(status="ok", database="ok"))
 
@@ -385,6 +385,24 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
         name="static",
     )
     return app
+
+
+def _described(summary: str, maximum: _dt.timedelta) -> str:
+    """A route's OpenAPI description with its range limit, from the query layer's constant."""
+    return f"{summary} Ranges up to {maximum.days} days; longer is a 400."
+
+
+def _public_error(exc: DatabaseError) -> tuple[int, str]:
+    """Status and client-facing message of a database failure (no database text)."""
+    cause = exc.__cause__
+    if isinstance(cause, asyncpg.DataError):
+        # SQLSTATE class 22: a value the database cannot take (what validation missed).
+        return 400, "a parameter value was rejected by the database"
+    if isinstance(cause, asyncpg.QueryCanceledError):
+        return 503, "the query took too long and was cancelled; try a shorter range"
+    if isinstance(exc, DatabaseUnavailableError):
+        return 503, "the analytics database is unavailable"
+    return 503, "the analytics query failed; the server log has the details"
 
 
 class _Unauthorized(Exception):

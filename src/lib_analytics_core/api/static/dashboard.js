@@ -1,15 +1,28 @@
 /* Platform analytics dashboard: reads /v1/* with the bearer token, draws with ECharts.
  *
+ * It draws exactly what the API returns: every time series is laid on the full list of
+ * buckets of the selected window (zeros filled for counts, gaps for percentiles), so
+ * stacked bars sit on the right base and every panel spans the same range. The window of
+ * a preset comes from the API (/v1/window, the one definition of "the last N days":
+ * whole UTC days ending with today), never from the browser's clock.
+ *
+ * The view (preset or dates, granularity, service) lives in the URL: a shared link opens
+ * the same view, and each change is a history entry, so Back returns to the previous one.
  * The token comes from ?token=... (then removed from the address bar) or from a prompt,
- * and lives in sessionStorage only. Every control change reloads all panels; each panel
- * is independent, so one failing query does not blank the others.
- * window.dashboard exposes the chart instances and a load counter (used by the tests).
+ * and lives in sessionStorage only. Each panel is independent, so one failing query does
+ * not blank the others. window.dashboard exposes the chart instances and a load counter
+ * (used by the browser test).
  */
 (() => {
   'use strict';
 
   const TOKEN_KEY = 'lib-analytics-core.token';
   const DAY_MS = 86400000;
+  const HOUR_MS = 3600000;
+  const DEFAULT_DAYS = 30;
+  // Hourly buckets up to two weeks by default; the hourly aggregates serve up to 93 days.
+  const AUTO_HOURLY_DAYS = 14;
+  const MAX_HOURLY_DAYS = 93;
   const C = {
     indigo: '#4f6bed', teal: '#2bb3a3', amber: '#f2a541', rose: '#e0577a', slate: '#8792ab',
     green: '#36b37e', red: '#e5484d', violet: '#8e6cf0', sky: '#3aa0e8',
@@ -18,7 +31,12 @@
   const PCT_COLORS = { p50: C.teal, p95: C.indigo, p99: C.rose };
 
   const $ = (id) => document.getElementById(id);
-  const state = { token: null, start: null, end: null, service: '', days: 30 };
+  // days: a preset (N) or null for custom dates; start/end: inclusive UTC days (YYYY-MM-DD);
+  // granularity: 'auto' | 'hour' | 'day'; range: the API's half-open [start, end) of the view.
+  const state = {
+    token: null, days: DEFAULT_DAYS, start: null, end: null, service: '', granularity: 'auto', range: null,
+  };
+  let generation = 0;
   const charts = {};
   const dashboard = (window.dashboard = { charts, state, loads: 0, errors: [], ready: false });
 
@@ -32,6 +50,25 @@
   const fmtMs = (v) => (v == null ? '–' : v >= 1000 ? (v / 1000).toFixed(v >= 10000 ? 0 : 1) + ' s' : v >= 10 ? Math.round(v) + ' ms' : v.toFixed(1) + ' ms');
   const fmtPct = (v) => (v == null ? '–' : (v * 100).toFixed(v >= 0.995 || v < 0.1 ? 1 : 1) + '%');
   const ts = (s) => new Date(s).getTime();
+  const nonNull = (p) => p[1] != null;
+
+  // Every bucket start of the half-open range, in ms: the x values of a dense series.
+  function bucketList(range, stepMs) {
+    const out = [];
+    for (let t = ts(range.start); t < ts(range.end); t += stepMs) out.push(t);
+    return out;
+  }
+  // [bucket, value] for every bucket; `fill` where the API returned no row for a bucket.
+  function dense(buckets, byBucket, value, fill) {
+    return buckets.map((b) => {
+      const r = byBucket.get(b);
+      return [b, r === undefined ? fill : value(r)];
+    });
+  }
+  const indexBy = (rows, key) => new Map(rows.map((r) => [ts(r[key]), r]));
+  // A line point with no drawn neighbour is invisible unless its symbol is shown.
+  const isolated = (data) => data.some((p, i) => nonNull(p)
+    && !(i > 0 && nonNull(data[i - 1])) && !(i + 1 < data.length && nonNull(data[i + 1])));
 
   class AuthError extends Error {}
 
@@ -73,7 +110,11 @@
     axisLabel: { color: '#6b7489', fontSize: 11 },
     splitLine: { lineStyle: { color: '#eef1f6' } },
   };
-  const timeAxis = (extra = {}) => ({ type: 'time', ...axisCommon, splitLine: { show: false }, ...extra });
+  // The x axis of every time panel spans the whole window (half a bucket of margin for bars).
+  const timeAxis = (extra = {}, stepMs = DAY_MS) => ({
+    type: 'time', ...axisCommon, splitLine: { show: false },
+    min: ts(state.range.start) - stepMs / 2, max: ts(state.range.end) - stepMs / 2, ...extra,
+  });
   const valueAxis = (extra = {}) => ({ type: 'value', ...axisCommon, ...extra });
   const legend = { top: 0, right: 0, icon: 'roundRect', itemWidth: 12, itemHeight: 8, textStyle: { color: '#4a5368', fontSize: 12 } };
   const grid = { left: 8, right: 12, top: 34, bottom: 4, containLabel: true };
@@ -86,7 +127,9 @@
   }
 
   const line = (name, data, color, extra = {}) => ({
-    name, type: 'line', data, showSymbol: false, smooth: 0.25, lineStyle: { width: 2, color }, itemStyle: { color }, ...extra,
+    // No smoothing: a spline overshoots between buckets and draws values the API never said.
+    name, type: 'line', data, showSymbol: isolated(data), symbolSize: 6, smooth: false,
+    lineStyle: { width: 2, color }, itemStyle: { color }, ...extra,
   });
   const area = (color) => ({
     color: new echarts.graphic.LinearGradient(0, 0, 0, 1, [
@@ -96,210 +139,255 @@
 
   // ------------------------------------------------------------------ panels
 
+  // Each panel takes the view's range and returns a function that draws it, so nothing is
+  // drawn when a newer view started while its data was on the way.
+
+  function dailySeries(rows) {
+    const buckets = bucketList(state.range, DAY_MS);
+    const byDay = indexBy(rows, 'day');
+    return (col, fill = 0) => dense(buckets, byDay, (r) => r[col], fill);
+  }
+
   async function loadUsers(range) {
     const { rows } = await api('/v1/active-users', range);
-    const pts = (k) => rows.map((r) => [ts(r.day), r[k]]);
-    chart('chart-users').setOption(empty({
-      color: [C.indigo, C.teal, C.amber],
-      tooltip: baseTooltip, legend, grid,
-      xAxis: timeAxis(), yAxis: valueAxis({ minInterval: 1 }),
-      series: [
-        line('MAU', pts('mau'), C.amber, { areaStyle: area(C.amber) }),
-        line('WAU', pts('wau'), C.teal, { areaStyle: area(C.teal) }),
-        line('DAU', pts('dau'), C.indigo, { areaStyle: area(C.indigo), lineStyle: { width: 2.5, color: C.indigo } }),
-      ],
-    }, rows.length), true);
-    // The latest *complete* day: today is still filling up.
-    const today = todayUtc();
-    const complete = rows.filter((r) => r.day.slice(0, 10) < today);
-    const last = complete.length ? complete[complete.length - 1] : rows[rows.length - 1];
-    setKpi('kpi-dau', last ? fmtInt(last.dau) : '–', last ? 'on ' + last.day.slice(0, 10) : 'latest day');
-    setKpi('kpi-wau', last ? fmtInt(last.wau) : '–');
-    setKpi('kpi-mau', last ? fmtInt(last.mau) : '–');
+    return () => {
+      const d = dailySeries(rows);
+      chart('chart-users').setOption(empty({
+        color: [C.indigo, C.teal, C.amber],
+        tooltip: baseTooltip, legend, grid,
+        xAxis: timeAxis(), yAxis: valueAxis({ minInterval: 1 }),
+        series: [
+          line('MAU', d('mau'), C.amber, { areaStyle: area(C.amber) }),
+          line('WAU', d('wau'), C.teal, { areaStyle: area(C.teal) }),
+          line('DAU', d('dau'), C.indigo, { areaStyle: area(C.indigo), lineStyle: { width: 2.5, color: C.indigo } }),
+        ],
+      }, rows.length), true);
+      // The latest *complete* day: today is still filling up.
+      const today = todayUtc();
+      const complete = rows.filter((r) => r.day.slice(0, 10) < today);
+      const last = complete.length ? complete[complete.length - 1] : rows[rows.length - 1];
+      setKpi('kpi-dau', last ? fmtInt(last.dau) : '–', last ? 'on ' + last.day.slice(0, 10) : 'latest day');
+      setKpi('kpi-wau', last ? fmtInt(last.wau) : '–');
+      setKpi('kpi-mau', last ? fmtInt(last.mau) : '–');
+    };
   }
 
-  function latencyGranularity() {
-    return state.days <= 14 ? 'hour' : 'day';
+  function viewDays() {
+    return Math.round((ts(state.range.end) - ts(state.range.start)) / DAY_MS);
   }
+
+  // The bucket size of the latency, requests and errors panels.
+  function granularity() {
+    if (state.granularity !== 'auto') return state.granularity;
+    return viewDays() <= AUTO_HOURLY_DAYS ? 'hour' : 'day';
+  }
+  const stepOf = (g) => (g === 'hour' ? HOUR_MS : DAY_MS);
 
   async function loadLatency(range) {
-    const granularity = latencyGranularity();
+    const g = granularity();
     const { rows } = await api('/v1/api-latency', {
-      ...range, granularity, group_by: 'service', service: state.service, limit: 100000,
+      ...range, granularity: g, group_by: 'service', service: state.service, limit: 100000,
     });
-    const services = [...new Set(rows.map((r) => r.service))].sort();
-    const n = Math.max(1, services.length);
-    const cols = Math.min(n, 4);
-    const rowsOfGrids = Math.ceil(n / cols);
-    const el = $('chart-latency');
-    el.style.height = (rowsOfGrids * 268 + 10) + 'px';
-    const grids = [], xAxes = [], yAxes = [], titles = [], series = [];
-    services.forEach((svc, i) => {
-      const col = i % cols, row = Math.floor(i / cols);
-      const w = 100 / cols;
-      grids.push({ left: `${col * w + 1.5}%`, width: `${w - 3}%`, top: row * 268 + 60, height: 190, containLabel: true });
-      titles.push({ text: svc, left: `${col * w + 1.5}%`, top: row * 268 + 32, textStyle: { fontSize: 13, fontWeight: 600, color: '#1c2333' } });
-      xAxes.push(timeAxis({ gridIndex: i, axisLabel: { color: '#6b7489', fontSize: 10, hideOverlap: true } }));
-      yAxes.push(valueAxis({ gridIndex: i, name: 'ms', nameTextStyle: { color: '#9aa3b8', fontSize: 10 }, axisLabel: { color: '#6b7489', fontSize: 10 } }));
-      const mine = rows.filter((r) => r.service === svc);
-      for (const p of ['p99', 'p95', 'p50']) {
-        series.push(line(p, mine.map((r) => [ts(r.bucket), r[p + '_ms'] == null ? null : Math.round(r[p + '_ms'] * 10) / 10]), PCT_COLORS[p], {
-          xAxisIndex: i, yAxisIndex: i, smooth: 0.15,
-          lineStyle: { width: p === 'p95' ? 2.2 : 1.5, color: PCT_COLORS[p], type: p === 'p99' ? [4, 3] : 'solid' },
-          areaStyle: p === 'p50' ? area(PCT_COLORS.p50) : undefined,
-        }));
-      }
-    });
-    const c = chart('chart-latency');
-    c.resize();
-    c.setOption({
-      color: [PCT_COLORS.p99, PCT_COLORS.p95, PCT_COLORS.p50],
-      title: services.length ? titles : [{ text: 'No API traffic in this range', left: 'center', top: 'middle', textStyle: { color: '#9aa3b8', fontSize: 13, fontWeight: 500 } }],
-      legend: { ...legend, data: ['p50', 'p95', 'p99'] },
-      tooltip: { ...baseTooltip, valueFormatter: (v) => fmtMs(v) },
-      axisPointer: { link: [{ xAxisIndex: 'all' }] },
-      grid: grids.length ? grids : [grid], xAxis: xAxes.length ? xAxes : [timeAxis()], yAxis: yAxes.length ? yAxes : [valueAxis()],
-      series,
-    }, true);
+    return () => {
+      const buckets = bucketList(range, stepOf(g));
+      const services = [...new Set(rows.map((r) => r.service))].sort();
+      const n = Math.max(1, services.length);
+      const cols = Math.min(n, 4);
+      const rowsOfGrids = Math.ceil(n / cols);
+      const el = $('chart-latency');
+      el.style.height = (rowsOfGrids * 268 + 10) + 'px';
+      const grids = [], xAxes = [], yAxes = [], titles = [], series = [];
+      services.forEach((svc, i) => {
+        const col = i % cols, row = Math.floor(i / cols);
+        const w = 100 / cols;
+        grids.push({ left: `${col * w + 1.5}%`, width: `${w - 3}%`, top: row * 268 + 60, height: 190, containLabel: true });
+        titles.push({ text: svc, left: `${col * w + 1.5}%`, top: row * 268 + 32, textStyle: { fontSize: 13, fontWeight: 600, color: '#1c2333' } });
+        xAxes.push(timeAxis({ gridIndex: i, axisLabel: { color: '#6b7489', fontSize: 10, hideOverlap: true } }, stepOf(g)));
+        yAxes.push(valueAxis({ gridIndex: i, name: 'ms', nameTextStyle: { color: '#9aa3b8', fontSize: 10 }, axisLabel: { color: '#6b7489', fontSize: 10 } }));
+        const mine = indexBy(rows.filter((r) => r.service === svc), 'bucket');
+        for (const p of ['p99', 'p95', 'p50']) {
+          // No row: no traffic in that bucket, so no percentile (a gap, not a zero).
+          series.push(line(p, dense(buckets, mine, (r) => r[p + '_ms'], null), PCT_COLORS[p], {
+            xAxisIndex: i, yAxisIndex: i,
+            lineStyle: { width: p === 'p95' ? 2.2 : 1.5, color: PCT_COLORS[p], type: p === 'p99' ? [4, 3] : 'solid' },
+            areaStyle: p === 'p50' ? area(PCT_COLORS.p50) : undefined,
+          }));
+        }
+      });
+      const c = chart('chart-latency');
+      c.resize();
+      c.setOption({
+        color: [PCT_COLORS.p99, PCT_COLORS.p95, PCT_COLORS.p50],
+        title: services.length ? titles : [{ text: 'No API traffic in this range', left: 'center', top: 'middle', textStyle: { color: '#9aa3b8', fontSize: 13, fontWeight: 500 } }],
+        legend: { ...legend, data: ['p50', 'p95', 'p99'] },
+        tooltip: { ...baseTooltip, valueFormatter: (v) => fmtMs(v) },
+        axisPointer: { link: [{ xAxisIndex: 'all' }] },
+        grid: grids.length ? grids : [grid], xAxis: xAxes.length ? xAxes : [timeAxis()], yAxis: yAxes.length ? yAxes : [valueAxis()],
+        series,
+      }, true);
+    };
   }
 
   async function loadRequests(range) {
-    const granularity = latencyGranularity();
+    const g = granularity();
     const [series, total] = await Promise.all([
-      api('/v1/api-latency', { ...range, granularity, group_by: 'total', service: state.service, limit: 100000 }),
+      api('/v1/api-latency', { ...range, granularity: g, group_by: 'total', service: state.service, limit: 100000 }),
       api('/v1/api-latency', { ...range, granularity: 'total', group_by: 'total', service: state.service }),
     ]);
-    const rows = series.rows;
-    chart('chart-requests').setOption(empty({
-      tooltip: baseTooltip, legend, grid,
-      xAxis: timeAxis(),
-      yAxis: [valueAxis({ name: 'requests', nameTextStyle: { color: '#9aa3b8' } }),
-        valueAxis({ name: 'errors', nameTextStyle: { color: '#9aa3b8' }, splitLine: { show: false } })],
-      series: [
-        { name: 'requests', type: 'bar', data: rows.map((r) => [ts(r.bucket), r.requests]), itemStyle: { color: '#c5cff8', borderRadius: [3, 3, 0, 0] }, barMaxWidth: 16 },
-        line('4xx', rows.map((r) => [ts(r.bucket), r.errors_4xx]), C.amber, { yAxisIndex: 1 }),
-        line('5xx', rows.map((r) => [ts(r.bucket), r.errors_5xx]), C.red, { yAxisIndex: 1, lineStyle: { width: 2.4, color: C.red } }),
-      ],
-    }, rows.length), true);
-    const t = total.rows[0];
-    setKpi('kpi-requests', t ? fmtInt(t.requests) : '–', state.service ? state.service : 'all services');
-    setKpi('kpi-p95', t ? fmtMs(t.p95_ms) : '–', t ? `p50 ${fmtMs(t.p50_ms)} · p99 ${fmtMs(t.p99_ms)}` : 'in range');
-    setKpi('kpi-errors', t ? fmtPct(t.error_rate) : '–', t ? `${fmtInt(t.errors_4xx)} 4xx · ${fmtInt(t.errors_5xx)} 5xx` : '4xx + 5xx');
+    return () => {
+      const rows = series.rows;
+      const buckets = bucketList(range, stepOf(g));
+      const byBucket = indexBy(rows, 'bucket');
+      const d = (col) => dense(buckets, byBucket, (r) => r[col], 0);
+      chart('chart-requests').setOption(empty({
+        tooltip: baseTooltip, legend, grid,
+        xAxis: timeAxis({}, stepOf(g)),
+        yAxis: [valueAxis({ name: 'requests', nameTextStyle: { color: '#9aa3b8' } }),
+          valueAxis({ name: 'errors', nameTextStyle: { color: '#9aa3b8' }, splitLine: { show: false } })],
+        series: [
+          { name: 'requests', type: 'bar', data: d('requests'), itemStyle: { color: '#c5cff8', borderRadius: [3, 3, 0, 0] }, barMaxWidth: 16 },
+          line('4xx', d('errors_4xx'), C.amber, { yAxisIndex: 1 }),
+          line('5xx', d('errors_5xx'), C.red, { yAxisIndex: 1, lineStyle: { width: 2.4, color: C.red } }),
+        ],
+      }, rows.length), true);
+      const t = total.rows[0];
+      setKpi('kpi-requests', t ? fmtInt(t.requests) : '–', state.service ? state.service : 'all services');
+      setKpi('kpi-p95', t ? fmtMs(t.p95_ms) : '–', t ? `p50 ${fmtMs(t.p50_ms)} · p99 ${fmtMs(t.p99_ms)}` : 'in range');
+      setKpi('kpi-errors', t && t.error_rate ? fmtPct(t.error_rate) : '–', t ? `${fmtInt(t.errors_4xx)} 4xx · ${fmtInt(t.errors_5xx)} 5xx` : '4xx + 5xx');
+    };
   }
 
   async function loadErrors(range) {
-    const hourly = state.days <= 3;
-    const params = { ...range, service: state.service, limit: 100000 };
-    // The hourly error aggregate serves ranges up to ~3 months.
-    if (state.days > 93) params.start = addDays(range.end.slice(0, 10), -93);
-    const [{ rows }, top] = await Promise.all([
-      api('/v1/errors', params),
+    const g = granularity();
+    // The hourly error aggregate serves ranges up to 93 days: a longer custom range is
+    // asked for in consecutive pieces, so every bucket of the window is really fetched.
+    const pieces = [];
+    for (let s = ts(range.start), e = ts(range.end); s < e; s += MAX_HOURLY_DAYS * DAY_MS) {
+      const to = Math.min(e, s + MAX_HOURLY_DAYS * DAY_MS);
+      pieces.push({ start: new Date(s).toISOString(), end: new Date(to).toISOString() });
+    }
+    const [parts, top] = await Promise.all([
+      Promise.all(pieces.map((p) => api('/v1/errors', { ...p, service: state.service, limit: 100000 }))),
       api('/v1/errors/top', { ...range, service: state.service, limit: 10 }),
     ]);
-    const totals = new Map();
-    for (const r of rows) totals.set(r.error_type, (totals.get(r.error_type) || 0) + r.errors);
-    const types = [...totals.entries()].sort((a, b) => b[1] - a[1]).map((e) => e[0]);
-    const shown = types.slice(0, 6);
-    const bucketOf = (h) => (hourly ? ts(h) : ts(h.slice(0, 10) + 'T00:00:00Z'));
-    const byType = new Map(shown.concat(types.length > 6 ? ['other'] : []).map((t) => [t, new Map()]));
-    for (const r of rows) {
-      const key = shown.includes(r.error_type) ? r.error_type : 'other';
-      const m = byType.get(key);
-      const b = bucketOf(r.hour);
-      m.set(b, (m.get(b) || 0) + r.errors);
-    }
-    const series = [...byType.entries()].map(([name, m], i) => ({
-      name, type: 'bar', stack: 'errors', barMaxWidth: 16,
-      data: [...m.entries()].sort((a, b) => a[0] - b[0]),
-      itemStyle: { color: SERIES_COLORS[(i + 3) % SERIES_COLORS.length] },
-      emphasis: { focus: 'series' },
-    }));
-    chart('chart-errors').setOption(empty({
-      tooltip: { ...baseTooltip, axisPointer: { type: 'shadow' } },
-      legend: { ...legend, type: 'scroll', left: 0, right: 0 }, grid: { ...grid, top: 40 },
-      xAxis: timeAxis(), yAxis: valueAxis({ minInterval: 1 }), series,
-    }, rows.length), true);
+    const rows = parts.flatMap((p) => p.rows);
+    return () => {
+      const step = stepOf(g);
+      const buckets = bucketList(range, step);
+      const totals = new Map();
+      for (const r of rows) totals.set(r.error_type, (totals.get(r.error_type) || 0) + r.errors);
+      const types = [...totals.entries()].sort((a, b) => b[1] - a[1]).map((e) => e[0]);
+      const shown = types.slice(0, 6);
+      const names = shown.concat(types.length > 6 ? ['other'] : []);
+      // Stacked bars: every series on every bucket of the window, zeros included.
+      const grid2 = new Map(names.map((t) => [t, new Map(buckets.map((b) => [b, 0]))]));
+      const start = ts(range.start);
+      for (const r of rows) {
+        const m = grid2.get(shown.includes(r.error_type) ? r.error_type : 'other');
+        const b = start + Math.floor((ts(r.hour) - start) / step) * step;
+        if (m.has(b)) m.set(b, m.get(b) + r.errors);
+      }
+      const series = names.map((name, i) => ({
+        name, type: 'bar', stack: 'errors', barMaxWidth: 16,
+        data: buckets.map((b) => [b, grid2.get(name).get(b)]),
+        itemStyle: { color: SERIES_COLORS[(i + 3) % SERIES_COLORS.length] },
+        emphasis: { focus: 'series' },
+      }));
+      chart('chart-errors').setOption(empty({
+        tooltip: { ...baseTooltip, axisPointer: { type: 'shadow' } },
+        legend: { ...legend, type: 'scroll', left: 0, right: 0 }, grid: { ...grid, top: 40 },
+        xAxis: timeAxis({}, step), yAxis: valueAxis({ minInterval: 1 }), series,
+      }, rows.length), true);
 
-    const body = $('top-errors').querySelector('tbody');
-    body.replaceChildren();
-    if (!top.rows.length) {
-      const tr = body.insertRow();
-      const td = tr.insertCell();
-      td.colSpan = 5; td.textContent = 'No errors in this range.'; td.style.color = '#6b7489';
-    }
-    for (const e of top.rows) {
-      const tr = body.insertRow();
-      const svc = tr.insertCell();
-      const pill = document.createElement('span');
-      pill.className = 'pill'; pill.textContent = e.service; svc.append(pill);
-      tr.insertCell().textContent = e.error_type;
-      const n = tr.insertCell(); n.className = 'num'; n.textContent = fmtInt(e.errors);
-      tr.insertCell().textContent = e.last_seen.slice(0, 16).replace('T', ' ') + ' UTC';
-      const m = tr.insertCell(); m.className = 'msg'; m.textContent = e.sample_message || '';
-    }
+      const body = $('top-errors').querySelector('tbody');
+      body.replaceChildren();
+      if (!top.rows.length) {
+        const tr = body.insertRow();
+        const td = tr.insertCell();
+        td.colSpan = 5; td.textContent = 'No errors in this range.'; td.style.color = '#6b7489';
+      }
+      for (const e of top.rows) {
+        const tr = body.insertRow();
+        const svc = tr.insertCell();
+        const pill = document.createElement('span');
+        pill.className = 'pill'; pill.textContent = e.service; svc.append(pill);
+        tr.insertCell().textContent = e.error_type;
+        const n = tr.insertCell(); n.className = 'num'; n.textContent = fmtInt(e.errors);
+        tr.insertCell().textContent = e.last_seen.slice(0, 16).replace('T', ' ') + ' UTC';
+        const m = tr.insertCell(); m.className = 'msg'; m.textContent = e.sample_message || '';
+      }
+    };
   }
 
   async function loadTasks(range) {
     const { rows } = await api('/v1/tasks', range);
-    const d = (k) => rows.map((r) => [ts(r.day), r[k]]);
-    chart('chart-tasks').setOption(empty({
-      tooltip: baseTooltip, legend, grid,
-      xAxis: timeAxis(),
-      yAxis: [valueAxis({ minInterval: 1 }), valueAxis({ min: (v) => Math.max(0, Math.floor(v.min * 10) / 10 - 0.1), max: 1, splitLine: { show: false }, axisLabel: { color: '#6b7489', fontSize: 11, formatter: (v) => Math.round(v * 100) + '%' } })],
-      series: [
-        { name: 'completed', type: 'bar', stack: 't', data: d('completed'), itemStyle: { color: C.green }, barMaxWidth: 18 },
-        { name: 'failed', type: 'bar', stack: 't', data: d('failed'), itemStyle: { color: C.red }, barMaxWidth: 18 },
-        { name: 'cancelled', type: 'bar', stack: 't', data: d('cancelled'), itemStyle: { color: C.slate }, barMaxWidth: 18 },
-        line('success rate', d('success_rate'), C.indigo, { yAxisIndex: 1, tooltip: { valueFormatter: fmtPct } }),
-      ],
-    }, rows.length), true);
-    const completed = rows.reduce((a, r) => a + r.completed, 0);
-    const failed = rows.reduce((a, r) => a + r.failed, 0);
-    setKpi('kpi-tasks', completed + failed ? fmtPct(completed / (completed + failed)) : '–', `${fmtInt(completed + failed)} finished`);
+    return () => {
+      const d = dailySeries(rows);
+      chart('chart-tasks').setOption(empty({
+        tooltip: baseTooltip, legend, grid,
+        xAxis: timeAxis(),
+        yAxis: [valueAxis({ minInterval: 1 }), valueAxis({ min: (v) => Math.max(0, Math.floor(v.min * 10) / 10 - 0.1), max: 1, splitLine: { show: false }, axisLabel: { color: '#6b7489', fontSize: 11, formatter: (v) => Math.round(v * 100) + '%' } })],
+        series: [
+          { name: 'completed', type: 'bar', stack: 't', data: d('completed'), itemStyle: { color: C.green }, barMaxWidth: 18 },
+          { name: 'failed', type: 'bar', stack: 't', data: d('failed'), itemStyle: { color: C.red }, barMaxWidth: 18 },
+          { name: 'cancelled', type: 'bar', stack: 't', data: d('cancelled'), itemStyle: { color: C.slate }, barMaxWidth: 18 },
+          line('success rate', d('success_rate', null), C.indigo, { yAxisIndex: 1, tooltip: { valueFormatter: fmtPct } }),
+        ],
+      }, rows.length), true);
+      const completed = rows.reduce((a, r) => a + r.completed, 0);
+      const failed = rows.reduce((a, r) => a + r.failed, 0);
+      setKpi('kpi-tasks', completed + failed ? fmtPct(completed / (completed + failed)) : '–', `${fmtInt(completed + failed)} finished`);
+    };
   }
 
   async function loadIntegrations(range) {
     const { rows } = await api('/v1/integrations', { ...range, by_day: false });
-    rows.sort((a, b) => a.used - b.used);
-    chart('chart-integrations').setOption(empty({
-      tooltip: { ...baseTooltip, axisPointer: { type: 'shadow' } },
-      legend, grid: { ...grid, right: 70 },
-      xAxis: valueAxis({ minInterval: 1 }),
-      yAxis: { type: 'category', data: rows.map((r) => r.provider), ...axisCommon, axisLabel: { color: '#1c2333', fontSize: 12 } },
-      series: [
-        { name: 'succeeded', type: 'bar', stack: 'u', data: rows.map((r) => r.used_success), itemStyle: { color: C.teal }, barMaxWidth: 22 },
-        {
-          name: 'failed', type: 'bar', stack: 'u', data: rows.map((r) => r.used_failed), itemStyle: { color: C.red }, barMaxWidth: 22,
-          label: { show: true, position: 'right', color: '#4a5368', fontSize: 11, formatter: (p) => fmtPct(rows[p.dataIndex].success_rate) },
-        },
-      ],
-    }, rows.length), true);
+    return () => {
+      rows.sort((a, b) => a.used - b.used || (a.provider < b.provider ? -1 : 1));
+      chart('chart-integrations').setOption(empty({
+        tooltip: { ...baseTooltip, axisPointer: { type: 'shadow' } },
+        legend, grid: { ...grid, right: 70 },
+        xAxis: valueAxis({ minInterval: 1 }),
+        yAxis: { type: 'category', data: rows.map((r) => r.provider), ...axisCommon, axisLabel: { color: '#1c2333', fontSize: 12 } },
+        series: [
+          { name: 'succeeded', type: 'bar', stack: 'u', data: rows.map((r) => r.used_success), itemStyle: { color: C.teal }, barMaxWidth: 22 },
+          {
+            name: 'failed', type: 'bar', stack: 'u', data: rows.map((r) => r.used_failed), itemStyle: { color: C.red }, barMaxWidth: 22,
+            label: { show: true, position: 'right', color: '#4a5368', fontSize: 11, formatter: (p) => fmtPct(rows[p.dataIndex].success_rate) },
+          },
+        ],
+      }, rows.length), true);
+    };
   }
 
   async function loadAuth(range) {
     const { rows } = await api('/v1/auth', range);
-    const d = (k) => rows.map((r) => [ts(r.day), r[k]]);
-    chart('chart-auth').setOption(empty({
-      tooltip: baseTooltip, legend, grid, xAxis: timeAxis(), yAxis: valueAxis({ minInterval: 1 }),
-      series: [
-        { name: 'login ok', type: 'bar', stack: 'l', data: d('login_success'), itemStyle: { color: C.indigo }, barMaxWidth: 18 },
-        { name: 'login failed', type: 'bar', stack: 'l', data: d('login_failed'), itemStyle: { color: C.rose }, barMaxWidth: 18 },
-        line('token refreshes', d('token_refreshes'), C.amber),
-      ],
-    }, rows.length), true);
+    return () => {
+      const d = dailySeries(rows);
+      chart('chart-auth').setOption(empty({
+        tooltip: baseTooltip, legend, grid, xAxis: timeAxis(), yAxis: valueAxis({ minInterval: 1 }),
+        series: [
+          { name: 'login ok', type: 'bar', stack: 'l', data: d('login_success'), itemStyle: { color: C.indigo }, barMaxWidth: 18 },
+          { name: 'login failed', type: 'bar', stack: 'l', data: d('login_failed'), itemStyle: { color: C.rose }, barMaxWidth: 18 },
+          line('token refreshes', d('token_refreshes'), C.amber),
+        ],
+      }, rows.length), true);
+    };
   }
 
   async function loadCocoons(range) {
     const { rows } = await api('/v1/cocoons', range);
-    const d = (k) => rows.map((r) => [ts(r.day), r[k]]);
-    chart('chart-cocoons').setOption(empty({
-      tooltip: baseTooltip, legend, grid, xAxis: timeAxis(), yAxis: valueAxis({ minInterval: 1 }),
-      series: [
-        line('connected', d('connected'), C.teal, { areaStyle: area(C.teal) }),
-        { name: 'registered', type: 'bar', data: d('registered'), itemStyle: { color: C.violet }, barMaxWidth: 14 },
-        { name: 'claimed', type: 'bar', data: d('claimed'), itemStyle: { color: C.sky }, barMaxWidth: 14 },
-      ],
-    }, rows.length), true);
+    return () => {
+      const d = dailySeries(rows);
+      chart('chart-cocoons').setOption(empty({
+        tooltip: baseTooltip, legend, grid, xAxis: timeAxis(), yAxis: valueAxis({ minInterval: 1 }),
+        series: [
+          line('connected', d('connected'), C.teal, { areaStyle: area(C.teal) }),
+          { name: 'registered', type: 'bar', data: d('registered'), itemStyle: { color: C.violet }, barMaxWidth: 14 },
+          { name: 'claimed', type: 'bar', data: d('claimed'), itemStyle: { color: C.sky }, barMaxWidth: 14 },
+        ],
+      }, rows.length), true);
+    };
   }
 
   function setKpi(id, value, hint) {
@@ -308,9 +396,73 @@
     if (hint !== undefined) el.querySelector('.hint').textContent = hint;
   }
 
-  // ------------------------------------------------------------------ flow
+  // ------------------------------------------------------------------ the view and the URL
 
-  function rangeParams() {
+  const isDay = (s) => /^\d{4}-\d{2}-\d{2}$/.test(s || '');
+
+  // The view a URL describes (anything missing or malformed falls back to the default).
+  function viewFromUrl() {
+    const q = new URLSearchParams(window.location.search);
+    const days = Number(q.get('days'));
+    const view = { days: DEFAULT_DAYS, start: null, end: null, service: q.get('service') || '', granularity: 'auto' };
+    if (isDay(q.get('start')) && isDay(q.get('end')) && q.get('start') <= q.get('end')) {
+      view.days = null; view.start = q.get('start'); view.end = q.get('end');
+    } else if (Number.isInteger(days) && days >= 1 && days <= 732) {
+      view.days = days;
+    }
+    if (['hour', 'day'].includes(q.get('granularity'))) view.granularity = q.get('granularity');
+    return view;
+  }
+
+  function urlOf(view) {
+    const q = new URLSearchParams();
+    if (view.days != null) q.set('days', String(view.days));
+    else { q.set('start', view.start); q.set('end', view.end); }
+    if (view.granularity !== 'auto') q.set('granularity', view.granularity);
+    if (view.service) q.set('service', view.service);
+    return window.location.pathname + '?' + q.toString();
+  }
+
+  const currentView = () => ({
+    days: state.days, start: state.days == null ? state.start : null, end: state.days == null ? state.end : null,
+    service: state.service, granularity: state.granularity,
+  });
+
+  // A user's change: a new history entry, then the redraw.
+  function navigate(changes) {
+    Object.assign(state, changes);
+    window.history.pushState(null, '', urlOf(currentView()));
+    loadAll();
+  }
+
+  function applyView(view) {
+    Object.assign(state, view);
+    syncControls();
+  }
+
+  // The controls show the current view, however it was reached (click, link, Back).
+  function syncControls() {
+    for (const b of document.querySelectorAll('.presets button')) {
+      b.classList.toggle('active', Number(b.dataset.days) === state.days);
+    }
+    const sel = $('service');
+    if (state.service && ![...sel.options].some((o) => o.value === state.service)) {
+      const o = document.createElement('option');
+      o.value = state.service; o.textContent = state.service; sel.append(o);
+    }
+    sel.value = state.service;
+    $('granularity').value = state.granularity;
+  }
+
+  // The half-open UTC range of the view: a preset asks the API (the one definition of
+  // "the last N days"), custom dates are whole UTC days from `start` through `end`.
+  async function resolveRange() {
+    if (state.days != null) {
+      const w = await api('/v1/window', { days: state.days });
+      state.start = w.start.slice(0, 10);
+      state.end = addDays(w.end.slice(0, 10), -1);
+      return { start: w.start, end: w.end };
+    }
     return { start: state.start + 'T00:00:00Z', end: addDays(state.end, 1) + 'T00:00:00Z' };
   }
 
@@ -322,23 +474,42 @@
 
   async function loadAll() {
     if (!state.token) { askToken(); return; }
-    const range = rangeParams();
-    $('range-label').textContent = `${state.start} → ${state.end} (UTC) · ${state.service || 'all services'}`;
+    const mine = ++generation;
+    let range;
+    try {
+      range = await resolveRange();
+    } catch (e) {
+      if (e instanceof AuthError) { tokenRejected(); return; }
+      showStatus(String(e.message || e), true);
+      return;
+    }
+    if (mine !== generation) return;
+    state.range = range;
+    syncControls();
+    $('start').value = state.start;
+    $('end').value = state.end;
+    $('range-label').textContent = `${state.start} → ${state.end} (UTC) · ${granularity() === 'hour' ? 'hourly' : 'daily'} · ${state.service || 'all services'}`;
     showStatus('');
     const panels = [loadUsers, loadLatency, loadRequests, loadErrors, loadTasks, loadIntegrations, loadAuth, loadCocoons];
     const results = await Promise.allSettled(panels.map((p) => p(range)));
+    if (mine !== generation) return; // a newer view is on its way
     const failures = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
-    if (failures.some((e) => e instanceof AuthError)) {
-      sessionStorage.removeItem(TOKEN_KEY);
-      state.token = null;
-      askToken('That token was rejected.');
-      return;
+    if (failures.some((e) => e instanceof AuthError)) { tokenRejected(); return; }
+    for (const r of results) {
+      if (r.status !== 'fulfilled') continue;
+      try { r.value(); } catch (e) { failures.push(e); }
     }
     dashboard.errors = failures.map((e) => String(e.message || e));
     if (failures.length) showStatus(dashboard.errors.join(' · '), true);
     dashboard.loads += 1;
     dashboard.ready = true;
     document.body.dataset.loads = String(dashboard.loads);
+  }
+
+  function tokenRejected() {
+    sessionStorage.removeItem(TOKEN_KEY);
+    state.token = null;
+    askToken('That token was rejected.');
   }
 
   async function loadServices() {
@@ -361,41 +532,28 @@
     if (!dlg.open) dlg.showModal();
   }
 
-  function setRange(days) {
-    state.days = days;
-    state.end = todayUtc();
-    state.start = addDays(state.end, -(days - 1));
-    $('start').value = state.start;
-    $('end').value = state.end;
-    for (const b of document.querySelectorAll('.presets button')) {
-      b.classList.toggle('active', Number(b.dataset.days) === days);
-    }
-  }
-
   function init() {
     const params = new URLSearchParams(window.location.search);
     if (params.has('token')) {
       sessionStorage.setItem(TOKEN_KEY, params.get('token'));
-      params.delete('token');
-      const q = params.toString();
-      window.history.replaceState(null, '', window.location.pathname + (q ? '?' + q : ''));
     }
     state.token = sessionStorage.getItem(TOKEN_KEY);
-    setRange(30);
+    // The address bar keeps the view and never the token.
+    window.history.replaceState(null, '', urlOf(viewFromUrl()));
 
     for (const b of document.querySelectorAll('.presets button')) {
-      b.addEventListener('click', () => { setRange(Number(b.dataset.days)); loadAll(); });
+      b.addEventListener('click', () => navigate({ days: Number(b.dataset.days) }));
     }
     $('controls').addEventListener('submit', (ev) => {
       ev.preventDefault();
       const s = $('start').value, e = $('end').value;
       if (!s || !e || s > e) { showStatus('"From" must be on or before "To".', true); return; }
-      state.start = s; state.end = e;
-      state.days = Math.round((parseDay(e) - parseDay(s)) / DAY_MS) + 1;
       for (const b of document.querySelectorAll('.presets button')) b.classList.remove('active');
-      loadAll();
+      navigate({ days: null, start: s, end: e });
     });
-    $('service').addEventListener('change', (ev) => { state.service = ev.target.value; loadAll(); });
+    $('service').addEventListener('change', (ev) => navigate({ service: ev.target.value }));
+    $('granularity').addEventListener('change', (ev) => navigate({ granularity: ev.target.value }));
+    window.addEventListener('popstate', () => { applyView(viewFromUrl()); loadAll(); });
     $('token-form').addEventListener('submit', () => {
       state.token = $('token-input').value.trim();
       sessionStorage.setItem(TOKEN_KEY, state.token);
@@ -415,11 +573,10 @@
     try {
       await loadServices();
     } catch (e) {
-      sessionStorage.removeItem(TOKEN_KEY);
-      state.token = null;
-      askToken('That token was rejected.');
+      tokenRejected();
       return;
     }
+    applyView(viewFromUrl());
     await loadAll();
   }
 

@@ -1,0 +1,107 @@
+"""The API's database: a lazily created asyncpg pool whose sessions are read-only."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Final
+
+import asyncpg
+
+from .._errors import DatabaseUnavailableError
+
+__all__ = ["DEFAULT_POOL_MAX_SIZE", "DEFAULT_STATEMENT_TIMEOUT_MS", "ReadOnlyDatabase"]
+
+#: A query running longer than this is cancelled by the server (protects the database).
+DEFAULT_STATEMENT_TIMEOUT_MS: Final = 15_000
+#: Concurrent queries per API process; dashboards issue ~8 requests per page load.
+DEFAULT_POOL_MAX_SIZE: Final = 8
+#: How long ``/healthz`` waits for the database before it answers 503.
+HEALTH_TIMEOUT_S: Final = 5.0
+
+
+class ReadOnlyDatabase:
+    """A lazily created asyncpg pool whose sessions are read-only.
+
+    Lazy so the API starts (and ``/healthz`` answers 503) while the database is down,
+    instead of crash-looping; created on the first request, closed at shutdown. The
+    health check has a connection of its own (:meth:`ping`).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        max_size: int = DEFAULT_POOL_MAX_SIZE,
+        statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+    ) -> None:
+        self._dsn = dsn
+        self._max_size = max_size
+        self._statement_timeout_ms = statement_timeout_ms
+        self._pool: asyncpg.Pool[Any] | None = None
+        self._lock: asyncio.Lock | None = None
+        self._health: asyncpg.Connection[Any] | None = None
+        self._health_lock: asyncio.Lock | None = None
+
+    def _settings(self) -> dict[str, str]:
+        return {
+            "default_transaction_read_only": "on",
+            "statement_timeout": str(self._statement_timeout_ms),
+            "application_name": "lib-analytics-core api",
+        }
+
+    async def pool(self) -> asyncpg.Pool[Any]:
+        """The pool, created on first use."""
+        if self._pool is not None:
+            return self._pool
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._pool is None:
+                try:
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn,
+                        min_size=0,
+                        max_size=self._max_size,
+                        server_settings=self._settings(),
+                    )
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+                    raise DatabaseUnavailableError(
+                        f"cannot connect to the analytics database: {type(err).__name__}"
+                    ) from err
+        return self._pool
+
+    async def ping(self) -> bool:
+        """True if the database answers ``SELECT 1`` within :data:`HEALTH_TIMEOUT_S`.
+
+        On a connection of its own, not from the pool: when every pooled connection is
+        busy with dashboard queries, a health check queued behind them would report a
+        healthy database as down (and an orchestrator would restart a healthy API).
+        Probes run one at a time; a failed connection is dropped and reopened next time.
+        """
+        if self._health_lock is None:
+            self._health_lock = asyncio.Lock()
+        async with self._health_lock:
+            try:
+                async with asyncio.timeout(HEALTH_TIMEOUT_S):
+                    if self._health is None or self._health.is_closed():
+                        self._health = await asyncpg.connect(
+                            self._dsn, server_settings=self._settings()
+                        )
+                    await self._health.fetchval("SELECT 1")
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                conn, self._health = self._health, None
+                if conn is not None:
+                    conn.terminate()
+                return False
+            return True
+
+    async def close(self) -> None:
+        health, self._health = self._health, None
+        if health is not None:
+            health.terminate()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), 5.0)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                pool.terminate()
