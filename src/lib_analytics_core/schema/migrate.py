@@ -17,28 +17,33 @@ Guarantees:
 * **Unchanged.** The history stores a SHA-256 of the rendered file (all tiers, with the
   histogram boundaries expanded); an applied migration whose file changed is refused
   with :class:`ChecksumMismatchError` before anything runs.
-* **Sticky tier.** The tier (timescale or partitioned) is chosen from the server on the
-  first migration and recorded; later migrations keep using it even if the server
-  changes (installing TimescaleDB later does not half-convert a partitioned schema).
+* **Deliberate, sticky tier.** The tier (timescale or partitioned) is chosen on the
+  first migration (``tier=`` / ``--tier`` / ``ANALYTICS_SCHEMA_TIER``; ``auto`` detects
+  and says why, see :func:`~.server.choose_tier`) and recorded in the history; later
+  runs keep it, and a run that explicitly asks for the other tier is refused
+  (installing TimescaleDB later does not half-convert a partitioned schema).
+* **Any owner.** Nothing needs superuser; every failure is a :class:`MigrationError`
+  naming the step (and the missing privilege, when that is the cause).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import importlib.resources
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import asyncpg
 
-from .._errors import ChecksumMismatchError, DatabaseUnavailableError, MigrationError
+from .._db import Connectable, acquire, advisory_lock, translate
+from .._errors import ChecksumMismatchError, MigrationError
 from ..read import histogram as _histogram
-from .server import SchemaTier, ServerInfo, detect_server
+from .facts import BUCKET_ORIGIN_SQL, HISTORY_TABLE, MIGRATION_LOCK_KEY, REFRESH_WINDOW
+from .server import SchemaTier, ServerInfo, TierChoice, choose_tier, detect_server, requested_tier
 
 __all__ = [
     "HISTORY_TABLE",
@@ -47,8 +52,6 @@ __all__ = [
     "MigrationReport",
     "MigrationState",
     "MigrationStatus",
-    "PoolOrConnection",
-    "acquire",
     "load_migrations",
     "migrate",
     "migration_status",
@@ -56,12 +59,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("lib_analytics_core.migrate")
-
-HISTORY_TABLE = "analytics_schema_migrations"
-MIGRATION_LOCK_KEY = 7236912001
-"""Advisory lock key serialising migration runs (per database)."""
-
-PoolOrConnection = "asyncpg.Pool[Any] | asyncpg.Connection[Any]"
 
 Phase = Literal["all", "pre", "post"]
 
@@ -71,26 +68,7 @@ _AGG_RE = re.compile(r"^--\s*@aggregate\s+(\w+)\s+(.*)$")
 _END_RE = re.compile(r"^--\s*@end\s*$")
 _HIST_RE = re.compile(r"\{\{histogram:\s*(.+?)\s*\}\}")
 _WIDTHS = {"day": "1 day", "hour": "1 hour"}
-_ORIGIN = "TIMESTAMPTZ '2000-01-03 00:00:00+00'"
-
-REFRESH_WINDOW = dt.timedelta(days=3)
-"""Aggregates are refreshed over the last 3 days (hourly), on every tier."""
-
-
-@contextlib.asynccontextmanager
-async def acquire(pool_or_conn: Any) -> AsyncIterator[asyncpg.Connection[Any]]:
-    """One connection from a pool (returned afterwards) or the connection itself."""
-    if isinstance(pool_or_conn, asyncpg.Pool):
-        try:
-            conn = await pool_or_conn.acquire()
-        except (OSError, asyncpg.PostgresConnectionError) as err:
-            raise DatabaseUnavailableError(f"cannot connect to the database: {err}") from err
-        try:
-            yield conn  # type: ignore[misc]  # a PoolConnectionProxy behaves as a Connection
-        finally:
-            await pool_or_conn.release(conn)
-    else:
-        yield pool_or_conn
+_ORIGIN = BUCKET_ORIGIN_SQL
 
 
 # ------------------------------------------------------------------------ loading
@@ -103,7 +81,6 @@ class AggregateBlock:
     name: str
     bucket_column: str
     width: str
-    source: str
     time_column: str
     body: str
     position: int
@@ -184,7 +161,6 @@ def _render(source: str, tier: SchemaTier) -> str:
                     name=name,
                     bucket_column=opts["bucket"],
                     width=opts["width"],
-                    source=opts["source"],
                     time_column=opts["time"],
                     body=_expand_histograms("\n".join(agg)),
                     position=position,
@@ -202,7 +178,9 @@ def _render(source: str, tier: SchemaTier) -> str:
         m = _AGG_RE.match(line)
         if m:
             opts = dict(kv.split("=", 1) for kv in m.group(2).split())
-            missing = {"bucket", "width", "source", "time"} - opts.keys()
+            # ``source=`` is still accepted (0002 carries it and is checksummed) but
+            # unused: the SELECT names its source itself.
+            missing = {"bucket", "width", "time"} - opts.keys()
             if missing or opts["width"] not in _WIDTHS:
                 raise MigrationError(f"bad @aggregate header: {line!r}")
             agg_header = (m.group(1), opts)
@@ -323,6 +301,8 @@ class MigrationStatus:
     tier: SchemaTier
     """The tier applied migrations used (or the one the next run would use)."""
     migrations: tuple[MigrationState, ...]
+    tier_reason: str = ""
+    """Why that tier: "recorded in the history", or the choice ``auto`` would make."""
 
     @property
     def pending(self) -> tuple[MigrationState, ...]:
@@ -331,6 +311,11 @@ class MigrationStatus:
     @property
     def applied(self) -> tuple[MigrationState, ...]:
         return tuple(m for m in self.migrations if m.state != "pending")
+
+    @property
+    def changed(self) -> tuple[MigrationState, ...]:
+        """Applied migrations whose shipped file no longer matches (never acceptable)."""
+        return tuple(m for m in self.migrations if m.state == "changed")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -346,6 +331,8 @@ class MigrationReport:
     already_applied: tuple[str, ...]
     sql: tuple[tuple[str, str], ...] = ()
     """(migration name, rendered SQL) for each migration in ``applied``."""
+    tier_reason: str = ""
+    """Why this tier (the recorded one, the operator's choice, or what ``auto`` saw)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -370,19 +357,30 @@ async def _history(conn: asyncpg.Connection[Any]) -> dict[int, _Applied] | None:
     }
 
 
-def _tier_for(server: ServerInfo, history: dict[int, _Applied] | None) -> SchemaTier:
+def _tier_for(
+    server: ServerInfo, history: dict[int, _Applied] | None, tier: str | None
+) -> TierChoice:
+    """The recorded tier if there is one (refusing an explicit request for the other),
+    else the operator's choice applied to this server."""
+    requested = requested_tier(tier)
     if history:
-        recorded = history[min(history)].tier
-        tier = SchemaTier(recorded)
-        if tier is not server.kind.tier:
-            logger.warning(
-                "schema uses the %s tier but the server is %s; keeping %s",
-                tier.value,
-                server.kind.value,
-                tier.value,
+        recorded = SchemaTier(history[min(history)].tier)
+        if requested not in ("auto", recorded.value):
+            raise MigrationError(
+                f"this database's analytics schema uses the {recorded.value} tier (recorded "
+                f"in {HISTORY_TABLE}); the {requested} tier was requested. A schema cannot "
+                "change tier in place: migrate a new database with the tier you want, or "
+                f"drop the tier option to keep {recorded.value}"
             )
-        return tier
-    return server.kind.tier
+        if recorded is not server.kind.tier:
+            logger.info(
+                "schema uses the %s tier on a %s server; keeping %s",
+                recorded.value,
+                server.kind.value,
+                recorded.value,
+            )
+        return TierChoice(recorded, requested, f"recorded in {HISTORY_TABLE}")
+    return choose_tier(server, requested)
 
 
 def _check_checksums(migrations: Sequence[Migration], history: dict[int, _Applied]) -> None:
@@ -396,13 +394,30 @@ def _check_checksums(migrations: Sequence[Migration], history: dict[int, _Applie
             )
 
 
-async def migration_status(pool_or_conn: Any) -> MigrationStatus:
-    """Applied/pending/changed state of every shipped migration, and the server kind."""
+async def _inspect(
+    conn: asyncpg.Connection[Any],
+) -> tuple[ServerInfo, dict[int, _Applied] | None]:
+    with translate("detecting the server and reading the migration history", MigrationError):
+        return await detect_server(conn), await _history(conn)
+
+
+async def migration_status(
+    pool_or_conn: Connectable, *, tier: str | None = None
+) -> MigrationStatus:
+    """Applied/pending/changed state of every shipped migration, and the server kind.
+
+    Read-only (any role that can read the catalog and the history table). ``tier`` is
+    the choice the next migration run would get (default: ``$ANALYTICS_SCHEMA_TIER`` or
+    ``auto``); a tier already recorded wins.
+    """
     migrations = load_migrations()
     async with acquire(pool_or_conn) as conn:
-        server = await detect_server(conn)
-        history = await _history(conn)
-    tier = _tier_for(server, history)
+        server, history = await _inspect(conn)
+    try:
+        choice = _tier_for(server, history, tier)
+    except MigrationError as err:  # status reports, it does not refuse
+        recorded = SchemaTier(history[min(history)].tier) if history else server.kind.tier
+        choice = TierChoice(recorded, requested_tier(tier), str(err))
     states: list[MigrationState] = []
     for mig in migrations:
         done = (history or {}).get(mig.version)
@@ -415,7 +430,9 @@ async def migration_status(pool_or_conn: Any) -> MigrationStatus:
             states.append(
                 MigrationState(mig.version, mig.name, mig.phase, state, done.applied_at, done.tier)
             )
-    return MigrationStatus(server=server, tier=tier, migrations=tuple(states))
+    return MigrationStatus(
+        server=server, tier=choice.tier, migrations=tuple(states), tier_reason=choice.reason
+    )
 
 
 def _select(migrations: Sequence[Migration], applied: set[int], phase: Phase) -> list[Migration]:
@@ -448,65 +465,73 @@ CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
 
 
 async def migrate(
-    pool_or_conn: Any, phase: Phase = "all", dry_run: bool = False
+    pool_or_conn: Connectable,
+    phase: Phase = "all",
+    dry_run: bool = False,
+    *,
+    tier: str | None = None,
 ) -> MigrationReport:
     """Apply the pending migrations of ``phase`` (``"all"``, ``"pre"`` or ``"post"``).
 
     Safe to call from every service at start-up: concurrent calls serialise on an
     advisory lock and each migration is applied once. ``dry_run`` returns the SQL that
-    would run and changes nothing (not even the history table).
+    would run and changes nothing (not even the history table). ``tier`` is ``"auto"``
+    (default, or ``$ANALYTICS_SCHEMA_TIER``), ``"timescale"`` or ``"partitioned"``; the
+    first run records it and later runs asking for the other tier are refused.
     Raises :class:`ChecksumMismatchError` if an applied migration's file changed, and
-    :class:`MigrationError` naming the failing statement if a migration fails.
+    :class:`MigrationError` naming the failing step or statement otherwise (a lost
+    connection is a :class:`~lib_analytics_core.DatabaseUnavailableError`).
     """
     if phase not in ("all", "pre", "post"):
         raise MigrationError(f"phase must be 'all', 'pre' or 'post', not {phase!r}")
+    requested_tier(tier)  # validate before touching the database
     migrations = load_migrations()
     async with acquire(pool_or_conn) as conn:
-        server = await detect_server(conn)
-        schema = await conn.fetchval("SELECT current_schema()")
+        server, history = await _inspect(conn)
+        with translate("reading the current schema", MigrationError):
+            schema = await conn.fetchval("SELECT current_schema()")
         if schema in (None, "pg_catalog", "information_schema"):
             raise MigrationError(
                 f"no schema to create the analytics tables in (current schema: {schema}); "
                 "set search_path, e.g. to public"
             )
         if dry_run:
-            history = await _history(conn) or {}
+            history = history or {}
             _check_checksums(migrations, history)
-            tier = _tier_for(server, history)
+            choice = _tier_for(server, history, tier)
             todo = _select(migrations, set(history), phase)
             return MigrationReport(
                 server=server,
-                tier=tier,
+                tier=choice.tier,
                 phase=phase,
                 dry_run=True,
                 applied=tuple(m.name for m in todo),
                 already_applied=tuple(history[v].name for v in sorted(history)),
-                sql=tuple((m.name, m.render(tier)) for m in todo),
+                sql=tuple((m.name, m.render(choice.tier)) for m in todo),
+                tier_reason=choice.reason,
             )
-        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
-        try:
-            await conn.execute(_CREATE_HISTORY)
-            history = await _history(conn) or {}
+        async with advisory_lock(conn, MIGRATION_LOCK_KEY, step="migrating", error=MigrationError):
+            with translate(f"creating {HISTORY_TABLE} in schema {schema}", MigrationError):
+                await conn.execute(_CREATE_HISTORY)
+                history = await _history(conn) or {}
             _check_checksums(migrations, history)
-            tier = _tier_for(server, history)
+            choice = _tier_for(server, history, tier)
             todo = _select(migrations, set(history), phase)
             done: list[tuple[str, str]] = []
             for mig in todo:
-                sql = mig.render(tier)
-                await _apply(conn, mig, sql, tier)
+                sql = mig.render(choice.tier)
+                await _apply(conn, mig, sql, choice.tier)
                 done.append((mig.name, sql))
             return MigrationReport(
                 server=server,
-                tier=tier,
+                tier=choice.tier,
                 phase=phase,
                 dry_run=False,
                 applied=tuple(name for name, _ in done),
                 already_applied=tuple(history[v].name for v in sorted(history)),
                 sql=tuple(done),
+                tier_reason=choice.reason,
             )
-        finally:
-            with contextlib.suppress(asyncpg.PostgresError, OSError):
-                await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
 
 
 async def _apply(conn: asyncpg.Connection[Any], mig: Migration, sql: str, tier: SchemaTier) -> None:
@@ -517,34 +542,35 @@ async def _apply(conn: asyncpg.Connection[Any], mig: Migration, sql: str, tier: 
     started = dt.datetime.now(dt.UTC)
     tx = None if mig.no_transaction else conn.transaction()
     if tx is not None:
-        await tx.start()
+        with translate(f"migration {mig.name}: starting its transaction", MigrationError):
+            await tx.start()
     try:
         for index, stmt in enumerate(statements, 1):
-            try:
+            code = [ln for ln in stmt.splitlines() if not ln.strip().startswith("--")]
+            first = " ".join(" ".join(code).split())[:200]
+            step = f"migration {mig.name} failed at statement {index}/{len(statements)} [{first}]"
+            with translate(step, MigrationError, failed=""):
                 await conn.execute(stmt)
-            except asyncpg.PostgresError as err:
-                code = [ln for ln in stmt.splitlines() if not ln.strip().startswith("--")]
-                first = " ".join(" ".join(code).split())[:200]
-                raise MigrationError(
-                    f"migration {mig.name} failed at statement {index}/{len(statements)} "
-                    f"[{first}]: {type(err).__name__}: {err}"
-                ) from err
         elapsed = int((dt.datetime.now(dt.UTC) - started).total_seconds() * 1000)
-        await conn.execute(
-            f"INSERT INTO {HISTORY_TABLE} (version, name, phase, checksum, tier, duration_ms)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            mig.version,
-            mig.name,
-            mig.phase,
-            mig.checksum,
-            tier.value,
-            elapsed,
-        )
+        with translate(f"migration {mig.name}: recording it in {HISTORY_TABLE}", MigrationError):
+            await conn.execute(
+                f"INSERT INTO {HISTORY_TABLE} (version, name, phase, checksum, tier, duration_ms)"
+                " VALUES ($1, $2, $3, $4, $5, $6)",
+                mig.version,
+                mig.name,
+                mig.phase,
+                mig.checksum,
+                tier.value,
+                elapsed,
+            )
     except BaseException:
         if tx is not None:
-            with contextlib.suppress(asyncpg.PostgresError, OSError):
+            try:
                 await tx.rollback()
+            except Exception as rollback_err:  # the original error matters more
+                logger.debug("rollback of %s failed too: %r", mig.name, rollback_err)
         raise
     else:
         if tx is not None:
-            await tx.commit()
+            with translate(f"migration {mig.name}: committing", MigrationError):
+                await tx.commit()
