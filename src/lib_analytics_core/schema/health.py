@@ -238,9 +238,12 @@ async def _jobs(conn: asyncpg.Connection[Any]) -> list[JobHealth]:
                coalesce(s.next_start, j.next_start) AS next_start
         FROM timescaledb_information.jobs j
         LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
+        -- Newer TimescaleDB names the cagg itself as a refresh policy's hypertable,
+        -- older versions its materialisation hypertable: match either.
         LEFT JOIN timescaledb_information.continuous_aggregates ca
-               ON ca.materialization_hypertable_schema = j.hypertable_schema
-              AND ca.materialization_hypertable_name = j.hypertable_name
+               ON (ca.view_schema, ca.view_name) = (j.hypertable_schema, j.hypertable_name)
+               OR (ca.materialization_hypertable_schema, ca.materialization_hypertable_name)
+                  = (j.hypertable_schema, j.hypertable_name)
         WHERE j.job_id >= 1000
           AND ((j.hypertable_schema = current_schema() AND j.hypertable_name = $1)
                OR ca.view_schema = current_schema()
