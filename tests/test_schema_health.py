@@ -143,3 +143,93 @@ def test_schema_facts_agree_with_the_shipped_sql() -> None:
     for bad in ('a"b', "1abc", "x" * 64, "a b", ""):
         with pytest.raises(ConfigurationError):
             facts.quote_ident(bad)
+
+
+async def test_prometheus_export_of_schema_health(database_url: str) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from lib_analytics_core.metrics import register_schema_health_metrics
+
+    def scrape(registry: CollectorRegistry) -> dict[str, float]:
+        text = generate_latest(registry).decode()
+        return {
+            s.name + "".join(f"[{v}]" for v in s.labels.values()): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        now: dt.datetime = await conn.fetchval("SELECT now()")
+        await ref.insert(conn, ref.generate(now, days=5, n=200, seed=9))
+        registry = CollectorRegistry()
+        register_schema_health_metrics(database_url, registry, min_interval=0)
+        before = await asyncio.to_thread(scrape, registry)
+        assert before["analytics_schema_health_up"] == 1
+        assert before["analytics_aggregate_staleness_seconds[analytics_task_stats_daily]"] > 86400
+        assert before["analytics_schema_migrations_changed"] == 0
+        await maintain(conn)
+        after = await asyncio.to_thread(scrape, registry)
+        assert after["analytics_aggregate_staleness_seconds[analytics_task_stats_daily]"] == 0
+        assert (
+            "analytics_aggregate_newest_bucket_timestamp_seconds[analytics_task_stats_daily]"
+            in after
+        )
+    finally:
+        await conn.close()
+    down = CollectorRegistry()
+    register_schema_health_metrics("postgresql://postgres@127.0.0.1:1/nowhere", down)
+    assert (await asyncio.to_thread(scrape, down))["analytics_schema_health_up"] == 0
+
+
+async def test_health_as_dict_is_json_ready(database_url: str) -> None:
+    import json
+
+    health = await schema_health(database_url)
+    payload = json.loads(json.dumps(health.as_dict()))
+    assert payload["ok"] is True and payload["problems"] == []
+    assert payload["tier"] == "partitioned"
+    assert {a["name"] for a in payload["aggregates"]} >= set(ref.AGGREGATES)
+
+
+def test_a_failing_job_is_a_problem_and_a_never_run_one_is_not() -> None:
+    """PGlite has no scheduler, so job failures cannot be produced there; the rule that
+    turns TimescaleDB's job statistics into a probe result is checked directly."""
+    from lib_analytics_core import JobHealth, SchemaHealth
+
+    def job(job_id: int, **kw: object) -> JobHealth:
+        base: dict[str, object] = {
+            "job_id": job_id,
+            "kind": "refresh",
+            "target": "analytics_task_stats_daily",
+            "schedule_interval": dt.timedelta(hours=1),
+            "scheduled": True,
+            "last_run_started_at": None,
+            "last_successful_finish": None,
+            "last_run_status": None,
+            "total_runs": 0,
+            "total_failures": 0,
+            "consecutive_failures": 0,
+            "next_start": None,
+            "last_error": None,
+        }
+        base.update(kw)
+        return JobHealth(**base)  # type: ignore[arg-type]
+
+    now = dt.datetime.now(dt.UTC)
+    never = job(1000)
+    broken = job(
+        1001,
+        total_runs=40,
+        total_failures=40,
+        consecutive_failures=40,
+        last_run_status="Failed",
+        last_error='cannot drop portal "" while it is being set up (SQLSTATE 24000)',
+    )
+    health = SchemaHealth(SchemaTier.TIMESCALE, now, (never,), (), (), (), None)
+    assert never.never_run and not never.failing and health.ok()
+    health = SchemaHealth(SchemaTier.TIMESCALE, now, (never, broken), (), (), (), None)
+    (problem,) = health.problems()
+    assert "job 1001 (refresh analytics_task_stats_daily) is failing: 40 failure(s)" in problem
+    assert "SQLSTATE 24000" in problem

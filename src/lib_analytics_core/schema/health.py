@@ -138,6 +138,57 @@ class SchemaHealth:
     def ok(self, max_staleness: dt.timedelta = DEFAULT_MAX_STALENESS) -> bool:
         return not self.problems(max_staleness)
 
+    def as_dict(self, max_staleness: dt.timedelta = DEFAULT_MAX_STALENESS) -> dict[str, Any]:
+        """JSON-ready form (ISO timestamps, seconds) for a read-only health endpoint:
+        ``ok`` and ``problems`` drive a "data is stale" banner, the rest explains it."""
+
+        def iso(t: dt.datetime | None) -> str | None:
+            return t.isoformat() if t is not None else None
+
+        return {
+            "ok": self.ok(max_staleness),
+            "problems": list(self.problems(max_staleness)),
+            "tier": self.tier.value,
+            "checked_at": iso(self.checked_at),
+            "max_staleness_s": max_staleness.total_seconds(),
+            "last_maintenance": iso(self.last_maintenance),
+            "pending_migrations": list(self.pending_migrations),
+            "changed_migrations": list(self.changed_migrations),
+            "aggregates": [
+                {
+                    "name": a.name,
+                    "newest_bucket": iso(a.newest_bucket),
+                    "newest_source_bucket": iso(a.newest_source_bucket),
+                    "missing_since": iso(a.missing_since),
+                    "staleness_s": a.staleness.total_seconds(),
+                    "stale": a.staleness > max_staleness,
+                }
+                for a in self.aggregates
+            ],
+            "jobs": [
+                {
+                    "job_id": j.job_id,
+                    "kind": j.kind,
+                    "target": j.target,
+                    "schedule_interval_s": (
+                        j.schedule_interval.total_seconds() if j.schedule_interval else None
+                    ),
+                    "scheduled": j.scheduled,
+                    "last_run_started_at": iso(j.last_run_started_at),
+                    "last_successful_finish": iso(j.last_successful_finish),
+                    "last_run_status": j.last_run_status,
+                    "total_runs": j.total_runs,
+                    "total_failures": j.total_failures,
+                    "consecutive_failures": j.consecutive_failures,
+                    "next_start": iso(j.next_start),
+                    "last_error": j.last_error,
+                    "failing": j.failing,
+                    "never_run": j.never_run,
+                }
+                for j in self.jobs
+            ],
+        }
+
 
 def _human(d: dt.timedelta) -> str:
     s = int(d.total_seconds())
