@@ -78,7 +78,7 @@ def _timescale(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from tests._timescale import timescale_server  # noqa: PLC0415 - PGlite only when needed
+    from tests._timescale import timescale_server
 
     with timescale_server() as dsn:
         yield dsn
@@ -95,7 +95,7 @@ async def _ts_connect(url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 async def _simulate(admin_url: str, users: int, days: int) -> list[tuple[Any, ...]]:
-    from lib_analytics_core.demo.simulate import SimulationConfig, simulate  # noqa: PLC0415
+    from lib_analytics_core.demo.simulate import SimulationConfig, simulate
 
     async with bench_database(admin_url) as url:
         await simulate(url, SimulationConfig(days=days, users=users, seed=42))
@@ -141,7 +141,8 @@ async def _measure(
         f" create_default_indexes => {str(v.default_index).lower()})"
     )
     await conn.execute(
-        f"ALTER TABLE {t} SET (timescaledb.compress, timescaledb.compress_segmentby = '{v.segmentby}',"
+        f"ALTER TABLE {t} SET (timescaledb.compress,"
+        f" timescaledb.compress_segmentby = '{v.segmentby}',"
         f" timescaledb.compress_orderby = '{v.orderby}')"
     )
     for col in ("user_id", "event_type", "service"):

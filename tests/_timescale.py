@@ -189,8 +189,8 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 def _run_sync(coro: Any) -> Any:
     """Run a coroutine to completion from sync code, even inside a running event loop."""
-    import asyncio  # noqa: PLC0415
-    import concurrent.futures  # noqa: PLC0415
+    import asyncio
+    import concurrent.futures
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
@@ -199,10 +199,10 @@ def _run_sync(coro: Any) -> Any:
 @contextlib.contextmanager
 def _external_database(admin_url: str) -> Iterator[str]:
     """A fresh database on the server at ``admin_url``, dropped afterwards."""
-    import uuid  # noqa: PLC0415
-    from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
 
-    import asyncpg  # noqa: PLC0415
+    import asyncpg
 
     name = f"lac_ts_{uuid.uuid4().hex[:12]}"
 
