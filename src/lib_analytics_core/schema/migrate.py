@@ -34,16 +34,22 @@ import hashlib
 import importlib.resources
 import logging
 import re
-from collections.abc import Sequence
-from typing import Any, Literal
-
-import asyncpg
+from typing import Literal
 
 from .._db import Connectable, acquire, advisory_lock, translate
-from .._errors import ChecksumMismatchError, MigrationError
+from .._errors import MigrationError
 from ..read import histogram as _histogram
 from .facts import BUCKET_ORIGIN_SQL, HISTORY_TABLE, MIGRATION_LOCK_KEY, REFRESH_WINDOW
-from .server import SchemaTier, ServerInfo, TierChoice, choose_tier, detect_server, requested_tier
+from .history import (
+    CREATE_HISTORY,
+    apply_migration,
+    check_checksums,
+    inspect,
+    read_history,
+    select,
+    tier_for,
+)
+from .server import SchemaTier, ServerInfo, TierChoice, requested_tier
 
 __all__ = [
     "HISTORY_TABLE",
@@ -335,72 +341,6 @@ class MigrationReport:
     """Why this tier (the recorded one, the operator's choice, or what ``auto`` saw)."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Applied:
-    version: int
-    name: str
-    checksum: str
-    applied_at: dt.datetime
-    tier: str
-
-
-async def _history(conn: asyncpg.Connection[Any]) -> dict[int, _Applied] | None:
-    exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", HISTORY_TABLE)
-    if not exists:
-        return None
-    rows = await conn.fetch(
-        f"SELECT version, name, checksum, applied_at, tier FROM {HISTORY_TABLE}"
-    )
-    return {
-        r["version"]: _Applied(r["version"], r["name"], r["checksum"], r["applied_at"], r["tier"])
-        for r in rows
-    }
-
-
-def _tier_for(
-    server: ServerInfo, history: dict[int, _Applied] | None, tier: str | None
-) -> TierChoice:
-    """The recorded tier if there is one (refusing an explicit request for the other),
-    else the operator's choice applied to this server."""
-    requested = requested_tier(tier)
-    if history:
-        recorded = SchemaTier(history[min(history)].tier)
-        if requested not in ("auto", recorded.value):
-            raise MigrationError(
-                f"this database's analytics schema uses the {recorded.value} tier (recorded "
-                f"in {HISTORY_TABLE}); the {requested} tier was requested. A schema cannot "
-                "change tier in place: migrate a new database with the tier you want, or "
-                f"drop the tier option to keep {recorded.value}"
-            )
-        if recorded is not server.kind.tier:
-            logger.info(
-                "schema uses the %s tier on a %s server; keeping %s",
-                recorded.value,
-                server.kind.value,
-                recorded.value,
-            )
-        return TierChoice(recorded, requested, f"recorded in {HISTORY_TABLE}")
-    return choose_tier(server, requested)
-
-
-def _check_checksums(migrations: Sequence[Migration], history: dict[int, _Applied]) -> None:
-    for mig in migrations:
-        done = history.get(mig.version)
-        if done is not None and done.checksum != mig.checksum:
-            raise ChecksumMismatchError(
-                f"migration {mig.name} was applied with checksum {done.checksum[:12]}... but "
-                f"the shipped file now has {mig.checksum[:12]}...: applied migrations must "
-                "never change; add a new migration instead"
-            )
-
-
-async def _inspect(
-    conn: asyncpg.Connection[Any],
-) -> tuple[ServerInfo, dict[int, _Applied] | None]:
-    with translate("detecting the server and reading the migration history", MigrationError):
-        return await detect_server(conn), await _history(conn)
-
-
 async def migration_status(
     pool_or_conn: Connectable, *, tier: str | None = None
 ) -> MigrationStatus:
@@ -412,9 +352,9 @@ async def migration_status(
     """
     migrations = load_migrations()
     async with acquire(pool_or_conn) as conn:
-        server, history = await _inspect(conn)
+        server, history = await inspect(conn)
     try:
-        choice = _tier_for(server, history, tier)
+        choice = tier_for(server, history, tier)
     except MigrationError as err:  # status reports, it does not refuse
         recorded = SchemaTier(history[min(history)].tier) if history else server.kind.tier
         choice = TierChoice(recorded, requested_tier(tier), str(err))
@@ -433,35 +373,6 @@ async def migration_status(
     return MigrationStatus(
         server=server, tier=choice.tier, migrations=tuple(states), tier_reason=choice.reason
     )
-
-
-def _select(migrations: Sequence[Migration], applied: set[int], phase: Phase) -> list[Migration]:
-    pending = [m for m in migrations if m.version not in applied]
-    if phase == "all":
-        return pending
-    chosen = [m for m in pending if m.phase == phase]
-    if chosen:
-        first = chosen[0].version
-        blocking = [m for m in pending if m.phase != phase and m.version < first]
-        if blocking:
-            raise MigrationError(
-                f"cannot run {phase}-deploy migration {chosen[0].name} before "
-                f"{blocking[0].name}; run `analytics-migrate {blocking[0].phase}` first"
-            )
-    return chosen
-
-
-_CREATE_HISTORY = f"""
-CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
-    version     INT PRIMARY KEY,
-    name        TEXT NOT NULL,
-    phase       TEXT NOT NULL,
-    checksum    TEXT NOT NULL,
-    tier        TEXT NOT NULL,
-    applied_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
-    duration_ms INT NOT NULL
-)
-"""
 
 
 async def migrate(
@@ -487,7 +398,7 @@ async def migrate(
     requested_tier(tier)  # validate before touching the database
     migrations = load_migrations()
     async with acquire(pool_or_conn) as conn:
-        server, history = await _inspect(conn)
+        server, history = await inspect(conn)
         with translate("reading the current schema", MigrationError):
             schema = await conn.fetchval("SELECT current_schema()")
         if schema in (None, "pg_catalog", "information_schema"):
@@ -497,9 +408,9 @@ async def migrate(
             )
         if dry_run:
             history = history or {}
-            _check_checksums(migrations, history)
-            choice = _tier_for(server, history, tier)
-            todo = _select(migrations, set(history), phase)
+            check_checksums(migrations, history)
+            choice = tier_for(server, history, tier)
+            todo = select(migrations, set(history), phase)
             return MigrationReport(
                 server=server,
                 tier=choice.tier,
@@ -512,15 +423,15 @@ async def migrate(
             )
         async with advisory_lock(conn, MIGRATION_LOCK_KEY, step="migrating", error=MigrationError):
             with translate(f"creating {HISTORY_TABLE} in schema {schema}", MigrationError):
-                await conn.execute(_CREATE_HISTORY)
-                history = await _history(conn) or {}
-            _check_checksums(migrations, history)
-            choice = _tier_for(server, history, tier)
-            todo = _select(migrations, set(history), phase)
+                await conn.execute(CREATE_HISTORY)
+                history = await read_history(conn) or {}
+            check_checksums(migrations, history)
+            choice = tier_for(server, history, tier)
+            todo = select(migrations, set(history), phase)
             done: list[tuple[str, str]] = []
             for mig in todo:
                 sql = mig.render(choice.tier)
-                await _apply(conn, mig, sql, choice.tier)
+                await apply_migration(conn, mig, split_statements(sql), choice.tier)
                 done.append((mig.name, sql))
             return MigrationReport(
                 server=server,
@@ -532,45 +443,3 @@ async def migrate(
                 sql=tuple(done),
                 tier_reason=choice.reason,
             )
-
-
-async def _apply(conn: asyncpg.Connection[Any], mig: Migration, sql: str, tier: SchemaTier) -> None:
-    statements = split_statements(sql)
-    logger.info(
-        "applying migration %s (%s tier, %d statements)", mig.name, tier.value, len(statements)
-    )
-    started = dt.datetime.now(dt.UTC)
-    tx = None if mig.no_transaction else conn.transaction()
-    if tx is not None:
-        with translate(f"migration {mig.name}: starting its transaction", MigrationError):
-            await tx.start()
-    try:
-        for index, stmt in enumerate(statements, 1):
-            code = [ln for ln in stmt.splitlines() if not ln.strip().startswith("--")]
-            first = " ".join(" ".join(code).split())[:200]
-            step = f"migration {mig.name} failed at statement {index}/{len(statements)} [{first}]"
-            with translate(step, MigrationError, failed=""):
-                await conn.execute(stmt)
-        elapsed = int((dt.datetime.now(dt.UTC) - started).total_seconds() * 1000)
-        with translate(f"migration {mig.name}: recording it in {HISTORY_TABLE}", MigrationError):
-            await conn.execute(
-                f"INSERT INTO {HISTORY_TABLE} (version, name, phase, checksum, tier, duration_ms)"
-                " VALUES ($1, $2, $3, $4, $5, $6)",
-                mig.version,
-                mig.name,
-                mig.phase,
-                mig.checksum,
-                tier.value,
-                elapsed,
-            )
-    except BaseException:
-        if tx is not None:
-            try:
-                await tx.rollback()
-            except Exception as rollback_err:  # the original error matters more
-                logger.debug("rollback of %s failed too: %r", mig.name, rollback_err)
-        raise
-    else:
-        if tx is not None:
-            with translate(f"migration {mig.name}: committing", MigrationError):
-                await tx.commit()
