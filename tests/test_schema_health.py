@@ -113,6 +113,11 @@ async def test_tier_is_deliberate_recorded_and_sticky(empty_database_url: str) -
     )
     assert first.returncode == 0, first.stderr
     assert "schema tier: partitioned (requested" in first.stdout
+    between = await asyncio.to_thread(
+        _cli, "status", "--check", "--database-url", empty_database_url
+    )
+    assert between.returncode == 0, between.stdout + between.stderr  # pre-deploy only: healthy
+    assert "pending  post" in between.stdout
     refused = await asyncio.to_thread(
         _cli, "post", "--tier", "timescale", "--database-url", empty_database_url
     )

@@ -213,7 +213,13 @@ async def schema_health(pool_or_conn: Connectable) -> SchemaHealth:
             now: dt.datetime = await conn.fetchval("SELECT now()")
             jobs = await _jobs(conn) if tier is SchemaTier.TIMESCALE else ()
             aggregates = [await _staleness(conn, d, now) for d in await aggregate_definitions(conn)]
-            aggregates.append(await _active_users_staleness(conn, now))
+            rollup = await conn.fetchval(
+                "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL",
+                ACTIVE_USERS_TABLE,
+                DAILY_ACTIVE_USERS,
+            )
+            if rollup:  # not before the post-deploy migrations
+                aggregates.append(await _active_users_staleness(conn, now))
             last = None
             if await conn.fetchval("SELECT to_regclass('analytics_maintenance_state') IS NOT NULL"):
                 last = await conn.fetchval(
