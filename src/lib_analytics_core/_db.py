@@ -51,8 +51,10 @@ _DENIED = re.compile(r"permission denied for (\w+) (\S+)")
 
 def is_unavailable(err: BaseException) -> bool:
     """True when ``err`` means the server cannot be used right now (not that it refused)."""
-    if isinstance(err, (OSError, TimeoutError, asyncpg.InterfaceError)):
+    if isinstance(err, (OSError, TimeoutError, asyncpg.ConnectionDoesNotExistError)):
         return True
+    if isinstance(err, asyncpg.InterfaceError):  # misuse is not an outage; a closed link is
+        return "closed" in str(err)
     if isinstance(err, asyncpg.PostgresError):
         state = getattr(err, "sqlstate", "") or ""
         return state.startswith(_UNAVAILABLE_STATES)
