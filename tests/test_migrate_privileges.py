@@ -188,3 +188,22 @@ async def test_status_exits_non_zero_when_an_applied_migration_changed(database_
     changed = await asyncio.to_thread(_cli, "status", "--database-url", database_url)
     assert changed.returncode == 1
     assert "changed  post 0002_post_create_aggregates" in changed.stdout
+
+
+async def test_unreachable_database_is_reported_as_such_by_every_schema_call() -> None:
+    """Every schema entry point takes a DSN too, and an unreachable server is a
+    DatabaseUnavailableError naming the call, never an OSError."""
+    from lib_analytics_core import forget_user, migration_status, schema_health
+
+    dsn = "postgresql://postgres@127.0.0.1:1/nowhere"
+    calls = {
+        "maintenance": maintain(dsn),
+        "aggregate refresh": refresh_aggregates(dsn),
+        "forget_user": forget_user(dsn, uuid.uuid4()),
+        "migration status": migration_status(dsn),
+        "migrate": migrate(dsn),
+        "schema health": schema_health(dsn),
+    }
+    for step, call in calls.items():
+        with pytest.raises(DatabaseUnavailableError, match=step):
+            await call

@@ -62,6 +62,11 @@ def is_unavailable(err: BaseException) -> bool:
 
 
 def _privilege_hint(err: BaseException) -> str:
+    if "create extension" in str(err):
+        return (
+            "creating the extension needs a superuser (or a trusted extension): have one run "
+            "CREATE EXTENSION in this database first, or migrate with --tier partitioned"
+        )
     m = _DENIED.search(str(err))
     if m is None:
         return "the connecting role lacks a privilege this step needs"

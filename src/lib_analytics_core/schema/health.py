@@ -206,8 +206,8 @@ async def schema_health(pool_or_conn: Connectable) -> SchemaHealth:
     or cannot be read (:class:`~lib_analytics_core.DatabaseUnavailableError` when the
     database is unreachable).
     """
-    status = await migration_status(pool_or_conn)
     async with acquire(pool_or_conn, step="schema health: connecting") as conn:
+        status = await migration_status(conn)
         with translate("schema health"):
             tier = await recorded_tier(conn)
             now: dt.datetime = await conn.fetchval("SELECT now()")

@@ -351,7 +351,7 @@ async def migration_status(
     ``auto``); a tier already recorded wins.
     """
     migrations = load_migrations()
-    async with acquire(pool_or_conn) as conn:
+    async with acquire(pool_or_conn, step="migration status: connecting") as conn:
         server, history = await inspect(conn)
     try:
         choice = tier_for(server, history, tier)
@@ -397,7 +397,7 @@ async def migrate(
         raise MigrationError(f"phase must be 'all', 'pre' or 'post', not {phase!r}")
     requested_tier(tier)  # validate before touching the database
     migrations = load_migrations()
-    async with acquire(pool_or_conn) as conn:
+    async with acquire(pool_or_conn, step="migrate: connecting") as conn:
         server, history = await inspect(conn)
         with translate("reading the current schema", MigrationError):
             schema = await conn.fetchval("SELECT current_schema()")
