@@ -238,3 +238,47 @@ def test_a_failing_job_is_a_problem_and_a_never_run_one_is_not() -> None:
     (problem,) = health.problems()
     assert "job 1001 (refresh analytics_task_stats_daily) is failing: 40 failure(s)" in problem
     assert "SQLSTATE 24000" in problem
+
+
+def test_auto_tier_explains_each_server_kind() -> None:
+    """``auto`` follows the server, and says why; an explicit choice wins or is refused."""
+    from lib_analytics_core import ServerInfo, ServerKind
+    from lib_analytics_core.schema.server import choose_tier
+
+    def server(kind: ServerKind, **kw: object) -> ServerInfo:
+        base: dict[str, object] = {
+            "kind": kind,
+            "version": "PostgreSQL",
+            "server_version_num": 150000,
+            "timescaledb_version": None,
+            "timescaledb_license": None,
+            "timescaledb_available": False,
+            "supports_copy": True,
+        }
+        base.update(kw)
+        return ServerInfo(**base)  # type: ignore[arg-type]
+
+    community = server(
+        ServerKind.TIMESCALEDB,
+        timescaledb_version="2.28.3",
+        timescaledb_license="timescale",
+        timescaledb_available=True,
+    )
+    apache = server(
+        ServerKind.TIMESCALEDB_APACHE, timescaledb_license="apache", timescaledb_available=True
+    )
+    not_loaded = server(ServerKind.POSTGRESQL, timescaledb_available=True)
+    plain = server(ServerKind.POSTGRESQL)
+
+    assert choose_tier(community, "auto").tier is SchemaTier.TIMESCALE
+    assert "2.28.3" in choose_tier(community, "auto").reason
+    partitioned = choose_tier(community, "partitioned")
+    assert partitioned.tier is SchemaTier.PARTITIONED
+    assert "available but not used" in partitioned.reason
+    assert "Apache-only licence" in choose_tier(apache, "auto").reason
+    assert choose_tier(apache, "auto").tier is SchemaTier.PARTITIONED
+    assert "not loaded" in choose_tier(not_loaded, "auto").reason
+    assert "not available" in choose_tier(plain, "auto").reason
+    for srv in (apache, not_loaded, plain):
+        with pytest.raises(MigrationError, match="timescale tier was requested"):
+            choose_tier(srv, "timescale")
