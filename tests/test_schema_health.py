@@ -282,3 +282,17 @@ def test_auto_tier_explains_each_server_kind() -> None:
     for srv in (apache, not_loaded, plain):
         with pytest.raises(MigrationError, match="timescale tier was requested"):
             choose_tier(srv, "timescale")
+
+
+async def test_the_read_only_role_can_check_health(database_url: str) -> None:
+    """The API connects as analytics_reader; its health endpoint must work there."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("SET ROLE analytics_reader")
+        health = await schema_health(conn)
+        assert health.tier is SchemaTier.PARTITIONED
+        assert {a.name for a in health.aggregates} >= set(ref.AGGREGATES)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM analytics_schema_migrations")
+    finally:
+        await conn.close()
