@@ -278,9 +278,11 @@ def _dashboard_queries() -> list[tuple[str, Query, list[str]]]:
 
 
 async def _raw_sql(conn: Any) -> dict[str, str]:
-    """The defining SELECT of each aggregate, by name ($1, $2 = the range)."""
-    rows = await conn.fetch("SELECT name, refresh_sql FROM analytics_aggregate_refresh")
-    return {r["name"]: r["refresh_sql"] for r in rows}
+    """The defining SELECT of each aggregate, by name ($1, $2 = the range), on either
+    tier (the timescale tier has no analytics_aggregate_refresh table)."""
+    from lib_analytics_core.schema.definitions import aggregate_definitions
+
+    return {d.name: d.refresh_sql for d in await aggregate_definitions(conn)}
 
 
 async def _time(

@@ -14,6 +14,12 @@ Usage::
 
     with timescale_server() as dsn:
         conn = await asyncpg.connect(dsn)
+
+Any other TimescaleDB server: set ``TEST_TIMESCALE_URL`` to a superuser DSN of it (e.g. a
+native TimescaleDB preloading the extension); each use then gets a fresh database on
+that server, dropped afterwards, instead of a PGlite process. Tests written for PGlite's
+limits (one connection, no scheduler) hold there too; they assert behaviour, never the
+server's version or vendor.
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["SERVER_DIR", "ensure_node_modules", "timescale_server"]
+__all__ = ["SERVER_DIR", "TIMESCALE_URL_ENV", "ensure_node_modules", "timescale_server"]
 
+TIMESCALE_URL_ENV = "TEST_TIMESCALE_URL"
 SERVER_DIR = Path(__file__).resolve().parent / "timescale_server"
 STARTUP_TIMEOUT = 60.0
 _STDERR_LINES = 200
@@ -180,8 +187,57 @@ def _stop(proc: subprocess.Popen[str]) -> None:
             proc.wait()
 
 
+def _run_sync(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@contextlib.contextmanager
+def _external_database(admin_url: str) -> Iterator[str]:
+    """A fresh database on the server at ``admin_url``, dropped afterwards."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import asyncpg
+
+    name = f"lac_ts_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    _run_sync(admin(f'CREATE DATABASE "{name}"'))
+    parts = urlsplit(admin_url)
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+    finally:
+        _run_sync(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @contextlib.contextmanager
 def timescale_server(
+    *, startup_timeout: float = STARTUP_TIMEOUT, data_dir: Path | None = None
+) -> Iterator[str]:
+    """Yield the DSN of a fresh TimescaleDB database: on ``$TEST_TIMESCALE_URL``'s
+    server if set, else on a PGlite server started for this use (see :func:`_pglite`)."""
+    external = os.environ.get(TIMESCALE_URL_ENV)
+    if external and data_dir is None:
+        with _external_database(external) as dsn:
+            yield dsn
+        return
+    with _pglite(startup_timeout=startup_timeout, data_dir=data_dir) as dsn:
+        yield dsn
+
+
+@contextlib.contextmanager
+def _pglite(
     *, startup_timeout: float = STARTUP_TIMEOUT, data_dir: Path | None = None
 ) -> Iterator[str]:
     """Run serve.mjs on a free loopback port and yield its DSN.

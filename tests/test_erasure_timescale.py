@@ -95,3 +95,66 @@ async def compression_status(conn: asyncpg.Connection) -> list[bool]:
         "WHERE hypertable_name = 'analytics_events' ORDER BY range_start"
     )
     return [r["is_compressed"] for r in records]
+
+
+PARTIAL_OR_UNCOMPRESSED = """
+    SELECT count(*) FILTER (WHERE NOT c.is_compressed OR (k.status & 8) <> 0) AS not_full,
+           count(*) AS total
+    FROM timescaledb_information.chunks c
+    JOIN _timescaledb_catalog.chunk k
+      ON k.schema_name = c.chunk_schema AND k.table_name = c.chunk_name
+    WHERE c.hypertable_name = 'analytics_events'
+"""
+
+
+async def test_forget_user_leaves_every_touched_chunk_fully_compressed(
+    timescale_url: str,
+) -> None:
+    """Issue 11: erasing one user from compressed chunks used to leave them partially
+    decompressed (the hypertable grew 99 MB -> 250 MB). Afterwards every chunk must be
+    fully compressed again, and the aggregates must equal a recomputation."""
+    from tests import _aggregate_reference as ref
+
+    conn = await asyncpg.connect(timescale_url, timeout=60, command_timeout=300)
+    try:
+        await conn.execute("SET search_path = public")
+        await migrate(conn)
+        now: dt.datetime = await conn.fetchval("SELECT now()")
+        events = ref.generate(now - dt.timedelta(days=1), days=12, n=3000, seed=31)
+        await ref.insert(conn, events, chunk_size=500)
+        victim = max(
+            {e[4] for e in events if e[4] is not None},
+            key=lambda u: sum(1 for e in events if e[4] == u),
+        )
+        mine = sum(1 for e in events if e[4] == victim)
+        await conn.execute("SELECT compress_chunk(c) FROM show_chunks('analytics_events') AS c")
+        assert await conn.fetchval(PARTIAL_OR_UNCOMPRESSED) == 0
+        touched = await conn.fetchval(
+            "SELECT count(DISTINCT tableoid) FROM analytics_events WHERE user_id = $1", victim
+        )
+        assert touched >= 10
+        size = "SELECT total_bytes FROM hypertable_detailed_size('analytics_events')"
+        before = await conn.fetchval(size)
+
+        removed = await forget_user(conn, victim)
+
+        assert removed >= mine
+        assert (
+            await conn.fetchval("SELECT count(*) FROM analytics_events WHERE user_id = $1", victim)
+            == 0
+        )
+        not_full = await conn.fetchval(PARTIAL_OR_UNCOMPRESSED)
+        assert not_full == 0, f"{not_full} of {touched} touched chunks not fully compressed"
+        after = await conn.fetchval(size)
+        await conn.execute("VACUUM analytics_events")
+        vacuumed = await conn.fetchval(size)
+        print(
+            f"\nerasure of {mine} rows from {touched} compressed chunks: hypertable "
+            f"{before:,} B before, {after:,} B after, {vacuumed:,} B after VACUUM"
+        )
+        assert after <= before * 1.02  # storage back to its compressed size, no VACUUM needed
+        rest = [e for e in events if e[4] != victim]
+        await refresh_aggregates(conn, start=now - dt.timedelta(days=15))
+        ref.compare(await ref.fetch_aggregates(conn), ref.reference(rest))
+    finally:
+        conn.terminate()

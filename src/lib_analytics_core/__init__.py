@@ -84,6 +84,7 @@ from .read.queries import (
 )
 from .read.window import Window, last_days
 from .schema.erasure import forget_user
+from .schema.health import AggregateHealth, JobHealth, SchemaHealth, schema_health
 from .schema.maintenance import MaintenanceReport, maintain, refresh_aggregates
 from .schema.migrate import (
     MigrationReport,
@@ -92,12 +93,13 @@ from .schema.migrate import (
     migrate,
     migration_status,
 )
-from .schema.server import SchemaTier, ServerKind, detect_server_kind
+from .schema.server import SchemaTier, ServerInfo, ServerKind, detect_server_kind
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ActiveUsersRow",
+    "AggregateHealth",
     "AnalyticsClient",
     "AnalyticsConfig",
     "AnalyticsError",
@@ -133,6 +135,7 @@ __all__ = [
     "IntegrationError",
     "IntegrationHealthRow",
     "IntegrationUsed",
+    "JobHealth",
     "MaintenanceReport",
     "MigrationError",
     "MigrationReport",
@@ -146,7 +149,9 @@ __all__ = [
     "ProjectUpdated",
     "QueryError",
     "Rejected",
+    "SchemaHealth",
     "SchemaTier",
+    "ServerInfo",
     "ServerKind",
     "ShutdownReport",
     "TaskCancelled",
@@ -182,6 +187,7 @@ __all__ = [
     "migration_status",
     "refresh_aggregates",
     "registered_event_types",
+    "schema_health",
     "task_stats",
     "top_errors",
 ]

@@ -17,11 +17,16 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from ._errors import ConfigurationError
 from .ingest.stats import WorkerStats
+from .schema.health import SchemaHealth, schema_health
 
 try:
     from prometheus_client.core import (
@@ -37,7 +42,14 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
         "pip install 'lib-analytics-core[prometheus]'"
     ) from err
 
-__all__ = ["COUNTERS", "GAUGES", "AnalyticsCollector", "register_worker_metrics"]
+__all__ = [
+    "COUNTERS",
+    "GAUGES",
+    "AnalyticsCollector",
+    "SchemaHealthCollector",
+    "register_schema_health_metrics",
+    "register_worker_metrics",
+]
 
 
 class _HasStats(Protocol):
@@ -125,5 +137,122 @@ def register_worker_metrics(
     """Register an :class:`AnalyticsCollector` for ``source`` and return it
     (``registry.unregister(collector)`` removes it)."""
     collector = AnalyticsCollector(source, prefix=prefix, labels=labels)
+    registry.register(collector)
+    return collector
+
+
+# --------------------------------------------------------------------------------------
+# Schema health (owned by the schema layer): job health and aggregate staleness.
+# --------------------------------------------------------------------------------------
+
+
+class SchemaHealthCollector(Collector):
+    """Exports :func:`~lib_analytics_core.schema_health` at scrape time.
+
+    Why a DSN and a private thread: scrapes arrive on whatever thread the exporter
+    uses (its own HTTP thread, or inside an ASGI app's event loop), and an asyncpg pool
+    belongs to one loop. Each refresh opens one short connection from ``dsn`` in a
+    thread with its own loop, bounded by ``timeout``; results are reused for
+    ``min_interval`` seconds so frequent scrapes do not load the database. A failed
+    check exports ``<prefix>_schema_health_up 0`` (and logs nothing per scrape).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        prefix: str = "analytics",
+        min_interval: float = 30.0,
+        timeout: float = 10.0,
+    ) -> None:
+        if not prefix.replace("_", "").isalnum():
+            raise ConfigurationError(f"metric prefix must be [A-Za-z0-9_], got {prefix!r}")
+        self._dsn = dsn
+        self._prefix = prefix
+        self._min_interval = min_interval
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._cached: tuple[float, SchemaHealth | None] | None = None
+
+    def _health(self) -> SchemaHealth | None:
+        with self._lock:
+            now = time.monotonic()
+            if self._cached is not None and now - self._cached[0] < self._min_interval:
+                return self._cached[1]
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                future = pool.submit(asyncio.run, schema_health(self._dsn))
+                try:
+                    health: SchemaHealth | None = future.result(self._timeout)
+                except Exception:  # exported as up == 0; the scrape must not fail
+                    health = None
+            self._cached = (now, health)
+            return health
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families(None)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families(self._health(), scraped=True)
+
+    def _families(self, health: SchemaHealth | None, *, scraped: bool = False) -> Iterator[Metric]:
+        p = self._prefix
+        up = GaugeMetricFamily(f"{p}_schema_health_up", "1 if the schema health check ran.")
+        if scraped:
+            up.add_metric([], 1.0 if health is not None else 0.0)
+        yield up
+        stale = GaugeMetricFamily(
+            f"{p}_aggregate_staleness_seconds",
+            "How long ago the oldest source bucket missing from the aggregate began (0: current).",
+            labels=["aggregate"],
+        )
+        newest = GaugeMetricFamily(
+            f"{p}_aggregate_newest_bucket_timestamp_seconds",
+            "Unix time of the aggregate's newest materialised bucket.",
+            labels=["aggregate"],
+        )
+        failing = GaugeMetricFamily(
+            f"{p}_schema_job_failing",
+            "1 if the TimescaleDB job's latest run failed.",
+            labels=["job_id", "kind", "target"],
+        )
+        fails = GaugeMetricFamily(
+            f"{p}_schema_job_consecutive_failures",
+            "Failed runs in a row of the TimescaleDB job.",
+            labels=["job_id", "kind", "target"],
+        )
+        success = GaugeMetricFamily(
+            f"{p}_schema_job_last_success_timestamp_seconds",
+            "Unix time of the job's last successful run (absent: never).",
+            labels=["job_id", "kind", "target"],
+        )
+        changed = GaugeMetricFamily(
+            f"{p}_schema_migrations_changed",
+            "Applied migrations whose shipped file changed (must be 0).",
+        )
+        if health is not None:
+            for a in health.aggregates:
+                stale.add_metric([a.name], a.staleness.total_seconds())
+                if a.newest_bucket is not None:
+                    newest.add_metric([a.name], a.newest_bucket.timestamp())
+            for j in health.jobs:
+                labels = [str(j.job_id), j.kind, j.target]
+                failing.add_metric(labels, 1.0 if j.failing else 0.0)
+                fails.add_metric(labels, float(j.consecutive_failures))
+                if j.last_successful_finish is not None:
+                    success.add_metric(labels, j.last_successful_finish.timestamp())
+            changed.add_metric([], float(len(health.changed_migrations)))
+        yield from (stale, newest, failing, fails, success, changed)
+
+
+def register_schema_health_metrics(
+    dsn: str,
+    registry: CollectorRegistry | Any = REGISTRY,
+    *,
+    prefix: str = "analytics",
+    min_interval: float = 30.0,
+) -> SchemaHealthCollector:
+    """Register a :class:`SchemaHealthCollector` for the database at ``dsn``; alert on
+    ``analytics_aggregate_staleness_seconds > 7200`` and ``analytics_schema_job_failing``."""
+    collector = SchemaHealthCollector(dsn, prefix=prefix, min_interval=min_interval)
     registry.register(collector)
     return collector

@@ -3,7 +3,8 @@
 Meant to be wired as a subcommand of ``analytics-migrate`` (``analytics-migrate
 forget-user <uuid>``) by calling :func:`forget_user_main` with the remaining arguments.
 The DSN comes from ``--database-url``, ``DATABASE_URL`` or ``PLATFORM_DATABASE_URL``
-(the seed's variables) and is never printed.
+(the seed's variables) and is never printed. The schema is the DSN's search path (where
+the migrations created the tables).
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="PostgreSQL DSN (default: $DATABASE_URL or $PLATFORM_DATABASE_URL)",
     )
-    parser.add_argument("--schema", default="public")
-    parser.add_argument("--table", default="analytics_events")
     return parser
 
 
@@ -49,7 +48,7 @@ def forget_user_main(argv: Sequence[str] | None = None) -> int:
     if not dsn:
         parser.error("no database: pass --database-url or set DATABASE_URL")
     try:
-        removed = asyncio.run(forget_user(dsn, uid, schema=args.schema, table=args.table))
+        removed = asyncio.run(forget_user(dsn, uid))
     except AnalyticsError as err:
         sys.stderr.write(f"forget-user failed: {err}\n")
         return 1

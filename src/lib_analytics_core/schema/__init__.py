@@ -1,6 +1,14 @@
-"""The analytics schema the library owns: migrations, server detection, maintenance, erasure.
+"""The analytics schema the library owns: migrations, server detection, maintenance,
+health, erasure.
 
-Every schema fact (table names, migration files, the tier a database uses) lives here.
-Imports ``_errors`` and the histogram definition the aggregate SQL is generated from;
-never imports ``ingest``, ``api``, ``demo`` or ``cli``.
+Modules: ``facts`` (every name, window, lock key and the one identifier quoter),
+``server`` (detection any role can run; the operator's tier choice), ``migrate``
+(migration files -> SQL per tier; ``migrate()``/``migration_status()``), ``history``
+(the history table's rules; applying one migration), ``definitions`` (each aggregate's
+range query on either tier), ``maintenance`` (``maintain()``/``refresh_aggregates()``),
+``timescale`` (the TimescaleDB jobs' work, done on demand), ``health``
+(``schema_health()``: jobs and staleness), ``erasure`` (``forget_user()``).
+
+Imports ``_errors``, ``_db`` and the histogram definition the aggregate SQL is generated
+from; never imports ``ingest``, ``api``, ``demo`` or ``cli``.
 """

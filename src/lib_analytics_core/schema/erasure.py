@@ -10,36 +10,37 @@ What stays: aggregates keep counts per day/hour/endpoint, not events, so they st
 raw events, so it loses the user on its next refresh of the affected days.)
 
 TimescaleDB compressed chunks: TimescaleDB 2.11+ executes ``DELETE`` on compressed
-chunks itself (decompressing only the affected segments). Its per-transaction
-decompression limit is lifted for this transaction, since erasure must not stop half
-way. On older versions the ``DELETE`` fails with "feature not supported"; we then
-decompress just the compressed chunks that contain the user, delete, and compress them
-again - all in the same transaction.
+chunks itself, by decompressing the affected batches into row storage. Its
+per-transaction decompression limit is lifted for this transaction, since erasure must
+not stop half way. That leaves every touched chunk *partially* compressed (the user's
+neighbours' rows sit uncompressed, and the compression policy never revisits a
+compressed chunk): erasing one user from a month of chunks once more than doubled the
+hypertable. So every chunk that was compressed before and is not fully compressed after
+the ``DELETE`` is compressed again, in the same transaction. On versions without DML on
+compressed chunks the ``DELETE`` fails with "feature not supported"; we then decompress
+the compressed chunks that contain the user, delete, and compress them again.
+
+The schema is the one in the connection's search path (where the migrations created
+it); the tier recorded by the migrations decides which path runs.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from .._errors import ConfigurationError, DatabaseError, DatabaseUnavailableError
+from .._db import Connectable, acquire, translate
+from .._errors import ConfigurationError
+from .facts import DAILY_ACTIVE_USERS, DEAD_LETTER_TABLE, EVENTS_TABLE, quote_ident
+from .server import SchemaTier, recorded_tier
+from .timescale import chunk_states, compress_chunks
 
 __all__ = ["forget_user"]
 
 logger = logging.getLogger("lib_analytics_core")
-
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
-
-
-def _quote(ident: str) -> str:
-    if not _IDENT.match(ident):
-        raise ConfigurationError(f"invalid SQL identifier {ident!r}")
-    return '"' + ident + '"'
 
 
 def _as_uuid(user_id: uuid.UUID | str) -> uuid.UUID:
@@ -51,79 +52,43 @@ def _as_uuid(user_id: uuid.UUID | str) -> uuid.UUID:
         raise ConfigurationError(f"user_id must be a UUID, got {user_id!r}") from None
 
 
-async def forget_user(
-    pool_or_conn: asyncpg.Pool[Any] | asyncpg.Connection[Any] | str,
-    user_id: uuid.UUID | str,
-    *,
-    schema: str = "public",
-    table: str = "analytics_events",
-    dead_letter_table: str = "analytics_dead_letters",
-) -> int:
+async def forget_user(pool_or_conn: Connectable, user_id: uuid.UUID | str) -> int:
     """Delete every raw event of ``user_id``; returns the number of rows removed.
 
     ``pool_or_conn`` is an asyncpg pool, a connection, or a DSN. The count includes
     dead letters that mentioned the user and the user's rows in
     ``analytics_daily_active_users`` (the only aggregate keyed by user). Safe to
-    repeat (the second call returns 0).
+    repeat (the second call returns 0). On the timescale tier the chunks it touched
+    are fully compressed again before it returns.
     Events of the user still queued in a running client are written afterwards: call it
     once the user can no longer produce events, or again after the next flush.
     """
-    target = _Target(
-        uid=_as_uuid(user_id),
-        schema=schema,
-        table=table,
-        events=f"{_quote(schema)}.{_quote(table)}",
-        dead=f"{_quote(schema)}.{_quote(dead_letter_table)}",
-    )
-    try:
-        if isinstance(pool_or_conn, str):
-            conn = await asyncpg.connect(pool_or_conn)
-            try:
-                removed = await _forget(conn, target)
-            finally:
-                await conn.close()
-        elif isinstance(pool_or_conn, asyncpg.Pool):
-            async with pool_or_conn.acquire() as pooled:
-                removed = await _forget(pooled, target)
-        else:
-            removed = await _forget(pool_or_conn, target)
-    except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError) as err:
-        raise DatabaseUnavailableError(f"forget_user: database unreachable: {err}") from err
-    except asyncpg.PostgresError as err:
-        raise DatabaseError(f"forget_user failed: {err}") from err
+    uid = _as_uuid(user_id)
+    async with acquire(pool_or_conn, step="forget_user: connecting") as conn:
+        with translate("forget_user"):
+            removed = await _forget(conn, uid)
     logger.info("forget_user: removed %d rows", removed)
     return removed
 
 
-@dataclass(frozen=True, slots=True)
-class _Target:
-    uid: uuid.UUID
-    schema: str
-    table: str
-    events: str  # quoted, schema-qualified
-    dead: str  # quoted, schema-qualified
-
-
-async def _forget(conn: Any, target: _Target) -> int:
-    uid, events, dead = target.uid, target.events, target.dead
+async def _forget(conn: Any, uid: uuid.UUID) -> int:
+    events, dead = quote_ident(EVENTS_TABLE), quote_ident(DEAD_LETTER_TABLE)
+    tier = await recorded_tier(conn)
     async with conn.transaction():
-        timescale = await conn.fetchval(
-            "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
-        )
-        if timescale is not None:
+        if tier is SchemaTier.TIMESCALE:
             await _lift_decompression_limit(conn)
-            removed = await _delete_events_timescale(conn, target)
+            removed = await _delete_events_timescale(conn, uid)
         else:
             removed = _count(await conn.execute(f"DELETE FROM {events} WHERE user_id = $1", uid))
         if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", dead):
             removed += _count(
                 await conn.execute(f"DELETE FROM {dead} WHERE strpos(payload, $1) > 0", str(uid))
             )
-        removed += await _delete_from_active_users(conn, target, timescale is not None)
+        removed += await _delete_from_active_users(conn, uid, tier is SchemaTier.TIMESCALE)
     return removed
 
 
-async def _delete_from_active_users(conn: Any, target: _Target, timescale: bool) -> int:
+async def _delete_from_active_users(conn: Any, uid: uuid.UUID, timescale: bool) -> int:
     """Remove the user from ``analytics_daily_active_users``, the one aggregate that keeps
     user ids (it must, for exact WAU/MAU). Every other aggregate holds only counts.
 
@@ -131,16 +96,16 @@ async def _delete_from_active_users(conn: Any, target: _Target, timescale: bool)
     materialisation hypertable; a later refresh recomputes from raw rows, which no
     longer hold the user, so the user does not come back.
     """
-    relation = f"{_quote(target.schema)}.{_quote('analytics_daily_active_users')}"
+    relation = quote_ident(DAILY_ACTIVE_USERS)
     if timescale:
         row = await conn.fetchrow(
             "SELECT materialization_hypertable_schema AS s, materialization_hypertable_name AS n "
             "FROM timescaledb_information.continuous_aggregates "
-            "WHERE view_schema = $1 AND view_name = 'analytics_daily_active_users'",
-            target.schema,
+            "WHERE view_schema = current_schema() AND view_name = $1",
+            DAILY_ACTIVE_USERS,
         )
         if row is not None:
-            relation = f"{_quote(row['s'])}.{_quote(row['n'])}"
+            relation = f"{quote_ident(row['s'])}.{quote_ident(row['n'])}"
         elif not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", relation):
             return 0
     elif not await conn.fetchval(
@@ -149,7 +114,7 @@ async def _delete_from_active_users(conn: Any, target: _Target, timescale: bool)
         relation,
     ):
         return 0
-    return _count(await conn.execute(f"DELETE FROM {relation} WHERE user_id = $1", target.uid))
+    return _count(await conn.execute(f"DELETE FROM {relation} WHERE user_id = $1", uid))
 
 
 def _count(status: str) -> int:
@@ -177,31 +142,23 @@ async def _lift_decompression_limit(conn: Any) -> None:
         logger.debug("forget_user: no decompression limit setting on this TimescaleDB")
 
 
-async def _delete_events_timescale(conn: Any, target: _Target) -> int:
-    uid = target.uid
-    delete = f"DELETE FROM {target.events} WHERE user_id = $1"
+async def _delete_events_timescale(conn: Any, uid: uuid.UUID) -> int:
+    """Delete the user's rows, then compress again every chunk the delete left partially
+    compressed or decompressed (see the module docstring)."""
+    was_compressed = {c.name for c in await chunk_states(conn) if c.compressed}
+    delete = f"DELETE FROM {quote_ident(EVENTS_TABLE)} WHERE user_id = $1"
     try:
         async with conn.transaction():
-            return _count(await conn.execute(delete, uid))
+            removed = _count(await conn.execute(delete, uid))
     except asyncpg.FeatureNotSupportedError:
         logger.info("forget_user: DELETE on compressed chunks unsupported; decompressing")
-    chunks = await conn.fetch(
-        """
-        SELECT format('%I.%I', chunk_schema, chunk_name) AS chunk
-        FROM timescaledb_information.chunks
-        WHERE hypertable_schema = $1 AND hypertable_name = $2 AND is_compressed
-        """,
-        target.schema,
-        target.table,
-    )
-    recompress: list[str] = []
-    for row in chunks:
-        chunk = row["chunk"]
-        # ``chunk`` comes from format('%I.%I'): already a safely quoted identifier.
-        if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {chunk} WHERE user_id = $1)", uid):
-            await conn.execute("SELECT decompress_chunk($1::regclass)", chunk)
-            recompress.append(chunk)
-    removed = _count(await conn.execute(delete, uid))
-    for chunk in recompress:
-        await conn.execute("SELECT compress_chunk($1::regclass)", chunk)
+        for chunk in sorted(was_compressed):
+            # ``chunk`` comes from format('%I.%I'): already a safely quoted identifier.
+            found = f"SELECT EXISTS (SELECT 1 FROM {chunk} WHERE user_id = $1)"
+            if await conn.fetchval(found, uid):
+                await conn.execute("SELECT decompress_chunk($1::regclass)", chunk)
+        removed = _count(await conn.execute(delete, uid))
+    recompressed = await compress_chunks(conn, only=was_compressed)
+    if recompressed:
+        logger.info("forget_user: compressed %d touched chunks again", len(recompressed))
     return removed

@@ -1,13 +1,13 @@
-"""Keeping the schema's data lifecycle going: partitions, aggregates, retention.
+"""Keeping the schema's data lifecycle going: partitions/chunks, aggregates, retention.
 
-On the **timescale** tier TimescaleDB's own background jobs do all of it (chunks,
-continuous-aggregate refresh policies, compression, retention); :func:`maintain` has
-nothing to do there. On the **partitioned** tier (plain PostgreSQL, TimescaleDB
-Apache-only) :func:`maintain` is that job; run it hourly (``analytics-migrate
-maintain`` from cron, or a task in any service). It is safe to run from many processes
-at once: a session advisory lock serialises runs on one database.
+:func:`maintain` is one idempotent pass that brings the schema to where its background
+jobs would have it, on either tier. Run it every few minutes to an hour
+(``analytics-migrate maintain`` from cron, or a task in any service). It is safe to run
+from many processes at once and beside TimescaleDB's scheduler: a session advisory lock
+serialises runs on one database.
 
-Each run:
+On the **partitioned** tier (plain PostgreSQL, TimescaleDB Apache-only) it is the only
+job there is. Each run:
 
 1. creates the daily partitions from yesterday to ``premake`` ahead, and moves rows
    that landed in the default partition (backfill, clock skew) into partitions of their
@@ -19,6 +19,14 @@ Each run:
    the last refresh (the watermark that keeps backfilled history from being missed).
    Each day range is recomputed as delete + insert of its buckets, all in one
    transaction with consuming the log, so a failure leaves the old rows and the log.
+
+On the **timescale** tier TimescaleDB's jobs do this when its scheduler runs; where it
+is off, starved or failing (see ``schema_health()``), each run does their work itself
+(see :mod:`.timescale`): refreshes every continuous aggregate over what is invalidated
+or not yet materialised (a rollup after its source), recomputes the active-users rollup
+from the first day that no longer matches its source, compresses chunks past the
+compression horizon (and recompresses partially compressed ones), and drops chunks
+past the retention.
 """
 
 from __future__ import annotations
@@ -30,37 +38,30 @@ from typing import Any
 
 import asyncpg
 
-from .._errors import DatabaseError
-from .migrate import REFRESH_WINDOW, acquire
-from .server import SchemaTier
+from .._db import Connectable, acquire, advisory_lock, translate
+from .facts import (
+    ACTIVE_USERS_TABLE,
+    COMPRESS_AFTER,
+    DAILY_ACTIVE_USERS,
+    MAINTENANCE_LOCK_KEY,
+    PREMAKE,
+    RAW_RETENTION,
+    REFRESH_WINDOW,
+    ceil_day,
+    floor_day,
+    quote_ident,
+)
+from .server import SchemaTier, recorded_tier
+from .timescale import compress_chunks, drop_old_chunks, refresh_caggs
 
 __all__ = ["RAW_RETENTION", "MaintenanceReport", "maintain", "refresh_aggregates"]
 
 logger = logging.getLogger("lib_analytics_core.maintenance")
 
-MAINTENANCE_LOCK_KEY = 7236912002
-"""Advisory lock key serialising maintenance (also taken inside the partition functions)."""
-
-RAW_RETENTION = dt.timedelta(days=90)
-"""Raw events older than this are dropped (whole days); aggregates are kept."""
-
-PREMAKE = dt.timedelta(days=7)
-"""Daily partitions are created this far ahead."""
-
 _DAY = dt.timedelta(days=1)
-_ORIGIN = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
-
-TIMESCALE_AGGREGATES = (
-    # Refresh order: a rollup after its source.
-    "analytics_daily_active_users",
-    "analytics_task_stats_daily",
-    "analytics_api_latency_hourly",
-    "analytics_api_latency_daily",
-    "analytics_integration_health_daily",
-    "analytics_auth_events_daily",
-    "analytics_cocoon_activity_daily",
-    "analytics_errors_hourly",
-)
+_floor_day = floor_day
+_ceil_day = ceil_day
+_quote_ident = quote_ident
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -72,16 +73,10 @@ class MaintenanceReport:
     partitions_dropped: tuple[str, ...] = ()
     refreshed_ranges: tuple[tuple[dt.datetime, dt.datetime], ...] = ()
     """Day ranges ``[start, end)`` whose aggregate buckets were recomputed."""
-
-
-def _floor_day(t: dt.datetime) -> dt.datetime:
-    t = t.astimezone(dt.UTC)
-    return t.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _ceil_day(t: dt.datetime) -> dt.datetime:
-    f = _floor_day(t)
-    return f if f == t else f + _DAY
+    chunks_compressed: tuple[str, ...] = ()
+    """Timescale tier: chunks compressed or recompressed by this run."""
+    chunks_dropped: tuple[str, ...] = ()
+    """Timescale tier: raw chunks dropped by retention in this run."""
 
 
 def _merge(ranges: list[tuple[dt.datetime, dt.datetime]]) -> list[tuple[dt.datetime, dt.datetime]]:
@@ -94,37 +89,29 @@ def _merge(ranges: list[tuple[dt.datetime, dt.datetime]]) -> list[tuple[dt.datet
     return merged
 
 
-async def _schema_tier(conn: asyncpg.Connection[Any]) -> SchemaTier:
-    tier = await conn.fetchval(
-        "SELECT tier FROM analytics_schema_migrations ORDER BY version LIMIT 1"
-        if await conn.fetchval("SELECT to_regclass('analytics_schema_migrations') IS NOT NULL")
-        else "SELECT NULL::text"
-    )
-    if tier is None:
-        raise DatabaseError("the analytics schema is not migrated here; run analytics-migrate")
-    return SchemaTier(tier)
-
-
 async def maintain(
-    pool_or_conn: Any,
+    pool_or_conn: Connectable,
     *,
     retention: dt.timedelta = RAW_RETENTION,
     premake: dt.timedelta = PREMAKE,
     refresh: bool = True,
+    compress_after: dt.timedelta = COMPRESS_AFTER,
 ) -> MaintenanceReport:
     """Run one maintenance pass (see the module docstring); returns what it did.
 
-    ``retention`` and ``premake`` exist for tests and unusual deployments; the defaults
-    are the documented lifecycle. On the timescale tier this is a no-op (TimescaleDB's
-    policies do the work) and reports nothing done.
+    ``retention``, ``premake`` and ``compress_after`` exist for tests and unusual
+    deployments; the defaults are the documented lifecycle (``premake`` applies to the
+    partitioned tier, ``compress_after`` to the timescale tier).
+    Raises :class:`~lib_analytics_core.DatabaseError` naming the failed step
+    (:class:`~lib_analytics_core.DatabaseUnavailableError` if the connection is lost).
     """
-    async with acquire(pool_or_conn) as conn:
-        tier = await _schema_tier(conn)
-        if tier is SchemaTier.TIMESCALE:
-            return MaintenanceReport(tier=tier)
-        await conn.execute("SELECT pg_advisory_lock($1)", MAINTENANCE_LOCK_KEY)
-        try:
-            try:
+    async with acquire(pool_or_conn, step="maintenance: connecting") as conn:
+        with translate("maintenance: reading the schema tier"):
+            tier = await recorded_tier(conn)
+        async with advisory_lock(conn, MAINTENANCE_LOCK_KEY, step="maintenance"):
+            if tier is SchemaTier.TIMESCALE:
+                return await _maintain_timescale(conn, retention, compress_after, refresh)
+            with translate("maintenance"):
                 now: dt.datetime = await conn.fetchval("SELECT now()")
                 created = await _ensure_partitions(conn, now, retention, premake)
                 cutoff = now - retention
@@ -135,10 +122,6 @@ async def maintain(
                 ranges: tuple[tuple[dt.datetime, dt.datetime], ...] = ()
                 if refresh:
                     ranges = await _refresh_partitioned(conn, now, None, None)
-            except asyncpg.PostgresError as err:
-                raise DatabaseError(f"maintenance failed: {err}") from err
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", MAINTENANCE_LOCK_KEY)
     if dropped:
         logger.info("retention dropped %d raw partitions", len(dropped))
     return MaintenanceReport(
@@ -147,6 +130,59 @@ async def maintain(
         partitions_dropped=tuple(dropped),
         refreshed_ranges=ranges,
     )
+
+
+async def _maintain_timescale(
+    conn: asyncpg.Connection[Any],
+    retention: dt.timedelta,
+    compress_after: dt.timedelta,
+    refresh: bool,
+) -> MaintenanceReport:
+    """The scheduler's work, in dependency order: aggregates first (from rows that
+    retention may be about to drop), then retention, then compression."""
+    with translate("maintenance: reading the clock"):
+        now: dt.datetime = await conn.fetchval("SELECT now()")
+    ranges: tuple[tuple[dt.datetime, dt.datetime], ...] = ()
+    if refresh:
+        with translate("maintenance: refreshing continuous aggregates"):
+            refreshed = await refresh_caggs(conn, None, floor_day(now) + _DAY)
+        with translate("maintenance: refreshing the active-users rollup"):
+            lo = await _active_users_dirty_from(conn, floor_day(now - REFRESH_WINDOW))
+            await _refresh_active_users(conn, lo, floor_day(now) + _DAY)
+        ranges = (refreshed,) if refreshed else ()
+    with translate("maintenance: applying retention (drop_chunks)"):
+        dropped = await drop_old_chunks(conn, now - retention)
+    with translate("maintenance: compressing chunks"):
+        compressed = await compress_chunks(conn, older_than=now - compress_after)
+    return MaintenanceReport(
+        tier=SchemaTier.TIMESCALE,
+        refreshed_ranges=ranges,
+        chunks_compressed=compressed,
+        chunks_dropped=dropped,
+    )
+
+
+async def _active_users_dirty_from(
+    conn: asyncpg.Connection[Any], recent: dt.datetime
+) -> dt.datetime:
+    """The first day whose precomputed DAU disagrees with its source (a backfill or an
+    erasure changed it), or ``recent``, whichever is earlier: the rollup is recomputed
+    from there. Days whose user set changed but not its size are caught only inside
+    the regular window; ``refresh_aggregates(start=...)`` recomputes any range."""
+    first: dt.datetime | None = await conn.fetchval(
+        f"""
+        SELECT min(day) FROM (
+            SELECT d.day FROM (SELECT day, count(*) AS n FROM {DAILY_ACTIVE_USERS} GROUP BY day) d
+            LEFT JOIN {ACTIVE_USERS_TABLE} a ON a.day = d.day
+            WHERE a.dau IS DISTINCT FROM d.n
+            UNION ALL
+            SELECT a.day FROM {ACTIVE_USERS_TABLE} a
+            WHERE a.dau > 0
+              AND NOT EXISTS (SELECT 1 FROM {DAILY_ACTIVE_USERS} d WHERE d.day = a.day)
+        ) dirty
+        """
+    )
+    return recent if first is None else min(first, recent)
 
 
 async def _ensure_partitions(
@@ -240,12 +276,8 @@ async def _refresh_active_users(
         await conn.execute("SELECT analytics_refresh_active_users($1, $2)", lo, hi)
 
 
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 async def refresh_aggregates(
-    pool_or_conn: Any, start: dt.datetime | None = None, end: dt.datetime | None = None
+    pool_or_conn: Connectable, start: dt.datetime | None = None, end: dt.datetime | None = None
 ) -> MaintenanceReport:
     """Bring every aggregate up to date for ``[start, end)``, on every tier.
 
@@ -258,20 +290,16 @@ async def refresh_aggregates(
     rollup after its source). That procedure refuses to run inside a transaction: do
     not call this inside ``conn.transaction()``.
     """
-    async with acquire(pool_or_conn) as conn:
-        tier = await _schema_tier(conn)
-        now: dt.datetime = await conn.fetchval("SELECT now()")
-        if tier is SchemaTier.PARTITIONED:
-            await conn.execute("SELECT pg_advisory_lock($1)", MAINTENANCE_LOCK_KEY)
-            try:
-                try:
+    async with acquire(pool_or_conn, step="aggregate refresh: connecting") as conn:
+        with translate("aggregate refresh: reading the schema tier"):
+            tier = await recorded_tier(conn)
+            now: dt.datetime = await conn.fetchval("SELECT now()")
+        async with advisory_lock(conn, MAINTENANCE_LOCK_KEY, step="aggregate refresh"):
+            with translate("aggregate refresh"):
+                if tier is SchemaTier.PARTITIONED:
                     ranges = await _refresh_partitioned(conn, now, start, end)
-                except asyncpg.PostgresError as err:
-                    raise DatabaseError(f"aggregate refresh failed: {err}") from err
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", MAINTENANCE_LOCK_KEY)
-            return MaintenanceReport(tier=tier, refreshed_ranges=ranges)
-        return await _refresh_timescale(conn, now, start, end)
+                    return MaintenanceReport(tier=tier, refreshed_ranges=ranges)
+                return await _refresh_timescale(conn, now, start, end)
 
 
 async def _refresh_timescale(
@@ -282,26 +310,10 @@ async def _refresh_timescale(
 ) -> MaintenanceReport:
     lo = _floor_day(start) if start is not None else _floor_day(now - REFRESH_WINDOW)
     hi = _ceil_day(end) if end is not None else _floor_day(now) + _DAY
-    # Never refresh below the oldest raw chunk: buckets there would be recomputed from
-    # nothing and their history erased.
-    oldest = await conn.fetchval(
-        "SELECT min(range_start) FROM timescaledb_information.chunks"
-        " WHERE hypertable_name = 'analytics_events'"
-    )
-    if oldest is None:
+    # Never below the oldest raw chunk: buckets there would be recomputed from nothing
+    # and their history erased (refresh_caggs clamps).
+    refreshed = await refresh_caggs(conn, lo, hi)
+    if refreshed is None:
         return MaintenanceReport(tier=SchemaTier.TIMESCALE)
-    lo = max(lo, _ceil_day(oldest))
-    if lo >= hi:
-        return MaintenanceReport(tier=SchemaTier.TIMESCALE)
-    try:
-        for name in TIMESCALE_AGGREGATES:
-            await conn.execute(
-                "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)",
-                name,
-                lo,
-                hi,
-            )
-        await _refresh_active_users(conn, lo, hi)
-    except asyncpg.PostgresError as err:
-        raise DatabaseError(f"continuous aggregate refresh failed: {err}") from err
-    return MaintenanceReport(tier=SchemaTier.TIMESCALE, refreshed_ranges=((lo, hi),))
+    await _refresh_active_users(conn, *refreshed)
+    return MaintenanceReport(tier=SchemaTier.TIMESCALE, refreshed_ranges=(refreshed,))

@@ -17,28 +17,39 @@ Guarantees:
 * **Unchanged.** The history stores a SHA-256 of the rendered file (all tiers, with the
   histogram boundaries expanded); an applied migration whose file changed is refused
   with :class:`ChecksumMismatchError` before anything runs.
-* **Sticky tier.** The tier (timescale or partitioned) is chosen from the server on the
-  first migration and recorded; later migrations keep using it even if the server
-  changes (installing TimescaleDB later does not half-convert a partitioned schema).
+* **Deliberate, sticky tier.** The tier (timescale or partitioned) is chosen on the
+  first migration (``tier=`` / ``--tier`` / ``ANALYTICS_SCHEMA_TIER``; ``auto`` detects
+  and says why, see :func:`~.server.choose_tier`) and recorded in the history; later
+  runs keep it, and a run that explicitly asks for the other tier is refused
+  (installing TimescaleDB later does not half-convert a partitioned schema).
+* **Any owner.** Nothing needs superuser; every failure is a :class:`MigrationError`
+  naming the step (and the missing privilege, when that is the cause).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import importlib.resources
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, Literal
+from typing import Literal
 
-import asyncpg
-
-from .._errors import ChecksumMismatchError, DatabaseUnavailableError, MigrationError
+from .._db import Connectable, acquire, advisory_lock, translate
+from .._errors import MigrationError
 from ..read import histogram as _histogram
-from .server import SchemaTier, ServerInfo, detect_server
+from .facts import BUCKET_ORIGIN_SQL, HISTORY_TABLE, MIGRATION_LOCK_KEY, REFRESH_WINDOW
+from .history import (
+    CREATE_HISTORY,
+    apply_migration,
+    check_checksums,
+    inspect,
+    read_history,
+    select,
+    tier_for,
+)
+from .server import SchemaTier, ServerInfo, TierChoice, requested_tier
 
 __all__ = [
     "HISTORY_TABLE",
@@ -47,8 +58,6 @@ __all__ = [
     "MigrationReport",
     "MigrationState",
     "MigrationStatus",
-    "PoolOrConnection",
-    "acquire",
     "load_migrations",
     "migrate",
     "migration_status",
@@ -56,12 +65,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("lib_analytics_core.migrate")
-
-HISTORY_TABLE = "analytics_schema_migrations"
-MIGRATION_LOCK_KEY = 7236912001
-"""Advisory lock key serialising migration runs (per database)."""
-
-PoolOrConnection = "asyncpg.Pool[Any] | asyncpg.Connection[Any]"
 
 Phase = Literal["all", "pre", "post"]
 
@@ -71,26 +74,7 @@ _AGG_RE = re.compile(r"^--\s*@aggregate\s+(\w+)\s+(.*)$")
 _END_RE = re.compile(r"^--\s*@end\s*$")
 _HIST_RE = re.compile(r"\{\{histogram:\s*(.+?)\s*\}\}")
 _WIDTHS = {"day": "1 day", "hour": "1 hour"}
-_ORIGIN = "TIMESTAMPTZ '2000-01-03 00:00:00+00'"
-
-REFRESH_WINDOW = dt.timedelta(days=3)
-"""Aggregates are refreshed over the last 3 days (hourly), on every tier."""
-
-
-@contextlib.asynccontextmanager
-async def acquire(pool_or_conn: Any) -> AsyncIterator[asyncpg.Connection[Any]]:
-    """One connection from a pool (returned afterwards) or the connection itself."""
-    if isinstance(pool_or_conn, asyncpg.Pool):
-        try:
-            conn = await pool_or_conn.acquire()
-        except (OSError, asyncpg.PostgresConnectionError) as err:
-            raise DatabaseUnavailableError(f"cannot connect to the database: {err}") from err
-        try:
-            yield conn  # type: ignore[misc]  # a PoolConnectionProxy behaves as a Connection
-        finally:
-            await pool_or_conn.release(conn)
-    else:
-        yield pool_or_conn
+_ORIGIN = BUCKET_ORIGIN_SQL
 
 
 # ------------------------------------------------------------------------ loading
@@ -103,7 +87,6 @@ class AggregateBlock:
     name: str
     bucket_column: str
     width: str
-    source: str
     time_column: str
     body: str
     position: int
@@ -184,7 +167,6 @@ def _render(source: str, tier: SchemaTier) -> str:
                     name=name,
                     bucket_column=opts["bucket"],
                     width=opts["width"],
-                    source=opts["source"],
                     time_column=opts["time"],
                     body=_expand_histograms("\n".join(agg)),
                     position=position,
@@ -202,7 +184,9 @@ def _render(source: str, tier: SchemaTier) -> str:
         m = _AGG_RE.match(line)
         if m:
             opts = dict(kv.split("=", 1) for kv in m.group(2).split())
-            missing = {"bucket", "width", "source", "time"} - opts.keys()
+            # ``source=`` is still accepted (0002 carries it and is checksummed) but
+            # unused: the SELECT names its source itself.
+            missing = {"bucket", "width", "time"} - opts.keys()
             if missing or opts["width"] not in _WIDTHS:
                 raise MigrationError(f"bad @aggregate header: {line!r}")
             agg_header = (m.group(1), opts)
@@ -323,6 +307,8 @@ class MigrationStatus:
     tier: SchemaTier
     """The tier applied migrations used (or the one the next run would use)."""
     migrations: tuple[MigrationState, ...]
+    tier_reason: str = ""
+    """Why that tier: "recorded in the history", or the choice ``auto`` would make."""
 
     @property
     def pending(self) -> tuple[MigrationState, ...]:
@@ -331,6 +317,11 @@ class MigrationStatus:
     @property
     def applied(self) -> tuple[MigrationState, ...]:
         return tuple(m for m in self.migrations if m.state != "pending")
+
+    @property
+    def changed(self) -> tuple[MigrationState, ...]:
+        """Applied migrations whose shipped file no longer matches (never acceptable)."""
+        return tuple(m for m in self.migrations if m.state == "changed")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -346,63 +337,27 @@ class MigrationReport:
     already_applied: tuple[str, ...]
     sql: tuple[tuple[str, str], ...] = ()
     """(migration name, rendered SQL) for each migration in ``applied``."""
+    tier_reason: str = ""
+    """Why this tier (the recorded one, the operator's choice, or what ``auto`` saw)."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Applied:
-    version: int
-    name: str
-    checksum: str
-    applied_at: dt.datetime
-    tier: str
+async def migration_status(
+    pool_or_conn: Connectable, *, tier: str | None = None
+) -> MigrationStatus:
+    """Applied/pending/changed state of every shipped migration, and the server kind.
 
-
-async def _history(conn: asyncpg.Connection[Any]) -> dict[int, _Applied] | None:
-    exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", HISTORY_TABLE)
-    if not exists:
-        return None
-    rows = await conn.fetch(
-        f"SELECT version, name, checksum, applied_at, tier FROM {HISTORY_TABLE}"
-    )
-    return {
-        r["version"]: _Applied(r["version"], r["name"], r["checksum"], r["applied_at"], r["tier"])
-        for r in rows
-    }
-
-
-def _tier_for(server: ServerInfo, history: dict[int, _Applied] | None) -> SchemaTier:
-    if history:
-        recorded = history[min(history)].tier
-        tier = SchemaTier(recorded)
-        if tier is not server.kind.tier:
-            logger.warning(
-                "schema uses the %s tier but the server is %s; keeping %s",
-                tier.value,
-                server.kind.value,
-                tier.value,
-            )
-        return tier
-    return server.kind.tier
-
-
-def _check_checksums(migrations: Sequence[Migration], history: dict[int, _Applied]) -> None:
-    for mig in migrations:
-        done = history.get(mig.version)
-        if done is not None and done.checksum != mig.checksum:
-            raise ChecksumMismatchError(
-                f"migration {mig.name} was applied with checksum {done.checksum[:12]}... but "
-                f"the shipped file now has {mig.checksum[:12]}...: applied migrations must "
-                "never change; add a new migration instead"
-            )
-
-
-async def migration_status(pool_or_conn: Any) -> MigrationStatus:
-    """Applied/pending/changed state of every shipped migration, and the server kind."""
+    Read-only (any role that can read the catalog and the history table). ``tier`` is
+    the choice the next migration run would get (default: ``$ANALYTICS_SCHEMA_TIER`` or
+    ``auto``); a tier already recorded wins.
+    """
     migrations = load_migrations()
-    async with acquire(pool_or_conn) as conn:
-        server = await detect_server(conn)
-        history = await _history(conn)
-    tier = _tier_for(server, history)
+    async with acquire(pool_or_conn, step="migration status: connecting") as conn:
+        server, history = await inspect(conn)
+    try:
+        choice = tier_for(server, history, tier)
+    except MigrationError as err:  # status reports, it does not refuse
+        recorded = SchemaTier(history[min(history)].tier) if history else server.kind.tier
+        choice = TierChoice(recorded, requested_tier(tier), str(err))
     states: list[MigrationState] = []
     for mig in migrations:
         done = (history or {}).get(mig.version)
@@ -415,136 +370,76 @@ async def migration_status(pool_or_conn: Any) -> MigrationStatus:
             states.append(
                 MigrationState(mig.version, mig.name, mig.phase, state, done.applied_at, done.tier)
             )
-    return MigrationStatus(server=server, tier=tier, migrations=tuple(states))
-
-
-def _select(migrations: Sequence[Migration], applied: set[int], phase: Phase) -> list[Migration]:
-    pending = [m for m in migrations if m.version not in applied]
-    if phase == "all":
-        return pending
-    chosen = [m for m in pending if m.phase == phase]
-    if chosen:
-        first = chosen[0].version
-        blocking = [m for m in pending if m.phase != phase and m.version < first]
-        if blocking:
-            raise MigrationError(
-                f"cannot run {phase}-deploy migration {chosen[0].name} before "
-                f"{blocking[0].name}; run `analytics-migrate {blocking[0].phase}` first"
-            )
-    return chosen
-
-
-_CREATE_HISTORY = f"""
-CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
-    version     INT PRIMARY KEY,
-    name        TEXT NOT NULL,
-    phase       TEXT NOT NULL,
-    checksum    TEXT NOT NULL,
-    tier        TEXT NOT NULL,
-    applied_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
-    duration_ms INT NOT NULL
-)
-"""
+    return MigrationStatus(
+        server=server, tier=choice.tier, migrations=tuple(states), tier_reason=choice.reason
+    )
 
 
 async def migrate(
-    pool_or_conn: Any, phase: Phase = "all", dry_run: bool = False
+    pool_or_conn: Connectable,
+    phase: Phase = "all",
+    dry_run: bool = False,
+    *,
+    tier: str | None = None,
 ) -> MigrationReport:
     """Apply the pending migrations of ``phase`` (``"all"``, ``"pre"`` or ``"post"``).
 
     Safe to call from every service at start-up: concurrent calls serialise on an
     advisory lock and each migration is applied once. ``dry_run`` returns the SQL that
-    would run and changes nothing (not even the history table).
+    would run and changes nothing (not even the history table). ``tier`` is ``"auto"``
+    (default, or ``$ANALYTICS_SCHEMA_TIER``), ``"timescale"`` or ``"partitioned"``; the
+    first run records it and later runs asking for the other tier are refused.
     Raises :class:`ChecksumMismatchError` if an applied migration's file changed, and
-    :class:`MigrationError` naming the failing statement if a migration fails.
+    :class:`MigrationError` naming the failing step or statement otherwise (a lost
+    connection is a :class:`~lib_analytics_core.DatabaseUnavailableError`).
     """
     if phase not in ("all", "pre", "post"):
         raise MigrationError(f"phase must be 'all', 'pre' or 'post', not {phase!r}")
+    requested_tier(tier)  # validate before touching the database
     migrations = load_migrations()
-    async with acquire(pool_or_conn) as conn:
-        server = await detect_server(conn)
-        schema = await conn.fetchval("SELECT current_schema()")
+    async with acquire(pool_or_conn, step="migrate: connecting") as conn:
+        server, history = await inspect(conn)
+        with translate("reading the current schema", MigrationError):
+            schema = await conn.fetchval("SELECT current_schema()")
         if schema in (None, "pg_catalog", "information_schema"):
             raise MigrationError(
                 f"no schema to create the analytics tables in (current schema: {schema}); "
                 "set search_path, e.g. to public"
             )
         if dry_run:
-            history = await _history(conn) or {}
-            _check_checksums(migrations, history)
-            tier = _tier_for(server, history)
-            todo = _select(migrations, set(history), phase)
+            history = history or {}
+            check_checksums(migrations, history)
+            choice = tier_for(server, history, tier)
+            todo = select(migrations, set(history), phase)
             return MigrationReport(
                 server=server,
-                tier=tier,
+                tier=choice.tier,
                 phase=phase,
                 dry_run=True,
                 applied=tuple(m.name for m in todo),
                 already_applied=tuple(history[v].name for v in sorted(history)),
-                sql=tuple((m.name, m.render(tier)) for m in todo),
+                sql=tuple((m.name, m.render(choice.tier)) for m in todo),
+                tier_reason=choice.reason,
             )
-        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
-        try:
-            await conn.execute(_CREATE_HISTORY)
-            history = await _history(conn) or {}
-            _check_checksums(migrations, history)
-            tier = _tier_for(server, history)
-            todo = _select(migrations, set(history), phase)
+        async with advisory_lock(conn, MIGRATION_LOCK_KEY, step="migrating", error=MigrationError):
+            with translate(f"creating {HISTORY_TABLE} in schema {schema}", MigrationError):
+                await conn.execute(CREATE_HISTORY)
+                history = await read_history(conn) or {}
+            check_checksums(migrations, history)
+            choice = tier_for(server, history, tier)
+            todo = select(migrations, set(history), phase)
             done: list[tuple[str, str]] = []
             for mig in todo:
-                sql = mig.render(tier)
-                await _apply(conn, mig, sql, tier)
+                sql = mig.render(choice.tier)
+                await apply_migration(conn, mig, split_statements(sql), choice.tier)
                 done.append((mig.name, sql))
             return MigrationReport(
                 server=server,
-                tier=tier,
+                tier=choice.tier,
                 phase=phase,
                 dry_run=False,
                 applied=tuple(name for name, _ in done),
                 already_applied=tuple(history[v].name for v in sorted(history)),
                 sql=tuple(done),
+                tier_reason=choice.reason,
             )
-        finally:
-            with contextlib.suppress(asyncpg.PostgresError, OSError):
-                await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
-
-
-async def _apply(conn: asyncpg.Connection[Any], mig: Migration, sql: str, tier: SchemaTier) -> None:
-    statements = split_statements(sql)
-    logger.info(
-        "applying migration %s (%s tier, %d statements)", mig.name, tier.value, len(statements)
-    )
-    started = dt.datetime.now(dt.UTC)
-    tx = None if mig.no_transaction else conn.transaction()
-    if tx is not None:
-        await tx.start()
-    try:
-        for index, stmt in enumerate(statements, 1):
-            try:
-                await conn.execute(stmt)
-            except asyncpg.PostgresError as err:
-                code = [ln for ln in stmt.splitlines() if not ln.strip().startswith("--")]
-                first = " ".join(" ".join(code).split())[:200]
-                raise MigrationError(
-                    f"migration {mig.name} failed at statement {index}/{len(statements)} "
-                    f"[{first}]: {type(err).__name__}: {err}"
-                ) from err
-        elapsed = int((dt.datetime.now(dt.UTC) - started).total_seconds() * 1000)
-        await conn.execute(
-            f"INSERT INTO {HISTORY_TABLE} (version, name, phase, checksum, tier, duration_ms)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            mig.version,
-            mig.name,
-            mig.phase,
-            mig.checksum,
-            tier.value,
-            elapsed,
-        )
-    except BaseException:
-        if tx is not None:
-            with contextlib.suppress(asyncpg.PostgresError, OSError):
-                await tx.rollback()
-        raise
-    else:
-        if tx is not None:
-            await tx.commit()

@@ -1,0 +1,150 @@
+"""What the TimescaleDB scheduler would do, done by the library on demand.
+
+TimescaleDB's background jobs (refresh policies, compression, retention, the
+active-users job) keep the timescale tier current *when they run*. They do not run
+where the scheduler is off (``timescaledb.max_background_workers = 0``, common on small
+and managed servers), starved (too few ``max_worker_processes``) or failing. Then
+``maintain()`` calls these functions, which do the same work directly:
+
+* :func:`refresh_caggs`: ``refresh_continuous_aggregate`` over the whole raw range, in
+  refresh order (a rollup after its source). TimescaleDB only recomputes regions that
+  are invalidated or not yet materialised, so a refresh with nothing to do is cheap;
+  it never reaches below the oldest raw chunk (retention dropped those rows, and the
+  aggregates keep that history);
+* :func:`compress_chunks`: compresses every chunk entirely older than the compression
+  horizon that is not compressed, or only *partially* compressed (rows written or
+  erased in it after compression sit in row storage: ``forget_user`` and late events
+  leave such chunks behind, and the compression policy does not revisit them). A
+  partial chunk is rewritten whole (decompress + compress), which returns it to its
+  freshly compressed size;
+* :func:`drop_old_chunks`: ``drop_chunks`` older than the retention.
+
+Each is idempotent and safe beside a running scheduler: TimescaleDB serialises these
+operations per chunk / per aggregate itself, and ``maintain()`` holds the maintenance
+advisory lock so two ``maintain()`` runs do not duplicate the work. None may run inside
+a transaction (``refresh_continuous_aggregate`` refuses to).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from .facts import AGGREGATES, EVENTS_TABLE, floor_day
+
+__all__ = ["ChunkState", "chunk_states", "compress_chunks", "drop_old_chunks", "refresh_caggs"]
+
+logger = logging.getLogger("lib_analytics_core.maintenance")
+
+_COMPRESSED = 1
+_PARTIAL = 8
+"""Bits of ``_timescaledb_catalog.chunk.status``: compressed; partially compressed
+(rows in row storage beside the compressed batches)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkState:
+    """One chunk of the events hypertable and its compression state."""
+
+    name: str
+    """Schema-qualified, quoted (``format('%I.%I')``): safe to splice into SQL."""
+    range_start: dt.datetime
+    range_end: dt.datetime
+    compressed: bool
+    partial: bool
+    """Compressed, but with rows in row storage too (needs recompression)."""
+
+    @property
+    def fully_compressed(self) -> bool:
+        return self.compressed and not self.partial
+
+
+async def chunk_states(conn: asyncpg.Connection[Any]) -> list[ChunkState]:
+    """Every chunk of the events hypertable (in the current schema), oldest first."""
+    rows = await conn.fetch(
+        """
+        SELECT format('%I.%I', c.chunk_schema, c.chunk_name) AS name,
+               c.range_start, c.range_end, c.is_compressed,
+               coalesce((k.status & $2) <> 0, false) AS partial
+        FROM timescaledb_information.chunks c
+        LEFT JOIN _timescaledb_catalog.chunk k
+               ON k.schema_name = c.chunk_schema AND k.table_name = c.chunk_name
+        WHERE c.hypertable_schema = current_schema() AND c.hypertable_name = $1
+        ORDER BY c.range_start
+        """,
+        EVENTS_TABLE,
+        _PARTIAL,
+    )
+    return [
+        ChunkState(r["name"], r["range_start"], r["range_end"], r["is_compressed"], r["partial"])
+        for r in rows
+    ]
+
+
+async def compress_chunks(
+    conn: asyncpg.Connection[Any],
+    *,
+    older_than: dt.datetime | None = None,
+    only: set[str] | None = None,
+) -> tuple[str, ...]:
+    """Compress (or recompress) chunks ending at or before ``older_than`` and/or named
+    in ``only``; returns the chunks compressed. Fully compressed chunks are skipped."""
+    done: list[str] = []
+    for chunk in await chunk_states(conn):
+        if chunk.fully_compressed:
+            continue
+        if older_than is not None and chunk.range_end > older_than:
+            continue
+        if only is not None and chunk.name not in only:
+            continue
+        if chunk.compressed:
+            # Partially compressed: decompress and compress the whole chunk. Recompressing
+            # in place (compress_chunk alone) merges the row-storage rows but leaves the
+            # chunk's heap and indexes at their grown size: measured on an erasure from 13
+            # chunks, +30 % after VACUUM, versus the original size with this rewrite.
+            await conn.execute("SELECT decompress_chunk($1::regclass)", chunk.name)
+        await conn.execute("SELECT compress_chunk($1::regclass)", chunk.name)
+
+        done.append(chunk.name)
+    if done:
+        logger.info("compressed %d chunks", len(done))
+    return tuple(done)
+
+
+async def drop_old_chunks(conn: asyncpg.Connection[Any], cutoff: dt.datetime) -> tuple[str, ...]:
+    """Drop raw chunks entirely older than ``cutoff`` (aggregates keep their history)."""
+    rows = await conn.fetch(
+        "SELECT drop_chunks($1::regclass, older_than => $2::timestamptz) AS c",
+        EVENTS_TABLE,
+        cutoff,
+    )
+    return tuple(str(r["c"]) for r in rows)
+
+
+async def refresh_caggs(
+    conn: asyncpg.Connection[Any], lo: dt.datetime | None, hi: dt.datetime
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """Refresh every continuous aggregate over ``[lo, hi)`` (``lo=None``: from the
+    oldest raw chunk), never below the oldest raw chunk; returns the range used."""
+    oldest = await conn.fetchval(
+        "SELECT min(range_start) FROM timescaledb_information.chunks"
+        " WHERE hypertable_schema = current_schema() AND hypertable_name = $1",
+        EVENTS_TABLE,
+    )
+    if oldest is None:
+        return None
+    start = floor_day(oldest) if lo is None else max(lo, floor_day(oldest))
+    if start >= hi:
+        return None
+    for name in AGGREGATES:
+        await conn.execute(
+            "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)",
+            name,
+            start,
+            hi,
+        )
+    return start, hi
