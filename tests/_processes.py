@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs pinned; used in tests only
 
 __all__ = ["SESSION_MARKER", "describe", "marked", "wait_until_gone"]
 

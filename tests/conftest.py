@@ -31,7 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs pinned; used in tests only
 import pytest
 
 from tests import _db

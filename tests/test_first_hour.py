@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs pinned; used in tests only
 import pytest
 
 from lib_analytics_core.cli._env import describe_database_url, resolve_database_url
