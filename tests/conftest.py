@@ -60,7 +60,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for proc in left:
         with contextlib.suppress(psutil.Error):
             proc.kill()
-    session.config.get_terminal_writer().line(f"ERROR: {message}", red=True, bold=True)
+    writer = session.config.get_terminal_writer()
+    writer.line()
+    writer.line(f"ERROR: {message}", red=True, bold=True)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

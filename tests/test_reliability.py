@@ -360,6 +360,10 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield server
     finally:
         server.cleanup()
+        # The tests restart the server with pg_ctl: cleanup() only stops the process it
+        # started itself, so stop whatever postmaster now runs on this data directory.
+        if (data / "postmaster.pid").exists():
+            _pg_ctl(server, "-m", "fast", "stop")
 
 
 def _pg_ctl(server: object, *args: str) -> None:
