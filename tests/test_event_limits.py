@@ -8,6 +8,7 @@ the aggregates' SQL reads, found from the migration files themselves.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import typing
@@ -18,9 +19,11 @@ from typing import Any
 import pytest
 
 from lib_analytics_core import (
+    AnalyticsClient,
     AnalyticsEvent,
     ApiRequest,
     CocoonDisconnected,
+    ConfigurationError,
     Event,
     EventValidationError,
     IntegrationUsed,
@@ -147,3 +150,18 @@ def test_custom_integers_are_held_to_a_bigint_and_finite_floats_pass() -> None:
     edge = Measured(ratio=1e308, total=2**63 - 1, share=-0.0)
     assert (edge.total, edge.share) == (2**63 - 1, -0.0)
     assert Measured(ratio=1, total=-(2**63)).ratio == 1  # an int is a valid float
+
+
+@pytest.mark.parametrize(
+    "when", ["2026-03-01T00:00:00Z", 1_772_323_200, None, dt.date(2026, 3, 1)], ids=repr
+)
+def test_track_at_refuses_what_is_not_an_aware_datetime_with_the_documented_error(
+    when: object,
+) -> None:
+    client, _ = AnalyticsClient.new()
+    event = build(TaskCompleted, seed=1)
+    with pytest.raises(ConfigurationError, match="timezone-aware datetime"):
+        client.track_at(event, when)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="naive"):
+        client.track_at(event, dt.datetime(2026, 3, 1))
+    assert client.queue_depth == 0

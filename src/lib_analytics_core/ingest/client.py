@@ -111,10 +111,16 @@ class AnalyticsClient:
 
         For backfills, imports and simulations: the event takes the same path as
         ``track()`` but keeps the given time. A naive datetime is a programming error
-        and raises :class:`ConfigurationError` (ambiguous times would corrupt buckets).
+        and raises :class:`ConfigurationError` (ambiguous times would corrupt buckets); so
+        does anything that is not a ``datetime`` (a string, a number).
         """
-        if timestamp.tzinfo is None:
-            raise ConfigurationError("track_at() needs a timezone-aware datetime")
+        if not isinstance(timestamp, datetime.datetime) or timestamp.tzinfo is None:
+            got = (
+                type(timestamp).__name__
+                if not isinstance(timestamp, datetime.datetime)
+                else ("a naive datetime")
+            )
+            raise ConfigurationError(f"track_at() needs a timezone-aware datetime, got {got}")
         if not self._enabled:
             return
         delta = timestamp - _EPOCH
