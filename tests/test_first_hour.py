@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -184,9 +185,11 @@ async def test_the_demo_names_its_target_without_the_password(
     user = parts.username or "postgres"
     # Trust authentication ignores the password; what matters is that it is never shown.
     with_password = urlunsplit(parts._replace(netloc=f"{user}:hunter2-not-shown@{host}"))
+    env = _env(tmp_path, uuid.uuid4().hex)
+    del env["COLUMNS"]  # output to a pipe, as in CI logs or `> file`
     proc = subprocess.run(  # noqa: ASYNC221 - the demo is a separate process on purpose
         [*DEMO, "--database-url", with_password, *SMALL],
-        env=_env(tmp_path, uuid.uuid4().hex),
+        env=env,
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -197,6 +200,8 @@ async def test_the_demo_names_its_target_without_the_password(
     assert proc.returncode == 0, output
     assert f"writing to {describe_database_url(database_url)} (from --database-url)" in output
     assert "hunter2" not in output
+    # Not wrapped at 80 columns: the Tasks table's header (97 wide) is one line.
+    assert re.search(r"┃ created ┃ completed ┃.*┃ p95 duration \(median day\) ┃", output), output
     conn = await asyncpg.connect(database_url)
     try:
         assert await conn.fetchval("SELECT count(*) FROM analytics_events") > 0
@@ -221,3 +226,39 @@ def test_one_resolution_order_for_the_console_scripts() -> None:
     assert resolve_database_url(None, both) == "a"
     assert resolve_database_url(None, {"PLATFORM_DATABASE_URL": "b"}) == "b"
     assert resolve_database_url(None, {"DATABASE_URL": ""}) is None
+
+
+def _tasks(args: list[str], **env_extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **env_extra}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "tasks.py"), *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+def test_tasks_help_exits_zero_and_lists_every_command() -> None:
+    proc = _tasks(["--help"])
+    assert proc.returncode == 0, proc.stderr
+    for command in ("demo", "test", "bench", "lint", "doctor"):
+        assert f"tasks.py {command}" in proc.stdout
+    assert _tasks(["no-such-command"]).returncode == 2
+
+
+def test_doctor_names_what_is_missing_and_how_to_install_it(tmp_path: Path) -> None:
+    # A PATH without node or npm: the TimescaleDB tier would be skipped locally.
+    proc = _tasks(["doctor"], PATH=str(tmp_path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "MISSING Node.js + npm: the TimescaleDB test tier" in proc.stdout
+    assert "apt-get install -y nodejs npm" in proc.stdout
+    assert "a local run is partial" in proc.stdout
+
+
+def test_the_test_command_prints_the_doctor_summary_first() -> None:
+    proc = _tasks(["test", "--collect-only", "-q", "tests/test_config.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.index("optional components") < proc.stdout.index("test_config.py")

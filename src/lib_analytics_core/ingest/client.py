@@ -114,13 +114,12 @@ class AnalyticsClient:
         and raises :class:`ConfigurationError` (ambiguous times would corrupt buckets); so
         does anything that is not a ``datetime`` (a string, a number).
         """
-        if not isinstance(timestamp, datetime.datetime) or timestamp.tzinfo is None:
-            got = (
-                type(timestamp).__name__
-                if not isinstance(timestamp, datetime.datetime)
-                else ("a naive datetime")
+        if not isinstance(timestamp, datetime.datetime):
+            raise ConfigurationError(
+                f"track_at() needs a timezone-aware datetime, got {type(timestamp).__name__}"
             )
-            raise ConfigurationError(f"track_at() needs a timezone-aware datetime, got {got}")
+        if timestamp.tzinfo is None:
+            raise ConfigurationError("track_at() needs a timezone-aware datetime, not a naive one")
         if not self._enabled:
             return
         delta = timestamp - _EPOCH
