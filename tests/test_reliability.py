@@ -337,7 +337,7 @@ async def test_a_missing_dead_letter_table_does_not_block_the_good_rows(
     for seq in range(9):
         client.track(SeqEvent(run="no-dlq", seq=seq))
     client.track(
-        ApiRequest(service="api", method="GET", endpoint="\x00", status_code=1, duration_ms=1)
+        ApiRequest(service="api", method="GET", endpoint="\x00", status_code=200, duration_ms=1)
     )
     assert await worker.flush(30)
     await assert_exactly_once(db, "no-dlq", 9)
