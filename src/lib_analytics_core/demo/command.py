@@ -278,7 +278,8 @@ async def _summary(pool: asyncpg.Pool[Any], result: SimulationResult, console: A
     top = await q.top_errors(pool, start=start, end=end, limit=5)
     span = f"{start:%Y-%m-%d} .. {end - dt.timedelta(days=1):%Y-%m-%d} (UTC)"
 
-    t = Table(title=f"Active users · {span}", title_justify="left")
+    title = f"Active users · {span}"
+    t = Table(title=title, title_justify="left", min_width=len(title))  # title on one line
     for col in ("", "DAU", "WAU", "MAU"):
         t.add_column(col, justify="right")
     if users:
