@@ -105,7 +105,7 @@ def _assert_nothing_left(tmp_path: Path, marker: str, output: str) -> None:
     for proc in left:  # this test's own leftovers: stop them, then fail
         with contextlib.suppress(psutil.Error):
             proc.kill()
-    assert not left, f"still running after the demo stopped: {shown}\n{output}"
+    assert not left, f"still running after it stopped: {shown}\n{output}"
     dirs = sorted(p.name for p in tmp_path.glob("analytics-demo-*"))
     assert dirs == [], f"temporary directories left behind: {dirs}\n{output}"
 
@@ -262,3 +262,34 @@ def test_the_test_command_prints_the_doctor_summary_first() -> None:
     proc = _tasks(["test", "--collect-only", "-q", "tests/test_config.py"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.index("optional components") < proc.stdout.index("test_config.py")
+
+
+WAITING_TEST = """
+import time
+
+def test_waits_on_the_embedded_server(admin_url):
+    print("READY", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_killed_test_run_stops_its_embedded_postgres(tmp_path: Path, sig: signal.Signals) -> None:
+    """``kill`` of ``tasks.py test`` (forwarded to pytest) still runs the fixtures' teardown."""
+    (tmp_path / "test_waiting.py").write_text(WAITING_TEST)
+    marker = uuid.uuid4().hex
+    env = _env(tmp_path, marker)
+    env.pop("TEST_DATABASE_URL", None)  # the embedded server, started by the admin_url fixture
+    cmd = [
+        sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"),
+        "--rootdir", str(ROOT), "-p", "tests.conftest", "-p", "no:cacheprovider",
+        "-s", "-q", str(tmp_path / "test_waiting.py"),
+    ]  # fmt: skip
+    run = Running(cmd, env)
+    run.wait_for("READY")
+    run.proc.send_signal(sig)
+    output = run.finish()
+    _assert_nothing_left(tmp_path, marker, output)
+    assert list(tmp_path.glob("lac-embedded-pg-*")) == [], output
+    assert run.proc.returncode == pytest.ExitCode.INTERRUPTED, output
