@@ -165,3 +165,24 @@ def test_track_at_refuses_what_is_not_an_aware_datetime_with_the_documented_erro
     with pytest.raises(ConfigurationError, match="naive"):
         client.track_at(event, dt.datetime(2026, 3, 1))
     assert client.queue_depth == 0
+
+
+class Nested(Event):
+    event_type: typing.ClassVar[str] = "limits_test_nested"
+    values: list[int]
+    user_id: uuid.UUID | None = None
+
+
+class Shouting:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr for you")
+
+
+def test_a_refused_value_that_cannot_be_printed_still_gives_the_documented_error() -> None:
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(EventValidationError, match=r"^Nested\.values: expected list\[int\]"):
+        Nested(values=deep)  # type: ignore[arg-type]
+    with pytest.raises(EventValidationError, match=r"Measured\.total: expected int .*Shouting"):
+        Measured(ratio=1.0, total=Shouting())  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ import datetime as _dt
 import enum
 import math
 import re
+import reprlib
 import types
 import typing
 import uuid
@@ -175,8 +176,16 @@ def decode_event(event_type: str, data: bytes | str) -> Event:
 # --------------------------------------------------------------------------- checking
 
 
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel = 3  # a value nested 100,000 deep must not make the message fail
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 60
+
+
 def _fail(cls_name: str, field: str, expected: str, value: object) -> typing.NoReturn:
-    shown = repr(value)
+    try:
+        shown = _SHORT_REPR.repr(value)
+    except Exception:  # a hostile __repr__ must not hide the real error
+        shown = f"<unprintable {type(value).__name__}>"
     if len(shown) > 60:
         shown = shown[:57] + "..."
     raise EventValidationError(
@@ -190,7 +199,7 @@ def _convert_check(tp: Any) -> Callable[[object], bool]:
     def check(value: object) -> bool:
         try:
             msgspec.convert(value, tp, strict=True)
-        except msgspec.ValidationError:
+        except (msgspec.ValidationError, RecursionError):  # too deep is invalid, not a crash
             return False
         return True
 
