@@ -115,6 +115,8 @@ def _assert_nothing_left(tmp_path: Path, marker: str, output: str) -> None:
     ("target", "sig"),
     [
         ("wrapper", signal.SIGTERM),  # timeout -s TERM 20 python3 tasks.py demo --serve
+        ("wrapper", signal.SIGHUP),  # the terminal running tasks.py went away
+        ("wrapper", signal.SIGINT),  # kill -INT from a script (not a terminal's Ctrl+C)
         ("demo", signal.SIGTERM),  # kill -TERM of analytics-demo itself
         ("demo", signal.SIGHUP),  # the terminal went away
         ("demo", signal.SIGINT),  # Ctrl+C
