@@ -10,22 +10,60 @@ Server selection (once per session):
 
 Per-test isolation is cheap: the schema is created once in a template database and
 each test gets ``CREATE DATABASE ... TEMPLATE ...`` (procrastinate's approach).
+
+What the suite starts, it stops: every process started during the session inherits a
+marker variable, and the session fails if any of them (an embedded PostgreSQL above
+all) outlives it. SIGTERM and SIGHUP end the run like Ctrl+C, so fixtures still stop
+their servers when ``tasks.py test`` is killed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import tempfile
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import psutil  # type: ignore[import-untyped]  # no stubs pinned; used in tests only
 import pytest
 
 from tests import _db
+from tests._processes import SESSION_MARKER, describe, wait_until_gone
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ[SESSION_MARKER] = f"{os.getpid()}-{uuid.uuid4().hex}"
+    if threading.current_thread() is threading.main_thread():
+
+        def interrupt(signum: int, frame: object) -> None:
+            signal.signal(signum, signal.SIG_IGN)  # once: let the teardown finish
+            raise KeyboardInterrupt
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, interrupt)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own, which tears the session fixtures down
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a process it started is still alive (and stop it)."""
+    left = wait_until_gone(SESSION_MARKER, os.environ[SESSION_MARKER])
+    if not left:
+        return
+    message = f"processes started by the test session are still running: {describe(left)}"
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    writer = session.config.get_terminal_writer()
+    writer.line()
+    writer.line(f"ERROR: {message}", red=True, bold=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _replace_db(url: str, dbname: str) -> str:

@@ -38,7 +38,7 @@ async def test_scrape_reports_the_worker_counters(
     for seq in range(60):
         client.track(SeqEvent(run="m", seq=seq))
     client.track(
-        ApiRequest(service="x", method="GET", endpoint="\x00", status_code=1, duration_ms=1)
+        ApiRequest(service="x", method="GET", endpoint="\x00", status_code=200, duration_ms=1)
     )
     assert await worker.flush(30)
     for seq in range(120):  # 100 fit the queue, 20 are dropped

@@ -14,6 +14,7 @@ import pytest
 
 from lib_analytics_core import (
     AnalyticsClient,
+    AnalyticsConfig,
     AnalyticsWorker,
     ApiRequest,
     ApplicationError,
@@ -24,6 +25,7 @@ from lib_analytics_core import (
     WebhookReceived,
 )
 from lib_analytics_core.privacy import (
+    DEFAULT_BEFORE_TRACK,
     PII_FIELDS,
     REDACTED,
     compose,
@@ -76,6 +78,25 @@ async def test_email_policy_on_stored_rows(
     assert all(r["user_id"] == USER and r["data"]["success"] is True for r in stored)
     raw = await db.fetchval("SELECT string_agg(data::text, ' ') FROM analytics_events")
     assert ("ann@example.com" in raw.lower()) is (mode == "raw")
+
+
+async def test_default_client_stores_no_email(database_url: str, db: asyncpg.Connection) -> None:
+    """Issue 15: ``AnalyticsClient.new()`` with no ``before_track`` drops the email."""
+    await run(database_url, [login("ann@example.com")])
+    stored = await rows(db, "auth_login_attempt")
+    assert [r["data"]["email"] for r in stored] == [None]
+    assert stored[0]["user_id"] == USER and stored[0]["data"]["method"] == "email_code"
+    raw = await db.fetchval("SELECT string_agg(data::text, ' ') FROM analytics_events")
+    assert "ann@example.com" not in raw
+    assert AnalyticsConfig().before_track is DEFAULT_BEFORE_TRACK  # the pinned default
+
+
+async def test_raw_email_is_stored_only_when_chosen(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    await run(database_url, [login("ann@example.com")], before_track=pii_policy(email="raw"))
+    stored = await rows(db, "auth_login_attempt")
+    assert [r["data"]["email"] for r in stored] == ["ann@example.com"]
 
 
 def test_hash_is_keyed_normalised_and_needs_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:

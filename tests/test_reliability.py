@@ -337,7 +337,7 @@ async def test_a_missing_dead_letter_table_does_not_block_the_good_rows(
     for seq in range(9):
         client.track(SeqEvent(run="no-dlq", seq=seq))
     client.track(
-        ApiRequest(service="api", method="GET", endpoint="\x00", status_code=1, duration_ms=1)
+        ApiRequest(service="api", method="GET", endpoint="\x00", status_code=200, duration_ms=1)
     )
     assert await worker.flush(30)
     await assert_exactly_once(db, "no-dlq", 9)
@@ -360,6 +360,10 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield server
     finally:
         server.cleanup()
+        # The tests restart the server with pg_ctl: cleanup() only stops the process it
+        # started itself, so stop whatever postmaster now runs on this data directory.
+        if (data / "postmaster.pid").exists():
+            _pg_ctl(server, "-m", "fast", "stop")
 
 
 def _pg_ctl(server: object, *args: str) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from ._errors import ConfigurationError
+from .privacy import DEFAULT_BEFORE_TRACK
 
 if TYPE_CHECKING:
     from .ingest.encoding import BeforeTrack
@@ -117,9 +118,12 @@ class AnalyticsConfig:
     spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
     spool_after_failures: int = DEFAULT_SPOOL_AFTER_FAILURES
 
-    before_track: BeforeTrack | None = None
+    before_track: BeforeTrack | None = DEFAULT_BEFORE_TRACK
     """Runs in the worker (off the request path) on each event; may return a changed
-    event, or None to drop it. See ``lib_analytics_core.privacy``."""
+    event, or None to drop it. The default is ``privacy.pii_policy()``: personal fields
+    (``AuthLoginAttempt.email``) are dropped unless you choose otherwise. A hook you pass
+    replaces it (compose ``pii_policy(...)`` into yours); ``None`` runs no hook at all and
+    stores events as tracked. See ``lib_analytics_core.privacy``."""
 
     sample_rates: Mapping[str, float] = field(default_factory=dict)
     """Keep only this fraction of an event type (``{"api_request": 0.1}``); the rate is

@@ -11,6 +11,11 @@ so hashing costs the request path nothing. Build one hook from parts with
     )
     client, cfg = AnalyticsClient.new(before_track=hook)
 
+Without a ``before_track``, a client uses :data:`DEFAULT_BEFORE_TRACK` (``pii_policy()``:
+the email is dropped). A hook you pass *replaces* that default, so compose
+``pii_policy(...)`` into it (as above) to keep personal fields out; storing them is a
+choice spelled ``pii_policy(email="raw")`` (or ``before_track=None``: no hook at all).
+
 What the catalogue stores about people (see :data:`PII_FIELDS` and ``docs/integrations.md``):
 
 * every event may carry ``user_id`` - a pseudonymous UUID, stored in its own column and
@@ -46,6 +51,7 @@ from .events.base import Event
 from .events.catalog import AuthLoginAttempt
 
 __all__ = [
+    "DEFAULT_BEFORE_TRACK",
     "MIN_SECRET_BYTES",
     "PII_FIELDS",
     "PII_SECRET_ENV",
@@ -232,3 +238,9 @@ def pii_policy(
     if email == "hash":
         return hash_fields(AuthLoginAttempt, "email", secret=secret)
     raise ConfigurationError(f"email must be 'hash', 'drop' or 'raw', not {email!r}")
+
+
+#: ``AnalyticsConfig.before_track`` when none is given: :func:`pii_policy` with its
+#: defaults, so personal fields are dropped unless the user chooses otherwise. One shared
+#: instance, so configs built with the default still compare equal.
+DEFAULT_BEFORE_TRACK: BeforeTrack = pii_policy()

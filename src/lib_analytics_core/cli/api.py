@@ -1,6 +1,7 @@
 """``analytics-api``: serve the read-only API and dashboard with uvicorn.
 
-The database comes from ``--database-url`` or ``DATABASE_URL`` (use a login in the
+The database comes from ``--database-url``, else ``DATABASE_URL``, else
+``PLATFORM_DATABASE_URL``, the order of every console script (use a login in the
 ``analytics_reader`` role); the bearer token from ``ANALYTICS_API_TOKEN``, never from the
 command line, where it would show in ``ps`` and shell history.
 """
@@ -12,6 +13,7 @@ import os
 import sys
 
 from .._errors import ConfigurationError
+from ._env import resolve_database_url
 
 __all__ = ["main"]
 
@@ -20,21 +22,29 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="analytics-api",
         description="Serve the read-only analytics API (/v1/...) and dashboard (/).",
-        epilog="Environment: DATABASE_URL (if --database-url is not given), "
+        epilog="Environment: DATABASE_URL, then PLATFORM_DATABASE_URL (if --database-url is "
+        "not given), "
         "ANALYTICS_API_TOKEN (required; clients send it as 'Authorization: Bearer ...').",
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--database-url", default=None, help="PostgreSQL URL (default: $DATABASE_URL)")
+    p.add_argument(
+        "--database-url",
+        default=None,
+        help="PostgreSQL URL (default: $DATABASE_URL, then $PLATFORM_DATABASE_URL)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    database_url = args.database_url or os.environ.get("DATABASE_URL")
+    database_url = resolve_database_url(args.database_url)
     if not database_url:
-        sys.stderr.write("analytics-api: no database: pass --database-url or set DATABASE_URL\n")
+        sys.stderr.write(
+            "analytics-api: no database: pass --database-url or set DATABASE_URL "
+            "(or PLATFORM_DATABASE_URL)\n"
+        )
         return 2
     token = os.environ.get("ANALYTICS_API_TOKEN", "")
     try:

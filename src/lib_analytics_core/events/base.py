@@ -7,6 +7,8 @@ type-checking ``__post_init__`` generated from its annotations the first time it
 constructed (the same trick ``dataclasses`` and ``attrs`` use: generated source is several
 times faster than a loop over fields). A wrong type then fails where the event is built,
 with the class and field in the message, instead of in a background worker minutes later.
+Values the aggregates cannot hold (an integer beyond its documented bounds, a NaN) are
+refused the same way; the rules are in ``events.limits``.
 
 Services outside the built-in catalogue define their own events the same way::
 
@@ -23,7 +25,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import math
 import re
+import reprlib
 import types
 import typing
 import uuid
@@ -33,6 +37,7 @@ from typing import Any, ClassVar, Literal, TypeVar, get_args, get_origin
 import msgspec
 
 from .._errors import EventValidationError, UnknownEventTypeError
+from .limits import BIGINT_MAX, BIGINT_MIN
 
 __all__ = ["Event", "decode_event", "event_class", "registered_event_types"]
 
@@ -171,8 +176,16 @@ def decode_event(event_type: str, data: bytes | str) -> Event:
 # --------------------------------------------------------------------------- checking
 
 
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel = 3  # a value nested 100,000 deep must not make the message fail
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 60
+
+
 def _fail(cls_name: str, field: str, expected: str, value: object) -> typing.NoReturn:
-    shown = repr(value)
+    try:
+        shown = _SHORT_REPR.repr(value)
+    except Exception:  # a hostile __repr__ must not hide the real error
+        shown = f"<unprintable {type(value).__name__}>"
     if len(shown) > 60:
         shown = shown[:57] + "..."
     raise EventValidationError(
@@ -186,7 +199,7 @@ def _convert_check(tp: Any) -> Callable[[object], bool]:
     def check(value: object) -> bool:
         try:
             msgspec.convert(value, tp, strict=True)
-        except msgspec.ValidationError:
+        except (msgspec.ValidationError, RecursionError):  # too deep is invalid, not a crash
             return False
         return True
 
@@ -199,26 +212,79 @@ def _describe(tp: Any) -> str:
     return repr(tp).replace("typing.", "")
 
 
-def _condition(tp: Any, var: str, ns: dict[str, Any]) -> str | None:
-    """A Python expression true when ``var`` is *not* an instance of ``tp``.
+def _bounds(tp: Any) -> tuple[Any, int | None, int | None] | None:
+    """``(int, lo, hi)`` for ``Annotated[int, msgspec.Meta(ge=.., le=..)]``, else None.
 
-    None means "accept anything" (``Any``/``object``).
+    Only inclusive integer bounds are checked inline; any other constraint goes to
+    msgspec (slower, still correct).
+    """
+    base, *extras = get_args(tp)
+    if base is not int or not extras:
+        return None
+    lo: int | None = None
+    hi: int | None = None
+    for meta in extras:
+        if not isinstance(meta, msgspec.Meta):
+            return None
+        other = {
+            name
+            for name in ("gt", "lt", "multiple_of", "pattern", "min_length", "max_length")
+            if getattr(meta, name) is not None
+        }
+        if other or any(b is not None and not isinstance(b, int) for b in (meta.ge, meta.le)):
+            return None
+        if isinstance(meta.ge, int):
+            lo = meta.ge
+        if isinstance(meta.le, int):
+            hi = meta.le
+    return base, lo, hi
+
+
+def _int_condition(var: str, lo: int | None, hi: int | None) -> str:
+    wrong_type = (
+        f"({var}.__class__ is not int and (not isinstance({var}, int) or isinstance({var}, bool)))"
+    )
+    lo = BIGINT_MIN if lo is None else lo
+    hi = BIGINT_MAX if hi is None else hi
+    return f"({wrong_type} or not ({lo} <= {var} <= {hi}))"
+
+
+def _converted(tp: Any, var: str, ns: dict[str, Any]) -> str:
+    key = f"_conv{len(ns)}"
+    ns[key] = _convert_check(tp)
+    return f"not {key}({var})"
+
+
+def _scalar_condition(tp: Any, var: str) -> str | None:
+    """The inline check for bool, int, float and datetime; None for other types."""
+    if tp is bool:
+        return f"{var}.__class__ is not bool"
+    if tp is int:
+        return _int_condition(var, None, None)
+    if tp is float:
+        return (
+            f"(not isinstance({var}, (int, float)) or isinstance({var}, bool)"
+            f" or (isinstance({var}, float) and not _isfinite({var})))"
+        )
+    if tp is _dt.datetime:
+        return f"(not isinstance({var}, _datetime) or {var}.tzinfo is None)"
+    return None
+
+
+def _condition(tp: Any, var: str, ns: dict[str, Any]) -> str | None:
+    """A Python expression true when ``var`` is *not* a valid value of ``tp``.
+
+    None means "accept anything" (``Any``/``object``). Integers are also held to their
+    bounds and floats to finite values (``events.limits``).
     """
     if tp is Any or tp is object:
         return None
     origin = get_origin(tp)
-    if origin is typing.Annotated or (
-        origin is not None
-        and origin
-        not in (
-            types.UnionType,
-            typing.Union,
-            Literal,
-        )
-    ):
-        key = f"_conv{len(ns)}"
-        ns[key] = _convert_check(tp)
-        return f"not {key}({var})"
+    if origin is typing.Annotated:
+        bounds = _bounds(tp)
+        return _int_condition(var, bounds[1], bounds[2]) if bounds else _converted(tp, var, ns)
+    if origin is not None and origin not in (types.UnionType, typing.Union, Literal):
+        return _converted(tp, var, ns)
     if origin in (types.UnionType, typing.Union):
         parts: list[str] = []
         for arg in get_args(tp):
@@ -234,27 +300,32 @@ def _condition(tp: Any, var: str, ns: dict[str, Any]) -> str | None:
         key = f"_lit{len(ns)}"
         ns[key] = frozenset(get_args(tp))
         return f"{var} not in {key}"
-    if tp is bool:
-        return f"{var}.__class__ is not bool"
-    if tp is int:
-        return (
-            f"({var}.__class__ is not int"
-            f" and (not isinstance({var}, int) or isinstance({var}, bool)))"
-        )
-    if tp is float:
-        return f"(not isinstance({var}, (int, float)) or isinstance({var}, bool))"
-    if tp is _dt.datetime:
-        return f"(not isinstance({var}, _datetime) or {var}.tzinfo is None)"
+    scalar = _scalar_condition(tp, var)
+    if scalar is not None:
+        return scalar
     if isinstance(tp, type):
         key = f"_t{len(ns)}"
         ns[key] = tp
         return f"({var}.__class__ is not {key} and not isinstance({var}, {key}))"
-    key = f"_conv{len(ns)}"
-    ns[key] = _convert_check(tp)
-    return f"not {key}({var})"
+    return _converted(tp, var, ns)
 
 
 def _expected(tp: Any) -> str:
+    if tp is type(None):
+        return "None"
+    origin = get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_expected(arg) for arg in get_args(tp))
+    if origin is typing.Annotated:
+        bounds = _bounds(tp)
+        if bounds is not None:
+            lo = BIGINT_MIN if bounds[1] is None else bounds[1]
+            hi = BIGINT_MAX if bounds[2] is None else bounds[2]
+            return f"int in {lo}..{hi}"
+    if tp is int:
+        return "int in -2**63..2**63-1 (a PostgreSQL bigint)"
+    if tp is float:
+        return "finite float (not NaN or infinity)"
     if tp is _dt.datetime:
         return "timezone-aware datetime"
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
@@ -264,7 +335,7 @@ def _expected(tp: Any) -> str:
 
 def _build_checker(cls: type[Event]) -> Callable[[Event], None]:
     hints = typing.get_type_hints(cls, include_extras=True)
-    ns: dict[str, Any] = {"_fail": _fail, "_datetime": _dt.datetime}
+    ns: dict[str, Any] = {"_fail": _fail, "_datetime": _dt.datetime, "_isfinite": math.isfinite}
     lines = ["def _check_fields(self):"]
     for name in cls.__struct_fields__:
         tp = hints[name]

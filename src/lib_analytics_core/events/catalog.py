@@ -4,6 +4,9 @@ One class per event, so a handler gets type checking and completion on its field
 the aggregates can rely on field names. Conventions the migrations depend on:
 
 * ids are ``uuid.UUID``; durations are ``int`` milliseconds (``duration_ms``);
+* numbers are bounded where the event is built (``events.limits``: durations 0 to 24.8
+  days, HTTP statuses 100-599, counts non-negative), so no stored value can break an
+  aggregate's SQL cast;
 * ``success`` is a ``bool``; errors are free text in ``error``;
 * ``user_id`` is the user the event concerns (None when there is none or it is unknown);
 * ``service`` is set only on the operational events that several services emit
@@ -21,6 +24,7 @@ from typing import ClassVar
 import msgspec
 
 from .base import Event
+from .limits import Count, DurationMs, ExitCode, HttpStatus, SessionMs
 
 __all__ = [
     "AnalyticsEvent",
@@ -75,7 +79,7 @@ class AuthCodeVerified(Event):
 
     success: bool
     user_id: uuid.UUID | None = None
-    attempts: int = 1
+    attempts: Count = 1
     failure_reason: str | None = None
 
 
@@ -114,7 +118,7 @@ class TaskStarted(Event):
     task_id: uuid.UUID
     user_id: uuid.UUID
     cocoon_id: uuid.UUID | None = None
-    queue_wait_ms: int | None = None
+    queue_wait_ms: DurationMs | None = None
 
 
 class TaskCompleted(Event):
@@ -122,9 +126,9 @@ class TaskCompleted(Event):
 
     task_id: uuid.UUID
     user_id: uuid.UUID
-    duration_ms: int
+    duration_ms: DurationMs
     cocoon_id: uuid.UUID | None = None
-    exit_code: int | None = 0
+    exit_code: ExitCode | None = 0
 
 
 class TaskFailed(Event):
@@ -134,8 +138,8 @@ class TaskFailed(Event):
     user_id: uuid.UUID
     error: str
     cocoon_id: uuid.UUID | None = None
-    duration_ms: int | None = None
-    exit_code: int | None = None
+    duration_ms: DurationMs | None = None
+    exit_code: ExitCode | None = None
 
 
 class TaskCancelled(Event):
@@ -144,7 +148,7 @@ class TaskCancelled(Event):
     task_id: uuid.UUID
     user_id: uuid.UUID
     cocoon_id: uuid.UUID | None = None
-    duration_ms: int | None = None
+    duration_ms: DurationMs | None = None
     reason: str | None = None
 
 
@@ -173,7 +177,7 @@ class IntegrationUsed(Event):
 
     provider: str
     action: str
-    duration_ms: int
+    duration_ms: DurationMs
     user_id: uuid.UUID | None = None
     success: bool = True
 
@@ -185,7 +189,7 @@ class IntegrationError(Event):
     error: str
     user_id: uuid.UUID | None = None
     action: str | None = None
-    status_code: int | None = None
+    status_code: HttpStatus | None = None
 
 
 class OAuthFlowStarted(Event):
@@ -203,7 +207,7 @@ class OAuthFlowCompleted(Event):
     provider: str
     success: bool
     user_id: uuid.UUID | None = None
-    duration_ms: int | None = None
+    duration_ms: DurationMs | None = None
     error: str | None = None
 
 
@@ -216,7 +220,7 @@ class WebhookReceived(Event):
     provider: str
     webhook_type: str
     user_id: uuid.UUID | None = None
-    payload_bytes: int | None = None
+    payload_bytes: Count | None = None
 
 
 class WebhookProcessed(Event):
@@ -225,7 +229,7 @@ class WebhookProcessed(Event):
     provider: str
     webhook_type: str
     success: bool
-    duration_ms: int
+    duration_ms: DurationMs
     user_id: uuid.UUID | None = None
     error: str | None = None
 
@@ -254,7 +258,7 @@ class CocoonDisconnected(Event):
 
     cocoon_id: uuid.UUID
     user_id: uuid.UUID | None = None
-    session_duration_ms: int | None = None
+    session_duration_ms: SessionMs | None = None
     reason: str | None = None
 
 
@@ -270,7 +274,7 @@ class CocoonSetupTokenCreated(Event):
 
     token_id: uuid.UUID
     user_id: uuid.UUID
-    expires_in_secs: int
+    expires_in_secs: Count
 
 
 class CocoonSetupTokenUsed(Event):
@@ -319,8 +323,8 @@ class ApiRequest(Event):
     service: str
     method: str
     endpoint: str
-    status_code: int
-    duration_ms: int
+    status_code: HttpStatus
+    duration_ms: DurationMs
     user_id: uuid.UUID | None = None
 
 
@@ -330,9 +334,9 @@ class DatabaseQuery(Event):
     service: str
     query_type: str
     """``select``, ``insert``, ``update``, ``delete`` or ``other``."""
-    duration_ms: int
+    duration_ms: DurationMs
     table: str | None = None
-    rows: int | None = None
+    rows: Count | None = None
     success: bool = True
     user_id: uuid.UUID | None = None
 

@@ -111,10 +111,15 @@ class AnalyticsClient:
 
         For backfills, imports and simulations: the event takes the same path as
         ``track()`` but keeps the given time. A naive datetime is a programming error
-        and raises :class:`ConfigurationError` (ambiguous times would corrupt buckets).
+        and raises :class:`ConfigurationError` (ambiguous times would corrupt buckets); so
+        does anything that is not a ``datetime`` (a string, a number).
         """
+        if not isinstance(timestamp, datetime.datetime):
+            raise ConfigurationError(
+                f"track_at() needs a timezone-aware datetime, got {type(timestamp).__name__}"
+            )
         if timestamp.tzinfo is None:
-            raise ConfigurationError("track_at() needs a timezone-aware datetime")
+            raise ConfigurationError("track_at() needs a timezone-aware datetime, not a naive one")
         if not self._enabled:
             return
         delta = timestamp - _EPOCH
