@@ -88,6 +88,7 @@ ENDPOINTS = [
     "/v1/errors/top",
     "/v1/services",
     "/v1/window",
+    "/v1/health",
 ]
 
 
@@ -264,3 +265,26 @@ async def test_the_pool_cannot_write(
 def test_create_app_rejects_a_weak_token() -> None:
     with pytest.raises(lac.ConfigurationError, match="16 characters"):
         create_app("postgresql://x@localhost/x", "short")
+
+
+async def test_health_is_the_librarys_schema_health_as_the_reader_role(
+    client: httpx.AsyncClient, seeded_url: tuple[str, _read_seed.Seeded]
+) -> None:
+    """/v1/health (the dashboard's stale-data banner) answers for the read-only role and
+    says exactly what schema_health() says; a tighter staleness limit is honoured."""
+    from lib_analytics_core import schema_health
+
+    url, _ = seeded_url
+    r = await client.get("/v1/health", headers=AUTH)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    expected = (await schema_health(url)).as_dict()
+    for key in ("checked_at",):
+        body.pop(key), expected.pop(key)
+    for agg in (*body["aggregates"], *expected["aggregates"]):
+        agg.pop("staleness_s")  # measured against now(), which moved between the calls
+    assert body == expected
+    assert body["aggregates"], "every aggregate of the schema is reported"
+    assert body["ok"] is True and body["problems"] == []
+    r = await client.get("/v1/health", headers=AUTH, params={"max_staleness_minutes": 0})
+    assert r.status_code == 422

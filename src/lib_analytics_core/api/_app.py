@@ -43,6 +43,7 @@ from fastapi.staticfiles import StaticFiles
 from .._errors import ConfigurationError, DatabaseError, DatabaseUnavailableError, QueryError
 from ..read import queries as q
 from ..read import window as _window
+from ..schema.health import DEFAULT_MAX_STALENESS, schema_health
 from ._database import DEFAULT_POOL_MAX_SIZE, DEFAULT_STATEMENT_TIMEOUT_MS, ReadOnlyDatabase
 from ._params import (
     ERROR_RESPONSES,
@@ -360,6 +361,27 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
         lo = bounded(since, "since")
         pool = await db.pool()
         return _json(Services(services=await q.list_services(pool, since=lo)))
+
+    @v1.get("/health", tags=["ops"])
+    async def health(
+        max_staleness_minutes: Annotated[
+            int,
+            Query(
+                ge=1,
+                le=7 * 24 * 60,
+                description="An aggregate whose newest bucket lags the raw data by more "
+                "than this is stale.",
+            ),
+        ] = int(DEFAULT_MAX_STALENESS.total_seconds() // 60),
+    ) -> Response:
+        """Is the data current? TimescaleDB jobs (last run, consecutive failures, last
+        error) and each aggregate's staleness. ``ok`` false and ``problems`` drive the
+        dashboard's "data is stale" banner: a scheduler that is off or failing, or a
+        ``maintain`` cron that stopped, shows up here instead of as quietly old charts."""
+        pool = await db.pool()
+        report = await schema_health(pool)
+        limit = _dt.timedelta(minutes=max_staleness_minutes)
+        return _json(report.as_dict(max_staleness=limit))
 
     app.include_router(v1)
 

@@ -36,6 +36,7 @@ import asyncpg
 from .._errors import AnalyticsError
 from ..cli._env import DATABASE_URL_VARIABLES, describe_database_url
 from ..read import queries as q
+from ..read.window import DEFAULT_WINDOW_DAYS, last_days
 from ..schema.maintenance import refresh_aggregates
 from ..schema.migrate import migrate
 from .lifecycle import StopSignals, embedded_server
@@ -270,13 +271,19 @@ def _pct(value: float | None) -> str:
 async def _summary(pool: asyncpg.Pool[Any], result: SimulationResult, console: Any) -> None:
     from rich.table import Table  # noqa: PLC0415 - optional extra, checked in main()
 
-    start = result.start
-    end = result.end.replace(hour=0, minute=0, second=0, microsecond=0)  # full days only
+    # The dashboard's default view and the API's default range are last_days(30): the
+    # summary asks the same window (whole UTC days, today so far included), so the numbers
+    # printed here are the numbers the dashboard opens with.
+    simulated_days = (result.end.date() - result.start.date()).days
+    window = last_days(max(1, min(simulated_days, DEFAULT_WINDOW_DAYS)), now=result.end)
+    start, end = window.start, window.end
     users = await q.active_users(pool, start=start, end=end)
     tasks = await q.task_stats(pool, start=start, end=end)
     latency = await q.api_latency(pool, start=start, end=end, granularity="total")
     top = await q.top_errors(pool, start=start, end=end, limit=5)
-    span = f"{start:%Y-%m-%d} .. {end - dt.timedelta(days=1):%Y-%m-%d} (UTC)"
+    span = (
+        f"last {window.days} days: {start:%Y-%m-%d} .. {end - dt.timedelta(days=1):%Y-%m-%d} (UTC)"
+    )
 
     title = f"Active users · {span}"
     t = Table(title=title, title_justify="left", min_width=len(title))  # title on one line

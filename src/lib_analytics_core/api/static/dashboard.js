@@ -490,6 +490,7 @@
     $('end').value = state.end;
     $('range-label').textContent = `${state.start} → ${state.end} (UTC) · ${granularity() === 'hour' ? 'hourly' : 'daily'} · ${state.service || 'all services'}`;
     showStatus('');
+    loadHealth();
     const panels = [loadUsers, loadLatency, loadRequests, loadErrors, loadTasks, loadIntegrations, loadAuth, loadCocoons];
     const results = await Promise.allSettled(panels.map((p) => p(range)));
     if (mine !== generation) return; // a newer view is on its way
@@ -504,6 +505,20 @@
     dashboard.loads += 1;
     dashboard.ready = true;
     document.body.dataset.loads = String(dashboard.loads);
+  }
+
+  // Stale data must not look like quiet data: when a TimescaleDB job fails, the scheduler
+  // is off or `analytics-migrate maintain` stopped running, say so above the charts.
+  async function loadHealth() {
+    const el = $('health-banner');
+    try {
+      const h = await api('/v1/health');
+      el.hidden = Boolean(h.ok);
+      el.textContent = h.ok ? '' : 'Data may be stale: ' + h.problems.join(' · ');
+      dashboard.health = h;
+    } catch (e) {
+      el.hidden = true;
+    }
   }
 
   function tokenRejected() {
