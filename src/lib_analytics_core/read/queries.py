@@ -14,8 +14,13 @@ Conventions shared by all functions:
   time would be silently misread). A bucket belongs to the range when its *start* does.
 * Daily series return one row per day of the range, zeros included, so a chart never
   draws a line across a gap as if nothing had been missing.
-* Percentiles are estimated from the mergeable log-scale histogram columns by
-  :mod:`lib_analytics_core.read.histogram` (its relative error bound applies).
+* Dates and times must lie in ``[EARLIEST, now + MAX_FUTURE]``: ``datetime.min``/``max``
+  would reach the database as ±infinity (a day series that never ends) or overflow.
+* Percentiles come from sparse exponential histograms
+  (:mod:`lib_analytics_core.read.histogram`): within 1 % of the exact nearest-rank value.
+  Each question reads the rollup whose grain matches its group-by and filters (migration
+  0004; ``docs/schema.md`` lists them): a series at that grain reads precomputed
+  percentiles, anything coarser merges the histograms of the rows it covers (exact).
 * Bad parameters raise :class:`QueryError` before any SQL runs; driver errors become
   :class:`DatabaseError` / :class:`DatabaseUnavailableError`.
 """
@@ -34,6 +39,8 @@ from . import histogram as _histogram
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "EARLIEST",
+    "MAX_FUTURE",
     "MAX_ACTIVE_USERS_RANGE",
     "MAX_DAILY_RANGE",
     "MAX_HOURLY_RANGE",
@@ -72,6 +79,10 @@ MAX_LIMIT: Final = 100_000
 #: Default and maximum rows of :func:`top_errors`.
 DEFAULT_TOP_ERRORS: Final = 20
 MAX_TOP_ERRORS: Final = 1_000
+#: No date or time before this is accepted (nothing the library stores is older).
+EARLIEST: Final = _dt.datetime(2000, 1, 1, tzinfo=_dt.UTC)
+#: Nor more than this far ahead of now (clock skew and "tomorrow" are fine; year 9999 is not).
+MAX_FUTURE: Final = _dt.timedelta(days=366)
 #: Filters compare against VARCHAR(100) columns; longer values can match nothing.
 _MAX_FILTER_LEN: Final = 200
 
@@ -82,10 +93,6 @@ _HOUR = _dt.timedelta(hours=1)
 Granularity = Literal["hour", "day", "total"]
 LatencyGroupBy = Literal["total", "service", "endpoint"]
 
-# Histogram columns, generated from the one definition of the bucket boundaries.
-_HCOLS: Final = tuple(_histogram.COLUMN_NAMES)
-_BUCKETS: Final = len(_HCOLS)
-_HSUMS: Final = ", ".join(f"coalesce(sum({c}), 0)::bigint AS {c}" for c in _HCOLS)
 
 
 # ----------------------------------------------------------------------------- rows
@@ -221,16 +228,28 @@ class TopErrorRow:
 
 
 def _as_utc(value: object, name: str) -> _dt.datetime:
+    """``value`` as an aware UTC datetime inside ``[EARLIEST, now + MAX_FUTURE]``."""
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise QueryError(
                 f"{name} must be timezone-aware (the aggregates are bucketed in UTC), "
                 f"got naive {value.isoformat()}"
             )
-        return value.astimezone(_UTC)
-    if isinstance(value, _dt.date):
-        return _dt.datetime(value.year, value.month, value.day, tzinfo=_UTC)
-    raise QueryError(f"{name} must be a date or a timezone-aware datetime, got {value!r}")
+        try:
+            out = value.astimezone(_UTC)
+        except OverflowError as err:  # datetime.min/max with an offset
+            raise QueryError(f"{name} {value.isoformat()} is out of range") from err
+    elif isinstance(value, _dt.date):
+        out = _dt.datetime(value.year, value.month, value.day, tzinfo=_UTC)
+    else:
+        raise QueryError(f"{name} must be a date or a timezone-aware datetime, got {value!r}")
+    latest = _dt.datetime.now(_UTC) + MAX_FUTURE
+    if not EARLIEST <= out <= latest:
+        raise QueryError(
+            f"{name} {out.isoformat()} is outside the accepted window "
+            f"[{EARLIEST.date().isoformat()}, now + {MAX_FUTURE.days} days]"
+        )
+    return out
 
 
 def _range(
@@ -313,9 +332,13 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
-def _counts(row: asyncpg.Record) -> tuple[int, ...]:
-    # The histogram sums are always the last select items (``{_HSUMS}`` ends each query).
-    return tuple(row)[-_BUCKETS:]
+def _value(key: object) -> float | None:
+    """A precomputed percentile bucket key as milliseconds."""
+    return None if key is None else _histogram.representative(int(key))  # type: ignore[call-overload]
+
+
+def _max_ms(value: object) -> int | None:
+    return None if value is None else round(value)  # type: ignore[call-overload]
 
 
 async def _fetch_days(
@@ -372,22 +395,21 @@ async def active_users(
     ]
 
 
-_TASK_SQL = f"""
-WITH days AS (
-    SELECT d AS day FROM generate_series($1::timestamptz, $2::timestamptz, interval '24 hours') d
-)
+_TASK_SQL = """
 SELECT days.day,
-       coalesce(sum(t.created), 0)::bigint AS created,
-       coalesce(sum(t.started), 0)::bigint AS started,
-       coalesce(sum(t.completed), 0)::bigint AS completed,
-       coalesce(sum(t.failed), 0)::bigint AS failed,
-       coalesce(sum(t.cancelled), 0)::bigint AS cancelled,
-       coalesce(sum(t.duration_count), 0)::bigint AS duration_count,
-       coalesce(sum(t.duration_sum_ms), 0)::float8 AS duration_sum_ms,
-       max(t.duration_max_ms)::bigint AS duration_max_ms,
-       {_HSUMS}
-FROM days LEFT JOIN analytics_task_stats_daily t ON t.day = days.day
-GROUP BY days.day
+       coalesce(t.created, 0)::bigint AS created,
+       coalesce(t.started, 0)::bigint AS started,
+       coalesce(t.completed, 0)::bigint AS completed,
+       coalesce(t.failed, 0)::bigint AS failed,
+       coalesce(t.cancelled, 0)::bigint AS cancelled,
+       coalesce(t.duration_count, 0)::bigint AS duration_count,
+       coalesce(t.duration_sum_ms, 0)::float8 AS duration_sum_ms,
+       t.duration_max_ms,
+       d.p50_key,
+       d.p95_key
+FROM generate_series($1::timestamptz, $2::timestamptz, interval '24 hours') AS days(day)
+LEFT JOIN analytics_task_stats_daily t ON t.day = days.day
+LEFT JOIN analytics_task_durations_daily d ON d.day = days.day
 ORDER BY days.day
 """
 
@@ -398,10 +420,13 @@ async def task_stats(
     start: _dt.date | _dt.datetime,
     end: _dt.date | _dt.datetime,
 ) -> list[TaskStatsRow]:
-    """Task counts per day, success rate, and the duration of finished tasks."""
+    """Task counts per day, success rate, and the duration of finished tasks.
+
+    Durations that are not a number in ``[0, 1e11]`` ms are left out of the duration
+    figures (negative ones count as 0), by the rules of ``docs/schema.md``.
+    """
     out: list[TaskStatsRow] = []
     for r in await _fetch_days(db, _TASK_SQL, start, end, MAX_DAILY_RANGE):
-        p50, p95 = _histogram.percentiles(_counts(r), (0.50, 0.95))
         n = int(r["duration_count"])
         completed, failed = int(r["completed"]), int(r["failed"])
         out.append(
@@ -415,29 +440,34 @@ async def task_stats(
                 success_rate=_ratio(completed, completed + failed),
                 duration_count=n,
                 avg_duration_ms=_ratio(float(r["duration_sum_ms"]), n),
-                p50_duration_ms=p50,
-                p95_duration_ms=p95,
-                max_duration_ms=None if r["duration_max_ms"] is None else int(r["duration_max_ms"]),
+                p50_duration_ms=_value(r["p50_key"]),
+                p95_duration_ms=_value(r["p95_key"]),
+                max_duration_ms=_max_ms(r["duration_max_ms"]),
             )
         )
     return out
 
 
-_LATENCY_SOURCES: Final = {
-    "hour": ("analytics_api_latency_hourly", "hour"),
-    "day": ("analytics_api_latency_daily", "day"),
-}
 _GROUP_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "total": (),
     "service": ("service",),
     "endpoint": ("service", "endpoint", "method"),
 }
+_COUNT_COLUMNS: Final = (
+    "coalesce(sum(requests), 0)::bigint AS requests, "
+    "coalesce(sum(requests_estimated), 0)::float8 AS requests_estimated, "
+    "coalesce(sum(errors_4xx), 0)::bigint AS errors_4xx, "
+    "coalesce(sum(errors_5xx), 0)::bigint AS errors_5xx, "
+    "coalesce(sum(duration_count), 0)::bigint AS duration_count, "
+    "coalesce(sum(duration_sum_ms), 0)::float8 AS duration_sum_ms, "
+    "max(duration_max_ms) AS duration_max_ms"
+)
 
 
 def _latency_range(
     start: _dt.date | _dt.datetime, end: _dt.date | _dt.datetime, granularity: Granularity
 ) -> tuple[_dt.datetime, _dt.datetime, str]:
-    """Validated bucket-aligned bounds and the aggregate ("hour"/"day") to read."""
+    """Validated bucket-aligned bounds and the rollup width ("hour"/"day") to read."""
     if granularity == "day":
         lo, hi = _range(start, end, MAX_DAILY_RANGE)
         return _ceil(lo, _DAY), _ceil(hi, _DAY), "day"
@@ -454,6 +484,78 @@ def _latency_range(
     return _ceil(lo, _HOUR), _ceil(hi, _HOUR), "day" if aligned else "hour"
 
 
+def _rollup_for(group_by: str, filters: dict[str, str | None]) -> tuple[str, tuple[str, ...]]:
+    """The coarsest rollup level holding every column the question groups or filters by.
+
+    Reading ``total`` for an all-services chart, ``service`` for a per-service one, and the
+    endpoint grain only when endpoints or methods are asked about keeps the rows read
+    proportional to the rows returned.
+    """
+    needed = set(_GROUP_COLUMNS[group_by]) | {c for c, v in filters.items() if v is not None}
+    if needed & {"endpoint", "method"}:
+        return "endpoint", _GROUP_COLUMNS["endpoint"]
+    if "service" in needed:
+        return "service", _GROUP_COLUMNS["service"]
+    return "total", ()
+
+
+def _latency_sql(
+    table: str,
+    dims: tuple[str, ...],
+    group_cols: list[str],
+    where: list[str],
+    fixed: set[str],
+    limit_arg: int,
+) -> tuple[str, bool]:
+    """SQL for one latency question and whether it reads precomputed percentile keys.
+
+    When every dimension of the rollup is grouped by or fixed by a filter, each output row
+    is exactly one stored row: read it with its percentile keys. Otherwise the stored
+    histograms of each output group are merged (summed key by key) in SQL and the
+    percentiles taken from the merged counts.
+    """
+    keys = [
+        "bucket" if "bucket" in group_cols else "NULL::timestamptz AS bucket",
+        *(c if c in group_cols else f"NULL::text AS {c}" for c in ("service", "endpoint", "method")),
+    ]
+    order = f"ORDER BY {', '.join(group_cols)}" if group_cols else ""
+    cond = " AND ".join(where)
+    if all(d in group_cols or d in fixed for d in dims) and "bucket" in group_cols:
+        sql = f"""
+SELECT {", ".join(keys)}, requests, requests_estimated, errors_4xx, errors_5xx,
+       duration_count, duration_sum_ms, duration_max_ms, p50_key, p95_key, p99_key
+FROM {table}
+WHERE {cond}
+{order}
+LIMIT ${limit_arg}
+"""
+        return sql, True
+    grouped = f"GROUP BY {', '.join(group_cols)}" if group_cols else ""
+    join = " AND ".join(f"h.{c} = c.{c}" for c in group_cols) or "TRUE"
+    hist_group = f"GROUP BY {', '.join([*group_cols, 'u.k'])}"
+    order_c = f"ORDER BY {', '.join('c.' + g for g in group_cols)}" if group_cols else ""
+    sql = f"""
+WITH sel AS (
+    SELECT * FROM {table} WHERE {cond}
+), c AS (
+    SELECT {", ".join(keys)}, {_COUNT_COLUMNS} FROM sel {grouped}
+), per_key AS (
+    SELECT {"".join(f"{g}, " for g in group_cols)}u.k, sum(u.n)::bigint AS n
+    FROM sel, unnest(sel.hist_keys, sel.hist_counts) AS u(k, n)
+    {hist_group}
+), h AS (
+    SELECT {"".join(f"{g}, " for g in group_cols)}
+           array_agg(k ORDER BY k) AS hist_keys, array_agg(n ORDER BY k) AS hist_counts
+    FROM per_key {grouped}
+)
+SELECT c.*, h.hist_keys, h.hist_counts
+FROM c LEFT JOIN h ON {join}
+{order_c}
+LIMIT ${limit_arg}
+"""
+    return sql, False
+
+
 async def api_latency(
     db: asyncpg.Pool[Any] | asyncpg.Connection[Any],
     *,
@@ -468,13 +570,14 @@ async def api_latency(
 ) -> list[ApiLatencyRow]:
     """Request counts, 4xx/5xx and p50/p95/p99 latency per bucket and group.
 
-    ``granularity="hour"`` reads the hourly aggregate (ranges up to
-    :data:`MAX_HOURLY_RANGE`), ``"day"`` the daily rollup (up to :data:`MAX_DAILY_RANGE`),
-    ``"total"`` one row per group for the whole range (from the daily rollup when the
-    range is whole days, otherwise from the hourly aggregate). Histograms of the selected
-    rows are summed before estimating percentiles, which is exact merging, not an average
-    of percentiles. Rows are ordered by bucket, then by the group columns; at most
-    ``limit`` are returned.
+    ``granularity="hour"`` reads hourly rollups (ranges up to :data:`MAX_HOURLY_RANGE`),
+    ``"day"`` daily ones (up to :data:`MAX_DAILY_RANGE`), ``"total"`` one row per group for
+    the whole range (daily rollups when the range is whole days, hourly ones otherwise).
+    The rollup level (all services, per service, per endpoint) is the coarsest that holds
+    the group-by and filter columns. Percentiles are within 1 % of the exact values
+    (:mod:`.histogram`); merging histograms is exact, never an average of percentiles.
+    ``avg_ms`` is over the requests with a usable duration. Rows are ordered by bucket,
+    then by the group columns; at most ``limit`` are returned.
     """
     if granularity not in ("hour", "day", "total"):
         raise QueryError(f"granularity must be 'hour', 'day' or 'total', not {granularity!r}")
@@ -489,51 +592,36 @@ async def api_latency(
     if filters["method"] is not None:
         filters["method"] = filters["method"].upper()
 
-    lo, hi, source = _latency_range(start, end, granularity)
+    lo, hi, width = _latency_range(start, end, granularity)
     if lo >= hi:
         return []
-    table, bucket_col = _LATENCY_SOURCES[source]
+    level, dims = _rollup_for(group_by, filters)
+    table = f"analytics_api_{width}_{level}"
 
     args: list[object] = [lo, hi]
-    where = [f"{bucket_col} >= $1", f"{bucket_col} < $2"]
+    where = ["bucket >= $1", "bucket < $2"]
     for column, value in filters.items():
         if value is not None:
             args.append(value)
             where.append(f"{column} = ${len(args)}")
     group_cols = list(_GROUP_COLUMNS[group_by])
     if granularity != "total":
-        group_cols.insert(0, bucket_col)
-    select_keys = [
-        f"{bucket_col} AS bucket" if granularity != "total" else "NULL::timestamptz AS bucket",
-        *(
-            c if c in group_cols else f"NULL::text AS {c}"
-            for c in ("service", "endpoint", "method")
-        ),
-    ]
+        group_cols.insert(0, "bucket")
     args.append(lim)
-    group_sql = (
-        f"GROUP BY {', '.join(group_cols)} ORDER BY {', '.join(group_cols)}" if (group_cols) else ""
-    )
-    sql = f"""
-SELECT {", ".join(select_keys)},
-       coalesce(sum(requests), 0)::bigint AS requests,
-       coalesce(sum(requests_estimated), 0)::float8 AS requests_estimated,
-       coalesce(sum(errors_4xx), 0)::bigint AS errors_4xx,
-       coalesce(sum(errors_5xx), 0)::bigint AS errors_5xx,
-       coalesce(sum(duration_sum_ms), 0)::float8 AS duration_sum_ms,
-       max(duration_max_ms)::bigint AS duration_max_ms,
-       {_HSUMS}
-FROM {table}
-WHERE {" AND ".join(where)}
-{group_sql}
-LIMIT ${len(args)}
-"""
+    fixed = {c for c, v in filters.items() if v is not None}
+    sql, precomputed = _latency_sql(table, dims, group_cols, where, fixed, len(args))
+
     out: list[ApiLatencyRow] = []
     for r in await _fetch(db, sql, *args):
         requests = int(r["requests"])
         if requests == 0 and not group_cols:
             continue  # the ungrouped aggregate of no rows
-        p50, p95, p99 = _histogram.percentiles(_counts(r), (0.50, 0.95, 0.99))
+        if precomputed:
+            p50, p95, p99 = _value(r["p50_key"]), _value(r["p95_key"]), _value(r["p99_key"])
+        else:
+            p50, p95, p99 = _histogram.percentiles(
+                r["hist_keys"] or (), r["hist_counts"] or (), (0.50, 0.95, 0.99)
+            )
         e4, e5 = int(r["errors_4xx"]), int(r["errors_5xx"])
         out.append(
             ApiLatencyRow(
@@ -546,11 +634,11 @@ LIMIT ${len(args)}
                 errors_4xx=e4,
                 errors_5xx=e5,
                 error_rate=_ratio(e4 + e5, requests),
-                avg_ms=_ratio(float(r["duration_sum_ms"]), requests),
+                avg_ms=_ratio(float(r["duration_sum_ms"]), int(r["duration_count"])),
                 p50_ms=p50,
                 p95_ms=p95,
                 p99_ms=p99,
-                max_ms=None if r["duration_max_ms"] is None else int(r["duration_max_ms"]),
+                max_ms=_max_ms(r["duration_max_ms"]),
             )
         )
     return out
@@ -784,7 +872,7 @@ LIMIT ${len(args)}
 
 
 _SERVICES_SQL = """
-SELECT service FROM analytics_api_latency_daily WHERE day >= $1
+SELECT service FROM analytics_api_day_service WHERE bucket >= $1
 UNION
 SELECT service FROM analytics_errors_hourly WHERE hour >= $1
 ORDER BY service

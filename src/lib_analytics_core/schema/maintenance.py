@@ -223,6 +223,7 @@ async def _refresh_partitioned(
                 )
                 await conn.execute(f"INSERT INTO {qname} {agg['refresh_sql']}", lo, hi)
             await _refresh_active_users(conn, lo, hi)
+            await _refresh_distributions(conn, lo, hi)
         await conn.execute(
             "INSERT INTO analytics_maintenance_state (key, value) VALUES ('last_refresh', $1)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -238,6 +239,18 @@ async def _refresh_active_users(
     0003; skipped on a schema that does not have it yet)."""
     if await conn.fetchval("SELECT to_regclass('analytics_active_users_daily') IS NOT NULL"):
         await conn.execute("SELECT analytics_refresh_active_users($1, $2)", lo, hi)
+
+
+async def _refresh_distributions(
+    conn: asyncpg.Connection[Any], lo: dt.datetime, hi: dt.datetime
+) -> None:
+    """Recompute the sparse-distribution rollups of ``[lo, hi)`` from raw rows (migration
+    0004; skipped on a schema that does not have it yet)."""
+    if await conn.fetchval(
+        "SELECT to_regprocedure('analytics_refresh_distributions(timestamptz,timestamptz)')"
+        " IS NOT NULL"
+    ):
+        await conn.execute("SELECT analytics_refresh_distributions($1, $2)", lo, hi)
 
 
 def _quote_ident(name: str) -> str:
@@ -302,6 +315,7 @@ async def _refresh_timescale(
                 hi,
             )
         await _refresh_active_users(conn, lo, hi)
+        await _refresh_distributions(conn, lo, hi)
     except asyncpg.PostgresError as err:
         raise DatabaseError(f"continuous aggregate refresh failed: {err}") from err
     return MaintenanceReport(tier=SchemaTier.TIMESCALE, refreshed_ranges=((lo, hi),))

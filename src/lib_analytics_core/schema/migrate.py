@@ -37,7 +37,7 @@ from typing import Any, Literal
 import asyncpg
 
 from .._errors import ChecksumMismatchError, DatabaseUnavailableError, MigrationError
-from ..read import histogram as _histogram
+from ..read import histogram_v1 as _histogram
 from .server import SchemaTier, ServerInfo, detect_server
 
 __all__ = [
@@ -157,6 +157,10 @@ class Migration:
     source: str
     checksum: str
     no_transaction: bool
+    refresh_after: tuple[str, ...] = ()
+    """Continuous aggregates to refresh over all raw rows once this migration committed
+    (TimescaleDB only; ``-- analytics-migrate: refresh-aggregates-after`` in the file):
+    a new cagg is created empty and the refresh cannot run inside the transaction."""
 
     def render(self, tier: SchemaTier) -> str:
         """The SQL this migration runs on ``tier``."""
@@ -215,6 +219,27 @@ def _render(source: str, tier: SchemaTier) -> str:
     return "\n".join(out).strip() + "\n"
 
 
+def _refresh_after(source: str) -> tuple[str, ...]:
+    if "-- analytics-migrate: refresh-aggregates-after" not in source:
+        return ()
+    return tuple(m.group(1) for ln in source.splitlines() if (m := _AGG_RE.match(ln)))
+
+
+async def _refresh_new_aggregates(conn: asyncpg.Connection[Any], mig: Migration) -> None:
+    """Fill the continuous aggregates a committed migration created (sources first)."""
+    for name in mig.refresh_after:
+        try:
+            await conn.execute(
+                "CALL refresh_continuous_aggregate($1::regclass, NULL, NULL)", name
+            )
+        except asyncpg.PostgresError as err:
+            raise MigrationError(
+                f"migration {mig.name} is applied but filling {name} from the raw rows "
+                f"failed ({type(err).__name__}: {err}); run refresh_aggregates(conn, "
+                "start=<oldest raw day>) to complete it"
+            ) from err
+
+
 def load_migrations() -> list[Migration]:
     """All migrations shipped in the package, ordered by version."""
     found: list[Migration] = []
@@ -237,6 +262,7 @@ def load_migrations() -> list[Migration]:
                 source=source,
                 checksum=hashlib.sha256(rendered.encode()).hexdigest(),
                 no_transaction="-- analytics-migrate: no-transaction" in source,
+                refresh_after=_refresh_after(source),
             )
         )
     found.sort(key=lambda mig: mig.version)
@@ -494,6 +520,8 @@ async def migrate(
             for mig in todo:
                 sql = mig.render(tier)
                 await _apply(conn, mig, sql, tier)
+                if tier is SchemaTier.TIMESCALE and mig.refresh_after:
+                    await _refresh_new_aggregates(conn, mig)
                 done.append((mig.name, sql))
             return MigrationReport(
                 server=server,
