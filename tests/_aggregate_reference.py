@@ -371,7 +371,7 @@ def compare(
     return worst
 
 
-def nearest_rank(values: list[int], q: float) -> int:
+def nearest_rank(values: list[Any], q: float) -> Any:
     s = sorted(values)
     return s[max(1, math.ceil(q * len(s) - 1e-9)) - 1]
 
