@@ -21,7 +21,7 @@ from lib_analytics_core import (
     migrate,
     migration_status,
 )
-from lib_analytics_core.read.histogram import COLUMN_NAMES
+from lib_analytics_core.read.histogram_v1 import COLUMN_NAMES
 from lib_analytics_core.schema import migrate as m
 from tests import _aggregate_reference as ref
 
@@ -52,13 +52,14 @@ async def test_all_then_status_on_fresh_database(empty_database_url: str) -> Non
     try:
         assert await detect_server_kind(conn) is ServerKind.POSTGRESQL
         before = await migration_status(conn)
-        assert [s.state for s in before.migrations] == ["pending"] * 3
+        assert [s.state for s in before.migrations] == ["pending"] * 4
         report = await migrate(conn)
         assert report.tier is SchemaTier.PARTITIONED
         assert report.applied == (
             "0001_pre_create_analytics_events",
             "0002_post_create_aggregates",
             "0003_post_active_users_rollup",
+            "0004_post_sparse_distributions",
         )
         for rel in RELATIONS:
             assert await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", rel), rel
@@ -67,9 +68,10 @@ async def test_all_then_status_on_fresh_database(empty_database_url: str) -> Non
             " WHERE table_name = 'analytics_api_latency_hourly' ORDER BY ordinal_position"
         )
         names = [c["column_name"] for c in cols]
-        assert names[-len(COLUMN_NAMES) :] == list(COLUMN_NAMES)
+        # 0004 recreated it without the fixed-histogram columns of 0002
+        assert not set(COLUMN_NAMES) & set(names) and "duration_count" in names
         status = await migration_status(conn)
-        assert [s.state for s in status.migrations] == ["applied"] * 3
+        assert [s.state for s in status.migrations] == ["applied"] * 4
         assert status.server.kind is ServerKind.POSTGRESQL
         again = await migrate(conn)
         assert again.applied == ()
@@ -93,7 +95,11 @@ async def test_pre_then_post_phases(empty_database_url: str) -> None:
             "SELECT to_regclass('analytics_task_stats_daily') IS NOT NULL"
         )
         post = await migrate(conn, phase="post")
-        assert post.applied == ("0002_post_create_aggregates", "0003_post_active_users_rollup")
+        assert post.applied == (
+            "0002_post_create_aggregates",
+            "0003_post_active_users_rollup",
+            "0004_post_sparse_distributions",
+        )
     finally:
         await conn.close()
 
@@ -104,7 +110,7 @@ async def test_dry_run_changes_nothing(empty_database_url: str) -> None:
         tables = "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
         n0 = await conn.fetchval(tables)
         report = await migrate(conn, dry_run=True)
-        assert report.dry_run and len(report.sql) == 3
+        assert report.dry_run and len(report.sql) == 4
         assert "CREATE TABLE analytics_events" in report.sql[0][1]
         assert await conn.fetchval(tables) == n0 == 0
     finally:
@@ -143,7 +149,7 @@ async def test_failing_migration_rolls_back_and_names_statement(
         with pytest.raises(MigrationError, match=r"9999_pre_broken failed at statement 2/2"):
             await migrate(conn)
         assert not await conn.fetchval("SELECT to_regclass('lac_probe') IS NOT NULL")
-        assert await conn.fetchval("SELECT count(*) FROM analytics_schema_migrations") == 3
+        assert await conn.fetchval("SELECT count(*) FROM analytics_schema_migrations") == 4
     finally:
         await conn.close()
 
@@ -157,8 +163,9 @@ async def test_concurrent_migrate_applies_once(empty_database_url: str) -> None:
             "0001_pre_create_analytics_events",
             "0002_post_create_aggregates",
             "0003_post_active_users_rollup",
+            "0004_post_sparse_distributions",
         ]
-        assert await conns[0].fetchval("SELECT count(*) FROM analytics_schema_migrations") == 3
+        assert await conns[0].fetchval("SELECT count(*) FROM analytics_schema_migrations") == 4
     finally:
         for c in conns:
             await c.close()
@@ -175,7 +182,7 @@ def test_split_statements_respects_quotes_and_dollar_quoting() -> None:
 
 def test_migrations_ship_in_package_with_phases() -> None:
     migs = m.load_migrations()
-    assert [(x.version, x.phase) for x in migs] == [(1, "pre"), (2, "post"), (3, "post")]
+    assert [(x.version, x.phase) for x in migs] == [(1, "pre"), (2, "post"), (3, "post"), (4, "post")]
     # The histogram columns in the SQL are generated from BOUNDARIES.
     sql = migs[1].render(SchemaTier.PARTITIONED)
     code = "\n".join(ln for ln in sql.splitlines() if not ln.lstrip().startswith("--"))
@@ -199,11 +206,11 @@ def test_cli_concurrent_all_then_status(empty_database_url: str) -> None:
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], outs
     applied = sum(o[0].count("applied  ") for o in outs)
-    assert applied == 3
+    assert applied == 4
     status = _cli("status", env_url=empty_database_url)
     assert status.returncode == 0, status.stderr
     assert "server: postgresql" in status.stdout
-    assert "3 applied, 0 pending" in status.stdout
+    assert "4 applied, 0 pending" in status.stdout
     maint = _cli("maintain", PLATFORM_DATABASE_URL=empty_database_url)
     assert maint.returncode == 0, maint.stderr
     assert "schema tier: partitioned" in maint.stdout
@@ -214,7 +221,7 @@ def test_cli_dry_run_prints_sql_and_changes_nothing(empty_database_url: str) -> 
     assert out.returncode == 0, out.stderr
     assert "CREATE TABLE analytics_events" in out.stdout
     status = _cli("status", "--database-url", empty_database_url)
-    assert "0 applied, 3 pending" in status.stdout
+    assert "0 applied, 4 pending" in status.stdout
 
 
 def test_cli_without_url_fails_clearly() -> None:

@@ -31,7 +31,7 @@ async def test_migrate_all_then_status_on_timescaledb(timescale_url: str) -> Non
     assert before.returncode == 0, before.stderr
     assert "server: timescaledb, PostgreSQL 17" in before.stdout
     assert "license=timescale" in before.stdout
-    assert "0 applied, 3 pending" in before.stdout
+    assert "0 applied, 4 pending" in before.stdout
 
     applied = await asyncio.to_thread(_cli, "all", dsn=timescale_url)
     assert applied.returncode == 0, applied.stderr
@@ -42,7 +42,7 @@ async def test_migrate_all_then_status_on_timescaledb(timescale_url: str) -> Non
     status = await asyncio.to_thread(_cli, "status", dsn=timescale_url)
     assert status.returncode == 0, status.stderr
     assert "schema tier: timescale" in status.stdout
-    assert "3 applied, 0 pending" in status.stdout
+    assert "4 applied, 0 pending" in status.stdout
 
     again = await asyncio.to_thread(_cli, "all", dsn=timescale_url)
     assert again.returncode == 0 and "nothing to apply" in again.stdout
