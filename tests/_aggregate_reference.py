@@ -30,7 +30,11 @@ AGGREGATES = (
     "analytics_auth_events_daily",
     "analytics_cocoon_activity_daily",
     "analytics_errors_hourly",
-    *(f"analytics_api_{w}_{lv}" for w in ("hour", "day") for lv in ("total", "service", "endpoint")),
+    *(
+        f"analytics_api_{w}_{lv}"
+        for w in ("hour", "day")
+        for lv in ("total", "service", "endpoint")
+    ),
     "analytics_task_durations_daily",
 )
 
@@ -228,7 +232,13 @@ def reference(events: list[Event]) -> dict[str, dict[tuple[Any, ...], dict[str, 
                 ("analytics_api_day_service", (day, svc)),
                 ("analytics_api_day_endpoint", (day, *ep)),
             ):
-                r = row(agg, key, dist_init() if agg.startswith("analytics_api_") and "latency" not in agg else lat_init())
+                r = row(
+                    agg,
+                    key,
+                    dist_init()
+                    if agg.startswith("analytics_api_") and "latency" not in agg
+                    else lat_init(),
+                )
                 r["requests"] += 1
                 r["requests_estimated"] += 1.0 / d["_meta"].get("sample_rate", 1.0)
                 sc = d["status_code"]
@@ -340,8 +350,13 @@ def reference(events: list[Event]) -> dict[str, dict[tuple[Any, ...], dict[str, 
                 keys = sorted(hist)
                 counts = [hist[k] for k in keys]
                 r.update(hist_keys=keys, hist_counts=counts)
-                r.update(zip(("p50_key", "p95_key", "p99_key"),
-                             h.percentile_keys(keys, counts, (0.5, 0.95, 0.99)), strict=True))
+                r.update(
+                    zip(
+                        ("p50_key", "p95_key", "p99_key"),
+                        h.percentile_keys(keys, counts, (0.5, 0.95, 0.99)),
+                        strict=True,
+                    )
+                )
                 if agg == "analytics_task_durations_daily":
                     r["duration_count"] = sum(counts)
     return ref

@@ -56,7 +56,10 @@ async def _insert(conn: Any, rows: list[tuple[dt.datetime, str, str, dict[str, A
     await conn.executemany(
         'INSERT INTO analytics_events ("timestamp", event_id, event_type, service, data)'
         " VALUES ($1, $2, $3, $4, $5::jsonb)",
-        [(t, uuid.uuid4(), et, svc, json.dumps(d).replace(f'"{HUGE}"', "1e400")) for t, et, svc, d in rows],
+        [
+            (t, uuid.uuid4(), et, svc, json.dumps(d).replace(f'"{HUGE}"', "1e400"))
+            for t, et, svc, d in rows
+        ],
     )
 
 
@@ -66,16 +69,26 @@ async def _hostile_rows_never_break_a_refresh(url: str, opts: dict[str, Any]) ->
         day = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         day -= dt.timedelta(days=1)
         t = day + dt.timedelta(hours=10)
-        good: list[tuple[dt.datetime, str, str, dict[str, Any]]] = []
-        for i in range(100):
-            good.append((t, "api_request", "svc", {
-                "endpoint": "/v1/x", "method": "GET",
-                "status_code": 500 if i % 10 == 0 else 200, "duration_ms": 100 + i,
-            }))
+        req = {"endpoint": "/v1/x", "method": "GET"}
+        good: list[tuple[dt.datetime, str, str, dict[str, Any]]] = [
+            (
+                t,
+                "api_request",
+                "svc",
+                {**req, "status_code": 200 + 300 * (i % 10 == 0), "duration_ms": 100 + i},
+            )
+            for i in range(100)
+        ]
         for i in range(20):
             good.append((t, "task_completed", "svc", {"duration_ms": 1000 + i}))
-            good.append((t, "integration_used", "svc", {
-                "provider": "github", "success": True, "duration_ms": 10}))
+            good.append(
+                (
+                    t,
+                    "integration_used",
+                    "svc",
+                    {"provider": "github", "success": True, "duration_ms": 10},
+                )
+            )
             good.append((t, "auth_login_attempt", "svc", {"success": i % 2 == 0}))
             good.append((t, "cocoon_disconnected", "svc", {"session_duration_ms": 60_000}))
         hostile = [
@@ -88,7 +101,9 @@ async def _hostile_rows_never_break_a_refresh(url: str, opts: dict[str, Any]) ->
         assert report.refreshed_ranges  # and it did not raise
         end = day + dt.timedelta(days=1)
 
-        (api,) = await lac.api_latency(conn, start=day, end=end, granularity="total", group_by="total")
+        (api,) = await lac.api_latency(
+            conn, start=day, end=end, granularity="total", group_by="total"
+        )
         assert api.requests == 100 + len(HOSTILE_API)  # every request counted
         assert api.errors_5xx == 10 + 1  # good 5xx plus the hostile one with a valid 503
         assert api.errors_4xx == 0

@@ -182,7 +182,12 @@ def test_split_statements_respects_quotes_and_dollar_quoting() -> None:
 
 def test_migrations_ship_in_package_with_phases() -> None:
     migs = m.load_migrations()
-    assert [(x.version, x.phase) for x in migs] == [(1, "pre"), (2, "post"), (3, "post"), (4, "post")]
+    assert [(x.version, x.phase) for x in migs] == [
+        (1, "pre"),
+        (2, "post"),
+        (3, "post"),
+        (4, "post"),
+    ]
     # The histogram columns in the SQL are generated from BOUNDARIES.
     sql = migs[1].render(SchemaTier.PARTITIONED)
     code = "\n".join(ln for ln in sql.splitlines() if not ln.lstrip().startswith("--"))

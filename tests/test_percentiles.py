@@ -31,9 +31,7 @@ QS = (0.5, 0.95, 0.99)
 def _distributions(rng: random.Random, n: int) -> dict[str, list[int]]:
     return {
         "lognormal": [int(rng.lognormvariate(4.5, 1.0)) for _ in range(n)],
-        "bimodal": [
-            int(rng.gauss(15, 2)) if i % 2 else int(rng.gauss(900, 60)) for i in range(n)
-        ],
+        "bimodal": [int(rng.gauss(15, 2)) if i % 2 else int(rng.gauss(900, 60)) for i in range(n)],
         "pareto": [min(int(5 * rng.paretovariate(1.1)), 10**9) for _ in range(n)],
         "narrow": [rng.randint(1000, 1010) for _ in range(n)],
         "constant": [250] * n,
@@ -80,15 +78,15 @@ async def test_sub_millisecond_float_durations_timescaledb(timescale_url: str) -
     await _float_durations(await _migrated_timescale(timescale_url))
 
 
-async def _every_distribution(tier: tuple[str, dict[str, Any]]) -> None:
+async def _every_distribution(tier: tuple[str, dict[str, Any]]) -> None:  # noqa: PLR0912 - one scenario, every query shape
     url, opts = tier
     rng = random.Random(1234)
     d0 = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0) - 6 * DAY
     seeded = _read_seed.Seeded(d0)
     raw: dict[tuple[str, str, dt.datetime], list[int]] = defaultdict(list)
     n = 150
-    for service, values in _distributions(rng, n).items():
-        for i, v in enumerate(values):
+    for service, dist in _distributions(rng, n).items():
+        for i, v in enumerate(dist):
             when = d0 + DAY * (1 + i % 3) + dt.timedelta(hours=(i * 7) % 5, seconds=i)
             endpoint = ("/v1/a", "/v1/b")[i % 2]
             seeded.add(
@@ -100,7 +98,10 @@ async def _every_distribution(tier: tuple[str, dict[str, Any]]) -> None:
             raw[(service, endpoint, when.replace(minute=0, second=0))].append(v)
     task_durations = [int(rng.lognormvariate(9, 1.5)) for _ in range(200)]
     for i, v in enumerate(task_durations):
-        seeded.add(d0 + 2 * DAY + dt.timedelta(seconds=i), lac.TaskCompleted(task_id=uuid.uuid4(), user_id=uuid.uuid4(), duration_ms=v))
+        seeded.add(
+            d0 + 2 * DAY + dt.timedelta(seconds=i),
+            lac.TaskCompleted(task_id=uuid.uuid4(), user_id=uuid.uuid4(), duration_ms=v),
+        )
     assert await _read_seed.write(url, seeded) == len(seeded.events)
 
     start, end = d0, d0 + 5 * DAY
@@ -108,7 +109,9 @@ async def _every_distribution(tier: tuple[str, dict[str, Any]]) -> None:
     try:
         await lac.refresh_aggregates(conn, start=start, end=end)
 
-        def values(svc: str | None = None, ep: str | None = None, day: Any = None, hour: Any = None) -> list[int]:
+        def values(
+            svc: str | None = None, ep: str | None = None, day: Any = None, hour: Any = None
+        ) -> list[int]:
             return [
                 v
                 for (s, e, t), vs in raw.items()
@@ -122,7 +125,9 @@ async def _every_distribution(tier: tuple[str, dict[str, Any]]) -> None:
         checked = 0
         worst = 0.0
         # Merged over three days and two endpoints, per service (daily rollup, merge path).
-        rows = await lac.api_latency(conn, start=start, end=end, granularity="total", group_by="service")
+        rows = await lac.api_latency(
+            conn, start=start, end=end, granularity="total", group_by="service"
+        )
         assert {r.service for r in rows} == set(_distributions(rng, 1))
         for r in rows:
             assert r.service is not None
@@ -138,18 +143,27 @@ async def _every_distribution(tier: tuple[str, dict[str, Any]]) -> None:
         for granularity in ("day", "hour"):
             for svc in ("lognormal", "pareto", "multihour", "submillisecond"):
                 rows = await lac.api_latency(
-                    conn, start=start, end=end, granularity=granularity, group_by="service", service=svc
+                    conn,
+                    start=start,
+                    end=end,
+                    granularity=granularity,
+                    group_by="service",
+                    service=svc,
                 )
                 assert rows
                 for r in rows:
-                    key = {"day": r.bucket} if granularity == "day" else {"hour": r.bucket}
-                    vs = values(svc, **key)
+                    if granularity == "day":
+                        vs = values(svc, day=r.bucket)
+                    else:
+                        vs = values(svc, hour=r.bucket)
                     assert r.requests == len(vs)
                     for q, est in zip(QS, (r.p50_ms, r.p95_ms, r.p99_ms), strict=True):
                         worst = max(worst, _within(est, nearest_rank(vs, q), (svc, r.bucket, q)))
                         checked += 1
         # All services together, and per endpoint (merged across services' rows).
-        (total,) = await lac.api_latency(conn, start=start, end=end, granularity="total", group_by="total")
+        (total,) = await lac.api_latency(
+            conn, start=start, end=end, granularity="total", group_by="total"
+        )
         for q, est in zip(QS, (total.p50_ms, total.p95_ms, total.p99_ms), strict=True):
             worst = max(worst, _within(est, nearest_rank(values(), q), ("all", q)))
         rows = await lac.api_latency(
@@ -178,14 +192,20 @@ async def _float_durations(tier: tuple[str, dict[str, Any]]) -> None:
     rng = random.Random(5)
     now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=2)
     vals = [rng.choice((0.0, 0.0004, 0.001)) for _ in range(30)]
-    vals += [rng.uniform(0.002, 0.9) for _ in range(300)] + [rng.uniform(1.0, 3.0) for _ in range(30)]
+    vals += [rng.uniform(0.002, 0.9) for _ in range(300)] + [
+        rng.uniform(1.0, 3.0) for _ in range(30)
+    ]
     conn = await asyncpg.connect(url, **opts)
     try:
         await conn.executemany(
             'INSERT INTO analytics_events ("timestamp", event_id, event_type, service, data)'
             " VALUES ($1, $2, 'api_request', 'fast', $3::jsonb)",
             [
-                (now + dt.timedelta(seconds=i), uuid.uuid4(), json.dumps({"duration_ms": v, "status_code": 200}))
+                (
+                    now + dt.timedelta(seconds=i),
+                    uuid.uuid4(),
+                    json.dumps({"duration_ms": v, "status_code": 200}),
+                )
                 for i, v in enumerate(vals)
             ],
         )

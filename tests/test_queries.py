@@ -329,8 +329,8 @@ _EDGES: list[tuple[Any, Any, str]] = [
         dt.datetime.now(_UTC) + dt.timedelta(days=401),
         "outside the accepted window",
     ),
-    (dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 2), "timezone-aware"),  # noqa: DTZ001
-    (dt.date(2026, 1, 2), dt.datetime(2026, 1, 3), "timezone-aware"),  # noqa: DTZ001
+    (dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 2), "timezone-aware"),
+    (dt.date(2026, 1, 2), dt.datetime(2026, 1, 3), "timezone-aware"),
     (dt.date(2026, 1, 2), dt.date(2026, 1, 1), "must be before"),
     (dt.date(2026, 1, 1), dt.date(2026, 1, 1), "must be before"),
 ]

@@ -40,9 +40,9 @@ from . import histogram as _histogram
 __all__ = [
     "DEFAULT_LIMIT",
     "EARLIEST",
-    "MAX_FUTURE",
     "MAX_ACTIVE_USERS_RANGE",
     "MAX_DAILY_RANGE",
+    "MAX_FUTURE",
     "MAX_HOURLY_RANGE",
     "MAX_LIMIT",
     "ActiveUsersRow",
@@ -92,7 +92,6 @@ _HOUR = _dt.timedelta(hours=1)
 
 Granularity = Literal["hour", "day", "total"]
 LatencyGroupBy = Literal["total", "service", "endpoint"]
-
 
 
 # ----------------------------------------------------------------------------- rows
@@ -501,6 +500,7 @@ def _rollup_for(group_by: str, filters: dict[str, str | None]) -> tuple[str, tup
 
 def _latency_sql(
     table: str,
+    *,
     dims: tuple[str, ...],
     group_cols: list[str],
     where: list[str],
@@ -516,7 +516,10 @@ def _latency_sql(
     """
     keys = [
         "bucket" if "bucket" in group_cols else "NULL::timestamptz AS bucket",
-        *(c if c in group_cols else f"NULL::text AS {c}" for c in ("service", "endpoint", "method")),
+        *(
+            c if c in group_cols else f"NULL::text AS {c}"
+            for c in ("service", "endpoint", "method")
+        ),
     ]
     order = f"ORDER BY {', '.join(group_cols)}" if group_cols else ""
     cond = " AND ".join(where)
@@ -609,7 +612,9 @@ async def api_latency(
         group_cols.insert(0, "bucket")
     args.append(lim)
     fixed = {c for c, v in filters.items() if v is not None}
-    sql, precomputed = _latency_sql(table, dims, group_cols, where, fixed, len(args))
+    sql, precomputed = _latency_sql(
+        table, dims=dims, group_cols=group_cols, where=where, fixed=fixed, limit_arg=len(args)
+    )
 
     out: list[ApiLatencyRow] = []
     for r in await _fetch(db, sql, *args):

@@ -229,9 +229,7 @@ async def _refresh_new_aggregates(conn: asyncpg.Connection[Any], mig: Migration)
     """Fill the continuous aggregates a committed migration created (sources first)."""
     for name in mig.refresh_after:
         try:
-            await conn.execute(
-                "CALL refresh_continuous_aggregate($1::regclass, NULL, NULL)", name
-            )
+            await conn.execute("CALL refresh_continuous_aggregate($1::regclass, NULL, NULL)", name)
         except asyncpg.PostgresError as err:
             raise MigrationError(
                 f"migration {mig.name} is applied but filling {name} from the raw rows "
