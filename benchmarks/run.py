@@ -68,6 +68,10 @@ async def _query_stages(
             url, reps, raw_reps, f" at {info['rows_total']:,} raw events"
         )
         texts.append(text + f"\nload: {info}\n")
+        size_text, size_res = await bench_queries.sizes(url)
+        result.update(size_res)
+        result["refresh_s_per_day"] = round(await bench_queries.refresh_per_day(url), 2)
+        texts.append(size_text + f"\nrefresh of one day: {result['refresh_s_per_day']} s\n")
         qs = result["queries"]
         keys = (
             "active_users (DAU/WAU/MAU) 90d",
