@@ -145,7 +145,9 @@ async def _load(base: str, clients: int, seconds: float, services: list[str]) ->
     }
 
 
-async def run(admin_url: str, days: int, clients: int, seconds: float) -> tuple[str, dict[str, Any]]:
+async def run(
+    admin_url: str, days: int, clients: int, seconds: float
+) -> tuple[str, dict[str, Any]]:
     async with bench_database(admin_url) as url:
         t0 = time.perf_counter()
         result = await simulate(url, SimulationConfig(days=days, seed=42))

@@ -91,11 +91,24 @@ def bucket_key(value: float | None) -> int | None:
     return math.ceil(math.log(value) / LN_GAMMA)
 
 
+def _representative(key: int) -> float:
+    return 2.0 * math.exp(key * LN_GAMMA) / (GAMMA + 1.0)
+
+
+_REPRESENTATIVES = tuple(_representative(k) for k in range(MIN_KEY, MAX_KEY + 1))
+
+
 def representative(key: int) -> float:
-    """The value reported for bucket ``key`` (relative error ≤ ``ALPHA`` to any member)."""
+    """The value reported for bucket ``key`` (relative error ≤ ``ALPHA`` to any member).
+
+    A table lookup for every key values can have (reads turn thousands of keys into
+    values per request); computed for any other key.
+    """
+    if MIN_KEY <= key <= MAX_KEY:
+        return _REPRESENTATIVES[key - MIN_KEY]
     if key == ZERO_KEY:
         return 0.0
-    return 2.0 * math.exp(key * LN_GAMMA) / (GAMMA + 1.0)
+    return _representative(key)
 
 
 def merge(pairs: Iterable[tuple[Sequence[int], Sequence[int]]]) -> tuple[list[int], list[int]]:

@@ -340,23 +340,29 @@ BEGIN
             INSERT INTO %1$I (bucket %2$s, requests, requests_estimated, errors_4xx, errors_5xx,
                               duration_count, duration_sum_ms, duration_max_ms,
                               hist_keys, hist_counts, p50_key, p95_key, p99_key)
-            SELECT bucket %2$s, requests, est, e4, e5, dcount, dsum, dmax, keys, counts,
-                   analytics_hist_quantile_key(keys, counts, 0.5),
-                   analytics_hist_quantile_key(keys, counts, 0.95),
-                   analytics_hist_quantile_key(keys, counts, 0.99)
+            -- The quantile keys set-based: a running count per group (window over the
+            -- keys in order) and the first key whose running count reaches the rank.
+            SELECT bucket %2$s,
+                   sum(requests)::bigint,
+                   coalesce(sum(est), 0)::float8,
+                   sum(e4)::bigint,
+                   sum(e5)::bigint,
+                   coalesce(sum(requests) FILTER (WHERE k IS NOT NULL), 0)::bigint,
+                   coalesce(sum(dsum), 0)::float8,
+                   max(dmax)::float8,
+                   coalesce(array_agg(k ORDER BY k) FILTER (WHERE k IS NOT NULL),
+                            '{}')::smallint[],
+                   coalesce(array_agg(requests ORDER BY k) FILTER (WHERE k IS NOT NULL),
+                            '{}')::bigint[],
+                   min(k) FILTER (WHERE k IS NOT NULL AND cum >= greatest(1, ceil(0.5 * tot - 1e-9))),
+                   min(k) FILTER (WHERE k IS NOT NULL AND cum >= greatest(1, ceil(0.95 * tot - 1e-9))),
+                   min(k) FILTER (WHERE k IS NOT NULL AND cum >= greatest(1, ceil(0.99 * tot - 1e-9)))
             FROM (
-                SELECT bucket %2$s,
-                       sum(requests)::bigint AS requests,
-                       coalesce(sum(est), 0)::float8 AS est,
-                       sum(e4)::bigint AS e4,
-                       sum(e5)::bigint AS e5,
-                       coalesce(sum(requests) FILTER (WHERE k IS NOT NULL), 0)::bigint AS dcount,
-                       coalesce(sum(dsum), 0)::float8 AS dsum,
-                       max(dmax)::float8 AS dmax,
-                       coalesce(array_agg(k ORDER BY k) FILTER (WHERE k IS NOT NULL),
-                                '{}')::smallint[] AS keys,
-                       coalesce(array_agg(requests ORDER BY k) FILTER (WHERE k IS NOT NULL),
-                                '{}')::bigint[] AS counts
+                SELECT per_key.*,
+                       sum(requests) FILTER (WHERE k IS NOT NULL)
+                           OVER (PARTITION BY bucket %2$s ORDER BY k) AS cum,
+                       sum(requests) FILTER (WHERE k IS NOT NULL)
+                           OVER (PARTITION BY bucket %2$s) AS tot
                 FROM (
                     SELECT date_bin($1, hour, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS bucket
                            %2$s, k,
@@ -365,8 +371,8 @@ BEGIN
                     FROM analytics_dist_base
                     GROUP BY 1 %2$s, k
                 ) per_key
-                GROUP BY bucket %2$s
-            ) per_group
+            ) running
+            GROUP BY bucket %2$s
         $q$, g.rel, g.dims) USING g.width;
         GET DIAGNOSTICS m = ROW_COUNT;
         n := n + m;
