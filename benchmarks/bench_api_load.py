@@ -162,7 +162,7 @@ async def run(
             await conn.close()
         setup_s = time.perf_counter() - t0
         port = _free_port()
-        server = subprocess.Popen(
+        server = subprocess.Popen(  # noqa: ASYNC220 - once, before the measured load
             [sys.executable, "-c", _SERVER, url, TOKEN, str(port)]
         )
         try:
