@@ -70,9 +70,10 @@ async def test_upgrade_rebuilds_history_timescaledb(
     try:
         await _upgrade(conn, monkeypatch)
         policies = await conn.fetch(
-            "SELECT c.view_name FROM timescaledb_information.jobs j"
-            " JOIN timescaledb_information.continuous_aggregates c"
-            " ON c.materialization_hypertable_name = j.hypertable_name"
+            "SELECT c.user_view_name AS view_name FROM timescaledb_information.jobs j"
+            " JOIN _timescaledb_catalog.continuous_agg c"
+            " ON c.mat_hypertable_id = (j.config->>'mat_hypertable_id')::int"
+            " WHERE j.proc_name = 'policy_refresh_continuous_aggregate'"
         )
         with_policy = {r["view_name"] for r in policies}
         assert set(ARCHIVED) <= with_policy  # the recreated ones have their policies
