@@ -36,6 +36,13 @@ async def answers(db: Any, start: dt.datetime, end: dt.datetime) -> dict[str, An
         "api_latency_endpoint": await lac.api_latency(
             db, start=start, end=end, granularity="total", group_by="endpoint"
         ),
+        # merged at read time (not one stored row per answer row)
+        "api_latency_total": await lac.api_latency(
+            db, start=start, end=end, granularity="total", group_by="total"
+        ),
+        "api_latency_hour_endpoint_filter": await lac.api_latency(
+            db, start=start, end=end, granularity="hour", group_by="total", endpoint="/v1/tasks"
+        ),
         "integration_health": await lac.integration_health(db, start=start, end=end),
         "auth_metrics": await lac.auth_metrics(db, start=start, end=end),
         "cocoon_activity": await lac.cocoon_activity(db, start=start, end=end),
