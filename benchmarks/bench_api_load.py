@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -146,7 +147,7 @@ async def _load(base: str, clients: int, seconds: float, services: list[str]) ->
 
 
 async def run(
-    admin_url: str, days: int, clients: int, seconds: float
+    admin_url: str, days: int, clients: int, seconds: float, profile: str | None = None
 ) -> tuple[str, dict[str, Any]]:
     async with bench_database(admin_url) as url:
         t0 = time.perf_counter()
@@ -162,9 +163,10 @@ async def run(
             await conn.close()
         setup_s = time.perf_counter() - t0
         port = _free_port()
-        server = subprocess.Popen(  # noqa: ASYNC220 - once, before the measured load
-            [sys.executable, "-c", _SERVER, url, TOKEN, str(port)]
-        )
+        cmd = [sys.executable, "-c", _SERVER, url, TOKEN, str(port)]
+        if profile:  # py-spy (bench extra) samples the server for the whole load
+            cmd = ["py-spy", "record", "-f", "raw", "-o", profile, "-r", "50", "--", *cmd]
+        server = subprocess.Popen(cmd)  # noqa: ASYNC220 - once, before the measured load
         try:
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=base) as http:
@@ -177,8 +179,11 @@ async def run(
                     await asyncio.sleep(0.1)
             res = await _load(base, clients, seconds, services)
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            server.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
     res["api_events"] = result.written
     res["api_setup_s"] = round(setup_s, 1)
     text = table(
@@ -205,9 +210,10 @@ def main() -> int:
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--py-spy", metavar="FILE", help="profile the server into FILE (raw)")
     args = p.parse_args()
     text, res = asyncio.run(
-        run(database_url(args.database_url), args.days, args.clients, args.seconds)
+        run(database_url(args.database_url), args.days, args.clients, args.seconds, args.py_spy)
     )
     print(text)
     print(json.dumps(res), flush=True)
