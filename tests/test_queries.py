@@ -20,7 +20,7 @@ import pytest
 
 import lib_analytics_core as lac
 from lib_analytics_core import QueryError, refresh_aggregates
-from lib_analytics_core.read import queries as lac_queries
+from lib_analytics_core.read import _common as read_common
 from lib_analytics_core.read.histogram import RELATIVE_ERROR_BOUND
 from tests import _read_seed
 
@@ -371,7 +371,7 @@ async def test_every_query_rejects_out_of_window_dates(
 
 def _fine(value: Any) -> bool:
     try:
-        lac_queries._as_utc(value, "x")
+        read_common._as_utc(value, "x")
     except QueryError:
         return False
     return True

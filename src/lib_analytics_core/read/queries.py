@@ -28,24 +28,49 @@ Conventions shared by all functions:
 from __future__ import annotations
 
 import datetime as _dt
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import asyncpg
 
-from .._errors import DatabaseError, DatabaseUnavailableError, QueryError
-from . import histogram as _histogram
+from ._common import (
+    _DAY,
+    _HOUR,
+    _UTC,
+    DEFAULT_LIMIT,
+    DEFAULT_TOP_ERRORS,
+    EARLIEST,
+    MAX_ACTIVE_USERS_RANGE,
+    MAX_DAILY_RANGE,
+    MAX_FUTURE,
+    MAX_HOURLY_RANGE,
+    MAX_LIMIT,
+    MAX_TOP_ERRORS,
+    _as_utc,
+    _ceil,
+    _dt_or_none,
+    _fetch,
+    _fetch_days,
+    _filter,
+    _limit,
+    _max_ms,
+    _range,
+    _ratio,
+    _value,
+)
+from .latency import ApiLatencyRow, Granularity, LatencyGroupBy, api_latency
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "DEFAULT_TOP_ERRORS",
     "EARLIEST",
     "MAX_ACTIVE_USERS_RANGE",
     "MAX_DAILY_RANGE",
     "MAX_FUTURE",
     "MAX_HOURLY_RANGE",
     "MAX_LIMIT",
+    "MAX_TOP_ERRORS",
     "ActiveUsersRow",
     "ApiLatencyRow",
     "AuthMetricsRow",
@@ -66,33 +91,6 @@ __all__ = [
     "task_stats",
     "top_errors",
 ]
-
-#: Longest range of a daily series (two years): bounds the work per request.
-MAX_DAILY_RANGE: Final = _dt.timedelta(days=732)
-#: Longest range read from an hourly aggregate (three months, ~2,200 buckets per series).
-MAX_HOURLY_RANGE: Final = _dt.timedelta(days=93)
-#: Longest DAU/WAU/MAU series: each day's MAU is an exact distinct count over 30 days of
-#: user rows, so this is the most expensive question per day of range.
-MAX_ACTIVE_USERS_RANGE: Final = _dt.timedelta(days=400)
-#: Rows returned by the multi-row queries when no limit is given, and the hard cap.
-DEFAULT_LIMIT: Final = 10_000
-MAX_LIMIT: Final = 100_000
-#: Default and maximum rows of :func:`top_errors`.
-DEFAULT_TOP_ERRORS: Final = 20
-MAX_TOP_ERRORS: Final = 1_000
-#: No date or time before this is accepted (nothing the library stores is older).
-EARLIEST: Final = _dt.datetime(2000, 1, 1, tzinfo=_dt.UTC)
-#: Nor more than this far ahead of now (clock skew and "tomorrow" are fine; year 9999 is not).
-MAX_FUTURE: Final = _dt.timedelta(days=366)
-#: Filters compare against VARCHAR(100) columns; longer values can match nothing.
-_MAX_FILTER_LEN: Final = 200
-
-_UTC = _dt.UTC
-_DAY = _dt.timedelta(days=1)
-_HOUR = _dt.timedelta(hours=1)
-
-Granularity = Literal["hour", "day", "total"]
-LatencyGroupBy = Literal["total", "service", "endpoint"]
 
 
 # ----------------------------------------------------------------------------- rows
@@ -124,31 +122,6 @@ class TaskStatsRow:
     p50_duration_ms: float | None
     p95_duration_ms: float | None
     max_duration_ms: int | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ApiLatencyRow:
-    """API traffic in one bucket (``None`` for ``granularity="total"``) and group.
-
-    ``service``/``endpoint``/``method`` are ``None`` when not grouped by them.
-    ``requests`` counts stored rows; ``requests_estimated`` scales sampled rows back
-    (sum of 1/sample_rate). Rates and percentiles are over the stored rows.
-    """
-
-    bucket: _dt.datetime | None
-    service: str | None
-    endpoint: str | None
-    method: str | None
-    requests: int
-    requests_estimated: float
-    errors_4xx: int
-    errors_5xx: int
-    error_rate: float | None
-    avg_ms: float | None
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-    max_ms: int | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -222,142 +195,6 @@ class TopErrorRow:
     first_seen: _dt.datetime
     last_seen: _dt.datetime
     sample_message: str | None
-
-
-# ----------------------------------------------------------------------- validation
-
-
-def _as_utc(value: object, name: str) -> _dt.datetime:
-    """``value`` as an aware UTC datetime inside ``[EARLIEST, now + MAX_FUTURE]``."""
-    if isinstance(value, _dt.datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise QueryError(
-                f"{name} must be timezone-aware (the aggregates are bucketed in UTC), "
-                f"got naive {value.isoformat()}"
-            )
-        try:
-            out = value.astimezone(_UTC)
-        except OverflowError as err:  # datetime.min/max with an offset
-            raise QueryError(f"{name} {value.isoformat()} is out of range") from err
-    elif isinstance(value, _dt.date):
-        out = _dt.datetime(value.year, value.month, value.day, tzinfo=_UTC)
-    else:
-        raise QueryError(f"{name} must be a date or a timezone-aware datetime, got {value!r}")
-    latest = _dt.datetime.now(_UTC) + MAX_FUTURE
-    if not EARLIEST <= out <= latest:
-        raise QueryError(
-            f"{name} {out.isoformat()} is outside the accepted window "
-            f"[{EARLIEST.date().isoformat()}, now + {MAX_FUTURE.days} days]"
-        )
-    return out
-
-
-def _range(
-    start: _dt.date | _dt.datetime, end: _dt.date | _dt.datetime, maximum: _dt.timedelta
-) -> tuple[_dt.datetime, _dt.datetime]:
-    lo = _as_utc(start, "start")
-    hi = _as_utc(end, "end")
-    if lo >= hi:
-        raise QueryError(f"start ({lo.isoformat()}) must be before end ({hi.isoformat()})")
-    if hi - lo > maximum:
-        raise QueryError(
-            f"range of {_days(hi - lo)} is longer than the maximum of {_days(maximum)} "
-            "for this query"
-        )
-    return lo, hi
-
-
-def _days(delta: _dt.timedelta) -> str:
-    days = delta.total_seconds() / 86_400
-    return f"{days:g} days"
-
-
-def _ceil(value: _dt.datetime, step: _dt.timedelta) -> _dt.datetime:
-    """The first bucket start at or after ``value`` (buckets aligned on the UTC epoch)."""
-    epoch = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
-    n, rem = divmod(value - epoch, step)
-    return epoch + (n + (1 if rem else 0)) * step
-
-
-def _day_series(lo: _dt.datetime, hi: _dt.datetime) -> tuple[_dt.datetime, _dt.datetime] | None:
-    """First and last day bucket whose start lies in ``[lo, hi)``, or None if none does."""
-    first = _ceil(lo, _DAY)
-    last = _ceil(hi, _DAY) - _DAY
-    return (first, last) if first <= last else None
-
-
-def _limit(value: int, default_max: int, name: str = "limit") -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise QueryError(f"{name} must be an integer, got {value!r}")
-    if not 1 <= value <= default_max:
-        raise QueryError(f"{name} must be between 1 and {default_max}, got {value}")
-    return value
-
-
-def _filter(value: str | None, name: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or len(value) > _MAX_FILTER_LEN:
-        raise QueryError(f"{name} must be a non-empty string of at most {_MAX_FILTER_LEN} chars")
-    return value
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-async def _fetch(db: Any, sql: str, *args: object) -> list[asyncpg.Record]:
-    """Run one read; translate driver errors so callers catch the library's types."""
-    try:
-        rows: list[asyncpg.Record] = await db.fetch(sql, *args)
-    except asyncpg.UndefinedTableError as err:
-        raise DatabaseError(
-            "the analytics aggregates do not exist in this database: run the migrations "
-            "(`analytics-migrate all`) first"
-        ) from err
-    except asyncpg.InsufficientPrivilegeError as err:
-        raise DatabaseError(
-            "permission denied reading the analytics aggregates: grant the role "
-            "analytics_reader to this login (see docs)"
-        ) from err
-    except (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as err:
-        raise DatabaseUnavailableError(f"database unavailable: {err}") from err
-    except asyncpg.PostgresError as err:
-        raise DatabaseError(f"analytics query failed ({err.sqlstate}): {err}") from err
-    except (OSError, TimeoutError, asyncpg.InterfaceError) as err:
-        raise DatabaseUnavailableError(f"database unavailable: {type(err).__name__}") from err
-    return rows
-
-
-def _ratio(num: float, den: float) -> float | None:
-    return num / den if den else None
-
-
-def _value(key: object) -> float | None:
-    """A precomputed percentile bucket key as milliseconds."""
-    return None if key is None else _histogram.representative(int(key))  # type: ignore[call-overload]
-
-
-def _max_ms(value: object) -> int | None:
-    return None if value is None else round(value)  # type: ignore[call-overload]
-
-
-async def _fetch_days(
-    db: Any,
-    sql: str,
-    start: _dt.date | _dt.datetime,
-    end: _dt.date | _dt.datetime,
-    max_range: _dt.timedelta,
-) -> list[asyncpg.Record]:
-    """Rows of a one-row-per-day query over the validated range ``[start, end)``."""
-    lo, hi = _range(start, end, max_range)
-    days = _day_series(lo, hi)
-    if days is None:
-        return []
-    return await _fetch(db, sql, *days)
-
-
-def _dt_or_none(value: object) -> _dt.datetime | None:
-    return value if isinstance(value, _dt.datetime) else None
 
 
 # --------------------------------------------------------------------------- queries
@@ -446,214 +283,6 @@ async def task_stats(
             )
         )
     return out
-
-
-_GROUP_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
-    "total": (),
-    "service": ("service",),
-    "endpoint": ("service", "endpoint", "method"),
-}
-_COUNT_COLUMNS: Final = (
-    "coalesce(sum(requests), 0)::bigint AS requests, "
-    "coalesce(sum(requests_estimated), 0)::float8 AS requests_estimated, "
-    "coalesce(sum(errors_4xx), 0)::bigint AS errors_4xx, "
-    "coalesce(sum(errors_5xx), 0)::bigint AS errors_5xx, "
-    "coalesce(sum(duration_count), 0)::bigint AS duration_count, "
-    "coalesce(sum(duration_sum_ms), 0)::float8 AS duration_sum_ms, "
-    "max(duration_max_ms) AS duration_max_ms"
-)
-
-
-def _latency_range(
-    start: _dt.date | _dt.datetime, end: _dt.date | _dt.datetime, granularity: Granularity
-) -> tuple[_dt.datetime, _dt.datetime, str]:
-    """Validated bucket-aligned bounds and the rollup width ("hour"/"day") to read."""
-    if granularity == "day":
-        lo, hi = _range(start, end, MAX_DAILY_RANGE)
-        return _ceil(lo, _DAY), _ceil(hi, _DAY), "day"
-    if granularity == "hour":
-        lo, hi = _range(start, end, MAX_HOURLY_RANGE)
-        return _ceil(lo, _HOUR), _ceil(hi, _HOUR), "hour"
-    lo, hi = _range(start, end, MAX_DAILY_RANGE)
-    aligned = _ceil(lo, _DAY) == lo and _ceil(hi, _DAY) == hi
-    if not aligned and hi - lo > MAX_HOURLY_RANGE:
-        raise QueryError(
-            f"a 'total' over more than {_days(MAX_HOURLY_RANGE)} must start and end at "
-            "midnight UTC (whole days)"
-        )
-    return _ceil(lo, _HOUR), _ceil(hi, _HOUR), "day" if aligned else "hour"
-
-
-def _rollup_for(group_by: str, filters: dict[str, str | None]) -> tuple[str, tuple[str, ...]]:
-    """The coarsest rollup level holding every column the question groups or filters by.
-
-    Reading ``total`` for an all-services chart, ``service`` for a per-service one, and the
-    endpoint grain only when endpoints or methods are asked about keeps the rows read
-    proportional to the rows returned.
-    """
-    needed = set(_GROUP_COLUMNS[group_by]) | {c for c, v in filters.items() if v is not None}
-    if needed & {"endpoint", "method"}:
-        return "endpoint", _GROUP_COLUMNS["endpoint"]
-    if "service" in needed:
-        return "service", _GROUP_COLUMNS["service"]
-    return "total", ()
-
-
-def _latency_sql(
-    table: str, *, group_cols: list[str], where: list[str], precomputed: bool, limit_arg: int
-) -> str:
-    """SQL for one latency question.
-
-    ``precomputed``: every dimension of the rollup is grouped by or fixed by a filter, so
-    each output row is exactly one stored row, read with its percentile keys (at most
-    ``$limit_arg`` rows). Otherwise the stored rows are returned ordered by the output
-    group, with their histograms, for :func:`_merge_latency` (measured: merging in Python
-    costs half of ``unnest`` + ``GROUP BY key`` in SQL at 1M events, 90 days by endpoint).
-    """
-    keys = [
-        "bucket" if "bucket" in group_cols else "NULL::timestamptz AS bucket",
-        *(
-            c if c in group_cols else f"NULL::text AS {c}"
-            for c in ("service", "endpoint", "method")
-        ),
-    ]
-    order = f"ORDER BY {', '.join(group_cols)}" if group_cols else ""
-    counts = (
-        "requests, requests_estimated, errors_4xx, errors_5xx, duration_count, "
-        "duration_sum_ms, duration_max_ms"
-    )
-    if precomputed:
-        return f"""
-SELECT {", ".join(keys)}, {counts}, p50_key, p95_key, p99_key
-FROM {table}
-WHERE {" AND ".join(where)}
-{order}
-LIMIT ${limit_arg}
-"""
-    return f"""
-SELECT {", ".join(keys)}, {counts}, hist_keys, hist_counts
-FROM {table}
-WHERE {" AND ".join(where)}
-{order}
-"""
-
-
-def _latency_row(r: Any, pcts: Sequence[float | None], **totals: Any) -> ApiLatencyRow:
-    requests = int(totals["requests"])
-    e4, e5 = int(totals["errors_4xx"]), int(totals["errors_5xx"])
-    return ApiLatencyRow(
-        bucket=_dt_or_none(r["bucket"]),
-        service=r["service"],
-        endpoint=r["endpoint"],
-        method=r["method"],
-        requests=requests,
-        requests_estimated=float(totals["requests_estimated"]),
-        errors_4xx=e4,
-        errors_5xx=e5,
-        error_rate=_ratio(e4 + e5, requests),
-        avg_ms=_ratio(float(totals["duration_sum_ms"]), int(totals["duration_count"])),
-        p50_ms=pcts[0],
-        p95_ms=pcts[1],
-        p99_ms=pcts[2],
-        max_ms=_max_ms(totals["duration_max_ms"]),
-    )
-
-
-_SUMMED: Final = (
-    "requests",
-    "requests_estimated",
-    "errors_4xx",
-    "errors_5xx",
-    "duration_count",
-    "duration_sum_ms",
-)
-
-
-def _merge_latency(
-    records: list[asyncpg.Record], group_cols: list[str], limit: int
-) -> list[ApiLatencyRow]:
-    """Sum the counts and merge the histograms of consecutive rows of one output group."""
-    out: list[ApiLatencyRow] = []
-    for _key, group in itertools.groupby(records, key=lambda r: tuple(r[c] for c in group_cols)):
-        rows = list(group)
-        totals: dict[str, Any] = {c: sum(r[c] for r in rows) for c in _SUMMED}
-        maxima = [r["duration_max_ms"] for r in rows if r["duration_max_ms"] is not None]
-        totals["duration_max_ms"] = max(maxima) if maxima else None
-        keys, counts = _histogram.merge((r["hist_keys"], r["hist_counts"]) for r in rows)
-        out.append(_latency_row(rows[0], _histogram.percentiles(keys, counts, _QS), **totals))
-        if len(out) >= limit:
-            break
-    return out
-
-
-_QS: Final = (0.50, 0.95, 0.99)
-
-
-async def api_latency(
-    db: asyncpg.Pool[Any] | asyncpg.Connection[Any],
-    *,
-    start: _dt.date | _dt.datetime,
-    end: _dt.date | _dt.datetime,
-    granularity: Granularity = "hour",
-    group_by: LatencyGroupBy = "service",
-    service: str | None = None,
-    endpoint: str | None = None,
-    method: str | None = None,
-    limit: int = DEFAULT_LIMIT,
-) -> list[ApiLatencyRow]:
-    """Request counts, 4xx/5xx and p50/p95/p99 latency per bucket and group.
-
-    ``granularity="hour"`` reads hourly rollups (ranges up to :data:`MAX_HOURLY_RANGE`),
-    ``"day"`` daily ones (up to :data:`MAX_DAILY_RANGE`), ``"total"`` one row per group for
-    the whole range (daily rollups when the range is whole days, hourly ones otherwise).
-    The rollup level (all services, per service, per endpoint) is the coarsest that holds
-    the group-by and filter columns. Percentiles are within 1 % of the exact values
-    (:mod:`.histogram`); merging histograms is exact, never an average of percentiles.
-    ``avg_ms`` is over the requests with a usable duration. Rows are ordered by bucket,
-    then by the group columns; at most ``limit`` are returned.
-    """
-    if granularity not in ("hour", "day", "total"):
-        raise QueryError(f"granularity must be 'hour', 'day' or 'total', not {granularity!r}")
-    if group_by not in _GROUP_COLUMNS:
-        raise QueryError(f"group_by must be 'total', 'service' or 'endpoint', not {group_by!r}")
-    lim = _limit(limit, MAX_LIMIT)
-    filters = {
-        "service": _filter(service, "service"),
-        "endpoint": _filter(endpoint, "endpoint"),
-        "method": None if method is None else _filter(method, "method"),
-    }
-    if filters["method"] is not None:
-        filters["method"] = filters["method"].upper()
-
-    lo, hi, width = _latency_range(start, end, granularity)
-    if lo >= hi:
-        return []
-    level, dims = _rollup_for(group_by, filters)
-    table = f"analytics_api_{width}_{level}"
-
-    args: list[object] = [lo, hi]
-    where = ["bucket >= $1", "bucket < $2"]
-    for column, value in filters.items():
-        if value is not None:
-            args.append(value)
-            where.append(f"{column} = ${len(args)}")
-    group_cols = list(_GROUP_COLUMNS[group_by])
-    if granularity != "total":
-        group_cols.insert(0, "bucket")
-    fixed = {c for c, v in filters.items() if v is not None}
-    precomputed = "bucket" in group_cols and all(d in group_cols or d in fixed for d in dims)
-    if precomputed:
-        args.append(lim)
-    sql = _latency_sql(
-        table, group_cols=group_cols, where=where, precomputed=precomputed, limit_arg=len(args)
-    )
-    records = await _fetch(db, sql, *args)
-    if not precomputed:
-        return _merge_latency(records, group_cols, lim)
-    return [
-        _latency_row(r, (_value(r["p50_key"]), _value(r["p95_key"]), _value(r["p99_key"])), **r)
-        for r in records
-    ]
 
 
 _INTEGRATION_COLS: Final = (
