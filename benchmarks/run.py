@@ -25,6 +25,7 @@ import asyncpg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import bench_api_load
 import bench_ingest
 import bench_queries
 import bench_track
@@ -106,7 +107,7 @@ async def main() -> int:
         type=str,
         help="comma-separated raw-event totals for benchmarks 3/4, e.g. 1000000,10000000",
     )
-    parser.add_argument("--skip", default="", help="comma-separated: track,ingest,queries")
+    parser.add_argument("--skip", default="", help="comma-separated: track,ingest,queries,api")
     args = parser.parse_args()
     quick = args.quick
     skip = set(filter(None, args.skip.split(",")))
@@ -157,6 +158,13 @@ async def main() -> int:
                 )
             )
             out["scaling"] = scaling
+
+    if "api" not in skip:  # its own lac_bench_<pid> database: after the one above is gone
+        text, res = await bench_api_load.run(
+            admin, 2 if quick else 30, 10 if quick else 50, 3.0 if quick else 20.0
+        )
+        emit(text)
+        out.update(res)
 
     out["elapsed_s"] = round(time.perf_counter() - started, 1)
     for key in (
