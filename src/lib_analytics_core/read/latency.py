@@ -35,7 +35,6 @@ from ._common import (
     _max_ms,
     _range,
     _ratio,
-    _value,
 )
 
 __all__ = ["ApiLatencyRow", "Granularity", "LatencyGroupBy", "api_latency"]
@@ -271,7 +270,27 @@ async def api_latency(
     records = await _fetch(db, sql, *args)
     if not precomputed:
         return _merge_latency(records, group_cols, lim)
-    return [
-        _latency_row(r, (_value(r["p50_key"]), _value(r["p95_key"]), _value(r["p99_key"])), **r)
-        for r in records
-    ]
+    return [_stored_row(r) for r in records]
+
+
+def _stored_row(r: asyncpg.Record) -> ApiLatencyRow:
+    """One stored rollup row as the answer row (the hot loop of long series: positional,
+    no intermediate dict; the columns are those of the precomputed SELECT, in order)."""
+    (bucket, service, endpoint, method, requests, est, e4, e5, n, dsum, dmax, k50, k95, k99) = r
+    rep = _histogram.representative
+    return ApiLatencyRow(
+        bucket=bucket,
+        service=service,
+        endpoint=endpoint,
+        method=method,
+        requests=requests,
+        requests_estimated=est,
+        errors_4xx=e4,
+        errors_5xx=e5,
+        error_rate=(e4 + e5) / requests if requests else None,
+        avg_ms=dsum / n if n else None,
+        p50_ms=None if k50 is None else rep(k50),
+        p95_ms=None if k95 is None else rep(k95),
+        p99_ms=None if k99 is None else rep(k99),
+        max_ms=None if dmax is None else round(dmax),
+    )
