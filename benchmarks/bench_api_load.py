@@ -101,6 +101,7 @@ async def _load(base: str, clients: int, seconds: float, services: list[str]) ->
     headers = {"Authorization": f"Bearer {TOKEN}"}
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    per_route: dict[str, list[float]] = {}  # route -> [requests, bytes, ms]
     health: list[float] = []
     health_bad = 0
     stop = time.perf_counter() + seconds
@@ -112,7 +113,12 @@ async def _load(base: str, clients: int, seconds: float, services: list[str]) ->
                 for path, params in _view(rng, services):
                     t0 = time.perf_counter()
                     resp = await http.get(path, params=params)
-                    latencies.append((time.perf_counter() - t0) * 1000)
+                    ms = (time.perf_counter() - t0) * 1000
+                    latencies.append(ms)
+                    acc = per_route.setdefault(path, [0, 0, 0.0])
+                    acc[0] += 1
+                    acc[1] += len(resp.content)
+                    acc[2] += ms
                     statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
                     if time.perf_counter() >= stop:
                         return
@@ -143,6 +149,14 @@ async def _load(base: str, clients: int, seconds: float, services: list[str]) ->
         "healthz_p50_ms": round(hs.p50, 1),
         "healthz_max_ms": round(max(health), 1),
         "healthz_non_200": health_bad,
+        "api_routes": {
+            path: {
+                "requests": int(n),
+                "kb_per_response": round(b / n / 1024, 1),
+                "mean_ms": round(t / n, 1),
+            }
+            for path, (n, b, t) in sorted(per_route.items())
+        },
     }
 
 
@@ -199,6 +213,14 @@ async def run(
             ["/healthz p50 ms", res["healthz_p50_ms"], ""],
             ["/healthz max ms", res["healthz_max_ms"], "< 100"],
             ["/healthz non-200", res["healthz_non_200"], "0"],
+        ],
+    )
+    text += "\n\n" + table(
+        "Per route (the dashboard's mix)",
+        ["route", "requests", "KB per response", "mean ms"],
+        [
+            [p, r["requests"], r["kb_per_response"], r["mean_ms"]]
+            for p, r in res["api_routes"].items()
         ],
     )
     return text, res
