@@ -25,6 +25,7 @@ import asyncpg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import bench_api_load
 import bench_ingest
 import bench_queries
 import bench_track
@@ -68,6 +69,10 @@ async def _query_stages(
             url, reps, raw_reps, f" at {info['rows_total']:,} raw events"
         )
         texts.append(text + f"\nload: {info}\n")
+        size_text, size_res = await bench_queries.sizes(url)
+        result.update(size_res)
+        result["refresh_s_per_day"] = round(await bench_queries.refresh_per_day(url), 2)
+        texts.append(size_text + f"\nrefresh of one day: {result['refresh_s_per_day']} s\n")
         qs = result["queries"]
         keys = (
             "active_users (DAU/WAU/MAU) 90d",
@@ -102,7 +107,7 @@ async def main() -> int:
         type=str,
         help="comma-separated raw-event totals for benchmarks 3/4, e.g. 1000000,10000000",
     )
-    parser.add_argument("--skip", default="", help="comma-separated: track,ingest,queries")
+    parser.add_argument("--skip", default="", help="comma-separated: track,ingest,queries,api")
     args = parser.parse_args()
     quick = args.quick
     skip = set(filter(None, args.skip.split(",")))
@@ -153,6 +158,13 @@ async def main() -> int:
                 )
             )
             out["scaling"] = scaling
+
+    if "api" not in skip:  # its own lac_bench_<pid> database: after the one above is gone
+        text, res = await bench_api_load.run(
+            admin, 2 if quick else 30, 10 if quick else 50, 3.0 if quick else 20.0
+        )
+        emit(text)
+        out.update(res)
 
     out["elapsed_s"] = round(time.perf_counter() - started, 1)
     for key in (

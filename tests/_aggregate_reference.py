@@ -30,6 +30,12 @@ AGGREGATES = (
     "analytics_auth_events_daily",
     "analytics_cocoon_activity_daily",
     "analytics_errors_hourly",
+    *(
+        f"analytics_api_{w}_{lv}"
+        for w in ("hour", "day")
+        for lv in ("total", "service", "endpoint")
+    ),
+    "analytics_task_durations_daily",
 )
 
 
@@ -161,10 +167,6 @@ async def insert(conn: asyncpg.Connection, events: list[Event], chunk_size: int 
         )
 
 
-def _hist() -> list[int]:
-    return [0] * h.BUCKET_COUNT
-
-
 def reference(events: list[Event]) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
     """Every aggregate, keyed by its group columns, computed from the raw events."""
     ref: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {a: {} for a in AGGREGATES}
@@ -178,11 +180,19 @@ def reference(events: list[Event]) -> dict[str, dict[tuple[Any, ...], dict[str, 
             requests_estimated=0.0,
             errors_4xx=0,
             errors_5xx=0,
+            duration_count=0,
             duration_sum_ms=0,
             duration_max_ms=None,
         )
-        r.update(dict.fromkeys(h.COLUMN_NAMES, 0))
         return r
+
+    def dist_init() -> dict[str, Any]:
+        return {**lat_init(), "_hist": {}}
+
+    def add_key(r: dict[str, Any], value: float) -> None:
+        k = h.bucket_key(value)
+        if k is not None:
+            r["_hist"][k] = r["_hist"].get(k, 0) + 1
 
     for ts, _eid, et, svc, user, d in events:
         day, hour = _day(ts), _hour(ts)
@@ -201,7 +211,6 @@ def reference(events: list[Event]) -> dict[str, dict[tuple[Any, ...], dict[str, 
                     duration_count=0,
                     duration_sum_ms=0,
                     duration_max_ms=None,
-                    **dict.fromkeys(h.COLUMN_NAMES, 0),
                 ),
             )
             r[et.removeprefix("task_")] += 1
@@ -210,21 +219,36 @@ def reference(events: list[Event]) -> dict[str, dict[tuple[Any, ...], dict[str, 
                 r["duration_count"] += 1
                 r["duration_sum_ms"] += dm
                 r["duration_max_ms"] = max(r["duration_max_ms"] or 0, dm)
-                r[h.COLUMN_NAMES[h.bucket_index(dm)]] += 1
+                add_key(row("analytics_task_durations_daily", (day,), {"_hist": {}}), dm)
         elif et == "api_request":
-            for agg, b in (
-                ("analytics_api_latency_hourly", hour),
-                ("analytics_api_latency_daily", day),
+            ep = (svc, d["endpoint"], d["method"])
+            for agg, key in (
+                ("analytics_api_latency_hourly", (hour, *ep)),
+                ("analytics_api_latency_daily", (day, *ep)),
+                ("analytics_api_hour_total", (hour,)),
+                ("analytics_api_hour_service", (hour, svc)),
+                ("analytics_api_hour_endpoint", (hour, *ep)),
+                ("analytics_api_day_total", (day,)),
+                ("analytics_api_day_service", (day, svc)),
+                ("analytics_api_day_endpoint", (day, *ep)),
             ):
-                r = row(agg, (b, svc, d["endpoint"], d["method"]), lat_init())
+                r = row(
+                    agg,
+                    key,
+                    dist_init()
+                    if agg.startswith("analytics_api_") and "latency" not in agg
+                    else lat_init(),
+                )
                 r["requests"] += 1
                 r["requests_estimated"] += 1.0 / d["_meta"].get("sample_rate", 1.0)
                 sc = d["status_code"]
                 r["errors_4xx"] += 400 <= sc <= 499
                 r["errors_5xx"] += sc >= 500
+                r["duration_count"] += 1
                 r["duration_sum_ms"] += d["duration_ms"]
                 r["duration_max_ms"] = max(r["duration_max_ms"] or 0, d["duration_ms"])
-                r[h.COLUMN_NAMES[h.bucket_index(d["duration_ms"])]] += 1
+                if "_hist" in r:
+                    add_key(r, d["duration_ms"])
         elif et.startswith(("integration_", "oauth_")):
             r = row(
                 "analytics_integration_health_daily",
@@ -319,6 +343,22 @@ def reference(events: list[Event]) -> dict[str, dict[tuple[Any, ...], dict[str, 
             r["sample_message"] = (
                 msg if r["sample_message"] is None else min(r["sample_message"], msg)
             )
+    for agg in AGGREGATES:
+        for r in ref[agg].values():
+            if "_hist" in r:
+                hist = r.pop("_hist")
+                keys = sorted(hist)
+                counts = [hist[k] for k in keys]
+                r.update(hist_keys=keys, hist_counts=counts)
+                r.update(
+                    zip(
+                        ("p50_key", "p95_key", "p99_key"),
+                        h.percentile_keys(keys, counts, (0.5, 0.95, 0.99)),
+                        strict=True,
+                    )
+                )
+                if agg == "analytics_task_durations_daily":
+                    r["duration_count"] = sum(counts)
     return ref
 
 
@@ -331,6 +371,13 @@ KEYS = {
     "analytics_auth_events_daily": ("day",),
     "analytics_cocoon_activity_daily": ("day",),
     "analytics_errors_hourly": ("hour", "service", "error_type"),
+    "analytics_api_hour_total": ("bucket",),
+    "analytics_api_hour_service": ("bucket", "service"),
+    "analytics_api_hour_endpoint": ("bucket", "service", "endpoint", "method"),
+    "analytics_api_day_total": ("bucket",),
+    "analytics_api_day_service": ("bucket", "service"),
+    "analytics_api_day_endpoint": ("bucket", "service", "endpoint", "method"),
+    "analytics_task_durations_daily": ("day",),
 }
 
 
@@ -371,14 +418,6 @@ def compare(
     return worst
 
 
-def nearest_rank(values: list[int], q: float) -> int:
+def nearest_rank(values: list[Any], q: float) -> Any:
     s = sorted(values)
     return s[max(1, math.ceil(q * len(s) - 1e-9)) - 1]
-
-
-def hist_of(rows: list[dict[str, Any]]) -> list[int]:
-    acc = _hist()
-    for r in rows:
-        for k, c in enumerate(h.COLUMN_NAMES):
-            acc[k] += r[c]
-    return acc

@@ -8,6 +8,7 @@ raw durations within the histogram's documented relative error bound.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import uuid
 from collections import Counter, defaultdict
@@ -19,6 +20,7 @@ import pytest
 
 import lib_analytics_core as lac
 from lib_analytics_core import QueryError, refresh_aggregates
+from lib_analytics_core.read import _common as read_common
 from lib_analytics_core.read.histogram import RELATIVE_ERROR_BOUND
 from tests import _read_seed
 
@@ -305,5 +307,83 @@ async def test_missing_schema_is_a_database_error(empty_database_url: str) -> No
     try:
         with pytest.raises(lac.DatabaseError, match="run the migrations"):
             await lac.task_stats(conn, start=dt.date(2026, 1, 1), end=dt.date(2026, 1, 2))
+    finally:
+        await conn.close()
+
+
+_UTC = dt.UTC
+_EDGES: list[tuple[Any, Any, str]] = [
+    (dt.date(1, 1, 1), dt.date(1, 1, 5), "outside the accepted window"),
+    (dt.datetime.min.replace(tzinfo=_UTC), dt.date(2026, 1, 2), "outside the accepted window"),
+    (dt.date(2026, 1, 1), dt.date(9999, 12, 31), "outside the accepted window"),
+    (dt.date(9999, 12, 30), dt.date(9999, 12, 31), "outside the accepted window"),
+    (dt.date(2026, 1, 1), dt.datetime.max.replace(tzinfo=_UTC), "outside the accepted window"),
+    (
+        dt.date(2026, 1, 1),
+        dt.datetime.max.replace(tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+        "out of range",
+    ),
+    (dt.date(1999, 12, 31), dt.date(2000, 1, 2), "outside the accepted window"),
+    (
+        dt.datetime.now(_UTC) + dt.timedelta(days=400),
+        dt.datetime.now(_UTC) + dt.timedelta(days=401),
+        "outside the accepted window",
+    ),
+    (dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 2), "timezone-aware"),
+    (dt.date(2026, 1, 2), dt.datetime(2026, 1, 3), "timezone-aware"),
+    (dt.date(2026, 1, 2), dt.date(2026, 1, 1), "must be before"),
+    (dt.date(2026, 1, 1), dt.date(2026, 1, 1), "must be before"),
+]
+_QUERIES: list[Any] = [
+    lac.active_users,
+    lac.task_stats,
+    lac.auth_metrics,
+    lac.cocoon_activity,
+    lac.integration_health,
+    lac.errors,
+    lac.top_errors,
+    *(
+        functools.partial(lac.api_latency, granularity=g, group_by=b)
+        for g in ("hour", "day", "total")
+        for b in ("total", "service", "endpoint")
+    ),
+]
+
+
+@pytest.mark.parametrize(("start", "end", "message"), _EDGES)
+async def test_every_query_rejects_out_of_window_dates(
+    database_url: str, start: Any, end: Any, message: str
+) -> None:
+    # A statement timeout, so that a query the validation lets through fails instead of
+    # running forever (asyncpg sends year 1 / 9999 as -infinity / infinity).
+    conn = await asyncpg.connect(database_url, server_settings={"statement_timeout": "3000"})
+    try:
+        for fn in _QUERIES:
+            with pytest.raises(QueryError, match=message):
+                await fn(conn, start=start, end=end)
+        if message != "must be before":
+            bad = end if _fine(start) else start
+            with pytest.raises(QueryError):
+                await lac.list_services(conn, since=bad)
+    finally:
+        await conn.close()
+
+
+def _fine(value: Any) -> bool:
+    try:
+        read_common._as_utc(value, "x")
+    except QueryError:
+        return False
+    return True
+
+
+async def test_window_edges_that_are_accepted(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        soon = dt.datetime.now(_UTC) + dt.timedelta(days=300)
+        for fn in _QUERIES:
+            await fn(conn, start=dt.date(2000, 1, 1), end=dt.date(2000, 1, 3))
+            await fn(conn, start=soon, end=soon + dt.timedelta(days=2))
+        assert await lac.list_services(conn, since=dt.date(2000, 1, 1)) == []
     finally:
         await conn.close()

@@ -1,29 +1,34 @@
-"""Fixed log-scale histogram for latencies and durations (integer milliseconds).
+"""Sparse exponential histograms for latencies and durations: ≤ 1 % relative error.
 
 Why a histogram instead of stored percentiles: a p95 per hour cannot be merged into a
 p95 per day, per week or per set of endpoints. Counts per fixed bucket can: add the
-columns ``h00..hNN`` of any rows (any window, any service/endpoint subset) and estimate
-the percentile from the sum. The boundaries are fixed forever for a given schema
-version, so every row in every aggregate uses the same buckets.
+counts of any rows (any window, any subset of services/endpoints/methods) key by key
+and take the percentile of the sum. That merge is exact: the merged histogram is the
+one the union of the raw values would have produced.
 
-Buckets. ``BOUNDARIES[k] <= d < BOUNDARIES[k+1]`` is bucket ``k``; the first bucket also
-takes negative values (clock skew) and the last bucket is open-ended. Below
-``EXACT_LIMIT`` ms every bucket holds exactly one integer value (fine resolution where
-relative error matters most); above, each boundary is the previous one times ~1.25
-(rounded to an integer), up to more than one day.
+Buckets (the DDSketch mapping, like Prometheus native histograms). With relative accuracy
+``ALPHA`` and ``GAMMA = (1 + ALPHA) / (1 - ALPHA)``, a value ``v`` in milliseconds has the
+integer key ``k = ceil(ln(v) / ln(GAMMA))``, i.e. ``GAMMA**(k-1) < v <= GAMMA**k``. Keys are
+small (``v = 1 µs`` → -345, one hour → 759, ``MAX_MS`` → 1267), so they fit ``smallint``.
+Only non-empty buckets are stored (``hist_keys smallint[]``, ``hist_counts bigint[]``, sorted
+by key): a row costs what the spread of its values costs, not the whole bucket range.
 
-Estimate. :func:`percentile` uses the *nearest-rank* definition: the ``q`` quantile of
-``n`` values is the ``ceil(q * n)``-th smallest. It finds the bucket holding that rank
-and returns the bucket's representative value ``r = 2*lo*hi/(lo+hi)`` where ``lo`` and
-``hi`` are the smallest and largest integers in the bucket. ``r`` is the point whose
-worst relative error to any value in ``[lo, hi]`` is smallest, that error being
-``(hi - lo) / (hi + lo)``.
+Special values, by rule (the SQL in migration 0004 applies the same rules):
 
-Error bound (tested): for any data whose true nearest-rank percentile ``v`` lies in
-``[0, BOUNDARIES[-1])``, ``|estimate - v| <= RELATIVE_ERROR_BOUND * v`` (exact when
-``v < EXACT_LIMIT``). ``RELATIVE_ERROR_BOUND`` is computed from the boundaries (about
-0.111, i.e. 11.1 %). Values at or above the last boundary (more than one day) are all
-reported as that boundary: the overflow bucket has no upper end.
+* ``0 <= v < MIN_MS`` (zero and anything below one microsecond) and negative values
+  (clock skew) fall in the zero bucket ``ZERO_KEY``, reported as exactly ``0``;
+* ``v > MAX_MS`` (about three years), non-finite values and non-numbers are not counted in
+  the distribution at all (the request itself still counts in ``requests``).
+
+Estimate. The ``q`` quantile of ``n`` values is the nearest-rank one, the
+``ceil(q * n)``-th smallest. It is reported as the representative value of the bucket
+holding that rank, ``2 * GAMMA**k / (GAMMA + 1)``: the point whose relative distance to
+either end of ``(GAMMA**(k-1), GAMMA**k]`` is exactly ``ALPHA``.
+
+Error bound (tested against the exact percentiles of the raw rows, through the real
+pipeline on both tiers): for true value ``v`` with ``MIN_MS <= v <= MAX_MS``,
+``|estimate - v| <= ALPHA * v``; for ``v < MIN_MS`` the estimate is ``0`` (absolute error
+below one microsecond).
 """
 
 from __future__ import annotations
@@ -31,161 +36,124 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 __all__ = [
-    "BOUNDARIES",
-    "BUCKET_COUNT",
-    "COLUMN_NAMES",
-    "EXACT_LIMIT",
-    "GROWTH",
-    "MAX_FINITE_MS",
+    "ALPHA",
+    "GAMMA",
+    "LN_GAMMA",
+    "MAX_KEY",
+    "MAX_MS",
+    "MIN_KEY",
+    "MIN_MS",
     "RELATIVE_ERROR_BOUND",
-    "bucket_index",
-    "column_definitions_sql",
-    "count_columns_sql",
+    "ZERO_KEY",
+    "bucket_key",
+    "merge",
     "percentile",
+    "percentile_key",
+    "percentile_keys",
     "percentiles",
     "representative",
-    "sum_columns_sql",
 ]
 
-EXACT_LIMIT = 10
-"""Values below this (ms) each get their own bucket: the estimate is exact there."""
+ALPHA = 0.01
+"""Relative accuracy: every reported percentile is within 1 % of the true one."""
 
-GROWTH = 1.25
-"""Ratio between consecutive boundaries above ``EXACT_LIMIT`` (before integer rounding)."""
+GAMMA = (1.0 + ALPHA) / (1.0 - ALPHA)
+"""Ratio between consecutive bucket bounds (≈ 1.0202)."""
 
-MAX_FINITE_MS = 86_400_000
-"""The boundaries reach at least one day; longer durations share the overflow bucket."""
+LN_GAMMA = math.log(GAMMA)
+"""``ln(GAMMA)``; the SQL function ``analytics_hist_key`` uses the same float8 literal."""
 
+MIN_MS = 0.001
+"""Smallest value given its own bucket (1 µs); anything below is reported as 0."""
 
-def _boundaries() -> tuple[int, ...]:
-    bounds = list(range(EXACT_LIMIT + 1))  # 0, 1, ..., EXACT_LIMIT
-    while bounds[-1] < MAX_FINITE_MS:
-        bounds.append(max(bounds[-1] + 1, math.floor(bounds[-1] * GROWTH)))
-    return tuple(bounds)
+MAX_MS = 1e11
+"""Largest value counted (~3.2 years in ms); larger durations are treated as garbage."""
 
+ZERO_KEY = -32768
+"""Key of the zero bucket (sorts before every other key; representative 0)."""
 
-BOUNDARIES: tuple[int, ...] = _boundaries()
-"""Lower bounds of the buckets, ascending; bucket ``k`` is ``[B[k], B[k+1])``."""
+MIN_KEY = math.ceil(math.log(MIN_MS) / LN_GAMMA)
+MAX_KEY = math.ceil(math.log(MAX_MS) / LN_GAMMA)
 
-BUCKET_COUNT = len(BOUNDARIES)
-"""Number of histogram columns (the last bucket is ``[B[-1], +inf)``)."""
-
-COLUMN_NAMES: tuple[str, ...] = tuple(f"h{k:02d}" for k in range(BUCKET_COUNT))
-"""``h00 .. hNN``: the column names in every histogram-bearing aggregate."""
+RELATIVE_ERROR_BOUND = ALPHA
+"""The documented bound (kept under the old name for callers of the fixed histogram)."""
 
 
-def representative(k: int) -> float:
-    """The value reported for bucket ``k`` (minimises the worst relative error)."""
-    lo = BOUNDARIES[k]
-    if k + 1 >= BUCKET_COUNT:
-        return float(lo)
-    hi = BOUNDARIES[k + 1] - 1  # largest integer in the bucket
-    if lo == hi:
-        return float(lo)
-    if lo == 0:
-        return 0.0
-    return 2.0 * lo * hi / (lo + hi)
+def bucket_key(value: float | None) -> int | None:
+    """The key of ``value`` (ms) by the rules above; None when it is not counted."""
+    if value is None or not math.isfinite(value) or value > MAX_MS:
+        return None
+    if value < MIN_MS:
+        return ZERO_KEY
+    return math.ceil(math.log(value) / LN_GAMMA)
 
 
-def _bucket_error(k: int) -> float:
-    lo = BOUNDARIES[k]
-    hi = BOUNDARIES[k + 1] - 1
-    return 0.0 if hi == lo else (hi - lo) / (hi + lo)
+def _representative(key: int) -> float:
+    return 2.0 * math.exp(key * LN_GAMMA) / (GAMMA + 1.0)
 
 
-RELATIVE_ERROR_BOUND: float = max(_bucket_error(k) for k in range(BUCKET_COUNT - 1))
-"""Worst relative error of :func:`percentile` for values below ``BOUNDARIES[-1]``."""
+_REPRESENTATIVES = tuple(_representative(k) for k in range(MIN_KEY, MAX_KEY + 1))
 
 
-def bucket_index(value_ms: int) -> int:
-    """The bucket a duration falls in (the same rule as the generated SQL)."""
-    if value_ms < BOUNDARIES[1]:
-        return 0
-    lo, hi = 1, BUCKET_COUNT - 1
-    while lo < hi:  # largest k with BOUNDARIES[k] <= value
-        mid = (lo + hi + 1) // 2
-        if BOUNDARIES[mid] <= value_ms:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+def representative(key: int) -> float:
+    """The value reported for bucket ``key`` (relative error ≤ ``ALPHA`` to any member).
 
-
-def percentile(counts: Sequence[int], q: float) -> float | None:
-    """Nearest-rank ``q`` quantile (0 < q <= 1) estimated from bucket counts.
-
-    ``counts`` is the ``h00..hNN`` values summed over any set of rows. Returns None when
-    the counts are all zero (no data: no percentile, rather than a misleading 0).
+    A table lookup for every key values can have (reads turn thousands of keys into
+    values per request); computed for any other key.
     """
+    if MIN_KEY <= key <= MAX_KEY:
+        return _REPRESENTATIVES[key - MIN_KEY]
+    if key == ZERO_KEY:
+        return 0.0
+    return _representative(key)
+
+
+def merge(pairs: Iterable[tuple[Sequence[int], Sequence[int]]]) -> tuple[list[int], list[int]]:
+    """Exact merge of sparse histograms given as ``(keys, counts)``: sorted keys and sums."""
+    total: dict[int, int] = {}
+    for keys, counts in pairs:
+        for k, c in zip(keys, counts, strict=True):
+            total[k] = total.get(k, 0) + c
+    ordered = sorted(total)
+    return ordered, [total[k] for k in ordered]
+
+
+def _rank(q: float, total: int) -> int:
     if not 0.0 < q <= 1.0:
         raise ValueError(f"quantile must be in (0, 1], got {q!r}")
-    if len(counts) != BUCKET_COUNT:
-        raise ValueError(f"expected {BUCKET_COUNT} bucket counts, got {len(counts)}")
-    total = sum(counts)
-    if total <= 0:
-        return None
-    rank = max(1, math.ceil(q * total - 1e-9))
-    seen = 0
-    for k, c in enumerate(counts):
-        seen += c
-        if seen >= rank:
-            return representative(k)
-    return representative(BUCKET_COUNT - 1)  # pragma: no cover - unreachable
+    return max(1, math.ceil(q * total - 1e-9))
 
 
-def percentiles(counts: Sequence[int], qs: Sequence[float]) -> list[float | None]:
-    """Several nearest-rank quantiles from one set of bucket counts, in one pass.
-
-    Same answers as :func:`percentile` for each ``q``; the cumulative sums are built once
-    (in C, ``itertools.accumulate``) and each rank found by bisection, which matters when a
-    query turns thousands of hourly rows into p50/p95/p99 each.
-    """
-    if len(counts) != BUCKET_COUNT:
-        raise ValueError(f"expected {BUCKET_COUNT} bucket counts, got {len(counts)}")
+def percentile_keys(
+    keys: Sequence[int], counts: Sequence[int], qs: Sequence[float]
+) -> list[int | None]:
+    """Bucket keys of several nearest-rank quantiles (``keys`` sorted ascending), one pass."""
+    if len(keys) != len(counts):
+        raise ValueError(f"{len(keys)} keys but {len(counts)} counts")
     cumulative = list(itertools.accumulate(counts))
-    total = cumulative[-1]
-    out: list[float | None] = []
+    total = cumulative[-1] if cumulative else 0
+    out: list[int | None] = []
     for q in qs:
-        if not 0.0 < q <= 1.0:
-            raise ValueError(f"quantile must be in (0, 1], got {q!r}")
-        if total <= 0:
-            out.append(None)
-            continue
-        rank = max(1, math.ceil(q * total - 1e-9))
-        out.append(representative(bisect.bisect_left(cumulative, rank)))
+        rank = _rank(q, max(total, 1))
+        out.append(None if total <= 0 else keys[bisect.bisect_left(cumulative, rank)])
     return out
 
 
-# ----------------------------------------------------------------------------- SQL
+def percentile_key(keys: Sequence[int], counts: Sequence[int], q: float) -> int | None:
+    """Bucket key of the nearest-rank ``q`` quantile (None for an empty histogram)."""
+    return percentile_keys(keys, counts, (q,))[0]
 
 
-def count_columns_sql(expr: str, indent: str = "    ") -> str:
-    """``count(*) FILTER (...) AS hKK`` for every bucket, for a SELECT list.
-
-    ``expr`` is a SQL expression yielding the duration in ms (NULL rows are counted in
-    no bucket). It comes from the library's own migration files, never from users.
-    """
-    e = f"({expr})"
-    parts: list[str] = []
-    for k, name in enumerate(COLUMN_NAMES):
-        if k == 0:
-            cond = f"{e} < {BOUNDARIES[1]}"
-        elif k == BUCKET_COUNT - 1:
-            cond = f"{e} >= {BOUNDARIES[k]}"
-        else:
-            cond = f"{e} >= {BOUNDARIES[k]} AND {e} < {BOUNDARIES[k + 1]}"
-        parts.append(f"{indent}count(*) FILTER (WHERE {cond}) AS {name}")
-    return ",\n".join(parts)
+def percentiles(
+    keys: Sequence[int], counts: Sequence[int], qs: Sequence[float]
+) -> list[float | None]:
+    """Nearest-rank quantiles (ms) of a sparse histogram; None where it is empty."""
+    return [None if k is None else representative(k) for k in percentile_keys(keys, counts, qs)]
 
 
-def sum_columns_sql(indent: str = "    ") -> str:
-    """``sum(hKK)::bigint AS hKK`` for every bucket (rolling a histogram up)."""
-    return ",\n".join(f"{indent}sum({n})::bigint AS {n}" for n in COLUMN_NAMES)
-
-
-def column_definitions_sql(indent: str = "    ") -> str:
-    """``hKK bigint NOT NULL DEFAULT 0`` for every bucket (for CREATE TABLE)."""
-    return ",\n".join(f"{indent}{n} bigint NOT NULL DEFAULT 0" for n in COLUMN_NAMES)
+def percentile(keys: Sequence[int], counts: Sequence[int], q: float) -> float | None:
+    """One nearest-rank quantile (ms); None when the histogram is empty (no data)."""
+    return percentiles(keys, counts, (q,))[0]

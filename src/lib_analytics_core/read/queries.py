@@ -14,8 +14,13 @@ Conventions shared by all functions:
   time would be silently misread). A bucket belongs to the range when its *start* does.
 * Daily series return one row per day of the range, zeros included, so a chart never
   draws a line across a gap as if nothing had been missing.
-* Percentiles are estimated from the mergeable log-scale histogram columns by
-  :mod:`lib_analytics_core.read.histogram` (its relative error bound applies).
+* Dates and times must lie in ``[EARLIEST, now + MAX_FUTURE]``: ``datetime.min``/``max``
+  would reach the database as ±infinity (a day series that never ends) or overflow.
+* Percentiles come from sparse exponential histograms
+  (:mod:`lib_analytics_core.read.histogram`): within 1 % of the exact nearest-rank value.
+  Each question reads the rollup whose grain matches its group-by and filters (migration
+  0004; ``docs/schema.md`` lists them): a series at that grain reads precomputed
+  percentiles, anything coarser merges the histograms of the rows it covers (exact).
 * Bad parameters raise :class:`QueryError` before any SQL runs; driver errors become
   :class:`DatabaseError` / :class:`DatabaseUnavailableError`.
 """
@@ -25,19 +30,47 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import asyncpg
 
-from .._errors import DatabaseError, DatabaseUnavailableError, QueryError
-from . import histogram as _histogram
+from ._common import (
+    _DAY,
+    _HOUR,
+    _UTC,
+    DEFAULT_LIMIT,
+    DEFAULT_TOP_ERRORS,
+    EARLIEST,
+    MAX_ACTIVE_USERS_RANGE,
+    MAX_DAILY_RANGE,
+    MAX_FUTURE,
+    MAX_HOURLY_RANGE,
+    MAX_LIMIT,
+    MAX_TOP_ERRORS,
+    _as_utc,
+    _ceil,
+    _dt_or_none,
+    _fetch,
+    _fetch_days,
+    _filter,
+    _limit,
+    _max_ms,
+    _range,
+    _ratio,
+    _value,
+)
+from .latency import ApiLatencyRow, Granularity, LatencyGroupBy, api_latency
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "DEFAULT_TOP_ERRORS",
+    "EARLIEST",
     "MAX_ACTIVE_USERS_RANGE",
     "MAX_DAILY_RANGE",
+    "MAX_FUTURE",
     "MAX_HOURLY_RANGE",
     "MAX_LIMIT",
+    "MAX_TOP_ERRORS",
     "ActiveUsersRow",
     "ApiLatencyRow",
     "AuthMetricsRow",
@@ -58,34 +91,6 @@ __all__ = [
     "task_stats",
     "top_errors",
 ]
-
-#: Longest range of a daily series (two years): bounds the work per request.
-MAX_DAILY_RANGE: Final = _dt.timedelta(days=732)
-#: Longest range read from an hourly aggregate (three months, ~2,200 buckets per series).
-MAX_HOURLY_RANGE: Final = _dt.timedelta(days=93)
-#: Longest DAU/WAU/MAU series: each day's MAU is an exact distinct count over 30 days of
-#: user rows, so this is the most expensive question per day of range.
-MAX_ACTIVE_USERS_RANGE: Final = _dt.timedelta(days=400)
-#: Rows returned by the multi-row queries when no limit is given, and the hard cap.
-DEFAULT_LIMIT: Final = 10_000
-MAX_LIMIT: Final = 100_000
-#: Default and maximum rows of :func:`top_errors`.
-DEFAULT_TOP_ERRORS: Final = 20
-MAX_TOP_ERRORS: Final = 1_000
-#: Filters compare against VARCHAR(100) columns; longer values can match nothing.
-_MAX_FILTER_LEN: Final = 200
-
-_UTC = _dt.UTC
-_DAY = _dt.timedelta(days=1)
-_HOUR = _dt.timedelta(hours=1)
-
-Granularity = Literal["hour", "day", "total"]
-LatencyGroupBy = Literal["total", "service", "endpoint"]
-
-# Histogram columns, generated from the one definition of the bucket boundaries.
-_HCOLS: Final = tuple(_histogram.COLUMN_NAMES)
-_BUCKETS: Final = len(_HCOLS)
-_HSUMS: Final = ", ".join(f"coalesce(sum({c}), 0)::bigint AS {c}" for c in _HCOLS)
 
 
 # ----------------------------------------------------------------------------- rows
@@ -117,31 +122,6 @@ class TaskStatsRow:
     p50_duration_ms: float | None
     p95_duration_ms: float | None
     max_duration_ms: int | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ApiLatencyRow:
-    """API traffic in one bucket (``None`` for ``granularity="total"``) and group.
-
-    ``service``/``endpoint``/``method`` are ``None`` when not grouped by them.
-    ``requests`` counts stored rows; ``requests_estimated`` scales sampled rows back
-    (sum of 1/sample_rate). Rates and percentiles are over the stored rows.
-    """
-
-    bucket: _dt.datetime | None
-    service: str | None
-    endpoint: str | None
-    method: str | None
-    requests: int
-    requests_estimated: float
-    errors_4xx: int
-    errors_5xx: int
-    error_rate: float | None
-    avg_ms: float | None
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-    max_ms: int | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -217,126 +197,6 @@ class TopErrorRow:
     sample_message: str | None
 
 
-# ----------------------------------------------------------------------- validation
-
-
-def _as_utc(value: object, name: str) -> _dt.datetime:
-    if isinstance(value, _dt.datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise QueryError(
-                f"{name} must be timezone-aware (the aggregates are bucketed in UTC), "
-                f"got naive {value.isoformat()}"
-            )
-        return value.astimezone(_UTC)
-    if isinstance(value, _dt.date):
-        return _dt.datetime(value.year, value.month, value.day, tzinfo=_UTC)
-    raise QueryError(f"{name} must be a date or a timezone-aware datetime, got {value!r}")
-
-
-def _range(
-    start: _dt.date | _dt.datetime, end: _dt.date | _dt.datetime, maximum: _dt.timedelta
-) -> tuple[_dt.datetime, _dt.datetime]:
-    lo = _as_utc(start, "start")
-    hi = _as_utc(end, "end")
-    if lo >= hi:
-        raise QueryError(f"start ({lo.isoformat()}) must be before end ({hi.isoformat()})")
-    if hi - lo > maximum:
-        raise QueryError(
-            f"range of {_days(hi - lo)} is longer than the maximum of {_days(maximum)} "
-            "for this query"
-        )
-    return lo, hi
-
-
-def _days(delta: _dt.timedelta) -> str:
-    days = delta.total_seconds() / 86_400
-    return f"{days:g} days"
-
-
-def _ceil(value: _dt.datetime, step: _dt.timedelta) -> _dt.datetime:
-    """The first bucket start at or after ``value`` (buckets aligned on the UTC epoch)."""
-    epoch = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
-    n, rem = divmod(value - epoch, step)
-    return epoch + (n + (1 if rem else 0)) * step
-
-
-def _day_series(lo: _dt.datetime, hi: _dt.datetime) -> tuple[_dt.datetime, _dt.datetime] | None:
-    """First and last day bucket whose start lies in ``[lo, hi)``, or None if none does."""
-    first = _ceil(lo, _DAY)
-    last = _ceil(hi, _DAY) - _DAY
-    return (first, last) if first <= last else None
-
-
-def _limit(value: int, default_max: int, name: str = "limit") -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise QueryError(f"{name} must be an integer, got {value!r}")
-    if not 1 <= value <= default_max:
-        raise QueryError(f"{name} must be between 1 and {default_max}, got {value}")
-    return value
-
-
-def _filter(value: str | None, name: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or len(value) > _MAX_FILTER_LEN:
-        raise QueryError(f"{name} must be a non-empty string of at most {_MAX_FILTER_LEN} chars")
-    return value
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-async def _fetch(db: Any, sql: str, *args: object) -> list[asyncpg.Record]:
-    """Run one read; translate driver errors so callers catch the library's types."""
-    try:
-        rows: list[asyncpg.Record] = await db.fetch(sql, *args)
-    except asyncpg.UndefinedTableError as err:
-        raise DatabaseError(
-            "the analytics aggregates do not exist in this database: run the migrations "
-            "(`analytics-migrate all`) first"
-        ) from err
-    except asyncpg.InsufficientPrivilegeError as err:
-        raise DatabaseError(
-            "permission denied reading the analytics aggregates: grant the role "
-            "analytics_reader to this login (see docs)"
-        ) from err
-    except (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as err:
-        raise DatabaseUnavailableError(f"database unavailable: {err}") from err
-    except asyncpg.PostgresError as err:
-        raise DatabaseError(f"analytics query failed ({err.sqlstate}): {err}") from err
-    except (OSError, TimeoutError, asyncpg.InterfaceError) as err:
-        raise DatabaseUnavailableError(f"database unavailable: {type(err).__name__}") from err
-    return rows
-
-
-def _ratio(num: float, den: float) -> float | None:
-    return num / den if den else None
-
-
-def _counts(row: asyncpg.Record) -> tuple[int, ...]:
-    # The histogram sums are always the last select items (``{_HSUMS}`` ends each query).
-    return tuple(row)[-_BUCKETS:]
-
-
-async def _fetch_days(
-    db: Any,
-    sql: str,
-    start: _dt.date | _dt.datetime,
-    end: _dt.date | _dt.datetime,
-    max_range: _dt.timedelta,
-) -> list[asyncpg.Record]:
-    """Rows of a one-row-per-day query over the validated range ``[start, end)``."""
-    lo, hi = _range(start, end, max_range)
-    days = _day_series(lo, hi)
-    if days is None:
-        return []
-    return await _fetch(db, sql, *days)
-
-
-def _dt_or_none(value: object) -> _dt.datetime | None:
-    return value if isinstance(value, _dt.datetime) else None
-
-
 # --------------------------------------------------------------------------- queries
 
 # DAU/WAU/MAU are precomputed per day (migration 0003, kept current by the aggregate
@@ -372,22 +232,21 @@ async def active_users(
     ]
 
 
-_TASK_SQL = f"""
-WITH days AS (
-    SELECT d AS day FROM generate_series($1::timestamptz, $2::timestamptz, interval '24 hours') d
-)
+_TASK_SQL = """
 SELECT days.day,
-       coalesce(sum(t.created), 0)::bigint AS created,
-       coalesce(sum(t.started), 0)::bigint AS started,
-       coalesce(sum(t.completed), 0)::bigint AS completed,
-       coalesce(sum(t.failed), 0)::bigint AS failed,
-       coalesce(sum(t.cancelled), 0)::bigint AS cancelled,
-       coalesce(sum(t.duration_count), 0)::bigint AS duration_count,
-       coalesce(sum(t.duration_sum_ms), 0)::float8 AS duration_sum_ms,
-       max(t.duration_max_ms)::bigint AS duration_max_ms,
-       {_HSUMS}
-FROM days LEFT JOIN analytics_task_stats_daily t ON t.day = days.day
-GROUP BY days.day
+       coalesce(t.created, 0)::bigint AS created,
+       coalesce(t.started, 0)::bigint AS started,
+       coalesce(t.completed, 0)::bigint AS completed,
+       coalesce(t.failed, 0)::bigint AS failed,
+       coalesce(t.cancelled, 0)::bigint AS cancelled,
+       coalesce(t.duration_count, 0)::bigint AS duration_count,
+       coalesce(t.duration_sum_ms, 0)::float8 AS duration_sum_ms,
+       t.duration_max_ms,
+       d.p50_key,
+       d.p95_key
+FROM generate_series($1::timestamptz, $2::timestamptz, interval '24 hours') AS days(day)
+LEFT JOIN analytics_task_stats_daily t ON t.day = days.day
+LEFT JOIN analytics_task_durations_daily d ON d.day = days.day
 ORDER BY days.day
 """
 
@@ -398,10 +257,13 @@ async def task_stats(
     start: _dt.date | _dt.datetime,
     end: _dt.date | _dt.datetime,
 ) -> list[TaskStatsRow]:
-    """Task counts per day, success rate, and the duration of finished tasks."""
+    """Task counts per day, success rate, and the duration of finished tasks.
+
+    Durations that are not a number in ``[0, 1e11]`` ms are left out of the duration
+    figures (negative ones count as 0), by the rules of ``docs/schema.md``.
+    """
     out: list[TaskStatsRow] = []
     for r in await _fetch_days(db, _TASK_SQL, start, end, MAX_DAILY_RANGE):
-        p50, p95 = _histogram.percentiles(_counts(r), (0.50, 0.95))
         n = int(r["duration_count"])
         completed, failed = int(r["completed"]), int(r["failed"])
         out.append(
@@ -415,142 +277,9 @@ async def task_stats(
                 success_rate=_ratio(completed, completed + failed),
                 duration_count=n,
                 avg_duration_ms=_ratio(float(r["duration_sum_ms"]), n),
-                p50_duration_ms=p50,
-                p95_duration_ms=p95,
-                max_duration_ms=None if r["duration_max_ms"] is None else int(r["duration_max_ms"]),
-            )
-        )
-    return out
-
-
-_LATENCY_SOURCES: Final = {
-    "hour": ("analytics_api_latency_hourly", "hour"),
-    "day": ("analytics_api_latency_daily", "day"),
-}
-_GROUP_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
-    "total": (),
-    "service": ("service",),
-    "endpoint": ("service", "endpoint", "method"),
-}
-
-
-def _latency_range(
-    start: _dt.date | _dt.datetime, end: _dt.date | _dt.datetime, granularity: Granularity
-) -> tuple[_dt.datetime, _dt.datetime, str]:
-    """Validated bucket-aligned bounds and the aggregate ("hour"/"day") to read."""
-    if granularity == "day":
-        lo, hi = _range(start, end, MAX_DAILY_RANGE)
-        return _ceil(lo, _DAY), _ceil(hi, _DAY), "day"
-    if granularity == "hour":
-        lo, hi = _range(start, end, MAX_HOURLY_RANGE)
-        return _ceil(lo, _HOUR), _ceil(hi, _HOUR), "hour"
-    lo, hi = _range(start, end, MAX_DAILY_RANGE)
-    aligned = _ceil(lo, _DAY) == lo and _ceil(hi, _DAY) == hi
-    if not aligned and hi - lo > MAX_HOURLY_RANGE:
-        raise QueryError(
-            f"a 'total' over more than {_days(MAX_HOURLY_RANGE)} must start and end at "
-            "midnight UTC (whole days)"
-        )
-    return _ceil(lo, _HOUR), _ceil(hi, _HOUR), "day" if aligned else "hour"
-
-
-async def api_latency(
-    db: asyncpg.Pool[Any] | asyncpg.Connection[Any],
-    *,
-    start: _dt.date | _dt.datetime,
-    end: _dt.date | _dt.datetime,
-    granularity: Granularity = "hour",
-    group_by: LatencyGroupBy = "service",
-    service: str | None = None,
-    endpoint: str | None = None,
-    method: str | None = None,
-    limit: int = DEFAULT_LIMIT,
-) -> list[ApiLatencyRow]:
-    """Request counts, 4xx/5xx and p50/p95/p99 latency per bucket and group.
-
-    ``granularity="hour"`` reads the hourly aggregate (ranges up to
-    :data:`MAX_HOURLY_RANGE`), ``"day"`` the daily rollup (up to :data:`MAX_DAILY_RANGE`),
-    ``"total"`` one row per group for the whole range (from the daily rollup when the
-    range is whole days, otherwise from the hourly aggregate). Histograms of the selected
-    rows are summed before estimating percentiles, which is exact merging, not an average
-    of percentiles. Rows are ordered by bucket, then by the group columns; at most
-    ``limit`` are returned.
-    """
-    if granularity not in ("hour", "day", "total"):
-        raise QueryError(f"granularity must be 'hour', 'day' or 'total', not {granularity!r}")
-    if group_by not in _GROUP_COLUMNS:
-        raise QueryError(f"group_by must be 'total', 'service' or 'endpoint', not {group_by!r}")
-    lim = _limit(limit, MAX_LIMIT)
-    filters = {
-        "service": _filter(service, "service"),
-        "endpoint": _filter(endpoint, "endpoint"),
-        "method": None if method is None else _filter(method, "method"),
-    }
-    if filters["method"] is not None:
-        filters["method"] = filters["method"].upper()
-
-    lo, hi, source = _latency_range(start, end, granularity)
-    if lo >= hi:
-        return []
-    table, bucket_col = _LATENCY_SOURCES[source]
-
-    args: list[object] = [lo, hi]
-    where = [f"{bucket_col} >= $1", f"{bucket_col} < $2"]
-    for column, value in filters.items():
-        if value is not None:
-            args.append(value)
-            where.append(f"{column} = ${len(args)}")
-    group_cols = list(_GROUP_COLUMNS[group_by])
-    if granularity != "total":
-        group_cols.insert(0, bucket_col)
-    select_keys = [
-        f"{bucket_col} AS bucket" if granularity != "total" else "NULL::timestamptz AS bucket",
-        *(
-            c if c in group_cols else f"NULL::text AS {c}"
-            for c in ("service", "endpoint", "method")
-        ),
-    ]
-    args.append(lim)
-    group_sql = (
-        f"GROUP BY {', '.join(group_cols)} ORDER BY {', '.join(group_cols)}" if (group_cols) else ""
-    )
-    sql = f"""
-SELECT {", ".join(select_keys)},
-       coalesce(sum(requests), 0)::bigint AS requests,
-       coalesce(sum(requests_estimated), 0)::float8 AS requests_estimated,
-       coalesce(sum(errors_4xx), 0)::bigint AS errors_4xx,
-       coalesce(sum(errors_5xx), 0)::bigint AS errors_5xx,
-       coalesce(sum(duration_sum_ms), 0)::float8 AS duration_sum_ms,
-       max(duration_max_ms)::bigint AS duration_max_ms,
-       {_HSUMS}
-FROM {table}
-WHERE {" AND ".join(where)}
-{group_sql}
-LIMIT ${len(args)}
-"""
-    out: list[ApiLatencyRow] = []
-    for r in await _fetch(db, sql, *args):
-        requests = int(r["requests"])
-        if requests == 0 and not group_cols:
-            continue  # the ungrouped aggregate of no rows
-        p50, p95, p99 = _histogram.percentiles(_counts(r), (0.50, 0.95, 0.99))
-        e4, e5 = int(r["errors_4xx"]), int(r["errors_5xx"])
-        out.append(
-            ApiLatencyRow(
-                bucket=_dt_or_none(r["bucket"]),
-                service=r["service"],
-                endpoint=r["endpoint"],
-                method=r["method"],
-                requests=requests,
-                requests_estimated=float(r["requests_estimated"]),
-                errors_4xx=e4,
-                errors_5xx=e5,
-                error_rate=_ratio(e4 + e5, requests),
-                avg_ms=_ratio(float(r["duration_sum_ms"]), requests),
-                p50_ms=p50,
-                p95_ms=p95,
-                p99_ms=p99,
-                max_ms=None if r["duration_max_ms"] is None else int(r["duration_max_ms"]),
+                p50_duration_ms=_value(r["p50_key"]),
+                p95_duration_ms=_value(r["p95_key"]),
+                max_duration_ms=_max_ms(r["duration_max_ms"]),
             )
         )
     return out
@@ -784,7 +513,7 @@ LIMIT ${len(args)}
 
 
 _SERVICES_SQL = """
-SELECT service FROM analytics_api_latency_daily WHERE day >= $1
+SELECT service FROM analytics_api_day_service WHERE bucket >= $1
 UNION
 SELECT service FROM analytics_errors_hourly WHERE hour >= $1
 ORDER BY service

@@ -259,6 +259,7 @@ async def _refresh_partitioned(
                 )
                 await conn.execute(f"INSERT INTO {qname} {agg['refresh_sql']}", lo, hi)
             await _refresh_active_users(conn, lo, hi)
+            await _refresh_distributions(conn, lo, hi)
         await conn.execute(
             "INSERT INTO analytics_maintenance_state (key, value) VALUES ('last_refresh', $1)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -274,6 +275,18 @@ async def _refresh_active_users(
     0003; skipped on a schema that does not have it yet)."""
     if await conn.fetchval("SELECT to_regclass('analytics_active_users_daily') IS NOT NULL"):
         await conn.execute("SELECT analytics_refresh_active_users($1, $2)", lo, hi)
+
+
+async def _refresh_distributions(
+    conn: asyncpg.Connection[Any], lo: dt.datetime, hi: dt.datetime
+) -> None:
+    """Recompute the sparse-distribution rollups of ``[lo, hi)`` from raw rows (migration
+    0004; skipped on a schema that does not have it yet)."""
+    if await conn.fetchval(
+        "SELECT to_regprocedure('analytics_refresh_distributions(timestamptz,timestamptz)')"
+        " IS NOT NULL"
+    ):
+        await conn.execute("SELECT analytics_refresh_distributions($1, $2)", lo, hi)
 
 
 async def refresh_aggregates(
@@ -316,4 +329,5 @@ async def _refresh_timescale(
     if refreshed is None:
         return MaintenanceReport(tier=SchemaTier.TIMESCALE)
     await _refresh_active_users(conn, *refreshed)
+    await _refresh_distributions(conn, *refreshed)
     return MaintenanceReport(tier=SchemaTier.TIMESCALE, refreshed_ranges=(refreshed,))

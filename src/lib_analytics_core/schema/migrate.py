@@ -34,11 +34,13 @@ import hashlib
 import importlib.resources
 import logging
 import re
-from typing import Literal
+from typing import Any, Literal
+
+import asyncpg
 
 from .._db import Connectable, acquire, advisory_lock, translate
 from .._errors import MigrationError
-from ..read import histogram as _histogram
+from ..read import histogram_v1 as _histogram
 from .facts import BUCKET_ORIGIN_SQL, HISTORY_TABLE, MIGRATION_LOCK_KEY, REFRESH_WINDOW
 from .history import (
     CREATE_HISTORY,
@@ -140,6 +142,10 @@ class Migration:
     source: str
     checksum: str
     no_transaction: bool
+    refresh_after: tuple[str, ...] = ()
+    """Continuous aggregates to refresh over all raw rows once this migration committed
+    (TimescaleDB only; ``-- analytics-migrate: refresh-aggregates-after`` in the file):
+    a new cagg is created empty and the refresh cannot run inside the transaction."""
 
     def render(self, tier: SchemaTier) -> str:
         """The SQL this migration runs on ``tier``."""
@@ -199,6 +205,25 @@ def _render(source: str, tier: SchemaTier) -> str:
     return "\n".join(out).strip() + "\n"
 
 
+def _refresh_after(source: str) -> tuple[str, ...]:
+    if "-- analytics-migrate: refresh-aggregates-after" not in source:
+        return ()
+    return tuple(m.group(1) for ln in source.splitlines() if (m := _AGG_RE.match(ln)))
+
+
+async def _refresh_new_aggregates(conn: asyncpg.Connection[Any], mig: Migration) -> None:
+    """Fill the continuous aggregates a committed migration created (sources first)."""
+    for name in mig.refresh_after:
+        try:
+            await conn.execute("CALL refresh_continuous_aggregate($1::regclass, NULL, NULL)", name)
+        except asyncpg.PostgresError as err:
+            raise MigrationError(
+                f"migration {mig.name} is applied but filling {name} from the raw rows "
+                f"failed ({type(err).__name__}: {err}); run refresh_aggregates(conn, "
+                "start=<oldest raw day>) to complete it"
+            ) from err
+
+
 def load_migrations() -> list[Migration]:
     """All migrations shipped in the package, ordered by version."""
     found: list[Migration] = []
@@ -221,6 +246,7 @@ def load_migrations() -> list[Migration]:
                 source=source,
                 checksum=hashlib.sha256(rendered.encode()).hexdigest(),
                 no_transaction="-- analytics-migrate: no-transaction" in source,
+                refresh_after=_refresh_after(source),
             )
         )
     found.sort(key=lambda mig: mig.version)
@@ -432,6 +458,8 @@ async def migrate(
             for mig in todo:
                 sql = mig.render(choice.tier)
                 await apply_migration(conn, mig, split_statements(sql), choice.tier)
+                if choice.tier is SchemaTier.TIMESCALE and mig.refresh_after:
+                    await _refresh_new_aggregates(conn, mig)
                 done.append((mig.name, sql))
             return MigrationReport(
                 server=server,

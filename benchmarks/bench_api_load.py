@@ -1,0 +1,246 @@
+"""Benchmark 5: the HTTP API under the dashboard's own load, on loopback.
+
+``python benchmarks/bench_api_load.py [--days 30] [--clients 50] [--seconds 20]``
+
+Set-up (not measured): a fresh database migrated with the library's migrations, the
+demo's simulation (``demo.simulate``, the same data ``analytics-demo`` shows) over
+``--days`` days, ``refresh_aggregates()``. The API (``api.create_app``) then runs under
+uvicorn in a separate process (one worker, as ``analytics-api`` starts it), so the load
+generator does not share its event loop or its GIL.
+
+Load: ``--clients`` concurrent clients, each with its own keep-alive connection, replay
+the requests the dashboard makes for one view (``dashboard.js``: active users, the
+per-service latency series, the request series and the KPI total, errors and top errors,
+tasks, integrations, auth, cocoons) for a random preset (24 h, 7 d, 30 d, 90 d; hourly
+granularity up to 14 days, as the page does) and, one view in three, a service filter;
+one request at a time per client, back to back. A separate prober calls ``/healthz``
+every 100 ms throughout. Reported: requests/s, latency percentiles, non-200 answers,
+and the /healthz latencies. Targets (issue 10): >= 300 req/s, p99 <= 250 ms, /healthz
+< 100 ms throughout. Prints a table and, last, one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import asyncpg
+import httpx
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import bench_database, database_url, summarize, table
+
+from lib_analytics_core import refresh_aggregates
+from lib_analytics_core.demo.simulate import SimulationConfig, simulate
+
+TOKEN = "bench-token-0123456789abcdef"
+PRESETS = (1, 7, 30, 90)
+
+_SERVER = """
+import sys, uvicorn
+from lib_analytics_core.api import create_app
+app = create_app(sys.argv[1], sys.argv[2])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[3]), log_level="warning",
+            access_log=False)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _view(rng: random.Random, services: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """The requests one dashboard view makes (dashboard.js ``loadAll``)."""
+    days = rng.choice(PRESETS)
+    today = dt.datetime.now(dt.UTC).date()
+    start = today - dt.timedelta(days=days - 1)
+    rng_params: dict[str, Any] = {
+        "start": f"{start.isoformat()}T00:00:00Z",
+        "end": f"{(today + dt.timedelta(days=1)).isoformat()}T00:00:00Z",
+    }
+    service = rng.choice(services) if services and rng.random() < 1 / 3 else None
+    svc = {"service": service} if service else {}
+    granularity = "hour" if days <= 14 else "day"
+    errors = dict(rng_params, **svc, limit=100_000)
+    if days > 93:  # pragma: no cover - presets stop at 90
+        errors["start"] = (today - dt.timedelta(days=92)).isoformat()
+    return [
+        ("/v1/active-users", rng_params),
+        (
+            "/v1/api-latency",
+            dict(rng_params, granularity=granularity, group_by="service", limit=100_000, **svc),
+        ),
+        (
+            "/v1/api-latency",
+            dict(rng_params, granularity=granularity, group_by="total", limit=100_000, **svc),
+        ),
+        ("/v1/api-latency", dict(rng_params, granularity="total", group_by="total", **svc)),
+        ("/v1/errors", errors),
+        ("/v1/errors/top", dict(rng_params, limit=10, **svc)),
+        ("/v1/tasks", rng_params),
+        ("/v1/integrations", dict(rng_params, by_day="false")),
+        ("/v1/auth", rng_params),
+        ("/v1/cocoons", rng_params),
+    ]
+
+
+async def _load(base: str, clients: int, seconds: float, services: list[str]) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    per_route: dict[str, list[float]] = {}  # route -> [requests, bytes, ms]
+    health: list[float] = []
+    health_bad = 0
+    stop = time.perf_counter() + seconds
+
+    async def client(k: int) -> None:
+        rng = random.Random(k)
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
+            while time.perf_counter() < stop:
+                for path, params in _view(rng, services):
+                    t0 = time.perf_counter()
+                    resp = await http.get(path, params=params)
+                    ms = (time.perf_counter() - t0) * 1000
+                    latencies.append(ms)
+                    acc = per_route.setdefault(path, [0, 0, 0.0])
+                    acc[0] += 1
+                    acc[1] += len(resp.content)
+                    acc[2] += ms
+                    statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
+                    if time.perf_counter() >= stop:
+                        return
+
+    async def prober() -> None:
+        nonlocal health_bad
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                resp = await http.get("/healthz")
+                health.append((time.perf_counter() - t0) * 1000)
+                health_bad += resp.status_code != 200
+                await asyncio.sleep(0.1)
+
+    began = time.perf_counter()
+    await asyncio.gather(prober(), *(client(k) for k in range(clients)))
+    elapsed = time.perf_counter() - began
+    s = summarize(latencies)
+    hs = summarize(health)
+    return {
+        "api_clients": clients,
+        "api_requests": len(latencies),
+        "api_req_per_s": round(len(latencies) / elapsed, 1),
+        "api_p50_ms": round(s.p50, 1),
+        "api_p95_ms": round(s.p95, 1),
+        "api_p99_ms": round(sorted(latencies)[int(0.99 * (len(latencies) - 1))], 1),
+        "api_non_200": sum(n for code, n in statuses.items() if code != 200),
+        "healthz_p50_ms": round(hs.p50, 1),
+        "healthz_max_ms": round(max(health), 1),
+        "healthz_non_200": health_bad,
+        "api_routes": {
+            path: {
+                "requests": int(n),
+                "kb_per_response": round(b / n / 1024, 1),
+                "mean_ms": round(t / n, 1),
+            }
+            for path, (n, b, t) in sorted(per_route.items())
+        },
+    }
+
+
+async def run(
+    admin_url: str, days: int, clients: int, seconds: float, profile: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    async with bench_database(admin_url) as url:
+        t0 = time.perf_counter()
+        result = await simulate(url, SimulationConfig(days=days, seed=42))
+        conn = await asyncpg.connect(url)
+        try:
+            await refresh_aggregates(conn, start=result.start)
+            services = [
+                r["service"]
+                for r in await conn.fetch("SELECT DISTINCT service FROM analytics_api_day_service")
+            ]
+        finally:
+            await conn.close()
+        setup_s = time.perf_counter() - t0
+        port = _free_port()
+        cmd = [sys.executable, "-c", _SERVER, url, TOKEN, str(port)]
+        if profile:  # py-spy (bench extra) samples the server for the whole load
+            cmd = ["py-spy", "record", "-f", "raw", "-o", profile, "-r", "50", "--", *cmd]
+        server = subprocess.Popen(cmd)  # noqa: ASYNC220 - once, before the measured load
+        try:
+            base = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(base_url=base) as http:
+                for _ in range(100):
+                    try:
+                        if (await http.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.1)
+            res = await _load(base, clients, seconds, services)
+        finally:
+            server.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    res["api_events"] = result.written
+    res["api_setup_s"] = round(setup_s, 1)
+    text = table(
+        f"Benchmark 5: HTTP API, {clients} clients replaying the dashboard's requests for "
+        f"{seconds:g} s ({result.written:,} demo events over {days} days)",
+        ["measure", "value", "target"],
+        [
+            ["requests/s", res["api_req_per_s"], ">= 300"],
+            ["p50 ms", res["api_p50_ms"], ""],
+            ["p95 ms", res["api_p95_ms"], ""],
+            ["p99 ms", res["api_p99_ms"], "<= 250"],
+            ["non-200 answers", res["api_non_200"], "0"],
+            ["/healthz p50 ms", res["healthz_p50_ms"], ""],
+            ["/healthz max ms", res["healthz_max_ms"], "< 100"],
+            ["/healthz non-200", res["healthz_non_200"], "0"],
+        ],
+    )
+    text += "\n\n" + table(
+        "Per route (the dashboard's mix)",
+        ["route", "requests", "KB per response", "mean ms"],
+        [
+            [p, r["requests"], r["kb_per_response"], r["mean_ms"]]
+            for p, r in res["api_routes"].items()
+        ],
+    )
+    return text, res
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--database-url", help="admin DSN (default: DATABASE_URL or local)")
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--py-spy", metavar="FILE", help="profile the server into FILE (raw)")
+    args = p.parse_args()
+    text, res = asyncio.run(
+        run(database_url(args.database_url), args.days, args.clients, args.seconds, args.py_spy)
+    )
+    print(text)
+    print(json.dumps(res), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

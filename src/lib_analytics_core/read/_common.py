@@ -1,0 +1,175 @@
+"""What every read shares: the accepted range of dates, limits, filters, and the one
+place driver errors become the library's errors.
+
+Private to the read layer (``queries`` and ``latency`` import it; users import the
+functions and constants from :mod:`lib_analytics_core.read.queries`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Final
+
+import asyncpg
+
+from .._errors import DatabaseError, DatabaseUnavailableError, QueryError
+from . import histogram as _histogram
+
+#: Longest range of a daily series (two years): bounds the work per request.
+MAX_DAILY_RANGE: Final = _dt.timedelta(days=732)
+#: Longest range read from an hourly aggregate (three months, ~2,200 buckets per series).
+MAX_HOURLY_RANGE: Final = _dt.timedelta(days=93)
+#: Longest DAU/WAU/MAU series: each day's MAU is an exact distinct count over 30 days of
+#: user rows, so this is the most expensive question per day of range.
+MAX_ACTIVE_USERS_RANGE: Final = _dt.timedelta(days=400)
+#: Rows returned by the multi-row queries when no limit is given, and the hard cap.
+DEFAULT_LIMIT: Final = 10_000
+MAX_LIMIT: Final = 100_000
+#: Default and maximum rows of :func:`top_errors`.
+DEFAULT_TOP_ERRORS: Final = 20
+MAX_TOP_ERRORS: Final = 1_000
+#: No date or time before this is accepted (nothing the library stores is older).
+EARLIEST: Final = _dt.datetime(2000, 1, 1, tzinfo=_dt.UTC)
+#: Nor more than this far ahead of now (clock skew and "tomorrow" are fine; year 9999 is not).
+MAX_FUTURE: Final = _dt.timedelta(days=366)
+#: Filters compare against VARCHAR(100) columns; longer values can match nothing.
+_MAX_FILTER_LEN: Final = 200
+
+_UTC = _dt.UTC
+_DAY = _dt.timedelta(days=1)
+_HOUR = _dt.timedelta(hours=1)
+
+# ----------------------------------------------------------------------- validation
+
+
+def _as_utc(value: object, name: str) -> _dt.datetime:
+    """``value`` as an aware UTC datetime inside ``[EARLIEST, now + MAX_FUTURE]``."""
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise QueryError(
+                f"{name} must be timezone-aware (the aggregates are bucketed in UTC), "
+                f"got naive {value.isoformat()}"
+            )
+        try:
+            out = value.astimezone(_UTC)
+        except OverflowError as err:  # datetime.min/max with an offset
+            raise QueryError(f"{name} {value.isoformat()} is out of range") from err
+    elif isinstance(value, _dt.date):
+        out = _dt.datetime(value.year, value.month, value.day, tzinfo=_UTC)
+    else:
+        raise QueryError(f"{name} must be a date or a timezone-aware datetime, got {value!r}")
+    latest = _dt.datetime.now(_UTC) + MAX_FUTURE
+    if not EARLIEST <= out <= latest:
+        raise QueryError(
+            f"{name} {out.isoformat()} is outside the accepted window "
+            f"[{EARLIEST.date().isoformat()}, now + {MAX_FUTURE.days} days]"
+        )
+    return out
+
+
+def _range(
+    start: _dt.date | _dt.datetime, end: _dt.date | _dt.datetime, maximum: _dt.timedelta
+) -> tuple[_dt.datetime, _dt.datetime]:
+    lo = _as_utc(start, "start")
+    hi = _as_utc(end, "end")
+    if lo >= hi:
+        raise QueryError(f"start ({lo.isoformat()}) must be before end ({hi.isoformat()})")
+    if hi - lo > maximum:
+        raise QueryError(
+            f"range of {_days(hi - lo)} is longer than the maximum of {_days(maximum)} "
+            "for this query"
+        )
+    return lo, hi
+
+
+def _days(delta: _dt.timedelta) -> str:
+    days = delta.total_seconds() / 86_400
+    return f"{days:g} days"
+
+
+def _ceil(value: _dt.datetime, step: _dt.timedelta) -> _dt.datetime:
+    """The first bucket start at or after ``value`` (buckets aligned on the UTC epoch)."""
+    epoch = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
+    n, rem = divmod(value - epoch, step)
+    return epoch + (n + (1 if rem else 0)) * step
+
+
+def _day_series(lo: _dt.datetime, hi: _dt.datetime) -> tuple[_dt.datetime, _dt.datetime] | None:
+    """First and last day bucket whose start lies in ``[lo, hi)``, or None if none does."""
+    first = _ceil(lo, _DAY)
+    last = _ceil(hi, _DAY) - _DAY
+    return (first, last) if first <= last else None
+
+
+def _limit(value: int, default_max: int, name: str = "limit") -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise QueryError(f"{name} must be an integer, got {value!r}")
+    if not 1 <= value <= default_max:
+        raise QueryError(f"{name} must be between 1 and {default_max}, got {value}")
+    return value
+
+
+def _filter(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > _MAX_FILTER_LEN:
+        raise QueryError(f"{name} must be a non-empty string of at most {_MAX_FILTER_LEN} chars")
+    return value
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+async def _fetch(db: Any, sql: str, *args: object) -> list[asyncpg.Record]:
+    """Run one read; translate driver errors so callers catch the library's types."""
+    try:
+        rows: list[asyncpg.Record] = await db.fetch(sql, *args)
+    except asyncpg.UndefinedTableError as err:
+        raise DatabaseError(
+            "the analytics aggregates do not exist in this database: run the migrations "
+            "(`analytics-migrate all`) first"
+        ) from err
+    except asyncpg.InsufficientPrivilegeError as err:
+        raise DatabaseError(
+            "permission denied reading the analytics aggregates: grant the role "
+            "analytics_reader to this login (see docs)"
+        ) from err
+    except (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as err:
+        raise DatabaseUnavailableError(f"database unavailable: {err}") from err
+    except asyncpg.PostgresError as err:
+        raise DatabaseError(f"analytics query failed ({err.sqlstate}): {err}") from err
+    except (OSError, TimeoutError, asyncpg.InterfaceError) as err:
+        raise DatabaseUnavailableError(f"database unavailable: {type(err).__name__}") from err
+    return rows
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+def _value(key: object) -> float | None:
+    """A precomputed percentile bucket key as milliseconds."""
+    return None if key is None else _histogram.representative(int(key))  # type: ignore[call-overload]
+
+
+def _max_ms(value: object) -> int | None:
+    return None if value is None else round(value)  # type: ignore[call-overload]
+
+
+async def _fetch_days(
+    db: Any,
+    sql: str,
+    start: _dt.date | _dt.datetime,
+    end: _dt.date | _dt.datetime,
+    max_range: _dt.timedelta,
+) -> list[asyncpg.Record]:
+    """Rows of a one-row-per-day query over the validated range ``[start, end)``."""
+    lo, hi = _range(start, end, max_range)
+    days = _day_series(lo, hi)
+    if days is None:
+        return []
+    return await _fetch(db, sql, *days)
+
+
+def _dt_or_none(value: object) -> _dt.datetime | None:
+    return value if isinstance(value, _dt.datetime) else None
