@@ -325,8 +325,8 @@ _EDGES: list[tuple[Any, Any, str]] = [
     ),
     (dt.date(1999, 12, 31), dt.date(2000, 1, 2), "outside the accepted window"),
     (
-        dt.datetime.now(_UTC) + dt.timedelta(days=400),
-        dt.datetime.now(_UTC) + dt.timedelta(days=401),
+        dt.datetime(2200, 1, 1, 0, 0, 1, tzinfo=_UTC),  # just past read.window.LATEST
+        dt.datetime(2200, 1, 2, tzinfo=_UTC),
         "outside the accepted window",
     ),
     (dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 2), "timezone-aware"),

@@ -7,14 +7,14 @@ so a run is deterministic and a failure reproduces.
 
 The run uses every phase that applies (examples, coverage of each declared limit,
 fuzzing) and must end with every generated case passing. schemathesis warns that most
-generated requests are rejected: random years are mostly outside 1970..2200 and random
+generated requests are rejected: random years are mostly outside 2000..2200 and random
 ranges mostly run backwards, and those are 400s by design (the pattern of a date stays
 year-agnostic so that year 0001 gets a 400 naming the bounds, not a pattern mismatch).
 
 Checks: all of schemathesis' defaults except ``positive_data_acceptance``, which expects
 every schema-valid request to succeed. This API has constraints between parameters that
 OpenAPI cannot express (``start`` before ``end``, a maximum range per route, dates within
-1970..2200 while ``format: date-time`` allows years 0001..9999); those are answered 400
+2000..2200 while ``format: date-time`` allows years 0001..9999); those are answered 400
 with a message, which the schema declares, and the other checks hold the API to that:
 no 5xx, only declared status codes, bodies and content types that match the schema.
 """

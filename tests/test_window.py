@@ -43,7 +43,7 @@ def test_last_days(now: dt.datetime, days: int, start: str, end: str) -> None:
 def test_defaults_are_pinned() -> None:
     assert window.DEFAULT_WINDOW_DAYS == 30
     assert window.MAX_WINDOW_DAYS == 732
-    assert dt.datetime(1970, 1, 1, tzinfo=UTC) == window.EARLIEST
+    assert dt.datetime(2000, 1, 1, tzinfo=UTC) == window.EARLIEST
     assert dt.datetime(2200, 1, 1, tzinfo=UTC) == window.LATEST
     assert last_days().days == 30
 
@@ -71,11 +71,11 @@ def test_naive_now_is_refused() -> None:
     ],
 )
 def test_check_bounds_refuses_the_edges(value: dt.datetime) -> None:
-    with pytest.raises(QueryError, match="between 1970-01-01 and 2200-01-01"):
+    with pytest.raises(QueryError, match="between 2000-01-01 and 2200-01-01"):
         check_bounds(value, "start")
 
 
 def test_check_bounds_reads_naive_as_utc() -> None:
-    assert check_bounds(dt.datetime(1970, 1, 1), "start") == window.EARLIEST
+    assert check_bounds(dt.datetime(2000, 1, 1), "start") == window.EARLIEST
     local = dt.datetime(2200, 1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1)))
     assert check_bounds(local, "end") == window.LATEST

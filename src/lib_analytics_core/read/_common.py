@@ -14,6 +14,7 @@ import asyncpg
 
 from .._errors import DatabaseError, DatabaseUnavailableError, QueryError
 from . import histogram as _histogram
+from .window import EARLIEST, LATEST
 
 #: Longest range of a daily series (two years): bounds the work per request.
 MAX_DAILY_RANGE: Final = _dt.timedelta(days=732)
@@ -28,10 +29,6 @@ MAX_LIMIT: Final = 100_000
 #: Default and maximum rows of :func:`top_errors`.
 DEFAULT_TOP_ERRORS: Final = 20
 MAX_TOP_ERRORS: Final = 1_000
-#: No date or time before this is accepted (nothing the library stores is older).
-EARLIEST: Final = _dt.datetime(2000, 1, 1, tzinfo=_dt.UTC)
-#: Nor more than this far ahead of now (clock skew and "tomorrow" are fine; year 9999 is not).
-MAX_FUTURE: Final = _dt.timedelta(days=366)
 #: Filters compare against VARCHAR(100) columns; longer values can match nothing.
 _MAX_FILTER_LEN: Final = 200
 
@@ -43,7 +40,8 @@ _HOUR = _dt.timedelta(hours=1)
 
 
 def _as_utc(value: object, name: str) -> _dt.datetime:
-    """``value`` as an aware UTC datetime inside ``[EARLIEST, now + MAX_FUTURE]``."""
+    """``value`` as an aware UTC datetime inside ``[EARLIEST, LATEST]`` (``read.window``:
+    the one pair of bounds the API and the library share)."""
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise QueryError(
@@ -58,11 +56,10 @@ def _as_utc(value: object, name: str) -> _dt.datetime:
         out = _dt.datetime(value.year, value.month, value.day, tzinfo=_UTC)
     else:
         raise QueryError(f"{name} must be a date or a timezone-aware datetime, got {value!r}")
-    latest = _dt.datetime.now(_UTC) + MAX_FUTURE
-    if not EARLIEST <= out <= latest:
+    if not EARLIEST <= out <= LATEST:
         raise QueryError(
             f"{name} {out.isoformat()} is outside the accepted window "
-            f"[{EARLIEST.date().isoformat()}, now + {MAX_FUTURE.days} days]"
+            f"[{EARLIEST.date().isoformat()}, {LATEST.date().isoformat()}]"
         )
     return out
 

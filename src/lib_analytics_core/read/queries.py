@@ -14,7 +14,7 @@ Conventions shared by all functions:
   time would be silently misread). A bucket belongs to the range when its *start* does.
 * Daily series return one row per day of the range, zeros included, so a chart never
   draws a line across a gap as if nothing had been missing.
-* Dates and times must lie in ``[EARLIEST, now + MAX_FUTURE]``: ``datetime.min``/``max``
+* Dates and times must lie in ``[EARLIEST, LATEST]`` (``read.window``): ``datetime.min``/``max``
   would reach the database as ±infinity (a day series that never ends) or overflow.
 * Percentiles come from sparse exponential histograms
   (:mod:`lib_analytics_core.read.histogram`): within 1 % of the exact nearest-rank value.
@@ -40,10 +40,8 @@ from ._common import (
     _UTC,
     DEFAULT_LIMIT,
     DEFAULT_TOP_ERRORS,
-    EARLIEST,
     MAX_ACTIVE_USERS_RANGE,
     MAX_DAILY_RANGE,
-    MAX_FUTURE,
     MAX_HOURLY_RANGE,
     MAX_LIMIT,
     MAX_TOP_ERRORS,
@@ -60,14 +58,15 @@ from ._common import (
     _value,
 )
 from .latency import ApiLatencyRow, Granularity, LatencyGroupBy, api_latency
+from .window import EARLIEST, LATEST
 
 __all__ = [
     "DEFAULT_LIMIT",
     "DEFAULT_TOP_ERRORS",
     "EARLIEST",
+    "LATEST",
     "MAX_ACTIVE_USERS_RANGE",
     "MAX_DAILY_RANGE",
-    "MAX_FUTURE",
     "MAX_HOURLY_RANGE",
     "MAX_LIMIT",
     "MAX_TOP_ERRORS",

@@ -44,9 +44,10 @@ __all__ = [
 DEFAULT_WINDOW_DAYS: Final = 30
 #: The longest "last N days" (the longest daily series of the read side, two years).
 MAX_WINDOW_DAYS: Final = 732
-#: The earliest instant any range may start at: the UTC epoch, where the aggregates'
-#: buckets are aligned. Nothing before it was tracked by this library.
-EARLIEST: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+#: The earliest instant any range may start at, for the API and the library alike.
+#: Nothing this library stores is older, and the aggregates' week buckets are aligned
+#: on 2000-01-03 (TimescaleDB's origin), just after it.
+EARLIEST: Final = _dt.datetime(2000, 1, 1, tzinfo=_dt.UTC)
 #: The latest instant any range may end at. Far enough for any real question, far
 #: enough from year 9999 that bucket arithmetic cannot overflow.
 LATEST: Final = _dt.datetime(2200, 1, 1, tzinfo=_dt.UTC)
