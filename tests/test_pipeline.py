@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import datetime as dt
 import threading
 import time
@@ -372,3 +373,33 @@ def test_worker_needs_a_worker_config() -> None:
 
 
 _: Any = None
+
+
+def test_stopped_thread_hosts_do_not_accumulate_in_the_fork_registry(database_url: str) -> None:
+    """Issue 13: every ThreadedWorker ever started stayed in the fork registry."""
+    import gc
+
+    from lib_analytics_core.ingest import worker as registry_module
+
+    before = len(registry_module._THREADED)
+    for _ in range(20):
+        _client, cfg = AnalyticsClient.new(batch_size=10, flush_interval_secs=3600)
+        threaded = AnalyticsWorker.start_in_thread(cfg, database_url, register_atexit=False)
+        threaded.shutdown(5)
+        del threaded
+    gc.collect()
+    assert len(registry_module._THREADED) <= before + 1
+
+
+def test_a_failing_waker_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 13: a waker that raised was dropped silently (the worker then only wakes on
+    its own timer, and nobody learns why it became slow)."""
+    client, cfg = AnalyticsClient.new(batch_size=1, flush_interval_secs=3600)
+
+    def broken() -> None:
+        raise RuntimeError("loop closed")
+
+    cfg.channel.set_waker(broken)
+    caplog.set_level(logging.WARNING, "lib_analytics_core")
+    client.track(task_event())  # must not raise
+    assert any("waker" in r.getMessage() and "loop closed" in r.getMessage() for r in caplog.records)
