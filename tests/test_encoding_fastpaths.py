@@ -60,6 +60,7 @@ def test_uuid7_fields() -> None:
 def test_uuid7_is_strictly_increasing_across_threads() -> None:
     """Issue 13: the per-process counter was read and written without a lock, so two
     threads could draw the same time prefix (ids no longer strictly ordered)."""
+    import itertools
     import sys
     import threading
     import time
@@ -71,8 +72,7 @@ def test_uuid7_is_strictly_increasing_across_threads() -> None:
     def work(out: list[uuid.UUID]) -> None:
         barrier.wait()
         now = time.time_ns
-        for _ in range(per_thread):
-            out.append(uuid7(now()))
+        out.extend(uuid7(now()) for _ in range(per_thread))
 
     old = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads as often as possible
@@ -85,6 +85,6 @@ def test_uuid7_is_strictly_increasing_across_threads() -> None:
     finally:
         sys.setswitchinterval(old)
     for out in results:
-        assert all(a.int >> 64 < b.int >> 64 for a, b in zip(out, out[1:], strict=False))
+        assert all(a.int >> 64 < b.int >> 64 for a, b in itertools.pairwise(out))
     prefixes = [u.int >> 64 for out in results for u in out]
     assert len(set(prefixes)) == len(prefixes), "two ids share a time prefix"

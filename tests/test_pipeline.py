@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import datetime as dt
+import logging
 import threading
 import time
 import uuid
@@ -379,7 +379,7 @@ def test_stopped_thread_hosts_do_not_accumulate_in_the_fork_registry(database_ur
     """Issue 13: every ThreadedWorker ever started stayed in the fork registry."""
     import gc
 
-    from lib_analytics_core.ingest import worker as registry_module
+    from lib_analytics_core.ingest import fork as registry_module
 
     before = len(registry_module._THREADED)
     for _ in range(20):
@@ -402,4 +402,6 @@ def test_a_failing_waker_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     cfg.channel.set_waker(broken)
     caplog.set_level(logging.WARNING, "lib_analytics_core")
     client.track(task_event())  # must not raise
-    assert any("waker" in r.getMessage() and "loop closed" in r.getMessage() for r in caplog.records)
+    assert any(
+        "waker" in r.getMessage() and "loop closed" in r.getMessage() for r in caplog.records
+    )

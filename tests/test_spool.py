@@ -320,7 +320,7 @@ def test_resuming_a_segment_does_not_decode_what_was_already_replayed(
     for start in range(0, 50, 10):  # five outages: each replay pass stops after 10
         claim = spool.claim(path)
         assert claim is not None
-        for index, _rows_ in claim.records(start):
+        for index, _ in claim.records(start):
             got.append(index)
             if index == start + 9:
                 break

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import random
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..events.base import Event, decode_event
+from .fork import on_fork_in_child
 
 if TYPE_CHECKING:
     from .._config import AnalyticsConfig, ClientMetadata
@@ -35,6 +37,8 @@ __all__ = [
     "Rejected",
     "Row",
     "RowEncoder",
+    "refused",
+    "refused_unencodable",
     "uuid7",
 ]
 
@@ -59,8 +63,7 @@ class _Rng:
 
     def __init__(self) -> None:
         self.rng = random.Random(os.urandom(16))  # noqa: S311 - ids, not secrets
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self.reseed)
+        on_fork_in_child(self.reseed)
 
     def reseed(self) -> None:
         self.rng.seed(os.urandom(16))
@@ -70,6 +73,9 @@ _RNG = _Rng()
 
 
 _last_prefix = 0
+#: Several workers (one per client, each in its own thread) share the counter; without
+#: the lock two threads can read the same last prefix and draw equal ones.
+_prefix_lock = threading.Lock()
 
 _FastUUID: Callable[[bytes], uuid.UUID] | None
 try:
@@ -107,9 +113,10 @@ def uuid7(timestamp_ns: int) -> uuid.UUID:
     global _last_prefix  # noqa: PLW0603 - per-process monotonic counter
     ms, rem = divmod(timestamp_ns, 1_000_000)
     prefix = (ms & 0xFFFF_FFFF_FFFF) << 12 | (rem * 4096) // 1_000_000
-    if prefix <= _last_prefix and _last_prefix - prefix < 4096:
-        prefix = _last_prefix + 1
-    _last_prefix = prefix
+    with _prefix_lock:
+        if prefix <= _last_prefix and _last_prefix - prefix < 4096:
+            prefix = _last_prefix + 1
+        _last_prefix = prefix
     value = (
         (prefix >> 12) << 80
         | 0x7 << 76
@@ -274,17 +281,45 @@ class RowEncoder:
                 service = getattr(event, "service", None) or default_service
                 append((timestamp, event_id, event_type, service, user_id, data.decode()))
             except Exception as err:
-                rejected.append(
-                    Rejected(
-                        timestamp,
-                        event_id,
-                        str(getattr(event, "event_type", type(event).__name__))[:100],
-                        default_service,
-                        repr(event)[:1024],
-                        f"could not encode event: {type(err).__name__}: {err}",
-                    )
-                )
+                rejected.append(refused(timestamp, event_id, event, default_service, err))
         return out
+
+
+def refused(
+    timestamp: _dt.datetime,
+    event_id: uuid.UUID,
+    event: object,
+    service: str,
+    err: BaseException,
+) -> Rejected:
+    """A :class:`Rejected` for an event that could not be encoded, built without
+    trusting the event: its ``repr`` or the error's ``str`` may raise again (a value
+    nested deeper than the recursion limit does both), and nothing here may."""
+    return Rejected(
+        timestamp,
+        event_id,
+        _safe(lambda: str(getattr(event, "event_type", type(event).__name__)))[:100],
+        service,
+        _safe(lambda: repr(event))[:1024],
+        f"could not encode event: {type(err).__name__}: {_safe(lambda: str(err))}"[:2000],
+    )
+
+
+def refused_unencodable(ts_ns: object, event: object, service: str, err: BaseException) -> Rejected:
+    """:func:`refused` for an event whose timestamp may be as broken as the rest."""
+    try:
+        timestamp = _timestamp(ts_ns)  # type: ignore[arg-type]
+        event_id = uuid7(ts_ns)  # type: ignore[arg-type]
+    except Exception:
+        timestamp, event_id = _EPOCH, uuid7(0)
+    return refused(timestamp, event_id, event, service, err)
+
+
+def _safe(describe: Callable[[], str]) -> str:
+    try:
+        return describe()
+    except Exception as err:
+        return f"<undescribable: {type(err).__name__}>"
 
 
 def _service_of(event: object, default: str) -> str:
