@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .._errors import WorkerError
-from .channel import QueuedEvent
 from .clock import Clock, LoopClock
 from .delivery import DeliveryPolicy
-from .encoding import EncodedBatch, Rejected, Row, RowEncoder, refused_unencodable
+from .encoding import Rejected, RowEncoder
+from .pipeline import BatchPipeline
 from .sinks import Sink, make_sink
 from .spool import Spool
 from .spool_io import AsyncSpool
@@ -42,26 +41,8 @@ __all__ = ["AnalyticsWorker"]
 
 logger = logging.getLogger("lib_analytics_core")
 
-#: Events encoded between two yields to the event loop, so a large batch never blocks
-#: the application's loop for more than a millisecond or so.
-_ENCODE_CHUNK = 1_000
 #: Upper bound on the idle wait; covers a wake-up lost to a producer race.
 _MAX_IDLE_WAIT_SECS = 1.0
-
-
-class _Batch:
-    """One batch between ``take()`` and its outcome. ``queued`` until encoded, then
-    ``rows``/``rejected``; ``attempted`` once a delivery may have reached the sink
-    (its retry must then be a redelivery)."""
-
-    __slots__ = ("attempted", "n", "queued", "rejected", "rows")
-
-    def __init__(self, queued: list[QueuedEvent]) -> None:
-        self.n = len(queued)
-        self.queued: list[QueuedEvent] | None = queued
-        self.rows: list[Row] = []
-        self.rejected: list[Rejected] = []
-        self.attempted = False
 
 
 class AnalyticsWorker:
@@ -88,7 +69,6 @@ class AnalyticsWorker:
         self._config = config
         self._settings = config.settings
         self._channel = config.channel
-        self._encoder = RowEncoder(self._settings)
         self._clock: Clock = clock or LoopClock()
         self._counters = Counters()
         s = self._settings
@@ -100,8 +80,9 @@ class AnalyticsWorker:
         self._spool = spool
         self._sink = sink if sink is not None else make_sink(s, pool)
         self._policy = DeliveryPolicy(s, self._sink, spool, self._counters, self._clock)
-        self._in_flight = 0
-        self._done_seq = 0
+        self._pipeline = BatchPipeline(
+            RowEncoder(s), self._policy, self._counters, s.service_name, self._on_batch_done
+        )
         self._wake: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
         self._finished: asyncio.Event | None = None
@@ -109,11 +90,6 @@ class AnalyticsWorker:
         self._running = False
         self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._pending_since: float | None = None
-        # Batches taken and not yet handled, oldest first (at most two: one being
-        # delivered while the next is encoded). Kept until handled, so a cancellation
-        # mid-delivery loses none of them: the final drain redelivers what is left.
-        self._batches: deque[_Batch] = deque()
-        self._write_task: asyncio.Task[None] | None = None
         # Set while a flush()/shutdown() without a running worker works inline; run()
         # waits for it, so the two never share the sink or a batch.
         self._inline_done: asyncio.Event | None = None
@@ -148,7 +124,7 @@ class AnalyticsWorker:
             hook_dropped=c.hook_dropped,
             batches=c.batches,
             queue_depth=depth,
-            in_flight=self._in_flight,
+            in_flight=self._pipeline.in_flight,
             last_error=c.last_error,
             last_error_at=c.last_error_at,
             spool_corrupt=spool.corrupt_records if spool is not None else 0,
@@ -220,7 +196,7 @@ class AnalyticsWorker:
         if loop is not self._loop:
             raise WorkerError("flush() must be awaited on the worker's event loop")
         target = self._counters.taken + len(self._channel)
-        if self._done_seq >= target:
+        if self._pipeline.done_seq >= target:
             return True
         fut: asyncio.Future[None] = loop.create_future()
         self._flush_waiters.append((target, fut))
@@ -230,7 +206,7 @@ class AnalyticsWorker:
             await asyncio.wait_for(asyncio.shield(fut), timeout)
         except TimeoutError:
             return False
-        return self._done_seq >= target
+        return self._pipeline.done_seq >= target
 
     async def shutdown(self, timeout: float | None = None) -> ShutdownReport:  # noqa: ASYNC109
         """Stop accepting work, deliver what is queued within ``timeout``, and return.
@@ -364,11 +340,13 @@ class AnalyticsWorker:
     async def _step(self) -> None:
         assert self._wake is not None
         if self._policy.replay_wanted():
-            await self._wait_for_write()  # a replay never overlaps a live delivery
+            await self._pipeline.wait_for_write()  # a replay never overlaps a live delivery
             await self._policy.replay(self._between_replayed_records)
         if self._batch_ready(self._clock.now()):
             self._pending_since = None
-            await self._process(self._channel.take(self._settings.max_batch_size), pipelined=True)
+            await self._pipeline.process(
+                self._channel.take(self._settings.max_batch_size), pipelined=True
+            )
             return
         self._resolve_flush_waiters()
         self._wake.clear()
@@ -380,7 +358,7 @@ class AnalyticsWorker:
     async def _between_replayed_records(self) -> None:
         """During a replay, deliver a live batch whenever a full one is waiting."""
         if not self._policy.stop_requested and len(self._channel) >= self._settings.batch_size:
-            await self._process(self._channel.take(self._settings.max_batch_size))
+            await self._pipeline.process(self._channel.take(self._settings.max_batch_size))
 
     async def _final_drain(self) -> None:
         """Deliver everything still queued, within the shutdown deadline.
@@ -390,36 +368,11 @@ class AnalyticsWorker:
         if time is left (it is safe on disk anyway).
         """
         self._policy.stop_requested = True
-        await self._resume_batches()
+        await self._pipeline.resume()
         while len(self._channel):
-            await self._process(self._channel.take(self._settings.max_batch_size))
+            await self._pipeline.process(self._channel.take(self._settings.max_batch_size))
         await self._policy.replay(self._between_replayed_records)
         self._resolve_flush_waiters()
-
-    async def _wait_for_write(self) -> None:
-        """Wait for the delivery in flight, if any (shielded: cancelling the waiter must
-        not cancel the delivery; the batch stays in ``_batches`` until handled)."""
-        task = self._write_task
-        if task is None:
-            return
-        if not task.done():
-            await asyncio.shield(task)
-        self._write_task = None
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
-
-    async def _resume_batches(self) -> None:
-        """Handle, in order, every batch taken but not yet handled."""
-        try:
-            await self._wait_for_write()
-        except Exception:  # the batch is still in _batches; it is delivered below
-            logger.debug("analytics: in-flight delivery failed before the drain", exc_info=True)
-        self._write_task = None
-        while self._batches:
-            batch = self._batches[0]
-            if batch.queued is not None:
-                await self._encode_batch(batch)
-            await self._write_batch(batch)
 
     async def _flush_inline(self, timeout: float | None) -> bool:  # noqa: ASYNC109
         """Flush without a running worker (``flush``/``shutdown`` before/after ``run``)."""
@@ -431,11 +384,11 @@ class AnalyticsWorker:
             self._stop = policy.stop_event = asyncio.Event()
         done = self._inline_done = asyncio.Event()
         try:
-            await self._resume_batches()
+            await self._pipeline.resume()
             target = self._counters.taken + len(self._channel)
             while len(self._channel) and self._counters.taken < target:
-                await self._process(self._channel.take(self._settings.max_batch_size))
-            return self._done_seq >= target
+                await self._pipeline.process(self._channel.take(self._settings.max_batch_size))
+            return self._pipeline.done_seq >= target
         finally:
             await self._close()
             if not policy.stop_requested:
@@ -453,6 +406,9 @@ class AnalyticsWorker:
         except Exception:
             logger.exception("analytics: closing the sink failed")
 
+    def _on_batch_done(self) -> None:
+        self._resolve_flush_waiters()
+
     def _resolve_flush_waiters(self, *, force: bool = False) -> None:
         if not self._flush_waiters:
             return
@@ -460,76 +416,8 @@ class AnalyticsWorker:
         for target, fut in self._flush_waiters:
             if fut.done():
                 continue
-            if force or self._done_seq >= target:
+            if force or self._pipeline.done_seq >= target:
                 fut.set_result(None)
             else:
                 remaining.append((target, fut))
         self._flush_waiters = remaining
-
-    # ------------------------------------------------------------------ one batch
-
-    async def _process(self, queued: list[QueuedEvent], *, pipelined: bool = False) -> None:
-        """Encode and deliver one batch taken from the queue.
-
-        ``pipelined``: return once the delivery has started, so the next batch is
-        encoded while this one is in flight (the server is the slower side; the two
-        overlap instead of adding up). Deliveries still happen one at a time, in order.
-        """
-        batch = _Batch(queued)
-        self._counters.taken += batch.n
-        self._batches.append(batch)
-        self._in_flight += batch.n
-        await self._encode_batch(batch)
-        await self._wait_for_write()
-        if pipelined:
-            self._write_task = asyncio.ensure_future(self._write_batch(batch))
-        else:
-            await self._write_batch(batch)
-
-    async def _encode_batch(self, batch: _Batch) -> None:
-        assert batch.queued is not None
-        queued = batch.queued
-        total = EncodedBatch([], [])
-        for start in range(0, len(queued), _ENCODE_CHUNK):
-            part = self._encode_chunk(queued[start : start + _ENCODE_CHUNK])
-            total.rows.extend(part.rows)
-            total.rejected.extend(part.rejected)
-            total.sampled_out += part.sampled_out
-            total.hook_dropped += part.hook_dropped
-            if start + _ENCODE_CHUNK < len(queued):
-                await asyncio.sleep(0)
-        batch.rows, batch.rejected, batch.queued = total.rows, total.rejected, None
-        self._counters.sampled_out += total.sampled_out
-        self._counters.hook_dropped += total.hook_dropped
-
-    def _encode_chunk(self, queued: list[QueuedEvent]) -> EncodedBatch:
-        """Encode a chunk; if the encoder itself fails, isolate the event(s) responsible
-        so the rest are kept and the culprit is dead-lettered, whatever it raised."""
-        try:
-            return self._encoder.encode(queued)
-        except Exception as err:
-            if len(queued) == 1:
-                ts_ns, event = queued[0]
-                service = self._settings.service_name
-                return EncodedBatch([], [refused_unencodable(ts_ns, event, service, err)])
-        out = EncodedBatch([], [])
-        for item in queued:
-            part = self._encode_chunk([item])
-            out.rows.extend(part.rows)
-            out.rejected.extend(part.rejected)
-            out.sampled_out += part.sampled_out
-            out.hook_dropped += part.hook_dropped
-        return out
-
-    async def _write_batch(self, batch: _Batch) -> None:
-        """Deliver the oldest unhandled batch; then it is handled (delivered,
-        dead-lettered, spooled or, at the shutdown deadline, counted as lost)."""
-        redelivery = batch.attempted
-        batch.attempted = True
-        await self._policy.deliver(batch.rows, batch.rejected, redelivery=redelivery)
-        # Not in a finally: if this is cancelled the batch stays for the drain.
-        if self._batches and self._batches[0] is batch:
-            self._batches.popleft()
-        self._in_flight -= batch.n
-        self._done_seq += batch.n
-        self._resolve_flush_waiters()
