@@ -456,7 +456,7 @@ async def test_an_outage_right_after_a_commit_spools_instead_of_dropping(
     assert stats.written + stats.replayed == total
 
 
-class _CountingConnection(asyncpg.Connection):  # type: ignore[misc]
+class _CountingConnection(asyncpg.Connection):
     """Counts writes into the events table in progress at once (across connections)."""
 
     active = 0
