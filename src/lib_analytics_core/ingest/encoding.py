@@ -40,6 +40,7 @@ __all__ = [
     "refused",
     "refused_unencodable",
     "uuid7",
+    "uuid7_many",
 ]
 
 #: Column order of every row the writer sends.
@@ -103,28 +104,39 @@ def _uuid_from_int(value: int) -> uuid.UUID:
     return u
 
 
+_VARIANT = 0b10 << 62
+
+
 def uuid7(timestamp_ns: int) -> uuid.UUID:
-    """A UUIDv7 (RFC 9562) for ``timestamp_ns``: time-ordered, 62 random bits.
+    """A UUIDv7 (RFC 9562) for ``timestamp_ns``: time-ordered, 62 random bits."""
+    return uuid7_many((timestamp_ns,))[0]
+
+
+def uuid7_many(timestamps: Iterable[int]) -> list[uuid.UUID]:
+    """UUIDv7s (RFC 9562) for a batch of timestamps, in order.
 
     The 12 ``rand_a`` bits hold the sub-millisecond fraction, and within a process ids
-    are strictly increasing (RFC 9562 method 3: when two events fall in the same 1/4096
-    ms, the fraction is bumped), so ids sort in tracking order.
+    are strictly increasing, across threads too (RFC 9562 method 3: when two events fall
+    in the same 1/4096 ms, the fraction is bumped), so ids sort in tracking order. One
+    lock acquisition per batch, not per id: the worker encodes whole batches.
     """
     global _last_prefix  # noqa: PLW0603 - per-process monotonic counter
-    ms, rem = divmod(timestamp_ns, 1_000_000)
-    prefix = (ms & 0xFFFF_FFFF_FFFF) << 12 | (rem * 4096) // 1_000_000
+    rand = _RNG.rng.getrandbits
+    fast = _FastUUID
+    out: list[uuid.UUID] = []
+    append = out.append
     with _prefix_lock:
-        if prefix <= _last_prefix and _last_prefix - prefix < 4096:
-            prefix = _last_prefix + 1
-        _last_prefix = prefix
-    value = (
-        (prefix >> 12) << 80
-        | 0x7 << 76
-        | (prefix & 0xFFF) << 64
-        | 0b10 << 62
-        | _RNG.rng.getrandbits(62)
-    )
-    return _uuid_from_int(value)
+        last = _last_prefix
+        for ts in timestamps:
+            ms, rem = divmod(ts, 1_000_000)
+            prefix = (ms & 0xFFFF_FFFF_FFFF) << 12 | (rem * 4096) // 1_000_000
+            if prefix <= last and last - prefix < 4096:
+                prefix = last + 1
+            last = prefix
+            value = ((prefix >> 12) << 16 | 0x7000 | (prefix & 0xFFF)) << 64 | _VARIANT | rand(62)
+            append(fast(value.to_bytes(16, "big")) if fast is not None else _uuid_from_int(value))
+        _last_prefix = last
+    return out
 
 
 _fromtimestamp = _dt.datetime.fromtimestamp
@@ -234,10 +246,10 @@ class RowEncoder:
         suffix = b',"_meta":' + meta + b"}"
         only_meta = b'{"_meta":' + meta + b"}"
         make_ts = _timestamp
-        make_id = uuid7
-        for ts_ns, event in queued:
+        queued = queued if isinstance(queued, list) else list(queued)
+        ids = uuid7_many([ts for ts, _ in queued])
+        for (ts_ns, event), event_id in zip(queued, ids, strict=True):
             timestamp = make_ts(ts_ns)
-            event_id = make_id(ts_ns)
             try:
                 event_type = event.event_type
                 sample_rate = 1.0
