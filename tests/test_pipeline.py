@@ -98,7 +98,7 @@ async def test_size_triggered_flush_writes_without_waiting_for_the_interval(
         assert await count_rows(db) == 0, "49 < batch_size and the interval is an hour"
         client.track(task_event(49))
         await wait_until(lambda: _eq(count_rows(db), 50), "a full batch to be written")
-        assert worker.stats().batches == 1
+        await wait_until(lambda: _is(worker.stats().batches, 1), "the write to be counted")
     finally:
         await worker.shutdown(10)
         await run
@@ -114,6 +114,9 @@ async def test_time_triggered_flush_writes_a_partial_batch(
         for i in range(3):
             client.track(task_event(i))
         await wait_until(lambda: _eq(count_rows(db), 3), "the interval flush")
+        # The rows are visible once committed; the worker counts them once the sink has
+        # also returned its connection to the pool (a round trip later).
+        await wait_until(lambda: _is(worker.stats().written, 3), "the write to be counted")
         stats = worker.stats()
         assert stats.written == 3 and stats.batches == 1 and stats.queue_depth == 0
     finally:
@@ -123,6 +126,10 @@ async def test_time_triggered_flush_writes_a_partial_batch(
 
 async def _eq(value: Awaitable[int], expected: int) -> bool:
     return await value == expected
+
+
+async def _is(value: int, expected: int) -> bool:
+    return value == expected
 
 
 async def test_threads_and_tasks_track_concurrently_exactly_once(
