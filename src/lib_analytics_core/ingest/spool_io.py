@@ -53,7 +53,12 @@ class AsyncSpool:
         return await in_thread(work)
 
     async def has_pending(self) -> bool:
-        return await in_thread(self.sync.has_pending)
+        def work() -> bool:
+            pending = self.sync.has_pending()
+            self.disk_bytes = self.sync.disk_usage()  # e.g. segments left by a crash
+            return pending
+
+        return await in_thread(work)
 
     async def segments(self) -> list[Path]:
         return await in_thread(self.sync.segments)

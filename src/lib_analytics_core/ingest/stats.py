@@ -97,6 +97,35 @@ class Counters:
         self.last_error: str | None = None
         self.last_error_at: float | None = None
 
+    def snapshot(
+        self,
+        *,
+        queue_depth: int,
+        dropped: int,
+        in_flight: int,
+        spool_corrupt: int,
+        spool_bytes: int,
+    ) -> WorkerStats:
+        return WorkerStats(
+            tracked=self.taken + queue_depth + dropped,
+            written=self.written,
+            dropped=dropped,
+            retried=self.retried,
+            rejected=self.rejected,
+            spooled=self.spooled,
+            replayed=self.replayed,
+            lost=self.lost,
+            sampled_out=self.sampled_out,
+            hook_dropped=self.hook_dropped,
+            batches=self.batches,
+            queue_depth=queue_depth,
+            in_flight=in_flight,
+            last_error=self.last_error,
+            last_error_at=self.last_error_at,
+            spool_corrupt=spool_corrupt,
+            spool_bytes=spool_bytes,
+        )
+
     def record_error(self, err: BaseException) -> None:
         # Driver messages carry no credentials; the DSN is never logged. str(err) may
         # itself raise (a hostile exception): the counters must still be updated.

@@ -2,14 +2,13 @@
 
 Owns: when a batch is formed (``batch_size`` events waiting, or the oldest waited
 ``flush_interval_secs``; under sustained load everything waiting, up to
-``max_batch_size``); encoding it in chunks that keep the loop responsive; pipelining
-(the next batch is encoded while the previous one is being delivered, yet deliveries
-happen one at a time, in take order, and a spool replay never overlaps one);
-``flush()``/``shutdown()``/cancellation with their deadline; ``stats()``.
+``max_batch_size``); when a spool replay may run (only with no delivery in flight);
+``run()``/``flush()``/``shutdown()``/cancellation with their deadline; ``stats()``.
 
-Must not touch: how a batch is delivered, retried, spooled or dead-lettered
-(``delivery``), the medium (``sinks``), files (``spool``), threads or fork hooks
-(``threaded``, ``fork``). It does not know whether a thread host runs it.
+Must not touch: encoding and the order of deliveries (``pipeline``); how a batch is
+delivered, retried, spooled or dead-lettered (``delivery``); the medium (``sinks``);
+files (``spool``); threads or fork hooks (``threaded``, ``fork``). It does not know
+whether a thread host runs it.
 
 One implementation serves both kinds of application: asyncio apps ``await
 worker.run()``; sync apps use :meth:`AnalyticsWorker.start_in_thread`, which runs this
@@ -78,6 +77,8 @@ class AnalyticsWorker:
             else None
         )
         self._spool = spool
+        if sink is None and pool is None and s.transport is None:
+            raise WorkerError("AnalyticsWorker needs an asyncpg pool, a DSN or a pool factory")
         self._sink = sink if sink is not None else make_sink(s, pool)
         self._policy = DeliveryPolicy(s, self._sink, spool, self._counters, self._clock)
         self._pipeline = BatchPipeline(
@@ -107,26 +108,11 @@ class AnalyticsWorker:
 
     def stats(self) -> WorkerStats:
         """Counters, queue depth and the last error. Safe from any thread; no I/O."""
-        c = self._counters
-        depth = len(self._channel)
-        dropped = self._channel.dropped
         spool = self._spool
-        return WorkerStats(
-            tracked=c.taken + depth + dropped,
-            written=c.written,
-            dropped=dropped,
-            retried=c.retried,
-            rejected=c.rejected,
-            spooled=c.spooled,
-            replayed=c.replayed,
-            lost=c.lost,
-            sampled_out=c.sampled_out,
-            hook_dropped=c.hook_dropped,
-            batches=c.batches,
-            queue_depth=depth,
+        return self._counters.snapshot(
+            queue_depth=len(self._channel),
+            dropped=self._channel.dropped,
             in_flight=self._pipeline.in_flight,
-            last_error=c.last_error,
-            last_error_at=c.last_error_at,
             spool_corrupt=spool.corrupt_records if spool is not None else 0,
             spool_bytes=spool.disk_bytes if spool is not None else 0,
         )
