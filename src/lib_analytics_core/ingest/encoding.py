@@ -67,7 +67,9 @@ class _Rng:
         on_fork_in_child(self.reseed)
 
     def reseed(self) -> None:
+        global _prefix_lock  # noqa: PLW0603 - a lock held by a thread that did not survive the fork
         self.rng.seed(os.urandom(16))
+        _prefix_lock = threading.Lock()
 
 
 _RNG = _Rng()

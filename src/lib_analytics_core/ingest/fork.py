@@ -202,9 +202,11 @@ def _after_fork_in_parent() -> None:
 
 
 def _reset_guard_in_child() -> None:
-    global _FORK_GUARD, _fork_guard_held  # noqa: PLW0603
+    # Locks another thread held at the fork stay held forever in the child: replace them.
+    global _FORK_GUARD, _fork_guard_held, _threaded_lock  # noqa: PLW0603
     _FORK_GUARD = threading.Lock()
     _fork_guard_held = False
+    _threaded_lock = threading.Lock()
 
 
 _install_hook()
