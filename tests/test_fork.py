@@ -126,3 +126,40 @@ def test_os_fork_during_a_database_blackhole_returns_promptly(
     # The old code waited its full 5 s guard timeout here; a prompt fork takes
     # milliseconds. The bound only separates the two, with room for a busy machine.
     assert float(took) < 2.0, f"os.fork() took {took} s"
+
+
+LOCK_HELD_AT_FORK = r"""
+import os, threading, time
+from lib_analytics_core.ingest import encoding
+
+held, release = threading.Event(), threading.Event()
+
+def hold():
+    with encoding._prefix_lock:  # a worker thread generating ids at the fork
+        held.set()
+        release.wait()
+
+threading.Thread(target=hold, daemon=True).start()
+held.wait()
+pid = os.fork()
+if pid == 0:
+    encoding.uuid7(time.time_ns())  # the child's first id
+    os._exit(0)
+release.set()
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print(os.waitstatus_to_exitcode(status))
+        break
+    time.sleep(0.01)
+else:
+    os.kill(pid, 9)
+    print("hung")
+"""
+
+
+def test_a_child_forked_while_ids_are_being_generated_can_generate_ids() -> None:
+    result = run_script(LOCK_HELD_AT_FORK)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0"], "the child hung on a lock held at the fork"
