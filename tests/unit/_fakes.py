@@ -90,6 +90,7 @@ class FakeSink:
     calls: list[Call] = field(default_factory=list)
     fail_next: int = 0
     down: bool = False
+    dead_letters_fail: bool = False
     refuse: Callable[[Row], bool] = lambda row: False
     gate: asyncio.Event | None = None
     active: int = 0
@@ -128,8 +129,8 @@ class FakeSink:
             self.active -= 1
 
     async def dead_letter(self, refused: Sequence[Rejected], *, timeout: float) -> None:  # noqa: ASYNC109
-        if self.down:
-            raise ConnectionError("sink unavailable")
+        if self.down or self.dead_letters_fail:
+            raise ConnectionError("dead-letter store unavailable")
         self.dead.extend(refused)
 
     async def close(self) -> None:

@@ -227,3 +227,19 @@ def test_the_default_transport_is_the_postgres_sink_and_nats_is_not_loaded() -> 
     sink = make_sink(AnalyticsConfig(), "postgresql://nowhere/db")
     assert isinstance(sink, PostgresSink) and sink.name == "postgres"
     assert "lib_analytics_core.ingest.sinks.nats" not in sys.modules
+
+
+async def test_dead_letters_that_cannot_be_stored_never_hold_up_later_batches() -> None:
+    client, worker, sink, clock = make(initial_backoff_secs=1.0)
+    sink.refuse = lambda row: '"seq":3,' in row[5]
+    sink.dead_letters_fail = True
+    task = asyncio.create_task(worker.run())
+    track(client, 10)
+    await clock.run_until(lambda: worker.stats().rejected == 1)
+    track(client, 10, start=10)
+    await clock.run_until(lambda: len(sink.stored) == 19)
+    await stop(worker, clock, task)
+    s = worker.stats()
+    assert sink.dead == [] and [r.error for r in worker.recent_rejections()] == ["refused"]
+    assert (s.written, s.rejected, s.retried) == (19, 1, 3)
+    assert adds_up(s)
