@@ -378,4 +378,5 @@ async def test_spooling_and_replay_never_stall_the_event_loop(
         await run
     await assert_exactly_once(db, "lag", 500)
     assert len(lags) > 10
-    assert max(lags) < 0.1, f"the event loop stalled for {max(lags) * 1000:.0f} ms"
+    # Below one injected fsync (200 ms), with room for a busy machine's scheduling.
+    assert max(lags) < 0.15, f"the event loop stalled for {max(lags) * 1000:.0f} ms"
