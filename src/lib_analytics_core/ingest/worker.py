@@ -33,6 +33,8 @@ from .stats import Counters, LogLimiter, ShutdownReport, WorkerStats
 from .worker_config import WorkerConfig
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from .sinks.postgres import PoolFactory
     from .threaded import ThreadedWorker
 
@@ -55,7 +57,7 @@ class AnalyticsWorker:
     def __init__(
         self,
         config: WorkerConfig,
-        pool: Any = None,
+        pool: asyncpg.Pool[Any] | str | PoolFactory | None = None,
         *,
         sink: Sink | None = None,
         clock: Clock | None = None,
