@@ -173,14 +173,15 @@ class Spool:
         self, directory: Path, *, max_bytes: int, segment_max_bytes: int | None = None
     ) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        # No disk access here: a worker is often built on the application's event loop.
+        # The directory is created by the first append; the first replay pass scans it.
         self.max_bytes = max_bytes
         self.corrupt_records = 0
         self.append_failures = 0
         self._file: IO[bytes] | None = None
         self._path: Path | None = None
         self._pid = os.getpid()
-        self._pending = any(self.directory.glob("spool-*.seg"))
+        self._pending = True  # until a first scan says otherwise (a crash may have left some)
         self._next_scan = time.monotonic() + _RESCAN_SECS
         self._segment_max_bytes = segment_max_bytes
         #: Segment name -> (next record index, its byte offset, corrupt records so far)
@@ -205,6 +206,7 @@ class Spool:
             self._path = None
             self._pid = os.getpid()
         if self._file is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
             name = f"spool-{time.time_ns():020d}-{os.getpid()}.seg"
             hidden = self.directory / f".{name}.new"  # matches no replay glob
             path = self.directory / name
