@@ -160,6 +160,16 @@ def _timestamp(timestamp_ns: int) -> _dt.datetime:
         return _EPOCH + _timedelta(microseconds=us)
 
 
+def _timestamps(timestamps_ns: list[int]) -> list[_dt.datetime]:
+    """:func:`_timestamp` for a batch: one comprehension instead of a call per event
+    (the slow path only if some value is out of range)."""
+    fromts, utc = _fromtimestamp, _UTC
+    try:
+        return [fromts(ns // 1000 / 1e6, utc) for ns in timestamps_ns]
+    except (OverflowError, OSError, ValueError):
+        return [_timestamp(ns) for ns in timestamps_ns]
+
+
 class EnrichedEvent(msgspec.Struct, frozen=True, kw_only=True):
     """An event as stored: the event, when it was tracked, its id, and who produced it."""
 
@@ -247,11 +257,11 @@ class RowEncoder:
         # "_meta" suffix built once, the common case (no sampling, no hook) kept short.
         suffix = b',"_meta":' + meta + b"}"
         only_meta = b'{"_meta":' + meta + b"}"
-        make_ts = _timestamp
         queued = queued if isinstance(queued, list) else list(queued)
-        ids = uuid7_many([ts for ts, _ in queued])
-        for (ts_ns, event), event_id in zip(queued, ids, strict=True):
-            timestamp = make_ts(ts_ns)
+        ns = [ts for ts, _ in queued]
+        ids = uuid7_many(ns)
+        stamps = _timestamps(ns)
+        for (_ts_ns, event), event_id, timestamp in zip(queued, ids, stamps, strict=True):
             try:
                 event_type = event.event_type
                 sample_rate = 1.0
