@@ -243,3 +243,22 @@ async def test_dead_letters_that_cannot_be_stored_never_hold_up_later_batches() 
     assert sink.dead == [] and [r.error for r in worker.recent_rejections()] == ["refused"]
     assert (s.written, s.rejected, s.retried) == (19, 1, 3)
     assert adds_up(s)
+
+
+async def test_shutdown_cuts_an_attempt_that_began_before_it_with_a_long_timeout() -> None:
+    """An attempt in flight when shutdown() is called (here: one that never answers,
+    begun with a 10-minute write timeout) must still end by shutdown's deadline."""
+    client, worker, sink, clock = make(write_timeout_secs=600.0)
+    sink.gate = asyncio.Event()  # never opened: the sink hangs like a blackholed network
+    task = asyncio.create_task(worker.run())
+    track(client, 10)
+    await clock.settle()
+    assert sink.active == 1 and sink.calls[0].timeout == 600.0
+    started = clock.now()
+    shutdown = asyncio.create_task(worker.shutdown(5.0))
+    await clock.run_until(lambda: shutdown.done() and task.done(), limit=60.0)
+    report = shutdown.result()
+    assert (report.written, report.lost, report.timed_out) == (0, 10, False)
+    assert clock.now() - started <= 5.0 + 1e-6
+    assert sink.active == 0, "the hanging call was cancelled"
+    assert adds_up(worker.stats())

@@ -29,6 +29,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from .._config import AnalyticsConfig
 from .clock import Clock
@@ -38,6 +39,8 @@ from .spool_io import AsyncSpool
 from .stats import Counters, LogLimiter
 
 __all__ = ["DeliveryPolicy"]
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger("lib_analytics_core")
 
@@ -67,7 +70,8 @@ class DeliveryPolicy:
         self._counters = counters
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - backoff jitter
-        self.deadline: float | None = None
+        self._deadline: float | None = None
+        self._poke: asyncio.Event | None = None  # wakes the attempt in flight
         self.stop_requested = False
         self.stop_event: asyncio.Event | None = None  # set by the worker's run()
         self.recent_rejections: deque[Rejected] = deque(maxlen=100)
@@ -79,6 +83,42 @@ class DeliveryPolicy:
         self._reject_log = LogLimiter(10.0)
 
     # -- time ------------------------------------------------------------------------
+
+    @property
+    def deadline(self) -> float | None:
+        """Shutdown's deadline (clock time), or None while running normally."""
+        return self._deadline
+
+    @deadline.setter
+    def deadline(self, value: float | None) -> None:
+        self._deadline = value
+        if self._poke is not None:
+            self._poke.set()  # an attempt in flight must now end by the deadline too
+
+    async def _bounded(self, call: Awaitable[_T]) -> _T:
+        """One sink call, cut at the shutdown deadline, also when that deadline is set
+        while the call is in flight (an attempt begun with a long ``write_timeout_secs``
+        before ``shutdown()`` was called must not outlive shutdown's budget)."""
+        task = asyncio.ensure_future(call)
+        poke = self._poke = asyncio.Event()
+        task.add_done_callback(lambda _: poke.set())
+        try:
+            while not task.done():
+                poke.clear()
+                if self._deadline is None:
+                    await poke.wait()
+                    continue
+                remaining = self._deadline - self._clock.now()
+                if remaining <= 0:
+                    task.cancel()
+                    await asyncio.wait([task])  # the sink's cleanup (terminate) runs now
+                    raise TimeoutError("the shutdown deadline passed during the attempt")
+                await self._clock.wait(poke, remaining)
+            return task.result()
+        finally:
+            self._poke = None
+            if not task.done():
+                task.cancel()
 
     def circuit_open(self) -> bool:
         return self._clock.now() < self._down_until
@@ -135,8 +175,10 @@ class DeliveryPolicy:
             ):
                 return False  # failed moments ago: spooled without waiting on a timeout
             try:
-                outcome = await self.sink.deliver(
-                    rows, redelivery=replay or redelivery or attempt > 0, timeout=self.op_timeout()
+                again = replay or redelivery or attempt > 0
+                timeout = self.op_timeout()
+                outcome = await self._bounded(
+                    self.sink.deliver(rows, redelivery=again, timeout=timeout)
                 )
             except Exception as err:
                 attempt += 1
@@ -166,7 +208,8 @@ class DeliveryPolicy:
     async def _dead_letter(self, rejected: list[Rejected]) -> None:
         for attempt in range(1, _DEAD_LETTER_ATTEMPTS + 1):
             try:
-                await self.sink.dead_letter(rejected, timeout=self.op_timeout())
+                timeout = self.op_timeout()
+                await self._bounded(self.sink.dead_letter(rejected, timeout=timeout))
             except Exception as err:
                 delay = self._on_failure(err, 0)
                 if attempt == _DEAD_LETTER_ATTEMPTS or self.deadline_passed():
