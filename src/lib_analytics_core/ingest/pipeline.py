@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
 
 from .channel import QueuedEvent
 from .delivery import DeliveryPolicy
@@ -56,13 +55,12 @@ class BatchPipeline:
         policy: DeliveryPolicy,
         counters: Counters,
         service: str,
-        on_done: Callable[[], None],
     ) -> None:
         self._encoder = encoder
         self._policy = policy
         self._counters = counters
         self._service = service
-        self._on_done = on_done
+        self.waiters: list[tuple[int, asyncio.Future[None]]] = []  # flush() calls
         self.in_flight = 0
         self.done_seq = 0  # events handled so far (delivered, dead-lettered, spooled, lost)
         self._batches: deque[_Batch] = deque()
@@ -148,7 +146,27 @@ class BatchPipeline:
             self._batches.popleft()
         self.in_flight -= batch.n
         self.done_seq += batch.n
-        self._on_done()
+        self.resolve_waiters()
+
+    def waiter(self, target: int) -> asyncio.Future[None]:
+        """A future resolved once ``target`` events (counted from the first take) are
+        handled: what ``flush()`` waits on."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append((target, fut))
+        return fut
+
+    def resolve_waiters(self, *, force: bool = False) -> None:
+        if not self.waiters:
+            return
+        remaining = []
+        for target, fut in self.waiters:
+            if fut.done():
+                continue
+            if force or self.done_seq >= target:
+                fut.set_result(None)
+            else:
+                remaining.append((target, fut))
+        self.waiters = remaining
 
 
 def _merge(into: EncodedBatch, part: EncodedBatch) -> None:

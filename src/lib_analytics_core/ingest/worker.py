@@ -83,15 +83,12 @@ class AnalyticsWorker:
             raise WorkerError("AnalyticsWorker needs an asyncpg pool, a DSN or a pool factory")
         self._sink = sink if sink is not None else make_sink(s, pool)
         self._policy = DeliveryPolicy(s, self._sink, spool, self._counters, self._clock)
-        self._pipeline = BatchPipeline(
-            RowEncoder(s), self._policy, self._counters, s.service_name, self._on_batch_done
-        )
+        self._pipeline = BatchPipeline(RowEncoder(s), self._policy, self._counters, s.service_name)
         self._wake: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
         self._finished: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
-        self._flush_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._pending_since: float | None = None
         # Set while a flush()/shutdown() without a running worker works inline; run()
         # waits for it, so the two never share the sink or a batch.
@@ -168,7 +165,7 @@ class AnalyticsWorker:
                 await self._close()
                 self._running = False
                 self._finished.set()
-                self._resolve_flush_waiters(force=True)
+                self._pipeline.resolve_waiters(force=True)
         if cancelled:
             raise asyncio.CancelledError
 
@@ -186,8 +183,7 @@ class AnalyticsWorker:
         target = self._counters.taken + len(self._channel)
         if self._pipeline.done_seq >= target:
             return True
-        fut: asyncio.Future[None] = loop.create_future()
-        self._flush_waiters.append((target, fut))
+        fut = self._pipeline.waiter(target)
         assert self._wake is not None
         self._wake.set()
         try:
@@ -301,7 +297,7 @@ class AnalyticsWorker:
         if n == 0:
             self._pending_since = None
             return False
-        if n >= self._settings.batch_size or self._flush_waiters or self._policy.stop_requested:
+        if n >= self._settings.batch_size or self._pipeline.waiters or self._policy.stop_requested:
             return True
         if self._pending_since is None:
             self._pending_since = now
@@ -336,7 +332,7 @@ class AnalyticsWorker:
                 self._channel.take(self._settings.max_batch_size), pipelined=True
             )
             return
-        self._resolve_flush_waiters()
+        self._pipeline.resolve_waiters()
         self._wake.clear()
         now = self._clock.now()
         if self._batch_ready(now) or self._policy.stop_requested:
@@ -360,7 +356,7 @@ class AnalyticsWorker:
         while len(self._channel):
             await self._pipeline.process(self._channel.take(self._settings.max_batch_size))
         await self._policy.replay(self._between_replayed_records)
-        self._resolve_flush_waiters()
+        self._pipeline.resolve_waiters()
 
     async def _flush_inline(self, timeout: float | None) -> bool:  # noqa: ASYNC109
         """Flush without a running worker (``flush``/``shutdown`` before/after ``run``)."""
@@ -393,19 +389,3 @@ class AnalyticsWorker:
             await self._sink.close()
         except Exception:
             logger.exception("analytics: closing the sink failed")
-
-    def _on_batch_done(self) -> None:
-        self._resolve_flush_waiters()
-
-    def _resolve_flush_waiters(self, *, force: bool = False) -> None:
-        if not self._flush_waiters:
-            return
-        remaining = []
-        for target, fut in self._flush_waiters:
-            if fut.done():
-                continue
-            if force or self._pipeline.done_seq >= target:
-                fut.set_result(None)
-            else:
-                remaining.append((target, fut))
-        self._flush_waiters = remaining
