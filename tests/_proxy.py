@@ -16,7 +16,11 @@ Modes (switch at any time with :meth:`FaultProxy.set_mode`):
 Actions: :meth:`cut` aborts every open connection now (RST mid-stream);
 :meth:`cut_after_commit` arms a one-shot trap that drops the server's
 ``CommandComplete`` for the next ``COPY``/``INSERT`` and aborts the connection, so the
-server has committed but the client never learns it (an "unknown outcome" write).
+server has committed but the client never learns it (an "unknown outcome" write);
+:meth:`cut_at_reset` arms a one-shot trap that aborts the connection when the client
+sends asyncpg's pool reset query (``... RESET ALL;``, run when a connection is released
+after a committed write), optionally switching to another mode at the same instant
+(an outage that starts right after a commit).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ Mode = Literal["pass", "refuse", "blackhole", "delay"]
 
 # CommandComplete: 'C', int32 length, tag "COPY n" / "INSERT 0 n", NUL.
 _COMMIT_TAG = re.compile(rb"C\x00\x00\x00.(?:COPY|INSERT 0) \d+\x00", re.DOTALL)
+# asyncpg's Connection.reset() ends its simple query with this (pool release).
+_RESET_QUERY = b"RESET ALL;"
 
 
 class _Pipe:
@@ -71,6 +77,9 @@ class FaultProxy:
         self.connections_accepted = 0
         self.commits_cut = 0
         self._cut_commit_armed = 0
+        self.resets_cut = 0
+        self._cut_reset_armed = 0
+        self._mode_after_reset_cut: Mode | None = None
         self._pipes: set[_Pipe] = set()
         self._held: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
@@ -137,6 +146,16 @@ class FaultProxy:
 
         def arm() -> None:
             self._cut_commit_armed += times
+
+        self._call(arm)
+
+    def cut_at_reset(self, times: int = 1, *, then: Mode | None = None) -> None:
+        """Abort the connection at the next ``times`` pool reset queries; then switch
+        to mode ``then`` (e.g. ``refuse``: the database stays unreachable)."""
+
+        def arm() -> None:
+            self._cut_reset_armed += times
+            self._mode_after_reset_cut = then
 
         self._call(arm)
 
@@ -207,6 +226,14 @@ class FaultProxy:
                 if from_server and self._cut_commit_armed and _COMMIT_TAG.search(data):
                     self._cut_commit_armed -= 1
                     self.commits_cut += 1
+                    pipe.abort()
+                    self._pipes.discard(pipe)
+                    return
+                if not from_server and self._cut_reset_armed and _RESET_QUERY in data:
+                    self._cut_reset_armed -= 1
+                    self.resets_cut += 1
+                    if self._mode_after_reset_cut is not None:
+                        self.mode = self._mode_after_reset_cut
                     pipe.abort()
                     self._pipes.discard(pipe)
                     return

@@ -55,3 +55,36 @@ def test_uuid7_fields() -> None:
     assert isinstance(u, uuid.UUID)
     assert u.version == 7 and u.variant == uuid.RFC_4122
     assert u.int >> 80 == ns // 1_000_000
+
+
+def test_uuid7_is_strictly_increasing_across_threads() -> None:
+    """Issue 13: the per-process counter was read and written without a lock, so two
+    threads could draw the same time prefix (ids no longer strictly ordered)."""
+    import itertools
+    import sys
+    import threading
+    import time
+
+    per_thread = 20_000
+    results: list[list[uuid.UUID]] = [[] for _ in range(4)]
+    barrier = threading.Barrier(len(results))
+
+    def work(out: list[uuid.UUID]) -> None:
+        barrier.wait()
+        now = time.time_ns
+        out.extend(uuid7(now()) for _ in range(per_thread))
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=work, args=(out,)) for out in results]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    for out in results:
+        assert all(a.int >> 64 < b.int >> 64 for a, b in itertools.pairwise(out))
+    prefixes = [u.int >> 64 for out in results for u in out]
+    assert len(set(prefixes)) == len(prefixes), "two ids share a time prefix"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import threading
 import time
 import uuid
@@ -101,7 +102,7 @@ async def test_size_triggered_flush_writes_without_waiting_for_the_interval(
         assert await count_rows(db) == 0, "49 < batch_size and the interval is an hour"
         client.track(task_event(49))
         await wait_until(lambda: _eq(count_rows(db), 50), "a full batch to be written")
-        assert worker.stats().batches == 1
+        await wait_until(lambda: _is(worker.stats().batches, 1), "the write to be counted")
     finally:
         await worker.shutdown(10)
         await run
@@ -117,6 +118,9 @@ async def test_time_triggered_flush_writes_a_partial_batch(
         for i in range(3):
             client.track(task_event(i))
         await wait_until(lambda: _eq(count_rows(db), 3), "the interval flush")
+        # The rows are visible once committed; the worker counts them once the sink has
+        # also returned its connection to the pool (a round trip later).
+        await wait_until(lambda: _is(worker.stats().written, 3), "the write to be counted")
         stats = worker.stats()
         assert stats.written == 3 and stats.batches == 1 and stats.queue_depth == 0
     finally:
@@ -126,6 +130,10 @@ async def test_time_triggered_flush_writes_a_partial_batch(
 
 async def _eq(value: Awaitable[int], expected: int) -> bool:
     return await value == expected
+
+
+async def _is(value: int, expected: int) -> bool:
+    return value == expected
 
 
 async def test_threads_and_tasks_track_concurrently_exactly_once(
@@ -376,3 +384,35 @@ def test_worker_needs_a_worker_config() -> None:
 
 
 _: Any = None
+
+
+def test_stopped_thread_hosts_do_not_accumulate_in_the_fork_registry(database_url: str) -> None:
+    """Issue 13: every ThreadedWorker ever started stayed in the fork registry."""
+    import gc
+
+    from lib_analytics_core.ingest import fork as registry_module
+
+    before = len(registry_module._THREADED)
+    for _ in range(20):
+        _client, cfg = AnalyticsClient.new(batch_size=10, flush_interval_secs=3600)
+        threaded = AnalyticsWorker.start_in_thread(cfg, database_url, register_atexit=False)
+        threaded.shutdown(5)
+        del threaded
+    gc.collect()
+    assert len(registry_module._THREADED) <= before + 1
+
+
+def test_a_failing_waker_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 13: a waker that raised was dropped silently (the worker then only wakes on
+    its own timer, and nobody learns why it became slow)."""
+    client, cfg = AnalyticsClient.new(batch_size=1, flush_interval_secs=3600)
+
+    def broken() -> None:
+        raise RuntimeError("loop closed")
+
+    cfg.channel.set_waker(broken)
+    caplog.set_level(logging.WARNING, "lib_analytics_core")
+    client.track(task_event())  # must not raise
+    assert any(
+        "waker" in r.getMessage() and "loop closed" in r.getMessage() for r in caplog.records
+    )

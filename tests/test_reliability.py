@@ -4,14 +4,19 @@ unknown-outcome commits, blackholes, poison input, shutdown bounds, a server res
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import asyncpg
 import pytest
 
-from lib_analytics_core import AnalyticsClient, AnalyticsWorker, ApiRequest, TaskCreated
+from lib_analytics_core import AnalyticsClient, AnalyticsWorker, ApiRequest, Event, TaskCreated
+from lib_analytics_core.ingest import spool as spool_module
+from lib_analytics_core.ingest.encoding import RowEncoder
+from lib_analytics_core.ingest.spool import Spool
 from tests._faults import (
     SeqEvent,
     assert_exactly_once,
@@ -344,6 +349,180 @@ async def test_a_missing_dead_letter_table_does_not_block_the_good_rows(
     stats = worker.stats()
     assert (stats.written, stats.rejected) == (9, 1)
     assert len(worker.recent_rejections()) == 1  # kept in memory for inspection
+
+
+class NestedEvent(Event):
+    """A custom event whose value can be nested arbitrarily deep."""
+
+    event_type: ClassVar[str] = "reliability_nested"
+    value: list[Any]
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+async def test_an_event_that_cannot_be_encoded_or_described_is_dead_lettered(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    """Issue 14 item 1: msgspec raises RecursionError on the value, and so does repr()."""
+    nested = NestedEvent(value=_nested(3000))
+    with pytest.raises(RecursionError):
+        repr(nested)
+    client, cfg = AnalyticsClient.new(batch_size=50, flush_interval_secs=0.05)
+    worker = AnalyticsWorker(cfg, database_url)
+    run = asyncio.create_task(worker.run())
+    for seq in range(100):
+        client.track(SeqEvent(run="nested", seq=seq))
+    client.track(nested)
+    for seq in range(100, 400):
+        client.track(SeqEvent(run="nested", seq=seq))
+    assert await worker.flush(30)
+    report = await worker.shutdown(10)  # must not raise into the application
+    await run
+    await assert_exactly_once(db, "nested", 400)
+    dead = await db.fetch("SELECT event_type, error, payload FROM analytics_dead_letters")
+    assert [r["event_type"] for r in dead] == ["reliability_nested"]
+    assert "RecursionError" in dead[0]["error"]
+    stats = worker.stats()
+    assert report.lost == 0
+    assert (stats.tracked, stats.written, stats.rejected, stats.lost) == (401, 400, 1, 0)
+
+
+def test_a_thread_hosted_worker_survives_an_undescribable_event(
+    database_url: str,
+) -> None:
+    client, cfg = AnalyticsClient.new(batch_size=50, flush_interval_secs=0.05)
+    threaded = AnalyticsWorker.start_in_thread(cfg, database_url, register_atexit=False)
+    client.track(NestedEvent(value=_nested(3000)))
+    for seq in range(200):
+        client.track(SeqEvent(run="nested-thread", seq=seq))
+    assert threaded.flush(30)
+    assert threaded.alive, "the worker thread died on one event"
+    report = threaded.shutdown(10)
+    stats = threaded.stats()
+    assert report.lost == 0
+    assert (stats.tracked, stats.written, stats.rejected) == (201, 200, 1)
+
+    async def check() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await assert_exactly_once(conn, "nested-thread", 200)
+        finally:
+            await conn.close()
+
+    asyncio.run(check())
+
+
+async def test_an_outage_right_after_a_commit_spools_instead_of_dropping(
+    database_url: str, db: asyncpg.Connection, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """Issue 14 item 4: the connection dies in the pool's post-write reset, and the
+    database stays down. The committed write counts as done; later batches spool."""
+    total = 8_000
+    client, cfg = AnalyticsClient.new(
+        batch_size=100,
+        flush_interval_secs=0.05,
+        queue_capacity=1_000,
+        max_batch_size=500,
+        spool_dir=tmp_path / "spool",
+        spool_after_failures=1,
+        initial_backoff_secs=0.1,
+        max_backoff_secs=5.0,  # a realistic backoff: the outage outlasts a few retries
+        write_timeout_secs=1.0,
+    )
+    worker = AnalyticsWorker(cfg, proxy.dsn(database_name(database_url)))
+    run = asyncio.create_task(worker.run())
+    producer = Producer(client, "reset-cut", total)
+    producer.start()
+    await producer.reach(500)
+    proxy.cut_at_reset(1, then="refuse")
+    await wait_until(lambda: proxy.resets_cut == 1, "the reset trap to fire")
+    await producer.reach(producer.sent + 5_000)  # a long outage under a steady stream
+    outage = worker.stats()
+    proxy.set_mode("pass")
+    await producer.finish()
+    report = await worker.shutdown(60)
+    await run
+    stats = worker.stats()
+    print("during the outage:", outage, "at the end:", stats)
+    await assert_exactly_once(db, "reset-cut", total)
+    assert stats.dropped == 0 and stats.lost == 0 and report.lost == 0
+    assert stats.spooled > 0, "the outage should have sent batches to the spool"
+    assert stats.replayed == stats.spooled
+    assert stats.written + stats.replayed == total
+
+
+class _CountingConnection(asyncpg.Connection):
+    """Counts writes into the events table in progress at once (across connections)."""
+
+    active = 0
+    peak = 0
+
+    async def _counted(self, coro: Any) -> Any:
+        cls = _CountingConnection
+        cls.active += 1
+        cls.peak = max(cls.peak, cls.active)
+        try:
+            return await coro
+        finally:
+            cls.active -= 1
+
+    async def copy_records_to_table(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._counted(super().copy_records_to_table(*args, **kwargs))
+
+    async def copy_to_table(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._counted(super().copy_to_table(*args, **kwargs))
+
+    async def execute(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        if "analytics_events" not in query:
+            return await super().execute(query, *args, **kwargs)
+        return await self._counted(super().execute(query, *args, **kwargs))
+
+
+async def test_spool_replay_never_overlaps_a_pipelined_write(
+    database_url: str,
+    db: asyncpg.Connection,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Writes happen one at a time, in order, even when a segment left by another
+    process turns up while a batch is being written (issue 13)."""
+    monkeypatch.setattr(spool_module, "_RESCAN_SECS", 0.0)
+    spool_dir = tmp_path / "spool"
+    client, cfg = AnalyticsClient.new(
+        batch_size=50, max_batch_size=50, flush_interval_secs=0.01, spool_dir=spool_dir
+    )
+    proxy.set_mode("delay", delay=0.01)  # every write takes a while
+    pool = await asyncpg.create_pool(
+        proxy.dsn(database_name(database_url)),
+        min_size=2,
+        max_size=2,
+        connection_class=_CountingConnection,
+    )
+    _CountingConnection.peak = 0
+    worker = AnalyticsWorker(cfg, pool)
+    run = asyncio.create_task(worker.run())
+    producer = Producer(client, "live", 3_000)
+    producer.start()
+    encoder = RowEncoder(cfg.settings)
+    for k in range(20):  # segments left behind by other processes, found mid-stream
+        await producer.reach(100 * (k + 1))
+        queued = [(time.time_ns(), SeqEvent(run="leftover", seq=k * 10 + i)) for i in range(10)]
+        other = Spool(spool_dir, max_bytes=1 << 30)
+        assert other.append(encoder.encode(queued).rows)
+        other.close()
+    await producer.finish()
+    await worker.shutdown(60)
+    await run
+    await pool.close()
+    await assert_exactly_once(db, "live", 3_000)
+    await assert_exactly_once(db, "leftover", 200)
+    assert _CountingConnection.peak == 1, "a replay overlapped a live write"
 
 
 # -- a real server restart ------------------------------------------------------------

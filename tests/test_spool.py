@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import signal
+import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from lib_analytics_core import AnalyticsClient, AnalyticsWorker
+from lib_analytics_core.ingest import spool as spool_module
 from lib_analytics_core.ingest.spool import Spool
 from tests._faults import (
     SeqEvent,
@@ -225,3 +229,154 @@ async def test_full_spool_keeps_the_batch_in_memory_and_reports_the_loss(
         report = await worker.shutdown(0.5)
     assert (report.spooled, report.lost) == (0, 100)
     assert worker.stats().spool_bytes == 0
+
+
+# -- processes appending while segments rotate and are replayed ----------------------
+
+APPENDER = r"""
+import datetime as dt, fcntl, sys, time, uuid
+from pathlib import Path
+import lib_analytics_core.ingest.spool as spool_module
+from lib_analytics_core.ingest.spool import Spool
+
+directory, tag, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+spool_module._SEGMENT_MAX_BYTES = 1  # every append closes its segment: constant rotation
+real_flock = fcntl.flock
+
+def slow_flock(fd, op):
+    # Widen the window between a new segment's creation and its lock, as a busy
+    # machine does at random: a replayer must never get into it.
+    if op & fcntl.LOCK_EX and op & fcntl.LOCK_NB:
+        time.sleep(0.003)
+    return real_flock(fd, op)
+
+fcntl.flock = slow_flock
+spool = Spool(directory, max_bytes=1 << 30)
+ok = 0
+for i in range(n):
+    row = (dt.datetime.now(dt.UTC), uuid.uuid4(), "race", tag, None, '{"i": %d}' % i)
+    ok += spool.append([row])
+spool.close()
+print(ok, flush=True)
+"""
+
+
+def _replay_pass(replayer: Spool, seen: Counter[tuple[str, str]]) -> None:
+    for path in replayer.segments():
+        claim = replayer.claim(path)
+        if claim is None:
+            continue
+        try:
+            for _, rows in claim.records():
+                for row in rows:
+                    seen[(row[3], row[5])] += 1
+            claim.finish()
+        finally:
+            claim.release()
+
+
+def test_processes_appending_while_segments_rotate_lose_and_repeat_nothing(
+    tmp_path: Path,
+) -> None:
+    """Issue 13: a segment must be locked before any other process can see it."""
+    n = 300
+    procs = [spawn_script(APPENDER, str(tmp_path), f"p{k}", str(n)) for k in range(2)]
+    replayer = Spool(tmp_path, max_bytes=1 << 30)
+    seen: Counter[tuple[str, str]] = Counter()
+    while any(p.poll() is None for p in procs):
+        _replay_pass(replayer, seen)
+    _replay_pass(replayer, seen)
+    appended = 0
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        appended += int(out.split()[-1])
+    assert appended == 2 * n, "an append failed: a replayer held a segment being created"
+    assert sum(seen.values()) == appended, "appends went to a segment already replayed"
+    assert set(seen.values()) == {1}
+    assert not list(tmp_path.glob("spool-*"))
+
+
+def test_resuming_a_segment_does_not_decode_what_was_already_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: each resume used to re-read and re-decode the segment from its start."""
+    spool = Spool(tmp_path, max_bytes=1 << 30)
+    for k in range(50):
+        assert spool.append(_rows("resume", k, 1))  # type: ignore[arg-type]
+    spool.close()
+    decodes = 0
+    real = spool_module._decoder
+
+    class Counting:
+        def decode(self, payload: bytes) -> object:
+            nonlocal decodes
+            decodes += 1
+            return real.decode(payload)
+
+    monkeypatch.setattr(spool_module, "_decoder", Counting())
+    [path] = spool.segments()
+    got: list[int] = []
+    for start in range(0, 50, 10):  # five outages: each replay pass stops after 10
+        claim = spool.claim(path)
+        assert claim is not None
+        for index, _ in claim.records(start):
+            got.append(index)
+            if index == start + 9:
+                break
+        claim.release()
+    assert got == list(range(50))
+    assert decodes == 50
+
+
+async def test_spooling_and_replay_never_stall_the_event_loop(
+    database_url: str,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+    admin_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 13: a loop-lag probe while the worker spools and replays on a slow disk
+    (every fsync takes 200 ms here): the application's loop must not feel it."""
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        time.sleep(0.2)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    loop = asyncio.get_running_loop()
+    lags: list[float] = []
+
+    async def probe() -> None:
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.005)
+            lags.append(loop.time() - before - 0.005)
+
+    with proxy_for(admin_url) as proxy:
+        proxy.set_mode("refuse")
+        client, cfg = AnalyticsClient.new(
+            batch_size=100,
+            flush_interval_secs=0.05,
+            spool_dir=tmp_path / "spool",
+            spool_after_failures=1,
+            initial_backoff_secs=0.02,
+            max_backoff_secs=0.1,
+            write_timeout_secs=2,
+        )
+        worker = AnalyticsWorker(cfg, proxy.dsn(database_name(database_url)))
+        run = asyncio.create_task(worker.run())
+        prober = asyncio.create_task(probe())
+        for seq in range(500):
+            client.track(SeqEvent(run="lag", seq=seq))
+        await wait_until(lambda: worker.stats().spooled == 500, "everything spooled")
+        proxy.set_mode("pass")
+        await wait_until(lambda: worker.stats().replayed == 500, "everything replayed")
+        prober.cancel()
+        await worker.shutdown(30)
+        await run
+    await assert_exactly_once(db, "lag", 500)
+    assert len(lags) > 10
+    # Below one injected fsync (200 ms), with room for a busy machine's scheduling.
+    assert max(lags) < 0.15, f"the event loop stalled for {max(lags) * 1000:.0f} ms"

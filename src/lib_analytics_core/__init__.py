@@ -60,8 +60,9 @@ from .events.catalog import (
 )
 from .ingest.client import AnalyticsClient, NoopClient
 from .ingest.encoding import EnrichedEvent, Rejected
-from .ingest.stats import WorkerStats
-from .ingest.worker import AnalyticsWorker, ShutdownReport, ThreadedWorker
+from .ingest.stats import ShutdownReport, WorkerStats
+from .ingest.threaded import ThreadedWorker
+from .ingest.worker import AnalyticsWorker
 from .ingest.worker_config import WorkerConfig
 from .read.queries import (
     ActiveUsersRow,

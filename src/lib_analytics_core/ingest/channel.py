@@ -14,19 +14,21 @@ until the worker's own timer fires, which is bounded by ``flush_interval``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .fork import forked_without_hooks, register_channel
+
 if TYPE_CHECKING:
     from ..events.base import Event
 
-__all__ = ["EventChannel", "QueuedEvent", "on_fork_in_child"]
+__all__ = ["EventChannel", "QueuedEvent"]
 
 logger = logging.getLogger("lib_analytics_core")
 
@@ -46,23 +48,21 @@ class EventChannel:
         "_last_drop_log_ns",
         "_pid",
         "_waker",
-        "batch_size",
         "capacity",
         "items",
         "wake_pending",
     )
 
-    def __init__(self, *, capacity: int, batch_size: int) -> None:
+    def __init__(self, *, capacity: int) -> None:
         self.items: deque[QueuedEvent] = deque()
         self.capacity = capacity
-        self.batch_size = batch_size
         self.wake_pending = False
         self._waker: Callable[[], None] | None = None
         self._dropped = 0
         self._drop_lock = threading.Lock()
         self._last_drop_log_ns = 0
         self._pid = os.getpid()
-        _register_fork_reset(self)
+        register_channel(self)
 
     # -- producer side (hot path helpers; track() inlines the common case) ----------
 
@@ -90,14 +90,23 @@ class EventChannel:
         """
         self.wake_pending = True
         if self._pid != os.getpid():
-            _forked_without_hooks(self)
+            forked_without_hooks(self)
         waker = self._waker
         if waker is None:
             return
         try:
             waker()
-        except Exception:
+        except Exception as err:
+            # Typically the worker's loop was closed under it. The worker still wakes
+            # on its own timer, but say why it became slow, once.
             self._waker = None
+            with contextlib.suppress(Exception):  # track() must never raise
+                logger.warning(
+                    "analytics: the worker's waker failed and was removed (%s: %s); "
+                    "the worker now only wakes on its flush timer",
+                    type(err).__name__,
+                    err,
+                )
 
     # -- consumer side -----------------------------------------------------------------
 
@@ -139,67 +148,3 @@ class EventChannel:
     @property
     def pid(self) -> int:
         return self._pid
-
-
-_CHANNELS: weakref.WeakSet[EventChannel] = weakref.WeakSet()
-_fork_hook_installed = False
-#: Callbacks to run in a forked child, in registration order, after the channels
-#: were reset: from ``os.register_at_fork`` normally, from the lazy pid check otherwise.
-_CHILD_CALLBACKS: list[Callable[[], None]] = []
-
-
-def _reset_all_after_fork() -> None:
-    for channel in list(_CHANNELS):
-        channel._after_fork_in_child()
-    _run_child_callbacks()
-
-
-def _run_child_callbacks() -> None:
-    for callback in _CHILD_CALLBACKS:
-        try:
-            callback()
-        except Exception:
-            logger.exception("analytics: after-fork callback failed")
-
-
-def _forked_without_hooks(trigger: EventChannel) -> None:
-    """A fork the at-fork hooks missed, noticed by ``wake()`` in the child.
-
-    The queue may mix the parent's events (which the parent writes) with the child's;
-    when the wake is the queue's first event, that event is the child's and is kept,
-    otherwise the queue is cleared and counted as dropped (never written twice).
-    """
-    try:
-        n = len(trigger.items)
-        keep = 1 if n == 1 else 0
-        for channel in list(_CHANNELS):
-            if channel._pid != os.getpid():
-                channel._after_fork_in_child(keep if channel is trigger else 0)
-        if n - keep:
-            trigger._dropped += n - keep
-        logger.warning(
-            "analytics: fork detected without at-fork hooks (uWSGI? use "
-            "--py-call-osafterfork or lazy-apps); %d queued events discarded",
-            n - keep,
-        )
-        _run_child_callbacks()
-    except Exception:  # track() must never raise
-        logger.exception("analytics: recovering from an unhooked fork failed")
-
-
-def on_fork_in_child(callback: Callable[[], None]) -> None:
-    """Run ``callback`` in every forked child (after the channels were reset)."""
-    _install_fork_hook()
-    _CHILD_CALLBACKS.append(callback)
-
-
-def _install_fork_hook() -> None:
-    global _fork_hook_installed  # noqa: PLW0603 - one process-wide fork hook
-    if not _fork_hook_installed and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_reset_all_after_fork)
-        _fork_hook_installed = True
-
-
-def _register_fork_reset(channel: EventChannel) -> None:
-    _CHANNELS.add(channel)
-    _install_fork_hook()

@@ -44,9 +44,7 @@ class AnalyticsClient:
 
     def __init__(self, config: AnalyticsConfig | None = None) -> None:
         self._config = config if config is not None else AnalyticsConfig()
-        self._channel = EventChannel(
-            capacity=self._config.queue_capacity, batch_size=self._config.batch_size
-        )
+        self._channel = EventChannel(capacity=self._config.queue_capacity)
         self._items = self._channel.items
         self._capacity = self._config.queue_capacity
         self._batch_size = self._config.batch_size

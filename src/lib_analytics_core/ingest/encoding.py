@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import random
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..events.base import Event, decode_event
+from .fork import on_fork_in_child
 
 if TYPE_CHECKING:
     from .._config import AnalyticsConfig, ClientMetadata
@@ -35,7 +37,10 @@ __all__ = [
     "Rejected",
     "Row",
     "RowEncoder",
+    "refused",
+    "refused_unencodable",
     "uuid7",
+    "uuid7_many",
 ]
 
 #: Column order of every row the writer sends.
@@ -59,17 +64,21 @@ class _Rng:
 
     def __init__(self) -> None:
         self.rng = random.Random(os.urandom(16))  # noqa: S311 - ids, not secrets
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self.reseed)
+        on_fork_in_child(self.reseed)
 
     def reseed(self) -> None:
+        global _prefix_lock  # noqa: PLW0603 - a lock held by a thread that did not survive the fork
         self.rng.seed(os.urandom(16))
+        _prefix_lock = threading.Lock()
 
 
 _RNG = _Rng()
 
 
 _last_prefix = 0
+#: Several workers (one per client, each in its own thread) share the counter; without
+#: the lock two threads can read the same last prefix and draw equal ones.
+_prefix_lock = threading.Lock()
 
 _FastUUID: Callable[[bytes], uuid.UUID] | None
 try:
@@ -97,27 +106,39 @@ def _uuid_from_int(value: int) -> uuid.UUID:
     return u
 
 
+_VARIANT = 0b10 << 62
+
+
 def uuid7(timestamp_ns: int) -> uuid.UUID:
-    """A UUIDv7 (RFC 9562) for ``timestamp_ns``: time-ordered, 62 random bits.
+    """A UUIDv7 (RFC 9562) for ``timestamp_ns``: time-ordered, 62 random bits."""
+    return uuid7_many((timestamp_ns,))[0]
+
+
+def uuid7_many(timestamps: Iterable[int]) -> list[uuid.UUID]:
+    """UUIDv7s (RFC 9562) for a batch of timestamps, in order.
 
     The 12 ``rand_a`` bits hold the sub-millisecond fraction, and within a process ids
-    are strictly increasing (RFC 9562 method 3: when two events fall in the same 1/4096
-    ms, the fraction is bumped), so ids sort in tracking order.
+    are strictly increasing, across threads too (RFC 9562 method 3: when two events fall
+    in the same 1/4096 ms, the fraction is bumped), so ids sort in tracking order. One
+    lock acquisition per batch, not per id: the worker encodes whole batches.
     """
     global _last_prefix  # noqa: PLW0603 - per-process monotonic counter
-    ms, rem = divmod(timestamp_ns, 1_000_000)
-    prefix = (ms & 0xFFFF_FFFF_FFFF) << 12 | (rem * 4096) // 1_000_000
-    if prefix <= _last_prefix and _last_prefix - prefix < 4096:
-        prefix = _last_prefix + 1
-    _last_prefix = prefix
-    value = (
-        (prefix >> 12) << 80
-        | 0x7 << 76
-        | (prefix & 0xFFF) << 64
-        | 0b10 << 62
-        | _RNG.rng.getrandbits(62)
-    )
-    return _uuid_from_int(value)
+    rand = _RNG.rng.getrandbits
+    fast = _FastUUID
+    out: list[uuid.UUID] = []
+    append = out.append
+    with _prefix_lock:
+        last = _last_prefix
+        for ts in timestamps:
+            ms, rem = divmod(ts, 1_000_000)
+            prefix = (ms & 0xFFFF_FFFF_FFFF) << 12 | (rem * 4096) // 1_000_000
+            if prefix <= last and last - prefix < 4096:
+                prefix = last + 1
+            last = prefix
+            value = ((prefix >> 12) << 16 | 0x7000 | (prefix & 0xFFF)) << 64 | _VARIANT | rand(62)
+            append(fast(value.to_bytes(16, "big")) if fast is not None else _uuid_from_int(value))
+        _last_prefix = last
+    return out
 
 
 _fromtimestamp = _dt.datetime.fromtimestamp
@@ -137,6 +158,16 @@ def _timestamp(timestamp_ns: int) -> _dt.datetime:
         return _fromtimestamp(us / 1e6, _UTC)
     except (OverflowError, OSError, ValueError):
         return _EPOCH + _timedelta(microseconds=us)
+
+
+def _timestamps(timestamps_ns: list[int]) -> list[_dt.datetime]:
+    """:func:`_timestamp` for a batch: one comprehension instead of a call per event
+    (the slow path only if some value is out of range)."""
+    fromts, utc = _fromtimestamp, _UTC
+    try:
+        return [fromts(ns // 1000 / 1e6, utc) for ns in timestamps_ns]
+    except (OverflowError, OSError, ValueError):
+        return [_timestamp(ns) for ns in timestamps_ns]
 
 
 class EnrichedEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -226,11 +257,11 @@ class RowEncoder:
         # "_meta" suffix built once, the common case (no sampling, no hook) kept short.
         suffix = b',"_meta":' + meta + b"}"
         only_meta = b'{"_meta":' + meta + b"}"
-        make_ts = _timestamp
-        make_id = uuid7
-        for ts_ns, event in queued:
-            timestamp = make_ts(ts_ns)
-            event_id = make_id(ts_ns)
+        queued = queued if isinstance(queued, list) else list(queued)
+        ns = [ts for ts, _ in queued]
+        ids = uuid7_many(ns)
+        stamps = _timestamps(ns)
+        for (_ts_ns, event), event_id, timestamp in zip(queued, ids, stamps, strict=True):
             try:
                 event_type = event.event_type
                 sample_rate = 1.0
@@ -274,17 +305,45 @@ class RowEncoder:
                 service = getattr(event, "service", None) or default_service
                 append((timestamp, event_id, event_type, service, user_id, data.decode()))
             except Exception as err:
-                rejected.append(
-                    Rejected(
-                        timestamp,
-                        event_id,
-                        str(getattr(event, "event_type", type(event).__name__))[:100],
-                        default_service,
-                        repr(event)[:1024],
-                        f"could not encode event: {type(err).__name__}: {err}",
-                    )
-                )
+                rejected.append(refused(timestamp, event_id, event, default_service, err))
         return out
+
+
+def refused(
+    timestamp: _dt.datetime,
+    event_id: uuid.UUID,
+    event: object,
+    service: str,
+    err: BaseException,
+) -> Rejected:
+    """A :class:`Rejected` for an event that could not be encoded, built without
+    trusting the event: its ``repr`` or the error's ``str`` may raise again (a value
+    nested deeper than the recursion limit does both), and nothing here may."""
+    return Rejected(
+        timestamp,
+        event_id,
+        _safe(lambda: str(getattr(event, "event_type", type(event).__name__)))[:100],
+        service,
+        _safe(lambda: repr(event))[:1024],
+        f"could not encode event: {type(err).__name__}: {_safe(lambda: str(err))}"[:2000],
+    )
+
+
+def refused_unencodable(ts_ns: object, event: object, service: str, err: BaseException) -> Rejected:
+    """:func:`refused` for an event whose timestamp may be as broken as the rest."""
+    try:
+        timestamp = _timestamp(ts_ns)  # type: ignore[arg-type]
+        event_id = uuid7(ts_ns)  # type: ignore[arg-type]
+    except Exception:
+        timestamp, event_id = _EPOCH, uuid7(0)
+    return refused(timestamp, event_id, event, service, err)
+
+
+def _safe(describe: Callable[[], str]) -> str:
+    try:
+        return describe()
+    except Exception as err:
+        return f"<undescribable: {type(err).__name__}>"
 
 
 def _service_of(event: object, default: str) -> str:

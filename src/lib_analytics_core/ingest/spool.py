@@ -17,10 +17,17 @@ half-replayed before a crash is replayed again without duplicates.
 
 Several processes may share a directory (gunicorn workers, a restarted service): each
 appends only to its own segment and holds an exclusive ``flock`` on it while it is
-open; replay claims a segment with a non-blocking ``flock`` held until the segment is
-deleted, and skips segments another live process holds. A segment left behind by a
+open. A segment is created under a hidden temporary name, locked, and only then renamed
+into view, so no other process can ever see (claim, replay, delete) a segment
+before its writer holds the lock. Replay claims a segment with a non-blocking
+``flock`` held until the segment is deleted (checking it is still the same file), and
+skips segments another live process holds. A segment left behind by a
 dead process is unlocked (the kernel drops flocks with the process) and is replayed by
 whichever process scans the directory next.
+
+This class does blocking file I/O (write, fsync, glob, read) and must never be called on
+an event loop: the worker reaches it only through :class:`~.spool_io.AsyncSpool`, which
+runs every call in a thread.
 """
 
 from __future__ import annotations
@@ -74,13 +81,19 @@ class SegmentClaim:
         """``(index, rows)`` of each intact record from the ``start``-th one on.
 
         Indexes count intact records only, so they are stable across re-reads of an
-        unchanged file (replay resumes where it stopped without re-counting).
+        unchanged file (replay resumes where it stopped without re-counting). Where the
+        last pass over this segment stopped is remembered (record index, byte offset,
+        corrupt records seen), so a resume seeks there instead of reading and decoding
+        the segment from its start again.
         """
         assert self._file is not None
-        self._file.seek(0)
+        index, base, corrupt = 0, 0, 0
+        mark = self.spool._resume.get(self.path.name)
+        if mark is not None and mark[0] <= start:
+            index, base, corrupt = mark
+        self._file.seek(base)
         data = self._file.read()
-        self.corrupt = 0
-        index = 0
+        self.corrupt = corrupt
         pos = 0
         while pos < len(data):
             if len(data) - pos < _HEADER.size:
@@ -102,6 +115,10 @@ class SegmentClaim:
                     return
                 pos = nxt
                 continue
+            if index < start:  # replayed in an earlier pass: no need to decode it
+                pos = start_payload + length
+                index += 1
+                continue
             try:
                 rows: list[Row] = _decoder.decode(payload)
             except msgspec.DecodeError:
@@ -109,9 +126,10 @@ class SegmentClaim:
                 pos = start_payload + length
                 continue
             pos = start_payload + length
-            if index >= start:
-                yield index, rows
             index += 1
+            self.spool._resume[self.path.name] = (index, base + pos, self.corrupt)
+            if index - 1 >= start:
+                yield index - 1, rows
 
     def _bad(self, offset: int, reason: str) -> None:
         self.corrupt += 1
@@ -138,6 +156,7 @@ class SegmentClaim:
                 self.path.rename(target)
         else:
             self.path.unlink(missing_ok=True)
+        self.spool._resume.pop(self.path.name, None)
         _fsync_dir(self.spool.directory)
         self.release()
 
@@ -150,17 +169,23 @@ class SegmentClaim:
 class Spool:
     """Append batches to disk; hand them back oldest first for replay."""
 
-    def __init__(self, directory: Path, *, max_bytes: int) -> None:
+    def __init__(
+        self, directory: Path, *, max_bytes: int, segment_max_bytes: int | None = None
+    ) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        # No disk access here: a worker is often built on the application's event loop.
+        # The directory is created by the first append; the first replay pass scans it.
         self.max_bytes = max_bytes
         self.corrupt_records = 0
         self.append_failures = 0
         self._file: IO[bytes] | None = None
         self._path: Path | None = None
         self._pid = os.getpid()
-        self._pending = any(self.directory.glob("spool-*.seg"))
+        self._pending = True  # until a first scan says otherwise (a crash may have left some)
         self._next_scan = time.monotonic() + _RESCAN_SECS
+        self._segment_max_bytes = segment_max_bytes
+        #: Segment name -> (next record index, its byte offset, corrupt records so far)
+        self._resume: dict[str, tuple[int, int, int]] = {}
 
     # -- writing -------------------------------------------------------------------
 
@@ -181,9 +206,19 @@ class Spool:
             self._path = None
             self._pid = os.getpid()
         if self._file is None:
-            path = self.directory / f"spool-{time.time_ns():020d}-{os.getpid()}.seg"
-            f = open(path, "ab")  # noqa: SIM115 - kept open across appends, closed in rotate()
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            name = f"spool-{time.time_ns():020d}-{os.getpid()}.seg"
+            hidden = self.directory / f".{name}.new"  # matches no replay glob
+            path = self.directory / name
+            f = open(hidden, "ab")  # noqa: SIM115 - kept open across appends, closed in rotate()
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.rename(hidden, path)  # visible only now, already locked
+            except OSError:
+                f.close()
+                with contextlib.suppress(OSError):
+                    hidden.unlink()
+                raise
             self._file, self._path = f, path
             _fsync_dir(self.directory)
         return self._file
@@ -217,7 +252,8 @@ class Spool:
             self.rotate()
             return False
         self._pending = True
-        if f.tell() >= _SEGMENT_MAX_BYTES:
+        limit = self._segment_max_bytes
+        if f.tell() >= (_SEGMENT_MAX_BYTES if limit is None else limit):
             self.rotate()
         return True
 
@@ -259,7 +295,11 @@ class Spool:
         except BlockingIOError:
             f.close()
             return None
-        if not path.exists():  # replayed and deleted by another process meanwhile
+        try:
+            same = os.fstat(f.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:  # replayed and deleted by another process meanwhile
+            same = False
+        if not same:
             f.close()
             return None
         return SegmentClaim(self, path, f)

@@ -1,12 +1,26 @@
 """Counters the worker keeps, the immutable snapshot ``stats()`` returns, and the
-rate limiter that keeps the worker's own logging bounded during an outage."""
+rate limiter that keeps the worker's own logging bounded during an outage.
+
+The counters are plain integers written only by the worker's loop (the batching loop
+counts what it takes and encodes; the delivery policy counts outcomes); ``stats()``
+reads them from any thread."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
-__all__ = ["LogLimiter", "WorkerStats"]
+__all__ = ["Counters", "LogLimiter", "ShutdownReport", "WorkerStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownReport:
+    """What shutdown achieved: how many events were written, spooled, or given up on."""
+
+    written: int
+    spooled: int
+    lost: int
+    timed_out: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +63,78 @@ class WorkerStats:
 
     def as_dict(self) -> dict[str, int | float | str | None]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+class Counters:
+    """The worker's running totals (see :class:`WorkerStats` for what each means)."""
+
+    __slots__ = (
+        "batches",
+        "hook_dropped",
+        "last_error",
+        "last_error_at",
+        "lost",
+        "rejected",
+        "replayed",
+        "retried",
+        "sampled_out",
+        "spooled",
+        "taken",
+        "written",
+    )
+
+    def __init__(self) -> None:
+        self.taken = 0
+        self.written = 0
+        self.retried = 0
+        self.rejected = 0
+        self.spooled = 0
+        self.replayed = 0
+        self.lost = 0
+        self.sampled_out = 0
+        self.hook_dropped = 0
+        self.batches = 0
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+
+    def snapshot(
+        self,
+        *,
+        queue_depth: int,
+        dropped: int,
+        in_flight: int,
+        spool_corrupt: int,
+        spool_bytes: int,
+    ) -> WorkerStats:
+        return WorkerStats(
+            tracked=self.taken + queue_depth + dropped,
+            written=self.written,
+            dropped=dropped,
+            retried=self.retried,
+            rejected=self.rejected,
+            spooled=self.spooled,
+            replayed=self.replayed,
+            lost=self.lost,
+            sampled_out=self.sampled_out,
+            hook_dropped=self.hook_dropped,
+            batches=self.batches,
+            queue_depth=queue_depth,
+            in_flight=in_flight,
+            last_error=self.last_error,
+            last_error_at=self.last_error_at,
+            spool_corrupt=spool_corrupt,
+            spool_bytes=spool_bytes,
+        )
+
+    def record_error(self, err: BaseException) -> None:
+        # Driver messages carry no credentials; the DSN is never logged. str(err) may
+        # itself raise (a hostile exception): the counters must still be updated.
+        try:
+            text = f"{type(err).__name__}: {err}"
+        except Exception:
+            text = type(err).__name__
+        self.last_error = text[:500]
+        self.last_error_at = time.time()
 
 
 class LogLimiter:

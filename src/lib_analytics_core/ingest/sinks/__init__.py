@@ -4,9 +4,32 @@ A sink only *delivers*; it does not retry, back off, spool or count. That is the
 delivery policy's job, written once for every sink (OpenTelemetry's ``BatchProcessor``
 over an ``Exporter``; sentry-python's worker over its transport). Two sinks exist:
 ``postgres`` (binary COPY / idempotent INSERT into the events table) and ``nats``
-(publish to a JetStream stream for ``analytics-ingest`` writers).
+(publish to a JetStream stream for ``analytics-ingest`` writers). :func:`make_sink` is
+the one place that picks one, so a new sink plugs in without touching the worker.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .base import Sink, SinkOutcome
 
-__all__ = ["Sink", "SinkOutcome"]
+if TYPE_CHECKING:
+    from ..._config import AnalyticsConfig
+
+__all__ = ["Sink", "SinkOutcome", "make_sink"]
+
+
+def make_sink(config: AnalyticsConfig, pool: Any) -> Sink:
+    """The sink ``config.transport`` names: ``None`` → PostgreSQL through ``pool`` (an
+    ``asyncpg.Pool``, a DSN or an async pool factory); ``nats://…`` → the NATS JetStream
+    sink (imported only then: applications without NATS never load it; ``pool`` unused).
+    """
+    if config.transport is None:
+        from .postgres import PostgresSink  # noqa: PLC0415 - asyncpg only for this sink
+
+        return PostgresSink(config, pool)
+    from .nats import NatsSink  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
+
+    sink: Sink = NatsSink.from_config(config)
+    return sink

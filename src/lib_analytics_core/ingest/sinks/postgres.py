@@ -1,4 +1,9 @@
-"""Writing encoded rows to PostgreSQL: binary COPY, array INSERT, and bisection of bad rows.
+"""The PostgreSQL sink: binary COPY, array INSERT, bisection of bad rows, dead letters.
+
+Owns: the worker's pool (borrowed, or opened from a DSN/factory and closed at the end),
+borrowing one connection per call under the fork guard, and the statements. Must not
+touch: retries, backoff, deadlines, the spool or counters (``delivery`` does those for
+every sink); it raises for "outcome unknown" and returns refused rows (see ``base``).
 
 Two write paths, chosen once per server:
 
@@ -22,43 +27,43 @@ and each refused row goes to ``analytics_dead_letters`` with the database's erro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from .encoding import COLUMNS, Rejected, Row
+from ..encoding import COLUMNS, Rejected, Row
+from ..fork import acquire_fork_safely
+from .base import SinkOutcome
 
-__all__ = ["BatchWriter", "Conn", "ServerInfo", "WriteResult", "is_data_error", "is_transient"]
+if TYPE_CHECKING:
+    from ..._config import AnalyticsConfig
+
+__all__ = ["BatchWriter", "Conn", "PoolFactory", "PostgresSink", "WriteResult", "is_data_error"]
 
 logger = logging.getLogger("lib_analytics_core")
 
 #: A plain connection or one borrowed from a pool: the writer works with both.
 Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 
+PoolFactory = Callable[[], Awaitable["asyncpg.Pool[Any]"]]
+
 DEAD_LETTER_TABLE = "analytics_dead_letters"
 
-
-@dataclass(frozen=True, slots=True)
-class ServerInfo:
-    """What the worker needs to know about the server it writes to."""
-
-    version: str
-    supports_copy: bool
-
-    @property
-    def is_pglite(self) -> bool:
-        return "emscripten" in self.version.lower()
+#: Bound on closing an owned pool: a connection that does not answer a polite close
+#: in this time is terminated (a blackholed network must not stall shutdown).
+_POOL_CLOSE_SECS = 1.0
 
 
-async def detect_server(conn: Conn) -> ServerInfo:
+async def _supports_copy(conn: Conn) -> bool:
     version = str(await conn.fetchval("SELECT version()"))
     # PGlite (PostgreSQL compiled to WASM) reports an Emscripten toolchain; its socket
     # server dies on COPY FROM STDIN, so it gets the array-INSERT path.
-    return ServerInfo(version=version, supports_copy="emscripten" not in version.lower())
+    return "emscripten" not in version.lower()
 
 
 def is_data_error(err: BaseException) -> bool:
@@ -72,12 +77,6 @@ def is_data_error(err: BaseException) -> bool:
     # ValueError; not ``asyncpg.DataError``, which is SQLSTATE 22000) when a Python value
     # cannot be encoded for its column, e.g. a string with a lone surrogate.
     return isinstance(err, asyncpg.InterfaceError) and isinstance(err, ValueError)
-
-
-def is_transient(err: BaseException) -> bool:
-    """Anything that is not a refused value is retried: outages, timeouts, restarts,
-    failovers, a missing table (migrations not run yet), permission changes."""
-    return not is_data_error(err)
 
 
 @dataclass(slots=True)
@@ -121,14 +120,14 @@ class BatchWriter:
             "$5::text[], $6::text[], $7::text[]) "
             "ON CONFLICT DO NOTHING"
         )
-        self.server: ServerInfo | None = None
+        self.copy_ok: bool | None = None  # detected on the first write
 
     def uses_copy(self) -> bool:
         if self._method == "insert":
             return False
         if self._method == "copy":
             return True
-        return self.server is not None and self.server.supports_copy
+        return bool(self.copy_ok)
 
     async def write(
         self,
@@ -146,11 +145,9 @@ class BatchWriter:
         deadline); it defaults to the writer's ``write_timeout_secs``.
         """
         timeout = self._timeout if timeout is None else timeout
-        if self.server is None:
-            self.server = await asyncio.wait_for(detect_server(conn), timeout)
-            logger.debug(
-                "analytics writer: server %s (copy=%s)", self.server.version, self.uses_copy()
-            )
+        if self.copy_ok is None:
+            self.copy_ok = await asyncio.wait_for(_supports_copy(conn), timeout)
+            logger.debug("analytics writer: copy=%s", self.uses_copy())
         if not rows:
             return WriteResult(0, [])
         if not idempotent and self.uses_copy():
@@ -251,3 +248,100 @@ def _storable(text: str) -> str:
     except UnicodeEncodeError:
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
+
+
+class PostgresSink:
+    """Delivers rows into the events table through an asyncpg pool.
+
+    ``pool`` is an ``asyncpg.Pool`` (borrowed: one connection per call, never closed
+    here), a DSN string (a small pool of its own, opened lazily and closed by
+    :meth:`close`), or an async callable returning a pool (owned likewise).
+    """
+
+    name = "postgres"
+
+    def __init__(
+        self, settings: AnalyticsConfig, pool: asyncpg.Pool[Any] | str | PoolFactory
+    ) -> None:
+        self._settings = settings
+        self._pool_arg = pool
+        self._pool: asyncpg.Pool[Any] | None = None
+        self._owns_pool = False
+        self._writer = BatchWriter(
+            schema=settings.schema,
+            table=settings.table,
+            write_method=settings.write_method,
+            timeout=settings.write_timeout_secs,
+        )
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        arg = self._pool_arg
+        if isinstance(arg, asyncpg.Pool):
+            self._pool, self._owns_pool = arg, False
+        elif isinstance(arg, str):
+            # min_size=0: starting the worker never needs the database to be up.
+            # command_timeout also bounds asyncpg's own background query cancellation.
+            self._pool = await asyncpg.create_pool(
+                arg,
+                min_size=0,
+                max_size=1,
+                command_timeout=self._settings.write_timeout_secs,
+                server_settings={"application_name": "lib-analytics-core worker"},
+            )
+            self._owns_pool = True
+        else:
+            self._pool, self._owns_pool = await arg(), True
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None and self._owns_pool:
+            try:
+                await asyncio.wait_for(pool.close(), _POOL_CLOSE_SECS)
+            except (Exception, asyncio.CancelledError):
+                pool.terminate()
+
+    async def deliver(
+        self,
+        rows: Sequence[Row],
+        *,
+        redelivery: bool,
+        timeout: float,  # noqa: ASYNC109 - the policy's budget, passed to the driver
+    ) -> SinkOutcome:
+        async with self._connection(timeout) as conn:
+            result = await self._writer.write(conn, rows, idempotent=redelivery, timeout=timeout)
+        return SinkOutcome(result.written, result.rejected)
+
+    async def dead_letter(self, refused: Sequence[Rejected], *, timeout: float) -> None:  # noqa: ASYNC109
+        async with self._connection(timeout) as conn:
+            await self._writer.dead_letter(conn, refused, timeout)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, timeout: float) -> AsyncIterator[Conn]:  # noqa: ASYNC109
+        """Borrow a connection for one call.
+
+        A failed call's connection is terminated, never returned for reuse (its state is
+        unknown, and a polite release over a blackholed network would wait forever).
+        After a *successful* call, a failure to give the connection back (it died during
+        the pool's reset query) does not make the call fail: the statement committed,
+        and reporting it as failed would retry rows that are stored (issue 14 item 4).
+        """
+        await self.open()
+        pool = self._pool
+        assert pool is not None
+        conn = await acquire_fork_safely(pool, timeout)
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.terminate()
+            with contextlib.suppress(Exception):
+                await pool.release(conn, timeout=timeout)
+            raise
+        try:
+            await pool.release(conn, timeout=timeout)
+        except Exception as err:
+            logger.debug("analytics: connection lost while returning it to the pool: %r", err)
+            with contextlib.suppress(Exception):  # asyncpg may have terminated it already
+                conn.terminate()
