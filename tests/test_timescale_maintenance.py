@@ -63,14 +63,16 @@ async def test_without_a_scheduler_check_fails_then_maintain_does_the_jobs(
         health = await schema_health(conn)
         kinds = sorted(j.kind for j in health.jobs)
         assert kinds == sorted(
-            ["compression", "retention", "active_users"] + ["refresh"] * len(facts.AGGREGATES)
+            ["compression", "retention", "active_users", "distributions"]
+            + ["refresh"] * len(facts.AGGREGATES)
         )
         assert not any(j.failing for j in health.jobs)
         assert {j.target for j in health.jobs if j.kind == "refresh"} == set(facts.AGGREGATES)
         no_scheduler = all(j.never_run for j in health.jobs)  # PGlite, or turned off
         if no_scheduler:
             never = {a.name for a in health.aggregates if a.newest_bucket is None}
-            assert never == set(facts.AGGREGATES)  # created WITH NO DATA, never refreshed
+            # caggs created WITH NO DATA and the distribution tables: never refreshed
+            assert never == {*facts.AGGREGATES, *facts.DISTRIBUTIONS}
         # Stale either way: a policy refreshes only its last 3 days, the data spans 20.
         assert not health.ok()
     finally:

@@ -17,11 +17,11 @@ from typing import Any
 
 import asyncpg
 
-from .facts import quote_ident
+from .facts import BUCKET_ORIGIN_SQL, DISTRIBUTIONS, EVENTS_TABLE, quote_ident
 from .migrate import load_migrations
 from .server import SchemaTier
 
-__all__ = ["AggregateDefinition", "aggregate_definitions"]
+__all__ = ["AggregateDefinition", "aggregate_definitions", "distribution_sources"]
 
 _ROW = re.compile(
     r"VALUES \('(?P<name>\w+)', \d+, '(?P<col>\w+)',\s*INTERVAL '(?P<width>[^']+)',\s*"
@@ -74,3 +74,37 @@ async def aggregate_definitions(conn: asyncpg.Connection[Any]) -> list[Aggregate
     )
     names = {r["n"] for r in present}
     return [d for d in defs if d.name in names]
+
+
+def _distribution_source(name: str) -> AggregateDefinition:
+    """Which buckets of ``name`` the raw rows call for: the bucket of every source row in
+    ``[$1, $2)``. Enough for staleness (a bucket with source rows but no rollup row is
+    missing); the rollup's contents are ``analytics_refresh_distributions()``'s job."""
+    hourly = "_hour_" in name
+    width = dt.timedelta(hours=1) if hourly else dt.timedelta(days=1)
+    interval = "1 hour" if hourly else "1 day"
+    col = "day" if name == "analytics_task_durations_daily" else "bucket"
+    if col == "day":
+        # Only durations the histogram can hold make a row (hostile values are left out).
+        where = (
+            "event_type IN ('task_completed', 'task_failed') AND "
+            "analytics_hist_key(analytics_json_duration(data->'duration_ms')) IS NOT NULL"
+        )
+    else:
+        where = "event_type = 'api_request'"
+    sql = (
+        f"SELECT date_bin(INTERVAL '{interval}', \"timestamp\", {BUCKET_ORIGIN_SQL}) AS {col}"
+        f' FROM {quote_ident(EVENTS_TABLE)} WHERE "timestamp" >= $1 AND "timestamp" < $2'
+        f" AND {where}"
+    )
+    return AggregateDefinition(name, col, width, sql)
+
+
+async def distribution_sources(conn: asyncpg.Connection[Any]) -> list[AggregateDefinition]:
+    """The distribution rollups present in ``conn``'s schema, as staleness definitions."""
+    present = await conn.fetch(
+        "SELECT n FROM unnest($1::text[]) AS n WHERE to_regclass(n) IS NOT NULL",
+        list(DISTRIBUTIONS),
+    )
+    names = {r["n"] for r in present}
+    return [_distribution_source(n) for n in DISTRIBUTIONS if n in names]

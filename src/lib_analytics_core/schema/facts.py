@@ -29,6 +29,7 @@ __all__ = [
     "COMPRESS_AFTER",
     "DAILY_ACTIVE_USERS",
     "DEAD_LETTER_TABLE",
+    "DISTRIBUTIONS",
     "EVENTS_TABLE",
     "HISTORY_TABLE",
     "MAINTENANCE_LOCK_KEY",
@@ -64,6 +65,13 @@ AGGREGATES: Final = (
     "analytics_errors_hourly",
 )
 """The ``@aggregate`` relations of migration 0002, in refresh order."""
+
+DISTRIBUTIONS: Final = (
+    *(f"analytics_api_{w}_{g}" for w in ("hour", "day") for g in ("total", "service", "endpoint")),
+    "analytics_task_durations_daily",
+)
+"""The sparse-distribution rollups of migration 0004 (plain tables on both tiers, filled
+by ``analytics_refresh_distributions()``), one per question grain."""
 
 BUCKET_ORIGIN: Final = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
 """Origin of every day/hour bucket: a Monday at 00:00 UTC, TimescaleDB's default

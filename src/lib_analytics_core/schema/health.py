@@ -33,7 +33,7 @@ from typing import Any
 import asyncpg
 
 from .._db import Connectable, acquire, translate
-from .definitions import AggregateDefinition, aggregate_definitions
+from .definitions import AggregateDefinition, aggregate_definitions, distribution_sources
 from .facts import ACTIVE_USERS_TABLE, DAILY_ACTIVE_USERS, EVENTS_TABLE, quote_ident
 from .migrate import migration_status
 from .server import SchemaTier, recorded_tier
@@ -54,6 +54,7 @@ _KINDS = {
     "policy_compression": "compression",
     "policy_retention": "retention",
     "analytics_active_users_job": "active_users",
+    "analytics_distributions_job": "distributions",
 }
 
 
@@ -212,7 +213,11 @@ async def schema_health(pool_or_conn: Connectable) -> SchemaHealth:
             tier = await recorded_tier(conn)
             now: dt.datetime = await conn.fetchval("SELECT now()")
             jobs = await _jobs(conn) if tier is SchemaTier.TIMESCALE else ()
-            aggregates = [await _staleness(conn, d, now) for d in await aggregate_definitions(conn)]
+            definitions = [
+                *await aggregate_definitions(conn),
+                *await distribution_sources(conn),
+            ]
+            aggregates = [await _staleness(conn, d, now) for d in definitions]
             rollup = await conn.fetchval(
                 "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL",
                 ACTIVE_USERS_TABLE,
@@ -304,7 +309,9 @@ async def _jobs(conn: asyncpg.Connection[Any]) -> list[JobHealth]:
         WHERE j.job_id >= 1000
           AND ((j.hypertable_schema = current_schema() AND j.hypertable_name = $1)
                OR ca.view_schema = current_schema()
-               OR (j.proc_schema = current_schema() AND j.proc_name = 'analytics_active_users_job'))
+               OR (j.proc_schema = current_schema()
+                   AND j.proc_name IN ('analytics_active_users_job',
+                                       'analytics_distributions_job')))
         ORDER BY j.job_id
         """,
         EVENTS_TABLE,

@@ -149,6 +149,9 @@ async def _maintain_timescale(
         with translate("maintenance: refreshing the active-users rollup"):
             lo = await _active_users_dirty_from(conn, floor_day(now - REFRESH_WINDOW))
             await _refresh_active_users(conn, lo, floor_day(now) + _DAY)
+        with translate("maintenance: refreshing the distribution rollups"):
+            lo = await _distributions_dirty_from(conn, floor_day(now - REFRESH_WINDOW))
+            await _refresh_distributions(conn, lo, floor_day(now) + _DAY)
         ranges = (refreshed,) if refreshed else ()
     with translate("maintenance: applying retention (drop_chunks)"):
         dropped = await drop_old_chunks(conn, now - retention)
@@ -160,6 +163,39 @@ async def _maintain_timescale(
         chunks_compressed=compressed,
         chunks_dropped=dropped,
     )
+
+
+async def _distributions_dirty_from(
+    conn: asyncpg.Connection[Any], recent: dt.datetime
+) -> dt.datetime:
+    """The first day whose distribution rollups disagree with the count aggregates just
+    refreshed (requests per day; task durations per day), or ``recent``, whichever is
+    earlier. The continuous aggregates know their invalidations; these plain tables do
+    not, so a scheduler that was off for a week is caught up here from where they stop,
+    without rescanning all raw history on every run."""
+    if not await conn.fetchval(
+        "SELECT to_regclass('analytics_api_day_total') IS NOT NULL"
+        " AND to_regclass('analytics_task_durations_daily') IS NOT NULL"
+    ):
+        return recent
+    first: dt.datetime | None = await conn.fetchval(
+        """
+        WITH api AS (SELECT day, sum(requests) AS n FROM analytics_api_latency_daily GROUP BY day)
+        SELECT min(day) FROM (
+            SELECT api.day FROM api
+            LEFT JOIN analytics_api_day_total t ON t.bucket = api.day
+            WHERE t.requests IS DISTINCT FROM api.n
+            UNION ALL
+            SELECT t.bucket FROM analytics_api_day_total t
+            LEFT JOIN api ON api.day = t.bucket WHERE api.n IS NULL
+            UNION ALL
+            SELECT s.day FROM analytics_task_stats_daily s
+            LEFT JOIN analytics_task_durations_daily d ON d.day = s.day
+            WHERE coalesce(d.duration_count, 0) <> s.duration_count
+        ) AS dirty
+        """
+    )
+    return recent if first is None else min(first, recent)
 
 
 async def _active_users_dirty_from(
