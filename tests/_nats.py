@@ -91,9 +91,7 @@ class NatsServer:
                 "--cluster", f"nats://127.0.0.1:{self.cluster_port}",
                 "--routes", ",".join(f"nats://127.0.0.1:{p}" for p in self.routes),
             ]  # fmt: skip
-        self.proc = subprocess.Popen(  # noqa: S603 - a fixed binary and our own arguments
-            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while not _port_open(self.port):
             if self.proc.poll() is not None or time.monotonic() > deadline:

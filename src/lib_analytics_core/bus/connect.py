@@ -61,7 +61,9 @@ async def connect(bus: BusConfig, *, name: str, state: ConnectionState | None = 
             name=name,
             connect_timeout=bus.connect_timeout_secs,
             allow_reconnect=True,
-            max_reconnect_attempts=-1,
+            # Give up on the *first* connect after one pass over the servers (the caller
+            # retries with its own backoff); once connected, reconnect forever (below).
+            max_reconnect_attempts=1,
             reconnect_time_wait=0.25,
             error_cb=state.on_error,
             disconnected_cb=state.on_disconnected,
@@ -70,4 +72,5 @@ async def connect(bus: BusConfig, *, name: str, state: ConnectionState | None = 
     except Exception as err:
         where = ", ".join(redact(s) for s in bus.servers)
         raise BusError(f"cannot connect to NATS at {where}: {type(err).__name__}: {err}") from err
+    nc.options["max_reconnect_attempts"] = -1
     return nc
