@@ -78,3 +78,78 @@ async def count_run(db: asyncpg.Connection, run: str) -> int:
         run,
     )
     return int(n)
+
+
+PRODUCER = r"""
+import asyncio, json, sys
+from lib_analytics_core import AnalyticsClient
+from lib_analytics_core.bus._interim_worker import BusWorker
+from tests._faults import SeqEvent
+
+url, run = sys.argv[1], sys.argv[2]
+k, n, pace = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+
+async def main():
+    client, cfg = AnalyticsClient.new(
+        batch_size=500, flush_interval_secs=0.2, transport=url,
+        service_name=f"producer-{k}", max_backoff_secs=1.0,
+    )
+    worker = BusWorker(cfg)
+    task = asyncio.create_task(worker.run())
+    for i in range(n):
+        client.track(SeqEvent(run=run, seq=k * n + i))
+        if i % 100 == 99:
+            await asyncio.sleep(pace)
+    report = await worker.shutdown(120)
+    await task
+    s = worker.stats()
+    print(json.dumps({"tracked": s.tracked, "written": s.written, "dropped": s.dropped,
+                      "lost": report.lost, "rejected": s.rejected}), flush=True)
+
+asyncio.run(main())
+"""
+
+
+class Producer:
+    """A producer in this loop: a client and the bus worker, tracking SeqEvents."""
+
+    def __init__(self, transport: str, run: str, *, service: str = "producer") -> None:
+        from lib_analytics_core import AnalyticsClient
+        from lib_analytics_core.bus._interim_worker import BusWorker
+
+        self.run = run
+        self.client, cfg = AnalyticsClient.new(
+            batch_size=200,
+            flush_interval_secs=0.1,
+            transport=transport,
+            service_name=service,
+            max_backoff_secs=1.0,
+        )
+        self.worker = BusWorker(cfg)
+        self.tracked = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> Producer:
+        self._task = asyncio.create_task(self.worker.run())
+        return self
+
+    async def track(self, n: int, *, pace: float = 0.01) -> None:
+        """Track ``n`` more SeqEvents (100 per ``pace`` seconds)."""
+        from tests._faults import SeqEvent
+
+        for _ in range(n):
+            self.client.track(SeqEvent(run=self.run, seq=self.tracked))
+            self.tracked += 1
+            if self.tracked % 100 == 0:
+                await asyncio.sleep(pace)
+
+    async def finish(self) -> Any:
+        report = await self.worker.shutdown(120)
+        assert self._task is not None
+        await self._task
+        stats = self.worker.stats()
+        assert report.lost == 0 and stats.dropped == 0 and stats.written == self.tracked, (
+            report,
+            stats,
+        )
+        return stats
