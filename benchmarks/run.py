@@ -25,6 +25,7 @@ import asyncpg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import bench_bus
 import bench_ingest
 import bench_queries
 import bench_track
@@ -102,7 +103,7 @@ async def main() -> int:
         type=str,
         help="comma-separated raw-event totals for benchmarks 3/4, e.g. 1000000,10000000",
     )
-    parser.add_argument("--skip", default="", help="comma-separated: track,ingest,queries")
+    parser.add_argument("--skip", default="", help="comma-separated: track,ingest,queries,bus")
     args = parser.parse_args()
     quick = args.quick
     skip = set(filter(None, args.skip.split(",")))
@@ -153,6 +154,9 @@ async def main() -> int:
                 )
             )
             out["scaling"] = scaling
+
+    if "bus" not in skip:  # benchmark 5: its own nats-server and database
+        out.update(await bench_bus.run(admin, quick, None))
 
     out["elapsed_s"] = round(time.perf_counter() - started, 1)
     for key in (
