@@ -21,7 +21,7 @@ from lib_analytics_core.bus.config import BusConfig, subject_token
 from lib_analytics_core.bus.stream import bus_status, setup_bus
 from lib_analytics_core.bus.wire import FORMAT_VERSION, decode_rows, encode_rejected, encode_rows
 from lib_analytics_core.ingest.encoding import Rejected
-from lib_analytics_core.ingest.sinks.nats import NatsSink, message_id, split_to_fit
+from lib_analytics_core.ingest.sinks.nats import NatsSink, message_id, presplit, split_to_fit
 from tests._bus import bus_for, count_run, running_ingest, seq_rows, wait_drained
 from tests._faults import assert_exactly_once, wait_until
 from tests._nats import NatsServer, nats_server
@@ -107,6 +107,15 @@ def test_split_is_deterministic_and_fits() -> None:
     ids = [message_id(c[0][1], len(c), b) for c, b in chunks]
     assert ids == [message_id(c[0][1], len(c), b) for c, b in again]
     assert len(set(ids)) == len(ids)
+
+
+def test_presplit_keeps_order_and_estimates_within_the_limit() -> None:
+    rows = seq_rows("presplit", 3000, pad=300)
+    parts = presplit(rows, 100_000)
+    assert [r for p in parts for r in p] == rows
+    assert len(parts) > 5
+    assert all(len(encode_rows(p)) <= 100_000 for p in parts)
+    assert [len(p) for p in parts] == [len(p) for p in presplit(list(rows), 100_000)]
 
 
 def test_from_config_needs_a_nats_transport() -> None:

@@ -258,7 +258,9 @@ class IngestService:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    def _decode(self, msgs: Sequence[Msg]) -> tuple[list[Row], list[Rejected], list[Msg], bool]:
+    async def _decode(
+        self, msgs: Sequence[Msg]
+    ) -> tuple[list[Row], list[Rejected], list[Msg], bool]:
         """Rows, producer dead letters, decodable messages, and whether any is redelivered."""
         rows: list[Row] = []
         refused: list[Rejected] = []
@@ -278,11 +280,12 @@ class IngestService:
             if msg.metadata.num_delivered > 1:
                 redelivery = True
                 self._c.redelivered += 1
+            await asyncio.sleep(0)  # ~10 ms of decoding per message: let the others run
         return rows, refused, good, redelivery
 
     async def _handle(self, msgs: Sequence[Msg]) -> None:
         """One batch: decode, write, dead-letter, then ack (or nak on failure)."""
-        rows, refused, good, redelivery = self._decode(msgs)
+        rows, refused, good, redelivery = await self._decode(msgs)
         while self._malformed:
             await self._terminate(*self._malformed.pop())
         if not good:

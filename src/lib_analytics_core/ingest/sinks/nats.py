@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from ..._config import AnalyticsConfig
 
-__all__ = ["NatsSink", "message_id"]
+__all__ = ["NatsSink", "message_id", "presplit", "split_to_fit"]
 
 _T = TypeVar("_T")
 
@@ -86,6 +86,27 @@ def split_to_fit(
             pieces = [part[i : i + step] for i in range(0, len(part), step)]
             stack.extend(reversed(pieces))
     return chunks, oversize
+
+
+def presplit(rows: Sequence[Row], limit: int) -> list[Sequence[Row]]:
+    """Consecutive parts of ``rows`` whose *estimated* encoding fits ``limit``.
+
+    Cheap (no encoding) and deterministic; it saves encoding a 20,000-row batch whole
+    only to learn it is 10x too large, and lets :meth:`NatsSink.deliver` yield to the
+    event loop between parts. :func:`split_to_fit` still checks the real sizes.
+    """
+    budget = int(limit * 0.9)
+    parts: list[Sequence[Row]] = []
+    start = size = 0
+    for i, row in enumerate(rows):
+        # JSON text + ~40 bytes of framing + the two short strings (chars ~ bytes).
+        estimate = len(row[5]) + len(row[2]) + len(row[3]) + 48
+        if size + estimate > budget and i > start:
+            parts.append(rows[start:i])
+            start, size = i, 0
+        size += estimate
+    parts.append(rows[start:])
+    return parts
 
 
 class NatsSink:
@@ -154,22 +175,28 @@ class NatsSink:
         limit = self._limit()
         messages: list[tuple[str, Sequence[Row], bytes]] = []
         refused: list[Rejected] = []
+        oversize: list[Row] = []
         for service, service_rows in by_service.items():
-            chunks, oversize = split_to_fit(service_rows, encode_rows, limit)
             subject = self.bus.events_subject(service)
-            messages.extend((subject, chunk, body) for chunk, body in chunks)
-            refused.extend(
-                Rejected(
-                    r[0],
-                    r[1],
-                    r[2],
-                    r[3],
-                    r[5][:_REFUSED_PAYLOAD_CHARS],
-                    f"event too large for the bus: its message exceeds the server's "
-                    f"max_payload ({limit + PAYLOAD_HEADROOM} bytes)",
-                )
-                for r in oversize
+            for part in presplit(service_rows, limit):
+                chunks, too_big = split_to_fit(part, encode_rows, limit)
+                messages.extend((subject, chunk, body) for chunk, body in chunks)
+                oversize.extend(too_big)
+                # Encoding is CPU work on the application's loop: a few ms per message,
+                # then let other coroutines run (the worker does the same while encoding).
+                await asyncio.sleep(0)
+        refused.extend(
+            Rejected(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[5][:_REFUSED_PAYLOAD_CHARS],
+                f"event too large for the bus: its message exceeds the server's "
+                f"max_payload ({limit + PAYLOAD_HEADROOM} bytes)",
             )
+            for r in oversize
+        )
         await self._publish_all(
             [(s, message_id(chunk[0][1], len(chunk), body), body) for s, chunk, body in messages],
             timeout,
