@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -71,12 +72,25 @@ async def _wait_count(url: str, n: int, limit: float = 600.0) -> None:
         await conn.close()
 
 
+async def fresh_stream(bus: BusConfig) -> None:
+    """An empty stream and consumer: no measurement drains another's leftovers."""
+    import nats
+
+    nc = await nats.connect(list(bus.servers))
+    try:
+        with contextlib.suppress(Exception):
+            await nc.jetstream().delete_stream(bus.stream)
+    finally:
+        await nc.close()
+    await setup_bus(bus)
+
+
 # ------------------------------------------------------------------ 1. producer cost
 
 
 async def producer_cost(url: str, bus: BusConfig, rows: Sequence[Row], batch: int) -> list[Any]:
     """ms per batch and µs per event: publish (bus) vs COPY (direct)."""
-    await setup_bus(bus)
+    await fresh_stream(bus)
     sink = NatsSink(bus)
     chunks = [rows[i : i + batch] for i in range(0, len(rows), batch)]
     try:
@@ -154,7 +168,7 @@ async def throughput_bus(
     url: str, bus: BusConfig, events: Sequence[Event], replicas: int
 ) -> dict[str, float]:
     await bench_ingest._reset(url)
-    await setup_bus(bus)
+    await fresh_stream(bus)
     procs = [_spawn_ingest(url, bus) for _ in range(replicas)]
     try:
         await asyncio.sleep(1.0)  # connected and bound
@@ -283,7 +297,7 @@ async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
             )
             rate = 1_000.0
             lat_events = events[: 3_000 if quick else 20_000]
-            await setup_bus(bus)
+            await fresh_stream(bus)
             procs = [_spawn_ingest(url, bus)]
             try:
                 await asyncio.sleep(1.0)
