@@ -195,9 +195,13 @@ async def throughput_direct(url: str, events: Sequence[Event]) -> float:
 
 
 async def throughput_copy(url: str, rows: Sequence[Row]) -> float:
-    await bench_ingest._reset(url)
-    secs = await bench_ingest.run_copy(url, rows, AnalyticsConfig().max_batch_size)
-    return len(rows) / secs
+    """Best of two runs (the first also warms the server's caches)."""
+    best = 0.0
+    for _ in range(2):
+        await bench_ingest._reset(url)
+        secs = await bench_ingest.run_copy(url, rows, AnalyticsConfig().max_batch_size)
+        best = max(best, len(rows) / secs)
+    return best
 
 
 # ------------------------------------------------------------------ 3. latency
@@ -275,7 +279,7 @@ async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
             bus1 = await throughput_bus(url, bus, events, 1)
             bus2 = await throughput_bus(url, bus, events, 2)
             paths = [
-                ("raw binary COPY (pre-encoded, 20,000-row batches)", copy),
+                ("raw binary COPY (pre-encoded, 20,000-row batches, best of 2)", copy),
                 ("direct: track -> worker -> COPY", direct),
                 ("bus: track -> worker -> NATS -> 1 analytics-ingest", bus1["rows_per_s"]),
                 ("bus: track -> worker -> NATS -> 2 analytics-ingest", bus2["rows_per_s"]),
