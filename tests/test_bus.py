@@ -383,3 +383,47 @@ async def test_stop_finishes_the_in_flight_batch_before_returning(
     assert status.messages == 20 - stats.messages
     assert await count_run(db, "stop") == stats.rows_written == 500 * stats.messages
     await asyncio.sleep(0)
+
+
+async def test_ingest_started_before_the_stream_exists_recovers_once_it_does(
+    server: NatsServer, database_url: str, db: asyncpg.Connection
+) -> None:
+    """``--no-setup`` and no stream yet (deploy order): the service reports it, stays
+    unhealthy, and starts consuming once ``analytics-bus setup`` has run."""
+    bus = bus_for(server.url)
+    async with running_ingest(database_url, bus, setup=False) as service:
+        await wait_until(lambda: service.stats().last_error is not None, "the error", 30)
+        assert not service.stats().healthy
+        await setup_bus(bus)
+        sink = NatsSink(bus)
+        try:
+            await sink.deliver(seq_rows("late", 100), redelivery=False, timeout=10)
+        finally:
+            await sink.close()
+        await wait_drained(bus, limit=60)
+        await wait_until(lambda: service.stats().healthy, "healthy again", 30)
+    await assert_exactly_once(db, "late", 100)
+
+
+async def test_prometheus_export_reads_the_service_stats(
+    server: NatsServer, database_url: str
+) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from lib_analytics_core.bus.metrics import IngestCollector
+
+    bus = bus_for(server.url)
+    await setup_bus(bus)
+    sink = NatsSink(bus)
+    try:
+        await sink.deliver(seq_rows("prom", 42), redelivery=False, timeout=10)
+    finally:
+        await sink.close()
+    registry = CollectorRegistry()
+    async with running_ingest(database_url, bus) as service:
+        registry.register(IngestCollector(service))
+        await wait_drained(bus)
+        text = generate_latest(registry).decode()
+    assert "analytics_ingest_rows_written_total 42.0" in text
+    assert "analytics_ingest_healthy 1.0" in text
+    assert "analytics_ingest_malformed_total 0.0" in text

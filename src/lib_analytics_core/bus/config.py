@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .._errors import ConfigurationError
 
@@ -93,8 +93,7 @@ class BusConfig:
     fetch_batch: int = DEFAULT_FETCH_BATCH
     fetch_wait_secs: float = DEFAULT_FETCH_WAIT_SECS
     connect_timeout_secs: float = 5.0
-    extra: Mapping[str, str] = field(default_factory=dict)
-    """Unused by the library; room for deployment labels shown by ``analytics-bus``."""
+    """How long the first connection may take (reconnections then retry forever)."""
 
     def __post_init__(self) -> None:
         if not self.servers or not all(s.startswith(("nats://", "tls://")) for s in self.servers):

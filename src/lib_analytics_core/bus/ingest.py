@@ -137,6 +137,7 @@ class IngestService:
         self._ack_pending = 0
         self._rate = 0.0
         self._failures = 0
+        self._fetch_ok = True
         self._rng = random.Random()  # noqa: S311 - backoff jitter
         self._fail_log = LogLimiter(10.0)
         self._malformed_log = LogLimiter(10.0)
@@ -162,7 +163,7 @@ class IngestService:
             ack_pending=self._ack_pending,
             rows_per_sec=self._rate,
             connected=connected,
-            healthy=connected and c.last_write_ok,
+            healthy=connected and c.last_write_ok and self._fetch_ok,
             last_error=c.last_error,
             last_error_at=c.last_error_at,
         )
@@ -187,7 +188,7 @@ class IngestService:
             if self._stop.is_set():
                 return self.stats()
             loops = [
-                asyncio.create_task(self._pull_loop(i), name=f"analytics-ingest-{i}")
+                asyncio.create_task(self._supervised(i), name=f"analytics-ingest-{i}")
                 for i in range(self.config.concurrency)
             ]
             refresher = asyncio.create_task(self._refresh_loop())
@@ -232,6 +233,19 @@ class IngestService:
                     logger.warning("analytics-ingest: cannot start yet: %s", self._c.last_error)
                 await self._sleep(self._backoff(attempt))
 
+    async def _supervised(self, index: int) -> None:
+        """A pull loop that an unexpected error restarts (after a backoff) rather than
+        silently ending while the process looks alive."""
+        assert self._stop is not None
+        while not self._stop.is_set():
+            try:
+                await self._pull_loop(index)
+            except Exception as err:
+                self._fetch_ok = False
+                self._record_error(err)
+                logger.exception("analytics-ingest[%d]: pull loop failed; restarting", index)
+                await self._sleep(self._backoff(self._failures + 1))
+
     async def _pull_loop(self, index: int) -> None:
         assert self._nc is not None and self._stop is not None
         bus = self.config.bus
@@ -242,14 +256,18 @@ class IngestService:
                 try:
                     msgs = await sub.fetch(bus.fetch_batch, timeout=bus.fetch_wait_secs)
                 except TimeoutError:
-                    continue  # nothing to do (nats' TimeoutError is asyncio's too)
+                    self._fetch_ok = True  # the consumer answered: nothing to do
+                    continue
                 except Exception as err:
-                    # NATS unreachable (reconnecting), consumer missing, ...: back off.
+                    # NATS unreachable (reconnecting), stream or consumer missing (not set
+                    # up yet, deleted): unhealthy until a fetch works again; back off.
+                    self._fetch_ok = False
                     self._record_error(err)
                     if self._fail_log.allow():
                         logger.warning("analytics-ingest[%d]: fetch failed: %s", index, err)
                     await self._sleep(self._backoff(self._failures + 1))
                     continue
+                self._fetch_ok = True
                 if msgs:
                     await self._handle(msgs)
                     if self._failures:

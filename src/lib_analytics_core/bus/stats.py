@@ -46,7 +46,8 @@ class IngestStats:
     connected: bool
     """Connected to NATS right now."""
     healthy: bool
-    """Connected, and the last write (if any) succeeded."""
+    """Connected, the last fetch reached the consumer, and the last write (if any)
+    succeeded. False while the stream or consumer is missing or the database is down."""
     last_error: str | None
     last_error_at: float
     """Unix time of the last error (0 if none)."""

@@ -50,6 +50,8 @@ _T = TypeVar("_T")
 
 #: Close gives a flush this long; a dead server must not hold up shutdown.
 _CLOSE_SECS = 2.0
+#: JetStream de-duplicates on this header within the stream's duplicate window.
+_MSG_ID = "Nats-Msg-Id"
 #: Refused rows keep this much of their payload (the rest cannot be published either).
 _REFUSED_PAYLOAD_CHARS = 1024
 
@@ -241,10 +243,9 @@ class NatsSink:
     ) -> None:
         js = self._js
         assert js is not None
-        headers_for: Callable[[str], dict[str, str]] = lambda mid: {"Nats-Msg-Id": mid}  # noqa: E731
         coros = [
             js.publish(
-                subject, body, timeout=timeout, stream=self.bus.stream, headers=headers_for(mid)
+                subject, body, timeout=timeout, stream=self.bus.stream, headers={_MSG_ID: mid}
             )
             for subject, mid, body in messages
         ]
