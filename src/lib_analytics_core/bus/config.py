@@ -1,4 +1,5 @@
-"""Bus settings: one frozen dataclass shared by producers, setup and ``analytics-ingest``.
+"""Bus settings: :class:`BusConfig` (shared by producers, setup and ``analytics-ingest``)
+and :class:`IngestConfig` (one ``analytics-ingest`` process).
 
 Every default is a named constant with the reason for its value, pinned by a test.
 """
@@ -8,8 +9,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .._config import AnalyticsConfig
 from .._errors import ConfigurationError
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "DEFAULT_MAX_AGE_SECS",
     "DEFAULT_MAX_BYTES",
     "BusConfig",
+    "IngestConfig",
     "subject_token",
 ]
 
@@ -165,3 +168,35 @@ class BusConfig:
     @property
     def stream_subjects(self) -> list[str]:
         return [f"{self.subject_prefix}.>", f"{self.dead_letter_prefix}.>"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestConfig:
+    """Settings of one ``analytics-ingest`` process."""
+
+    database_url: str
+    """Where rows go (the primary; never logged)."""
+    bus: BusConfig = field(default_factory=BusConfig)
+    concurrency: int = 1
+    """Pull loops in this process, each with its own database connection. One process
+    is one CPU; scale out with more processes (replicas) rather than a large value."""
+    settings: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    """Table, schema, write method, write timeout and backoff, as for the worker."""
+    setup: bool = True
+    """Create/update the stream and the consumer at start (``analytics-bus setup``)."""
+    shutdown_timeout_secs: float = 30.0
+    """How long stop() waits for in-flight batches before abandoning them (they are
+    then redelivered to another replica: nothing is lost, only repeated)."""
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            raise ConfigurationError("database_url is required")
+        if not isinstance(self.concurrency, int) or not 1 <= self.concurrency <= 64:
+            raise ConfigurationError(f"concurrency must be 1..64, got {self.concurrency!r}")
+        if self.shutdown_timeout_secs < 0:
+            raise ConfigurationError("shutdown_timeout_secs must be >= 0")
+
+    @property
+    def write_timeout_secs(self) -> float:
+        # Below ack_wait, so a hung write is abandoned before JetStream redelivers it.
+        return min(self.settings.write_timeout_secs, self.bus.ack_wait_secs * 0.8)

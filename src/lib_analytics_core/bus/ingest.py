@@ -32,15 +32,13 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._config import AnalyticsConfig
-from .._errors import BusError, ConfigurationError
+from .._errors import BusError
 from ..ingest.encoding import Rejected, Row
 from ..ingest.sinks.base import Sink
 from ..ingest.stats import LogLimiter
-from .config import BusConfig
+from .config import IngestConfig
 from .connect import ConnectionState, connect
 from .postgres import postgres_sink
 from .stats import IngestStats
@@ -57,38 +55,6 @@ logger = logging.getLogger("lib_analytics_core")
 
 #: How often lag (consumer info) and rows/s are refreshed for stats().
 _REFRESH_SECS = 2.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class IngestConfig:
-    """Settings of one ``analytics-ingest`` process."""
-
-    database_url: str
-    """Where rows go (the primary; never logged)."""
-    bus: BusConfig = field(default_factory=BusConfig)
-    concurrency: int = 1
-    """Pull loops in this process, each with its own database connection. One process
-    is one CPU; scale out with more processes (replicas) rather than a large value."""
-    settings: AnalyticsConfig = field(default_factory=AnalyticsConfig)
-    """Table, schema, write method, write timeout and backoff, as for the worker."""
-    setup: bool = True
-    """Create/update the stream and the consumer at start (``analytics-bus setup``)."""
-    shutdown_timeout_secs: float = 30.0
-    """How long stop() waits for in-flight batches before abandoning them (they are
-    then redelivered to another replica: nothing is lost, only repeated)."""
-
-    def __post_init__(self) -> None:
-        if not self.database_url:
-            raise ConfigurationError("database_url is required")
-        if not isinstance(self.concurrency, int) or not 1 <= self.concurrency <= 64:
-            raise ConfigurationError(f"concurrency must be 1..64, got {self.concurrency!r}")
-        if self.shutdown_timeout_secs < 0:
-            raise ConfigurationError("shutdown_timeout_secs must be >= 0")
-
-    @property
-    def write_timeout_secs(self) -> float:
-        # Below ack_wait, so a hung write is abandoned before JetStream redelivers it.
-        return min(self.settings.write_timeout_secs, self.bus.ack_wait_secs * 0.8)
 
 
 class _Counters:
