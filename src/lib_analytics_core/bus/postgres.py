@@ -75,7 +75,10 @@ class _WriterSink:
         try:
             yield conn
         except BaseException:
-            conn.terminate()  # state unknown: never reuse it
+            # State unknown: never reuse it. (A connection the server already dropped
+            # has been detached by the pool, and terminate() would raise over the error.)
+            with contextlib.suppress(Exception):
+                conn.terminate()
             raise
         finally:
             with contextlib.suppress(Exception):
