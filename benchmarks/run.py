@@ -26,6 +26,7 @@ import asyncpg
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench_api_load
+import bench_bus
 import bench_ingest
 import bench_queries
 import bench_track
@@ -107,7 +108,7 @@ async def main() -> int:
         type=str,
         help="comma-separated raw-event totals for benchmarks 3/4, e.g. 1000000,10000000",
     )
-    parser.add_argument("--skip", default="", help="comma-separated: track,ingest,queries,api")
+    parser.add_argument("--skip", default="", help="comma-separated: track,ingest,queries,api,bus")
     args = parser.parse_args()
     quick = args.quick
     skip = set(filter(None, args.skip.split(",")))
@@ -165,6 +166,9 @@ async def main() -> int:
         )
         emit(text)
         out.update(res)
+
+    if "bus" not in skip:  # benchmark 5: its own nats-server and database
+        out.update(await bench_bus.run(admin, quick, None))
 
     out["elapsed_s"] = round(time.perf_counter() - started, 1)
     for key in (

@@ -15,6 +15,7 @@ Everything public is re-exported here; modules starting with ``_`` are private.
 from ._config import AnalyticsConfig, ClientMetadata
 from ._errors import (
     AnalyticsError,
+    BusError,
     ChecksumMismatchError,
     ConfigurationError,
     DatabaseError,
@@ -25,6 +26,7 @@ from ._errors import (
     UnknownEventTypeError,
     WorkerError,
 )
+from .bus.config import BusConfig
 from .events.base import Event, decode_event, event_class, registered_event_types
 from .events.catalog import (
     AnalyticsEvent,
@@ -114,6 +116,8 @@ __all__ = [
     "AuthMetricsRow",
     "AuthSessionValidated",
     "AuthTokenRefresh",
+    "BusConfig",
+    "BusError",
     "ChecksumMismatchError",
     "ClientMetadata",
     "CocoonActivityRow",

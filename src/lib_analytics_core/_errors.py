@@ -55,8 +55,15 @@ class WorkerError(AnalyticsError):
     """The background worker was used in a way its lifecycle does not allow."""
 
 
+class BusError(AnalyticsError):
+    """The NATS JetStream bus could not be reached or refused an operation (publish
+    not acknowledged, stream missing). Raised from the bus sink and the ingest service;
+    a publish that raises it has an unknown outcome and is retried idempotently."""
+
+
 __all__ = [
     "AnalyticsError",
+    "BusError",
     "ChecksumMismatchError",
     "ConfigurationError",
     "DatabaseError",

@@ -1,0 +1,94 @@
+"""``analytics-ingest``: the writer service behind the NATS bus.
+
+Runs ``--concurrency`` pull loops in this process against the shared durable consumer
+(scale out by running more processes or pods, each with this command). SIGTERM and
+SIGINT stop it gracefully: in-flight batches are written and acknowledged first.
+
+The database comes from ``--database-url`` or ``DATABASE_URL``; the NATS servers from
+``--nats`` or ``ANALYTICS_TRANSPORT``; further bus settings from ``ANALYTICS_BUS_*``
+(see :meth:`lib_analytics_core.bus.BusConfig.from_env`). ``--metrics-port`` serves
+Prometheus metrics (the ``prometheus`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+
+from .._errors import AnalyticsError
+from ._env import resolve_database_url
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="analytics-ingest",
+        description="Store analytics events from the NATS JetStream bus in PostgreSQL.",
+        epilog="Environment: DATABASE_URL, ANALYTICS_TRANSPORT (nats:// URLs), "
+        "ANALYTICS_BUS_* (stream, durable, ack wait, fetch batch; see docs/scaling.md).",
+    )
+    p.add_argument("--database-url", default=None, help="PostgreSQL URL (default: $DATABASE_URL)")
+    p.add_argument("--nats", default=None, help="NATS URLs, comma-separated ($ANALYTICS_TRANSPORT)")
+    p.add_argument("--concurrency", type=int, default=1, help="pull loops in this process")
+    p.add_argument(
+        "--no-setup", action="store_true", help="do not create/update the stream and consumer"
+    )
+    p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
+    )
+    database_url = resolve_database_url(args.database_url)
+    if not database_url:
+        sys.stderr.write("analytics-ingest: no database: pass --database-url or set DATABASE_URL\n")
+        return 2
+    try:
+        from ..bus.config import BusConfig  # noqa: PLC0415 - keep --help fast
+        from ..bus.ingest import IngestConfig, IngestService  # noqa: PLC0415
+
+        overrides: dict[str, object] = {}
+        if args.nats:
+            overrides["servers"] = tuple(u.strip() for u in args.nats.split(",") if u.strip())
+        config = IngestConfig(
+            database_url=database_url,
+            bus=BusConfig.from_env(None, **overrides),
+            concurrency=args.concurrency,
+            setup=not args.no_setup,
+        )
+        service = IngestService(config)
+    except AnalyticsError as err:
+        sys.stderr.write(f"analytics-ingest: {err}\n")
+        return 2
+    if args.metrics_port is not None:
+        try:
+            from ..bus.metrics import serve_ingest_metrics  # noqa: PLC0415 - optional extra
+
+            serve_ingest_metrics(service, args.metrics_port)
+        except ImportError as err:
+            sys.stderr.write(f"analytics-ingest: {err}\n")
+            return 2
+
+    async def _run() -> None:
+        import signal  # noqa: PLC0415
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, service.stop)
+        await service.run()
+
+    asyncio.run(_run())
+    sys.stdout.write(json.dumps({"analytics_ingest": service.stats().as_dict()}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
