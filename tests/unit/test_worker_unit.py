@@ -218,6 +218,7 @@ async def test_refused_rows_are_dead_lettered_and_the_counters_add_up() -> None:
 
 
 def test_the_default_transport_is_the_postgres_sink_and_nats_is_not_loaded() -> None:
+    import subprocess
     import sys
 
     from lib_analytics_core import AnalyticsConfig
@@ -226,7 +227,19 @@ def test_the_default_transport_is_the_postgres_sink_and_nats_is_not_loaded() -> 
 
     sink = make_sink(AnalyticsConfig(), "postgresql://nowhere/db")
     assert isinstance(sink, PostgresSink) and sink.name == "postgres"
-    assert "lib_analytics_core.ingest.sinks.nats" not in sys.modules
+    # In a fresh interpreter (this one may have imported the bus for other tests): an
+    # application on the direct path never loads the NATS sink or nats-py.
+    probe = (
+        "import sys\n"
+        "from lib_analytics_core import AnalyticsClient, AnalyticsWorker\n"
+        "client, cfg = AnalyticsClient.new()\n"
+        "AnalyticsWorker(cfg, 'postgresql://nowhere/db')\n"
+        "print(sorted(m for m in sys.modules if m == 'nats' or m.endswith('sinks.nats')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
 async def test_dead_letters_that_cannot_be_stored_never_hold_up_later_batches() -> None:
