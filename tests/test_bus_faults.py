@@ -164,7 +164,11 @@ async def test_kill_9_of_an_ingest_replica_mid_write_loses_and_duplicates_nothin
             victim.communicate()
         await locker.close()
         await sink.close()
-    assert await count_run(db, "kill9") == 1000  # it wrote two batches, then died mid-write
+    # It wrote two batches, then died mid-write. A statement the server had whole before
+    # the lock was released may still commit after its client died (PostgreSQL notices
+    # the dead socket only when it answers): then that batch is stored, unacknowledged,
+    # and its redelivery below must not store it twice.
+    assert await count_run(db, "kill9") in (1000, 1500)
     async with running_ingest(database_url, bus) as rescuer:
         await wait_drained(bus)
         stats = rescuer.stats()
