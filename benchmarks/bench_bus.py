@@ -39,13 +39,13 @@ import asyncpg
 import bench_ingest
 from _common import bench_database, database_url, emit, table
 from _workload import Workload
-from lib_analytics_core.ingest.writer import BatchWriter
 
 from lib_analytics_core import AnalyticsClient, AnalyticsConfig, AnalyticsWorker, Event
 from lib_analytics_core.bus.config import BusConfig
 from lib_analytics_core.bus.stream import setup_bus
 from lib_analytics_core.ingest.encoding import Row
 from lib_analytics_core.ingest.sinks.nats import NatsSink
+from lib_analytics_core.ingest.sinks.postgres import BatchWriter
 
 META = bench_ingest.META
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -101,7 +101,7 @@ async def producer_cost(url: str, bus: BusConfig, rows: Sequence[Row], batch: in
     finally:
         await sink.close()
     await bench_ingest._reset(url)
-    writer = BatchWriter(schema="public", table="analytics_events", write_method="auto", timeout=60)
+    writer = BatchWriter(write_method="auto", timeout=60)
     conn = await asyncpg.connect(url)
     try:
         await writer.write(conn, chunks[0], idempotent=False)

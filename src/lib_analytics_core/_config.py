@@ -103,8 +103,6 @@ class AnalyticsConfig:
     write_method: WriteMethod = "auto"
     """``copy`` (binary COPY), ``insert`` (one array-parameter INSERT), or ``auto``:
     COPY unless the server cannot take it (PGlite/WASM builds)."""
-    table: str = "analytics_events"
-    schema: str = "public"
     write_timeout_secs: float = DEFAULT_WRITE_TIMEOUT_SECS
     initial_backoff_secs: float = DEFAULT_INITIAL_BACKOFF_SECS
     max_backoff_secs: float = DEFAULT_MAX_BACKOFF_SECS

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from ..events.catalog import DatabaseQuery
+from ..schema.facts import DEAD_LETTER_TABLE, EVENTS_TABLE
 from ._common import SafeTracker
 from ._sql import classify, mentions
 
@@ -50,7 +51,7 @@ _POOL_RESET_PREFIXES = (
 
 
 def _own_tables(client: AnalyticsClient, extra: Iterable[str]) -> tuple[str, ...]:
-    return (client.config.table, "analytics_dead_letters", *extra)
+    return (EVENTS_TABLE, DEAD_LETTER_TABLE, *extra)
 
 
 class AsyncpgQueryLogger:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..events.catalog import DatabaseQuery
+from ..schema.facts import DEAD_LETTER_TABLE, EVENTS_TABLE
 from ._common import SafeTracker
 from ._sql import classify, mentions
 
@@ -50,7 +51,7 @@ def instrument_engine(
     target = getattr(engine, "sync_engine", engine)
     tracker = SafeTracker(client)
     svc = service or client.config.service_name
-    ignore = (client.config.table, "analytics_dead_letters", *ignore_tables)
+    ignore = (EVENTS_TABLE, DEAD_LETTER_TABLE, *ignore_tables)
 
     def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         conn.info.setdefault(_START_KEY, []).append(_perf_ns())

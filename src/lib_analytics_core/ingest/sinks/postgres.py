@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from ...schema.facts import DEAD_LETTER_TABLE, EVENTS_TABLE
 from ..encoding import COLUMNS, Rejected, Row
 from ..fork import acquire_fork_safely
 from .base import SinkOutcome
@@ -52,7 +53,6 @@ Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 
 PoolFactory = Callable[[], Awaitable["asyncpg.Pool[Any]"]]
 
-DEAD_LETTER_TABLE = "analytics_dead_letters"
 
 #: Bound on closing an owned pool: a connection that does not answer a polite close
 #: in this time is terminated (a blackholed network must not stall shutdown).
@@ -95,16 +95,15 @@ class BatchWriter:
     def __init__(
         self,
         *,
-        schema: str,
-        table: str,
         write_method: str,
         timeout: float,
     ) -> None:
-        self._schema = schema
-        self._table = table
+        # Unqualified names: the schema is the connection's search_path, exactly where
+        # the migrations created it (schema.facts; set it in the DSN to use another).
+        self._table = EVENTS_TABLE
         self._method = write_method
         self._timeout = timeout
-        target = f"{_q(schema)}.{_q(table)}"
+        target = _q(EVENTS_TABLE)
         cols = ", ".join(_q(c) for c in COLUMNS)
         self._insert_sql = (
             f"INSERT INTO {target} ({cols}) "
@@ -112,7 +111,7 @@ class BatchWriter:
             "$5::uuid[], $6::jsonb[]) "
             "ON CONFLICT DO NOTHING"
         )
-        dl_target = f"{_q(schema)}.{_q(DEAD_LETTER_TABLE)}"
+        dl_target = _q(DEAD_LETTER_TABLE)
         self._dead_letter_sql = (
             f"INSERT INTO {dl_target} "
             "(event_timestamp, event_id, event_type, service, payload, error, sqlstate) "
@@ -160,7 +159,6 @@ class BatchWriter:
                         self._table,
                         records=rows,
                         columns=COLUMNS,
-                        schema_name=self._schema,
                         timeout=timeout,
                     ),
                     timeout,
@@ -268,8 +266,6 @@ class PostgresSink:
         self._pool: asyncpg.Pool[Any] | None = None
         self._owns_pool = False
         self._writer = BatchWriter(
-            schema=settings.schema,
-            table=settings.table,
             write_method=settings.write_method,
             timeout=settings.write_timeout_secs,
         )
