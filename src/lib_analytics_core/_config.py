@@ -207,7 +207,6 @@ class AnalyticsConfig:
         Keyword overrides win over the environment.
         """
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
         readers: dict[str, tuple[str, Callable[[str], object]]] = {
             "service_name": ("ANALYTICS_SERVICE_NAME", str),
             "environment": ("ANALYTICS_ENVIRONMENT", str),
@@ -219,16 +218,28 @@ class AnalyticsConfig:
             "enabled": ("ANALYTICS_ENABLED", _parse_bool),
             "transport": ("ANALYTICS_TRANSPORT", str),
         }
-        for name, (var, parse) in readers.items():
-            raw = env.get(var)
-            if raw is None or raw == "":
-                continue
-            try:
-                values[name] = parse(raw)
-            except ValueError as err:
-                raise ConfigurationError(f"{var}={raw!r}: {err}") from err
-        values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**env_values(readers, env, overrides))  # type: ignore[arg-type]
+
+
+def env_values(
+    readers: Mapping[str, tuple[str, Callable[[str], object]]],
+    env: Mapping[str, str],
+    overrides: Mapping[str, object],
+) -> dict[str, object]:
+    """Field values from environment variables (``field -> (VARIABLE, parser)``; unset or
+    empty variables are skipped, a bad value names its variable), then ``overrides``.
+    Every config class's ``from_env`` reads the environment this one way."""
+    values: dict[str, object] = {}
+    for name, (var, parse) in readers.items():
+        raw = env.get(var)
+        if not raw:
+            continue
+        try:
+            values[name] = parse(raw)
+        except ValueError as err:
+            raise ConfigurationError(f"{var}={raw!r}: {err}") from err
+    values.update(overrides)
+    return values
 
 
 def _parse_bool(raw: str) -> bool:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .._config import AnalyticsConfig
+from .._config import AnalyticsConfig, env_values
 from .._errors import ConfigurationError
 
 __all__ = [
@@ -147,17 +147,7 @@ class BusConfig:
             "max_bytes": ("ANALYTICS_BUS_MAX_BYTES", int),
             "max_age_secs": ("ANALYTICS_BUS_MAX_AGE_SECS", float),
         }
-        values: dict[str, object] = {}
-        for name, (var, parse) in readers.items():
-            raw = env.get(var)
-            if not raw:
-                continue
-            try:
-                values[name] = parse(raw)
-            except ValueError as err:
-                raise ConfigurationError(f"{var}={raw!r}: {err}") from err
-        values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**env_values(readers, env, overrides))  # type: ignore[arg-type]
 
     def events_subject(self, service: str) -> str:
         return f"{self.subject_prefix}.{subject_token(service)}"
