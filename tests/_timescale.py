@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -39,6 +38,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from tests._net import free_port as _free_port
 
 __all__ = ["SERVER_DIR", "TIMESCALE_URL_ENV", "ensure_node_modules", "timescale_server"]
 
@@ -129,13 +130,6 @@ def ensure_node_modules(server_dir: Path = SERVER_DIR) -> Path:
                 "match package-lock.json"
             )
     return server_dir
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class _Output:

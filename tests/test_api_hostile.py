@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 
 from lib_analytics_core.api import create_app
+from tests._serve import serve_in_thread
 
 TOKEN = "hostile-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -248,12 +245,6 @@ async def test_openapi_declares_errors_and_limits(client: httpx.AsyncClient) -> 
 # --------------------------------------------------------------------- the access log
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Capture(logging.Handler):
     def __init__(self) -> None:
         super().__init__()
@@ -265,29 +256,8 @@ class Capture(logging.Handler):
 
 @pytest.fixture
 def uvicorn_url(database_url: str) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(database_url, TOKEN),
-            host="127.0.0.1",
-            port=port,
-            log_level="info",
-            access_log=True,
-            lifespan="on",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise AssertionError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_in_thread(create_app(database_url, TOKEN), log_level="info", access_log=True) as url:
+        yield url
 
 
 def test_the_dashboard_token_is_redacted_in_uvicorns_access_log(uvicorn_url: str) -> None:

@@ -21,9 +21,6 @@ import itertools
 import math
 import os
 import shutil
-import socket
-import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,12 +30,12 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 
 from lib_analytics_core import refresh_aggregates
 from lib_analytics_core.api import create_app
 from lib_analytics_core.demo.simulate import SimulationConfig, simulate
 from lib_analytics_core.read.window import Window, last_days
+from tests._serve import serve_in_thread
 
 pytestmark = pytest.mark.slow
 
@@ -55,12 +52,6 @@ TIME_CHARTS = ("chart-users", "chart-tasks", "chart-auth", "chart-cocoons", "cha
 _FILTERED = ("/v1/api-latency", "/v1/errors", "/v1/errors/top")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(database_url: str) -> Iterator[str]:
     async def seed() -> None:
@@ -72,28 +63,8 @@ def served(database_url: str) -> Iterator[str]:
             await conn.close()
 
     asyncio.run(seed())
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(database_url, TOKEN),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="on",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise AssertionError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_in_thread(create_app(database_url, TOKEN)) as url:
+        yield url
 
 
 # ----------------------------------------------------------------- what the page drew

@@ -13,7 +13,6 @@ import os
 import queue
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ import psutil  # type: ignore[import-untyped]  # no stubs pinned; used in tests 
 import pytest
 
 from lib_analytics_core.cli._env import describe_database_url, resolve_database_url
+from tests._net import free_port as _free_port
 from tests._processes import describe, wait_until_gone
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,13 +33,6 @@ MARK = "LAC_FIRST_HOUR_TEST"
 DEMO = [sys.executable, "-m", "lib_analytics_core.demo.command"]
 WRAPPER = [sys.executable, str(ROOT / "tasks.py"), "demo"]
 SMALL = ["--days", "1", "--users", "20", "--no-progress"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _env(tmp_path: Path, marker: str, **extra: str) -> dict[str, str]:

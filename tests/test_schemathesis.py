@@ -24,33 +24,24 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-import uvicorn
 
 from lib_analytics_core import refresh_aggregates
 from lib_analytics_core.api import create_app
 from tests import _read_seed
+from tests._serve import serve_in_thread
 
 TOKEN = "schemathesis-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 #: Examples per operation and the seed: bounded and deterministic.
 MAX_EXAMPLES = 80
 SEED = 20261130
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -66,28 +57,8 @@ def api_url(database_url: str) -> Iterator[str]:
             await conn.close()
 
     asyncio.run(seed())
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(database_url, TOKEN),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="on",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise AssertionError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_in_thread(create_app(database_url, TOKEN)) as url:
+        yield url
 
 
 def test_api_conforms_to_its_openapi_document(api_url: str, tmp_path: Path) -> None:
