@@ -24,7 +24,7 @@ import asyncpg
 import psutil  # type: ignore[import-untyped]  # no stubs pinned; used in tests only
 import pytest
 
-from lib_analytics_core.cli._env import describe_database_url, resolve_database_url
+from lib_analytics_core._dburl import describe_database_url, resolve_database_url
 from tests._net import free_port as _free_port
 from tests._processes import describe, wait_until_gone
 

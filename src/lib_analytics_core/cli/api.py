@@ -12,8 +12,8 @@ import argparse
 import os
 import sys
 
+from .._dburl import resolve_database_url
 from .._errors import ConfigurationError
-from ._env import resolve_database_url
 
 __all__ = ["main"]
 

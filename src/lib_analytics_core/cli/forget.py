@@ -15,9 +15,9 @@ import sys
 import uuid
 from collections.abc import Sequence
 
+from .._dburl import resolve_database_url
 from .._errors import AnalyticsError
 from ..schema.erasure import forget_user
-from ._env import resolve_database_url
 
 __all__ = ["forget_user_main"]
 

@@ -18,8 +18,8 @@ import json
 import logging
 import sys
 
+from .._dburl import resolve_database_url
 from .._errors import AnalyticsError
-from ._env import resolve_database_url
 
 __all__ = ["main"]
 

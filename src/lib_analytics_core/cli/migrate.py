@@ -33,11 +33,11 @@ from typing import TextIO
 
 import asyncpg
 
+from .._dburl import resolve_database_url
 from .._errors import AnalyticsError, DatabaseUnavailableError
 from ..schema.health import DEFAULT_MAX_STALENESS, SchemaHealth, schema_health
 from ..schema.maintenance import maintain
 from ..schema.migrate import MigrationStatus, Phase, migrate, migration_status
-from ._env import resolve_database_url
 from .forget import forget_user_main
 
 __all__ = ["main"]

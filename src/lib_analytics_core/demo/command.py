@@ -33,8 +33,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
+from .._dburl import DATABASE_URL_VARIABLES, describe_database_url
 from .._errors import AnalyticsError
-from ..cli._env import DATABASE_URL_VARIABLES, describe_database_url
 from ..read import queries as q
 from ..read.window import DEFAULT_WINDOW_DAYS, last_days
 from ..schema.maintenance import refresh_aggregates

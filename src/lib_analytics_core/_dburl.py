@@ -1,4 +1,4 @@
-"""Where the command-line tools find their database, and how they name it on screen.
+"""Where the command-line tools and the demo find their database, and how they name it on screen.
 
 One order for every console script (``analytics-migrate``, its ``forget-user``, and
 ``analytics-api``): ``--database-url``, else ``DATABASE_URL``, else
