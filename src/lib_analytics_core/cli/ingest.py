@@ -20,6 +20,7 @@ import sys
 
 from .._dburl import resolve_database_url
 from .._errors import AnalyticsError
+from .bus import bus_extra_present
 
 __all__ = ["main"]
 
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
     )
+    if not bus_extra_present("analytics-ingest"):
+        return 2
     database_url = resolve_database_url(args.database_url)
     if not database_url:
         sys.stderr.write("analytics-ingest: no database: pass --database-url or set DATABASE_URL\n")
