@@ -39,7 +39,7 @@ import msgspec
 from .._errors import EventValidationError, UnknownEventTypeError
 from .limits import BIGINT_MAX, BIGINT_MIN
 
-__all__ = ["Event", "decode_event", "event_class", "registered_event_types"]
+__all__ = ["Event", "decode_event", "event_class", "events_defined_in", "registered_event_types"]
 
 _E = TypeVar("_E", bound="Event")
 
@@ -162,6 +162,18 @@ def event_class(event_type: str) -> type[Event]:
 def registered_event_types() -> dict[str, type[Event]]:
     """A copy of the registry: every ``event_type`` known in this process."""
     return dict(_REGISTRY)
+
+
+def events_defined_in(module: str) -> tuple[type[Event], ...]:
+    """The registered classes defined in ``module``, in definition order.
+
+    This is how a catalogue is *derived* instead of listed: ``events.catalog`` defines
+    its classes once, and its ``ALL``, its ``__all__`` (hence the package's exports),
+    the docs table, the JSON Schemas and the collector's wire types all come from this
+    call. A class redefined under the same qualified name (a reload) replaces the old one
+    in place, so the order stays the order of first definition.
+    """
+    return tuple(cls for cls in _REGISTRY.values() if cls.__module__ == module)
 
 
 def decode_event(event_type: str, data: bytes | str) -> Event:

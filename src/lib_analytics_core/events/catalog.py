@@ -14,6 +14,13 @@ the aggregates can rely on field names. Conventions the migrations depend on:
   client's configured service name.
 
 Personal data: only ``AuthLoginAttempt.email`` carries any. Keep it out unless you need it.
+
+This module *is* the seed's ``AnalyticsEvent`` namespace: the package exports it under
+that name, so ``AnalyticsEvent.TaskCreated(...)`` is this module's class (typed for mypy
+and editors) and ``AnalyticsEvent.ALL`` is :data:`ALL`. Each event is written once, as
+its class; ``ALL``, ``__all__``, the package's exports, the docs table
+(``docs/collector.md``), the JSON Schemas (``events.jsonschema``) and the collector's
+wire types (``events.wire``) are all derived from the registry.
 """
 
 from __future__ import annotations
@@ -23,41 +30,8 @@ from typing import ClassVar
 
 import msgspec
 
-from .base import Event
+from .base import Event, events_defined_in
 from .limits import Count, DurationMs, ExitCode, HttpStatus, SessionMs
-
-__all__ = [
-    "AnalyticsEvent",
-    "ApiRequest",
-    "ApplicationError",
-    "AuthCodeVerified",
-    "AuthLoginAttempt",
-    "AuthSessionValidated",
-    "AuthTokenRefresh",
-    "CocoonClaimed",
-    "CocoonConnected",
-    "CocoonDisconnected",
-    "CocoonRegistered",
-    "CocoonSetupTokenCreated",
-    "CocoonSetupTokenUsed",
-    "DatabaseQuery",
-    "IntegrationConnected",
-    "IntegrationDisconnected",
-    "IntegrationError",
-    "IntegrationUsed",
-    "OAuthFlowCompleted",
-    "OAuthFlowStarted",
-    "ProjectCreated",
-    "ProjectDeleted",
-    "ProjectUpdated",
-    "TaskCancelled",
-    "TaskCompleted",
-    "TaskCreated",
-    "TaskFailed",
-    "TaskStarted",
-    "WebhookProcessed",
-    "WebhookReceived",
-]
 
 # ----------------------------------------------------------------------------- auth
 
@@ -352,71 +326,14 @@ class ApplicationError(Event):
     user_id: uuid.UUID | None = None
 
 
-class AnalyticsEvent:
-    """Namespace mirroring the seed's ``AnalyticsEvent`` enum.
+# ------------------------------------------------------------------ derived, not listed
 
-    ``AnalyticsEvent.TaskCreated(...)`` and ``TaskCreated(...)`` are the same class; use
-    whichever reads better at the call site. ``AnalyticsEvent.ALL`` lists the catalogue.
-    """
+ALL: tuple[type[Event], ...] = events_defined_in(__name__)
+"""The seed's catalogue in definition order: every ``Event`` class above, found in the
+registry (``events.base.events_defined_in``), never written out a second time."""
 
-    AuthLoginAttempt = AuthLoginAttempt
-    AuthCodeVerified = AuthCodeVerified
-    AuthTokenRefresh = AuthTokenRefresh
-    AuthSessionValidated = AuthSessionValidated
-    TaskCreated = TaskCreated
-    TaskStarted = TaskStarted
-    TaskCompleted = TaskCompleted
-    TaskFailed = TaskFailed
-    TaskCancelled = TaskCancelled
-    IntegrationConnected = IntegrationConnected
-    IntegrationDisconnected = IntegrationDisconnected
-    IntegrationUsed = IntegrationUsed
-    IntegrationError = IntegrationError
-    OAuthFlowStarted = OAuthFlowStarted
-    OAuthFlowCompleted = OAuthFlowCompleted
-    WebhookReceived = WebhookReceived
-    WebhookProcessed = WebhookProcessed
-    CocoonRegistered = CocoonRegistered
-    CocoonConnected = CocoonConnected
-    CocoonDisconnected = CocoonDisconnected
-    CocoonClaimed = CocoonClaimed
-    CocoonSetupTokenCreated = CocoonSetupTokenCreated
-    CocoonSetupTokenUsed = CocoonSetupTokenUsed
-    ProjectCreated = ProjectCreated
-    ProjectUpdated = ProjectUpdated
-    ProjectDeleted = ProjectDeleted
-    ApiRequest = ApiRequest
-    DatabaseQuery = DatabaseQuery
-    ApplicationError = ApplicationError
-
-    ALL: ClassVar[tuple[type[Event], ...]] = (
-        AuthLoginAttempt,
-        AuthCodeVerified,
-        AuthTokenRefresh,
-        AuthSessionValidated,
-        TaskCreated,
-        TaskStarted,
-        TaskCompleted,
-        TaskFailed,
-        TaskCancelled,
-        IntegrationConnected,
-        IntegrationDisconnected,
-        IntegrationUsed,
-        IntegrationError,
-        OAuthFlowStarted,
-        OAuthFlowCompleted,
-        WebhookReceived,
-        WebhookProcessed,
-        CocoonRegistered,
-        CocoonConnected,
-        CocoonDisconnected,
-        CocoonClaimed,
-        CocoonSetupTokenCreated,
-        CocoonSetupTokenUsed,
-        ProjectCreated,
-        ProjectUpdated,
-        ProjectDeleted,
-        ApiRequest,
-        DatabaseQuery,
-        ApplicationError,
-    )
+# The exports are the classes themselves: ``from lib_analytics_core import TaskCreated``
+# and the package's ``__all__`` are derived from this. Assigned through globals() on
+# purpose: a type checker then sees no ``__all__`` and takes the module's public
+# definitions (the classes above) as its exports, which is exactly this list.
+globals()["__all__"] = [cls.__name__ for cls in ALL]

@@ -1,0 +1,236 @@
+"""The collector's one seam onto the write path: rows, a sink, the spool, replay.
+
+Everything the collector needs from ``ingest``'s internals is reached here and nowhere
+else (encoding an ``EnrichedEvent`` to a row, delivering rows and waiting for the
+outcome, the fsync'd spool and its replay), so a restructuring of ``ingest`` changes
+this module only.
+
+The acknowledgement rule: :meth:`CollectorDelivery.store` returns only when every row it
+was given is committed in PostgreSQL (idempotent INSERT), acknowledged by JetStream, or
+fsync'd to the collector's own spool. Otherwise it raises :class:`Unavailable` and the
+request is answered 503: nothing is ever acknowledged from memory.
+
+Every delivery is a *redelivery* to the sink (``ON CONFLICT DO NOTHING`` in PostgreSQL,
+a message id in JetStream): the client may be retrying a batch whose first answer it
+never saw, and the deterministic ids (``batch``) make that retry a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from .._config import AnalyticsConfig
+from ..ingest.clock import LoopClock
+from ..ingest.delivery import DeliveryPolicy
+from ..ingest.encoding import EnrichedEvent, Rejected, Row, uuid7
+from ..ingest.sinks import Sink, make_sink
+from ..ingest.spool import Spool
+from ..ingest.spool_io import AsyncSpool
+from ..ingest.stats import Counters
+
+__all__ = ["CollectorDelivery", "Encoded", "StoreOutcome", "Unavailable"]
+
+logger = logging.getLogger("lib_analytics_core.collect")
+
+#: How often the spool is checked for rows to replay once the database is back.
+REPLAY_INTERVAL_SECS = 1.0
+
+
+class Unavailable(Exception):
+    """Neither the sink nor the spool took the rows: answer 503 with Retry-After."""
+
+
+@dataclass(slots=True)
+class Encoded:
+    """Rows for a request, with the request index of each row, and local refusals."""
+
+    rows: list[Row] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    dropped: int = 0  # by the before_track hook (the privacy policy may drop events)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOutcome:
+    stored: int
+    spooled: int
+    refused: dict[uuid.UUID, str]  # event_id -> the database's reason
+
+
+class CollectorDelivery:
+    """Encodes enriched events to rows and stores them durably through one sink."""
+
+    def __init__(
+        self, settings: AnalyticsConfig, sink: Sink, spool: AsyncSpool | None = None
+    ) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.spool = spool
+        self.counters = Counters()
+        self._encode = msgspec.json.Encoder().encode
+        self._hook = settings.before_track
+        self._replay_policy = (
+            DeliveryPolicy(settings, sink, spool, Counters(), LoopClock())
+            if spool is not None
+            else None
+        )
+
+    @classmethod
+    def for_target(
+        cls,
+        *,
+        pool: Any = None,
+        transport: str | None = None,
+        write_timeout_secs: float,
+        spool_dir: Any = None,
+        spool_max_bytes: int = 256 * 1024 * 1024,
+    ) -> CollectorDelivery:
+        """PostgreSQL through ``pool`` (an asyncpg pool or DSN), or the NATS bus."""
+        settings = AnalyticsConfig(
+            service_name="analytics-collect",
+            transport=transport,
+            write_timeout_secs=write_timeout_secs,
+            # Idempotent INSERT on every write: a client retry is a redelivery.
+            write_method="insert",
+            spool_dir=spool_dir,
+            spool_max_bytes=spool_max_bytes,
+            spool_after_failures=1,
+        )
+        spool = (
+            AsyncSpool(Spool(settings.spool_dir, max_bytes=spool_max_bytes))
+            if settings.spool_dir is not None
+            else None
+        )
+        return cls(settings, make_sink(settings, pool), spool)
+
+    # -- encoding (the same data as the worker's RowEncoder) -----------------------------
+
+    def encode(self, events: Sequence[tuple[int, EnrichedEvent, str]]) -> Encoded:
+        out = Encoded()
+        max_bytes = self.settings.max_event_bytes
+        encode = self._encode
+        hook = self._hook
+        for index, enriched, service in events:
+            event = enriched.event
+            try:
+                if hook is not None:
+                    changed = hook(event)
+                    if changed is None:
+                        out.dropped += 1
+                        continue
+                    event = changed
+                meta = enriched.metadata.as_json_dict() if enriched.metadata else {}
+                if not meta.get("host"):
+                    meta.pop("host", None)
+                body = encode(event)
+                suffix = b'"_meta":' + encode(meta) + b"}"
+                data = body[:-1] + b"," + suffix if len(body) > 2 else b"{" + suffix
+                if len(data) > max_bytes:
+                    out.refused.append((index, f"event too large: {len(data)} bytes > {max_bytes}"))
+                    continue
+                out.rows.append(
+                    (
+                        enriched.timestamp,
+                        enriched.event_id,
+                        event.event_type,
+                        service,
+                        getattr(event, "user_id", None),
+                        data.decode(),
+                    )
+                )
+                out.indices.append(index)
+            except Exception as err:  # a hook that raised: refuse this event only
+                out.refused.append((index, f"could not encode event: {type(err).__name__}"))
+        return out
+
+    # -- storing ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        try:
+            await self.sink.open()
+        except Exception as err:  # down at start: each request retries (then spool/503)
+            logger.warning("analytics-collect: sink not available yet: %s", type(err).__name__)
+
+    async def store(self, rows: list[Row]) -> StoreOutcome:
+        """Store ``rows`` durably or raise :class:`Unavailable` (see the module doc)."""
+        if not rows:
+            return StoreOutcome(0, 0, {})
+        timeout = self.settings.write_timeout_secs
+        last: BaseException | None = None
+        for _attempt in range(2):  # one immediate retry on a fresh connection
+            try:
+                outcome = await self.sink.deliver(rows, redelivery=True, timeout=timeout)
+            except Exception as err:
+                last = err
+                self.counters.record_error(err)
+                continue
+            self.counters.written += outcome.delivered
+            refused = {r.event_id: r.error for r in outcome.refused}
+            if outcome.refused:
+                await self.dead_letter(outcome.refused)
+            return StoreOutcome(outcome.delivered, 0, refused)
+        if self.spool is not None and await self.spool.append(rows):
+            self.counters.spooled += len(rows)
+            return StoreOutcome(0, len(rows), {})
+        logger.warning(
+            "analytics-collect: %d events refused with 503 (%s)",
+            len(rows),
+            type(last).__name__ if last else "unknown",
+        )
+        raise Unavailable from last
+
+    async def dead_letter(self, refused: Sequence[Rejected]) -> None:
+        """Keep refused events inspectable; best effort (the client has its reasons)."""
+        if not refused:
+            return
+        try:
+            await self.sink.dead_letter(refused, timeout=self.settings.write_timeout_secs)
+            self.counters.rejected += len(refused)
+        except Exception as err:
+            self.counters.record_error(err)
+
+    def refusal(self, raw: bytes, event_type: str | None, service: str, reason: str) -> Rejected:
+        """A dead letter for an envelope refused by validation (raw payload, truncated)."""
+        return Rejected(
+            _dt.datetime.now(_dt.UTC),
+            uuid7(time.time_ns()),
+            (event_type or "unknown")[:100],
+            service,
+            raw[:1024].decode("utf-8", "replace"),
+            reason,
+        )
+
+    async def replay_forever(self, stop: asyncio.Event) -> None:
+        """Replay the spool into the sink whenever it is reachable, until ``stop``."""
+        policy = self._replay_policy
+        if policy is None:
+            return
+
+        async def between() -> None:
+            return None
+
+        while not stop.is_set():
+            try:
+                if policy.replay_wanted():
+                    await policy.replay(between)
+            except Exception:
+                logger.exception("analytics-collect: spool replay failed; will retry")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), REPLAY_INTERVAL_SECS)
+
+    async def close(self) -> None:
+        if self.spool is not None:
+            with contextlib.suppress(Exception):
+                await self.spool.close()
+        with contextlib.suppress(Exception):
+            await self.sink.close()
