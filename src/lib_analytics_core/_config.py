@@ -135,7 +135,8 @@ class AnalyticsConfig:
     PostgreSQL/TimescaleDB through the pool given to the worker. ``"nats://host:port"``
     (several comma-separated URLs for a cluster): publish encoded batches to a NATS
     JetStream stream, from which ``analytics-ingest`` writers store them (see
-    ``docs/scaling.md``)."""
+    ``docs/scaling.md``). ``"http://collector:8094"``: POST batches to an
+    ``analytics-collect`` collector (``docs/collector.md``)."""
 
     def __post_init__(self) -> None:
         _positive_int("batch_size", self.batch_size)
@@ -257,9 +258,12 @@ def _positive_int(name: str, value: object) -> None:
 
 
 def _check_transport(transport: str | None) -> None:
+    if transport is not None and transport.startswith(("http://", "https://")):
+        return  # one collector URL (analytics-collect; a load balancer in front of N)
     if transport is not None and not all(
         url.strip().startswith(("nats://", "tls://")) for url in transport.split(",")
     ):
         raise ConfigurationError(
-            f"transport must be None (direct to the database) or nats:// URLs, not {transport!r}"
+            f"transport must be None (direct to the database), nats:// URLs or an "
+            f"http(s):// collector URL, not {transport!r}"
         )

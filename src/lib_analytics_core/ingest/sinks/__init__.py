@@ -23,12 +23,17 @@ __all__ = ["Sink", "SinkOutcome", "make_sink"]
 def make_sink(config: AnalyticsConfig, pool: Any) -> Sink:
     """The sink ``config.transport`` names: ``None`` → PostgreSQL through ``pool`` (an
     ``asyncpg.Pool``, a DSN or an async pool factory); ``nats://…`` → the NATS JetStream
-    sink (imported only then: applications without NATS never load it; ``pool`` unused).
+    sink (imported only then: applications without NATS never load it; ``pool`` unused);
+    ``http(s)://…`` → the HTTP sink to an ``analytics-collect`` collector.
     """
     if config.transport is None:
         from .postgres import PostgresSink  # noqa: PLC0415 - asyncpg only for this sink
 
         return PostgresSink(config, pool)
+    if config.transport.startswith(("http://", "https://")):
+        from .http import HttpSink  # noqa: PLC0415 - httpx only for this sink
+
+        return HttpSink.from_config(config)
     from .nats import NatsSink  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
 
     sink: Sink = NatsSink.from_config(config)
