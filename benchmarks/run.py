@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench_api_load
 import bench_bus
+import bench_collect
 import bench_ingest
 import bench_queries
 import bench_track
@@ -108,7 +109,9 @@ async def main() -> int:
         type=str,
         help="comma-separated raw-event totals for benchmarks 3/4, e.g. 1000000,10000000",
     )
-    parser.add_argument("--skip", default="", help="comma-separated: track,ingest,queries,api,bus")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated: track,ingest,queries,api,bus,collect"
+    )
     args = parser.parse_args()
     quick = args.quick
     skip = set(filter(None, args.skip.split(",")))
@@ -169,6 +172,9 @@ async def main() -> int:
 
     if "bus" not in skip:  # benchmark 5: its own nats-server and database
         out.update(await bench_bus.run(admin, quick, None))
+
+    if "collect" not in skip:  # benchmark 6: the HTTP collector vs the direct worker
+        out.update(await bench_collect.run(admin, quick, None))
 
     out["elapsed_s"] = round(time.perf_counter() - started, 1)
     for key in (
