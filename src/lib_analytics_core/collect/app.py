@@ -217,12 +217,14 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
             return _error(
                 429, "event rate limit exceeded for this token", {"Retry-After": str(int(wait))}
             )
-        events, forbidden = enrich(accepted, grant)
+        delivery: CollectorDelivery = state["delivery"]
+        enrichment = enrich(accepted, grant, delivery.before_track)
+        forbidden = enrichment.forbidden
         if forbidden is not None:
             what = repr(forbidden.service) if forbidden.service else "no service"
             return _error(403, f"event {forbidden.index}: this token may not write {what}"[:300])
-        delivery: CollectorDelivery = state["delivery"]
-        encoded = delivery.encode(events)
+        encoded = delivery.encode(enrichment.events)
+        encoded.refused.extend(enrichment.refused)
         try:
             outcome = await delivery.store(encoded.rows)
         except Unavailable:
@@ -244,7 +246,8 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
                 [delivery.refusal(r.payload, r.event_type, service, r.reason) for r in rejected]
             )
         results.sort(key=lambda r: r.index)
-        received = len(events) - len(encoded.refused) - len(outcome.refused)
+        # Events the privacy hook dropped count as received: the client's job is done.
+        received = len(accepted) - len(encoded.refused) - len(outcome.refused)
         return _json(
             {
                 "received": received,

@@ -23,6 +23,7 @@ import datetime as _dt
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,16 +33,19 @@ import msgspec
 from .._config import AnalyticsConfig
 from ..ingest.clock import LoopClock
 from ..ingest.delivery import DeliveryPolicy
-from ..ingest.encoding import EnrichedEvent, Rejected, Row, uuid7
+from ..ingest.encoding import Rejected, Row, uuid7
 from ..ingest.sinks import Sink, make_sink
 from ..ingest.spool import Spool
 from ..ingest.spool_io import AsyncSpool
 from ..ingest.stats import Counters
+from .batch import Enriched
 
 __all__ = ["CollectorDelivery", "Encoded", "StoreOutcome", "Unavailable"]
 
 logger = logging.getLogger("lib_analytics_core.collect")
 
+#: Most rows one group commit carries (several requests' worth; one statement).
+_GROUP_ROWS = 20_000
 #: How often the spool is checked for rows to replay once the database is back.
 REPLAY_INTERVAL_SECS = 1.0
 
@@ -57,7 +61,6 @@ class Encoded:
     rows: list[Row] = field(default_factory=list)
     indices: list[int] = field(default_factory=list)
     refused: list[tuple[int, str]] = field(default_factory=list)
-    dropped: int = 0  # by the before_track hook (the privacy policy may drop events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,10 @@ class CollectorDelivery:
         self.spool = spool
         self.counters = Counters()
         self._encode = msgspec.json.Encoder().encode
-        self._hook = settings.before_track
+        self.before_track = settings.before_track
+        """The hook ``track()``'s worker runs (default: the privacy policy)."""
+        self._pending: deque[tuple[list[Row], asyncio.Future[StoreOutcome]]] = deque()
+        self._writer: asyncio.Future[None] | None = None
         self._replay_policy = (
             DeliveryPolicy(settings, sink, spool, Counters(), LoopClock())
             if spool is not None
@@ -115,25 +121,22 @@ class CollectorDelivery:
 
     # -- encoding (the same data as the worker's RowEncoder) -----------------------------
 
-    def encode(self, events: Sequence[tuple[int, EnrichedEvent, str]]) -> Encoded:
+    def encode(self, events: Sequence[Enriched]) -> Encoded:
         out = Encoded()
         max_bytes = self.settings.max_event_bytes
         encode = self._encode
-        hook = self._hook
-        for index, enriched, service in events:
+        meta_json: dict[int, bytes] = {}  # per ClientMetadata object (enrich shares them)
+        for index, enriched, service, event_json in events:
             event = enriched.event
             try:
-                if hook is not None:
-                    changed = hook(event)
-                    if changed is None:
-                        out.dropped += 1
-                        continue
-                    event = changed
-                meta = enriched.metadata.as_json_dict() if enriched.metadata else {}
-                if not meta.get("host"):
-                    meta.pop("host", None)
-                body = encode(event)
-                suffix = b'"_meta":' + encode(meta) + b"}"
+                body = event_json
+                metadata = enriched.metadata
+                suffix = meta_json.get(id(metadata))
+                if suffix is None:
+                    meta = metadata.as_json_dict() if metadata is not None else {}
+                    if not meta.get("host"):
+                        meta.pop("host", None)
+                    suffix = meta_json[id(metadata)] = b'"_meta":' + encode(meta) + b"}"
                 data = body[:-1] + b"," + suffix if len(body) > 2 else b"{" + suffix
                 if len(data) > max_bytes:
                     out.refused.append((index, f"event too large: {len(data)} bytes > {max_bytes}"))
@@ -149,7 +152,7 @@ class CollectorDelivery:
                     )
                 )
                 out.indices.append(index)
-            except Exception as err:  # a hook that raised: refuse this event only
+            except Exception as err:  # defensive: one event's failure is its own
                 out.refused.append((index, f"could not encode event: {type(err).__name__}"))
         return out
 
@@ -162,9 +165,51 @@ class CollectorDelivery:
             logger.warning("analytics-collect: sink not available yet: %s", type(err).__name__)
 
     async def store(self, rows: list[Row]) -> StoreOutcome:
-        """Store ``rows`` durably or raise :class:`Unavailable` (see the module doc)."""
+        """Store ``rows`` durably or raise :class:`Unavailable` (see the module doc).
+
+        Group commit: concurrent requests' rows are written together, one statement
+        and one transaction (one WAL flush) for all the requests that arrived while the
+        previous write was in flight, and each request is answered when *its* rows are
+        durable. The write runs in a task of its own, so a client that disconnects
+        never cuts a write in progress (its rows are stored; a retry is a no-op).
+        """
         if not rows:
             return StoreOutcome(0, 0, {})
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[StoreOutcome] = loop.create_future()
+        self._pending.append((rows, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_pending())
+        return await asyncio.shield(future)
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            group: list[tuple[list[Row], asyncio.Future[StoreOutcome]]] = []
+            size = 0
+            while self._pending and (not group or size + len(self._pending[0][0]) <= _GROUP_ROWS):
+                item = self._pending.popleft()
+                group.append(item)
+                size += len(item[0])
+            all_rows = group[0][0] if len(group) == 1 else [r for rows, _ in group for r in rows]
+            try:
+                outcome = await self._store_now(all_rows)
+            except BaseException as err:
+                for _, fut in group:
+                    if not fut.done():
+                        fut.set_exception(err if isinstance(err, Unavailable) else Unavailable())
+                if not isinstance(err, Exception):
+                    raise
+                continue
+            for rows, fut in group:
+                if fut.done():
+                    continue
+                if outcome.spooled:
+                    fut.set_result(StoreOutcome(0, len(rows), {}))
+                    continue
+                refused = {r[1]: outcome.refused[r[1]] for r in rows if r[1] in outcome.refused}
+                fut.set_result(StoreOutcome(len(rows) - len(refused), 0, refused))
+
+    async def _store_now(self, rows: list[Row]) -> StoreOutcome:
         timeout = self.settings.write_timeout_secs
         last: BaseException | None = None
         for _attempt in range(2):  # one immediate retry on a fresh connection
@@ -229,6 +274,8 @@ class CollectorDelivery:
                 await asyncio.wait_for(stop.wait(), REPLAY_INTERVAL_SECS)
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.wait([self._writer])  # answered requests' rows are durable already
         if self.spool is not None:
             with contextlib.suppress(Exception):
                 await self.spool.close()
