@@ -335,3 +335,48 @@ async def test_project_updated_list_field_round_trips(
         assert (await post(url, [envelope(event, T0)])).json()["received"] == 1
     data = await db.fetchval("SELECT data::text FROM analytics_events")
     assert msgspec.json.decode(data)["changed_fields"] == ["a", "b"]
+
+
+async def test_a_value_the_database_refuses_is_that_events_reject_in_a_group_commit(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    """Concurrent requests share one INSERT (group commit); a value jsonb cannot hold
+    (NUL) is isolated by the writer's bisection and answered as *that* request's
+    reject at *its* index; every other event of every request is stored."""
+    bodies = []
+    for r in range(8):
+        batch = [
+            envelope(task(r * 100 + i), T0 + dt.timedelta(seconds=r, microseconds=i))
+            for i in range(20)
+        ]
+        if r % 2 == 0:
+            batch[r]["event"]["command"] = "nul\x00byte"
+        bodies.append(batch)
+    with collector(database_url) as url:
+        responses = await asyncio.gather(*(post(url, b) for b in bodies))
+    for r, response in enumerate(responses):
+        result = response.json()
+        if r % 2 == 0:
+            assert result["received"] == 19
+            assert [x["index"] for x in result["rejected"]] == [r]
+            assert "database" in result["rejected"][0]["reason"]
+        else:
+            assert result == {"received": 20, "rejected": []}
+    assert await count(db) == 8 * 20 - 4
+    assert await count(db, "analytics_dead_letters") == 4
+
+
+async def test_the_privacy_policy_runs_before_the_id_is_derived(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    """The default policy drops AuthLoginAttempt.email as track() does, and the content
+    id is derived after it: two sends differing only in the email are one event."""
+    from lib_analytics_core import AuthLoginAttempt
+
+    a = AuthLoginAttempt(success=True, method="password", email="a@example.com")
+    b = AuthLoginAttempt(success=True, method="password", email="b@example.com")
+    with collector(database_url) as url:
+        assert (await post(url, [envelope(a, T0)])).json()["received"] == 1
+        assert (await post(url, [envelope(b, T0)])).json()["received"] == 1
+    rows = await db.fetch("SELECT data::text AS data FROM analytics_events")
+    assert len(rows) == 1 and "example.com" not in rows[0]["data"]

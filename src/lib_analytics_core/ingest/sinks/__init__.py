@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..._errors import ConfigurationError
 from .base import Sink, SinkOutcome
 
 if TYPE_CHECKING:
@@ -31,8 +32,12 @@ def make_sink(config: AnalyticsConfig, pool: Any) -> Sink:
 
         return PostgresSink(config, pool)
     if config.transport.startswith(("http://", "https://")):
-        from .http import HttpSink  # noqa: PLC0415 - httpx only for this sink
-
+        try:
+            from .http import HttpSink  # noqa: PLC0415 - httpx only for this sink
+        except ImportError as err:
+            raise ConfigurationError(
+                "transport=http(s)://... needs httpx: pip install 'lib-analytics-core[http]'"
+            ) from err
         return HttpSink.from_config(config)
     from .nats import NatsSink  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
 

@@ -1,0 +1,104 @@
+"""The collector's pure pieces: the top-level splitter, content ids, tokens, rate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lib_analytics_core.collect import tokens as tokens_module
+from lib_analytics_core.collect.batch import content_event_id
+from lib_analytics_core.collect.ratelimit import EventRateLimit
+from lib_analytics_core.collect.tokens import TokenTable
+from lib_analytics_core.events.wire import split_top_level
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(alphabet=st.sampled_from('ab"\\[]{},: \n\u00e9'), max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.lists(_json, max_size=6), st.sampled_from([None, 0, 2]))
+def test_the_splitter_finds_exactly_msgspecs_elements(items: list[Any], indent: int | None) -> None:
+    # compact (msgspec) or with whitespace between tokens (as other encoders write it)
+    body = (
+        msgspec.json.encode(items) if indent is None else json.dumps(items, indent=indent).encode()
+    )
+    raws = split_top_level(body)
+    assert [msgspec.json.decode(bytes(r)) for r in raws] == items
+
+
+def test_the_splitter_refuses_what_is_not_an_array() -> None:
+    with pytest.raises(msgspec.DecodeError):
+        split_top_level(b'{"a": 1}')
+
+
+T = dt.datetime(2026, 11, 20, 12, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+def _id(**changes: Any) -> Any:
+    args: dict[str, Any] = {
+        "event_json": b'{"a":1}',
+        "service": "s",
+        "hostname": "h",
+        "environment": None,
+        **changes,
+    }
+    timestamp = args.pop("timestamp", T)
+    return content_event_id(timestamp, args.pop("event_type", "t"), **args)
+
+
+def test_content_ids_are_deterministic_time_ordered_and_sensitive_to_every_part() -> None:
+    base = _id()
+    assert base == _id() and base.version == 7
+    assert int(base.hex[:12], 16) == int(T.timestamp() * 1000)
+    variants = [
+        _id(timestamp=T + dt.timedelta(microseconds=1)),
+        _id(event_type="u"),
+        _id(event_json=b'{"a":2}'),
+        _id(service="s2"),
+        _id(hostname="h2"),
+        _id(hostname=None),
+        _id(environment=""),
+        _id(service="sh", hostname=""),  # no ambiguity between neighbouring parts
+    ]
+    assert len({base, *variants}) == len(variants) + 1
+
+
+def test_every_token_is_compared_with_no_early_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = TokenTable.parse(",".join(f"token-{i:02d}-0123456789abc=s{i}" for i in range(5)))
+    calls: list[bytes] = []
+    real = hmac.compare_digest
+
+    def counting(a: bytes, b: bytes) -> bool:
+        calls.append(a)
+        return real(a, b)
+
+    monkeypatch.setattr(tokens_module.hmac, "compare_digest", counting)
+    grant = table.authenticate("Bearer token-00-0123456789abc")
+    assert grant is not None and grant.services == ("s0",)
+    assert len(calls) == 5  # the first entry matched; the other four were compared too
+
+
+def test_rate_limit_refuses_whole_batches_and_says_when_to_retry() -> None:
+    now = [0.0]
+    limit = EventRateLimit(rate_per_sec=10, burst=20, clock=lambda: now[0])
+    assert limit.take("k", 15) == 0.0
+    assert limit.take("k", 10) == 1.0  # 5 left, 5 missing at 10/s: retry in 1 s
+    now[0] += 0.5
+    assert limit.take("k", 10) == 0.0
+    assert limit.take("other", 20) == 0.0  # per token
+    assert limit.take("k", 1000) > 0 and limit.refused == 2
+    assert EventRateLimit(rate_per_sec=0, burst=1).take("k", 10**9) == 0.0
