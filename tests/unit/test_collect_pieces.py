@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib_analytics_core.collect import tokens as tokens_module
 from lib_analytics_core.collect.batch import content_event_id
 from lib_analytics_core.collect.ratelimit import EventRateLimit
 from lib_analytics_core.collect.tokens import TokenTable
@@ -86,7 +85,7 @@ def test_every_token_is_compared_with_no_early_exit(monkeypatch: pytest.MonkeyPa
         calls.append(a)
         return real(a, b)
 
-    monkeypatch.setattr(tokens_module.hmac, "compare_digest", counting)
+    monkeypatch.setattr(hmac, "compare_digest", counting)
     grant = table.authenticate("Bearer token-00-0123456789abc")
     assert grant is not None and grant.services == ("s0",)
     assert len(calls) == 5  # the first entry matched; the other four were compared too
