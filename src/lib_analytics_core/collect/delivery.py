@@ -46,6 +46,10 @@ logger = logging.getLogger("lib_analytics_core.collect")
 
 #: Most rows one group commit carries (several requests' worth; one statement).
 _GROUP_ROWS = 20_000
+#: Group commits in flight at once: while one waits on its commit (the WAL flush), the
+#: next group forms and is written on a second connection. More only queue in a small
+#: PostgreSQL.
+DEFAULT_MAX_WRITERS = 2
 #: How often the spool is checked for rows to replay once the database is back.
 REPLAY_INTERVAL_SECS = 1.0
 
@@ -74,7 +78,12 @@ class CollectorDelivery:
     """Encodes enriched events to rows and stores them durably through one sink."""
 
     def __init__(
-        self, settings: AnalyticsConfig, sink: Sink, spool: AsyncSpool | None = None
+        self,
+        settings: AnalyticsConfig,
+        sink: Sink,
+        spool: AsyncSpool | None = None,
+        *,
+        max_writers: int = DEFAULT_MAX_WRITERS,
     ) -> None:
         self.settings = settings
         self.sink = sink
@@ -84,7 +93,8 @@ class CollectorDelivery:
         self.before_track = settings.before_track
         """The hook ``track()``'s worker runs (default: the privacy policy)."""
         self._pending: deque[tuple[list[Row], asyncio.Future[StoreOutcome]]] = deque()
-        self._writer: asyncio.Future[None] | None = None
+        self._writers: set[asyncio.Future[None]] = set()
+        self.max_writers = max_writers
         self._replay_policy = (
             DeliveryPolicy(settings, sink, spool, Counters(), LoopClock())
             if spool is not None
@@ -100,6 +110,7 @@ class CollectorDelivery:
         write_timeout_secs: float,
         spool_dir: Any = None,
         spool_max_bytes: int = 256 * 1024 * 1024,
+        max_writers: int = DEFAULT_MAX_WRITERS,
     ) -> CollectorDelivery:
         """PostgreSQL through ``pool`` (an asyncpg pool or DSN), or the NATS bus."""
         settings = AnalyticsConfig(
@@ -117,7 +128,7 @@ class CollectorDelivery:
             if settings.spool_dir is not None
             else None
         )
-        return cls(settings, make_sink(settings, pool), spool)
+        return cls(settings, make_sink(settings, pool), spool, max_writers=max_writers)
 
     # -- encoding (the same data as the worker's RowEncoder) -----------------------------
 
@@ -178,8 +189,9 @@ class CollectorDelivery:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[StoreOutcome] = loop.create_future()
         self._pending.append((rows, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.ensure_future(self._write_pending())
+        self._writers = {w for w in self._writers if not w.done()}
+        if len(self._writers) < self.max_writers:
+            self._writers.add(asyncio.ensure_future(self._write_pending()))
         return await asyncio.shield(future)
 
     async def _write_pending(self) -> None:
@@ -274,8 +286,8 @@ class CollectorDelivery:
                 await asyncio.wait_for(stop.wait(), REPLAY_INTERVAL_SECS)
 
     async def close(self) -> None:
-        if self._writer is not None:
-            await asyncio.wait([self._writer])  # answered requests' rows are durable already
+        if self._writers:
+            await asyncio.wait(self._writers)  # let writes in flight finish
         if self.spool is not None:
             with contextlib.suppress(Exception):
                 await self.spool.close()
