@@ -101,3 +101,31 @@ def test_rate_limit_refuses_whole_batches_and_says_when_to_retry() -> None:
     assert limit.take("other", 20) == 0.0  # per token
     assert limit.take("k", 1000) > 0 and limit.refused == 2
     assert EventRateLimit(rate_per_sec=0, burst=1).take("k", 10**9) == 0.0
+
+
+def test_enrich_builds_the_seeds_enriched_events_and_refuses_a_raising_hook() -> None:
+    import uuid
+
+    from lib_analytics_core import EnrichedEvent, Event, TaskCreated
+    from lib_analytics_core.collect.batch import enrich
+    from lib_analytics_core.collect.tokens import Grant
+    from lib_analytics_core.events.wire import WireEvent
+
+    def wire(i: int) -> WireEvent:
+        event = TaskCreated(task_id=uuid.UUID(int=i + 1), user_id=uuid.UUID(int=1), command="x")
+        return WireEvent(i, event, T, "h", "prod", None, None)
+
+    def hook(event: Event) -> Event | None:
+        if getattr(event, "task_id", None) == uuid.UUID(int=2):
+            raise RuntimeError("boom")
+        if getattr(event, "task_id", None) == uuid.UUID(int=3):
+            return None
+        return event
+
+    result = enrich([wire(0), wire(1), wire(2), wire(3)], Grant("t", ("svc",)), hook)
+    assert [index for index, *_ in result.events] == [0, 3]
+    assert result.refused == [(1, "before_track raised RuntimeError")]
+    assert result.dropped == 1
+    for _, enriched, service, _json in result.events:
+        assert isinstance(enriched, EnrichedEvent) and service == "svc"
+        assert enriched.metadata is not None and enriched.metadata.environment == "prod"
