@@ -10,9 +10,10 @@ was given is committed in PostgreSQL (idempotent INSERT), acknowledged by JetStr
 fsync'd to the collector's own spool. Otherwise it raises :class:`Unavailable` and the
 request is answered 503: nothing is ever acknowledged from memory.
 
-Every delivery is a *redelivery* to the sink (``ON CONFLICT DO NOTHING`` in PostgreSQL,
-a message id in JetStream): the client may be retrying a batch whose first answer it
-never saw, and the deterministic ids (``batch``) make that retry a no-op.
+A client may be retrying a batch whose first answer it never saw; the deterministic ids
+(``batch``) make that retry a no-op: in PostgreSQL the all-or-nothing COPY fails on the
+first stored row and the sink's idempotent ``INSERT … ON CONFLICT DO NOTHING`` takes
+over; in JetStream message ids drop the duplicate.
 """
 
 from __future__ import annotations
@@ -117,8 +118,8 @@ class CollectorDelivery:
             service_name="analytics-collect",
             transport=transport,
             write_timeout_secs=write_timeout_secs,
-            # Idempotent INSERT on every write: a client retry is a redelivery.
-            write_method="insert",
+            # Binary COPY where the server takes it (PGlite does not): see _store_now.
+            write_method="auto",
             spool_dir=spool_dir,
             spool_max_bytes=spool_max_bytes,
             spool_after_failures=1,
@@ -224,9 +225,15 @@ class CollectorDelivery:
     async def _store_now(self, rows: list[Row]) -> StoreOutcome:
         timeout = self.settings.write_timeout_secs
         last: BaseException | None = None
-        for _attempt in range(2):  # one immediate retry on a fresh connection
+        for attempt in range(2):  # one immediate retry on a fresh connection
             try:
-                outcome = await self.sink.deliver(rows, redelivery=True, timeout=timeout)
+                # First attempt: the sink's fast path (PostgreSQL: binary COPY). A COPY
+                # is all or nothing, and a row already stored (a client's retry, or the
+                # same batch sent to two replicas) fails it with a unique violation on
+                # ("timestamp", event_id), which makes the sink fall back to its
+                # idempotent INSERT ... ON CONFLICT DO NOTHING. Our own retry is a
+                # redelivery: the first attempt's outcome is unknown.
+                outcome = await self.sink.deliver(rows, redelivery=attempt > 0, timeout=timeout)
             except Exception as err:
                 last = err
                 self.counters.record_error(err)
