@@ -121,6 +121,14 @@ async def test_bad_events_are_refused_with_index_and_reason_and_the_rest_stored(
     raw = msgspec.json.encode(body).replace(b'"DEEP"', b"[" * 100_000 + b"]" * 100_000)
     with collector(database_url) as url:
         response = await post(url, raw)
+        assert (await post(url, raw, {})).status_code == 401
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{url}/stats")).status_code == 401
+            stats = (await http.get(f"{url}/stats", headers=AUTH)).json()
+    # every answer and every event accounted for
+    assert stats["responses"] == {"200": 1, "401": 1}
+    assert stats["events_received"] + stats["events_rejected"] == len(body)
+    assert stats["rows_written"] == 3 and stats["dead_lettered"] == 6
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["received"] == 3
@@ -304,6 +312,10 @@ async def test_database_down_is_503_without_spool_and_200_fsynced_with_one(
         with collector(proxy.dsn(name)) as url:
             down = await post(url, batch)
             assert down.status_code == 503 and int(down.headers["Retry-After"]) >= 1
+        # A spool without room for the batch is no spool: still 503, nothing claimed.
+        with collector(proxy.dsn(name), spool_dir=tmp_path / "full", spool_max_bytes=64) as url:
+            full = await post(url, batch)
+            assert full.status_code == 503 and int(full.headers["Retry-After"]) >= 1
         with collector(proxy.dsn(name), spool_dir=tmp_path / "spool") as url:
             spooled = await post(url, batch)
             assert spooled.json() == {"received": 10, "rejected": []}

@@ -23,6 +23,7 @@ so schemathesis and client generators see exactly what is accepted.
 
 # No `from __future__ import annotations`: FastAPI inspects the route signatures.
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -124,6 +125,14 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
         rate_per_sec=config.rate_events_per_sec, burst=config.rate_burst_events
     )
     state: dict[str, Any] = {}
+    #: Every answer and every event accounted for (``GET /stats``): received + rejected
+    #: are the events of the 200s; a 503's events are counted as unavailable.
+    counts: dict[str, Any] = {
+        "responses": collections.Counter(),
+        "events_received": 0,
+        "events_rejected": 0,
+        "events_unavailable": 0,
+    }
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -198,6 +207,11 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
         },
     )
     async def post_batch(request: Request) -> Response:
+        response = await _handle_batch(request)
+        counts["responses"][str(response.status_code)] += 1
+        return response
+
+    async def _handle_batch(request: Request) -> Response:
         grant = config.tokens.authenticate(request.headers.get("authorization"))
         if grant is None:
             return _error(401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
@@ -228,6 +242,7 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
         try:
             outcome = await delivery.store(encoded.rows)
         except Unavailable:
+            counts["events_unavailable"] += len(encoded.rows)
             return _error(
                 503,
                 "storage unavailable; nothing was stored",
@@ -248,6 +263,8 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
         results.sort(key=lambda r: r.index)
         # Events the privacy hook dropped count as received: the client's job is done.
         received = len(accepted) - len(encoded.refused) - len(outcome.refused)
+        counts["events_received"] += received
+        counts["events_rejected"] += len(results)
         return _json(
             {
                 "received": received,
@@ -276,6 +293,35 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
     )
     async def health() -> Response:
         return _json({"status": "ok"})
+
+    @app.get(
+        "/stats",
+        openapi_extra={"security": [{"bearer": []}]},
+        responses={
+            200: {
+                "description": "Counters since start (any valid write token)",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            401: _error_response("No valid write token"),
+        },
+    )
+    async def stats(request: Request) -> Response:
+        if config.tokens.authenticate(request.headers.get("authorization")) is None:
+            return _error(401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
+        delivery: CollectorDelivery | None = state.get("delivery")
+        c = delivery.counters if delivery is not None else None
+        return _json(
+            {
+                "responses": dict(counts["responses"]),
+                "events_received": counts["events_received"],
+                "events_rejected": counts["events_rejected"],
+                "events_unavailable": counts["events_unavailable"],
+                "rows_written": c.written if c else 0,
+                "rows_spooled": c.spooled if c else 0,
+                "dead_lettered": c.rejected if c else 0,
+                "last_error": c.last_error if c else None,
+            }
+        )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
