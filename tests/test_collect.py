@@ -329,6 +329,9 @@ async def test_database_down_is_503_without_spool_and_200_fsynced_with_one(
             assert await count(db) == 10
             # A retry of the spooled batch after the replay is still one copy.
             assert (await post(url, batch)).status_code == 200
+            async with httpx.AsyncClient() as http:
+                stats = (await http.get(f"{url}/stats", headers=AUTH)).json()
+            assert stats["rows_spooled"] == stats["rows_replayed"] == 10
     assert await count(db) == 10
 
 

@@ -318,6 +318,7 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
                 "events_unavailable": counts["events_unavailable"],
                 "rows_written": c.written if c else 0,
                 "rows_spooled": c.spooled if c else 0,
+                "rows_replayed": c.replayed if c else 0,
                 "dead_lettered": c.rejected if c else 0,
                 "last_error": c.last_error if c else None,
             }

@@ -95,9 +95,10 @@ class CollectorDelivery:
         """The hook ``track()``'s worker runs (default: the privacy policy)."""
         self._pending: deque[tuple[list[Row], asyncio.Future[StoreOutcome]]] = deque()
         self._writers: set[asyncio.Future[None]] = set()
+        self._spool_lock = asyncio.Lock()
         self.max_writers = max_writers
         self._replay_policy = (
-            DeliveryPolicy(settings, sink, spool, Counters(), LoopClock())
+            DeliveryPolicy(settings, sink, spool, self.counters, LoopClock())
             if spool is not None
             else None
         )
@@ -243,9 +244,14 @@ class CollectorDelivery:
             if outcome.refused:
                 await self.dead_letter(outcome.refused)
             return StoreOutcome(outcome.delivered, 0, refused)
-        if self.spool is not None and await self.spool.append(rows):
-            self.counters.spooled += len(rows)
-            return StoreOutcome(0, len(rows), {})
+        if self.spool is not None:
+            # One spool operation at a time (its file format has a single writer, as in
+            # the worker): two group commits may fail together, and replay may run.
+            async with self._spool_lock:
+                spooled = await self.spool.append(rows)
+            if spooled:
+                self.counters.spooled += len(rows)
+                return StoreOutcome(0, len(rows), {})
         logger.warning(
             "analytics-collect: %d events refused with 503 (%s)",
             len(rows),
@@ -286,7 +292,8 @@ class CollectorDelivery:
         while not stop.is_set():
             try:
                 if policy.replay_wanted():
-                    await policy.replay(between)
+                    async with self._spool_lock:  # no append while segments are replayed
+                        await policy.replay(between)
             except Exception:
                 logger.exception("analytics-collect: spool replay failed; will retry")
             with contextlib.suppress(TimeoutError):

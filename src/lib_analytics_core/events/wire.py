@@ -200,7 +200,7 @@ class WireCatalogue:
         cls = self._by_struct[type(wire)]
         try:
             # The same construction track()'s callers do: runs the generated checker.
-            event = cls(**{name: getattr(wire, name) for name in wire.__struct_fields__})
+            event = cls(**msgspec.structs.asdict(wire))
         except Exception as err:  # EventValidationError, or a hostile value's error
             rejected.append(
                 WireReject(index, str(err)[:500], cls.event_type, msgspec.json.encode(wire))
