@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 
 from lib_analytics_core import AnalyticsClient, AnalyticsWorker
+from lib_analytics_core.ingest import rows as rows_module
 from lib_analytics_core.ingest import spool as spool_module
 from lib_analytics_core.ingest.spool import Spool
 from tests._faults import (
@@ -306,15 +307,14 @@ def test_resuming_a_segment_does_not_decode_what_was_already_replayed(
         assert spool.append(_rows("resume", k, 1))  # type: ignore[arg-type]
     spool.close()
     decodes = 0
-    real = spool_module._decoder
+    real = rows_module.decode_rows
 
-    class Counting:
-        def decode(self, payload: bytes) -> object:
-            nonlocal decodes
-            decodes += 1
-            return real.decode(payload)
+    def counting(payload: bytes) -> object:
+        nonlocal decodes
+        decodes += 1
+        return real(payload)
 
-    monkeypatch.setattr(spool_module, "_decoder", Counting())
+    monkeypatch.setattr(spool_module, "decode_rows", counting)
     [path] = spool.segments()
     got: list[int] = []
     for start in range(0, 50, 10):  # five outages: each replay pass stops after 10

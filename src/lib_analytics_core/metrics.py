@@ -70,12 +70,16 @@ COUNTERS: Mapping[str, str] = {
     "hook_dropped": "Events a before_track hook discarded.",
     "batches": "Successful batch writes.",
     "spool_corrupt": "Spool records found corrupt and skipped during replay.",
+    "spool_failures": "Spool calls that failed (full or broken disk, size cap).",
+    "replay_rejected": "Spooled events refused by the sink when replayed (dead-lettered).",
+    "dead_letter_retries": "Failed attempts to store dead letters that were retried.",
 }
 #: stats() field -> help text, exported as ``<prefix>_<field>`` gauges.
 GAUGES: Mapping[str, str] = {
     "queue_depth": "Events waiting in memory for the worker.",
     "in_flight": "Events in the batch being written right now.",
     "spool_bytes": "Bytes held in the spool directory.",
+    "spool_full": "1 while the spool cannot append for lack of space (disk full or cap).",
     "last_error_at": "Unix time of the last write error (0 if none).",
 }
 

@@ -16,6 +16,14 @@ time. A loop:
    expires and another replica gets them. A redelivered message is written
    idempotently, so each event is stored once whatever happens in between.
 
+Errors are classified once (``ingest.errors``, as for the worker): a transient failure
+(database down, a timeout) naks with the shared backoff (``ingest.delivery.Backoff``)
+and the messages wait in the stream, however long the outage. Any other failure — one
+the sink could not isolate to rows — is retried a bounded number of times
+(``_POISON_DELIVERIES``); after that the fetch is split message by message, and a
+message that still fails has its rows dead-lettered with the error and is acknowledged,
+so the consumer always settles and the good messages fetched with it are stored once.
+
 While a write runs longer than a third of ``ack_wait`` the loop tells JetStream it is
 still working (``in_progress``), so a slow but live write is not handed to a second
 replica. ``stop()`` (SIGTERM/SIGINT in the console script) lets each loop finish and
@@ -27,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import signal
 import threading
 import time
@@ -35,11 +42,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._errors import BusError
-from ..ingest.encoding import Rejected, Row
+from ..ingest.delivery import Backoff
+from ..ingest.errors import describe, is_transient, not_ready_hint
+from ..ingest.rows import Rejected, Row, storable
 from ..ingest.sinks.base import Sink
-from ..ingest.stats import LogLimiter
+from ..ingest.stats import Counters, LogLimiter
 from .config import IngestConfig
-from .connect import ConnectionState, connect
+from .connect import ConnectionState, connect, redact
 from .postgres import postgres_sink
 from .stats import IngestStats
 from .stream import ensure_consumer, ensure_stream
@@ -55,33 +64,21 @@ logger = logging.getLogger("lib_analytics_core")
 
 #: How often lag (consumer info) and rows/s are refreshed for stats().
 _REFRESH_SECS = 2.0
+#: Deliveries of a message failing with a non-transient error before its fetch is
+#: split message by message and the messages still failing are dead-lettered.
+_POISON_DELIVERIES = 3
 
 
-class _Counters:
-    __slots__ = (
-        "batches",
-        "dead_lettered",
-        "failed_batches",
-        "last_error",
-        "last_error_at",
-        "last_write_ok",
-        "malformed",
-        "messages",
-        "redelivered",
-        "rows_written",
-    )
+class _MessageCounts:
+    """What only the bus has: messages (the rows' counters are ``ingest.stats``')."""
+
+    __slots__ = ("malformed", "messages", "poisoned", "redelivered")
 
     def __init__(self) -> None:
-        self.rows_written = 0
-        self.dead_lettered = 0
         self.messages = 0
-        self.batches = 0
-        self.failed_batches = 0
         self.redelivered = 0
         self.malformed = 0
-        self.last_error: str | None = None
-        self.last_error_at = 0.0
-        self.last_write_ok = True
+        self.poisoned = 0
 
 
 class IngestService:
@@ -92,7 +89,8 @@ class IngestService:
         self._sink = sink or postgres_sink(
             config.database_url, config.settings, pool_size=config.concurrency + 1
         )
-        self._c = _Counters()
+        self._c = Counters()  # rows: the one set of counters, shared with the worker
+        self._m = _MessageCounts()
         self._state = ConnectionState()
         self._nc: NATS | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -102,9 +100,10 @@ class IngestService:
         self._pending = 0
         self._ack_pending = 0
         self._rate = 0.0
-        self._failures = 0
+        s = config.settings
+        self._backoff = Backoff(s.initial_backoff_secs, s.max_backoff_secs)
         self._fetch_ok = True
-        self._rng = random.Random()  # noqa: S311 - backoff jitter
+        self._connected_at_stop: bool | None = None
         self._fail_log = LogLimiter(10.0)
         self._malformed_log = LogLimiter(10.0)
         self._malformed: list[tuple[Msg, BusError]] = []
@@ -115,23 +114,27 @@ class IngestService:
 
     def stats(self) -> IngestStats:
         """Counters, lag and health. Safe to call from any thread."""
-        c = self._c
-        connected = self._nc is not None and self._nc.is_connected
+        c, m = self._c, self._m
+        if self._connected_at_stop is not None:
+            connected = self._connected_at_stop  # run() ended: as it was when it stopped
+        else:
+            connected = self._nc is not None and self._nc.is_connected
         return IngestStats(
-            rows_written=c.rows_written,
-            dead_lettered=c.dead_lettered,
-            messages=c.messages,
+            rows_written=c.written,
+            dead_lettered=c.rejected,
+            messages=m.messages,
             batches=c.batches,
-            failed_batches=c.failed_batches,
-            redelivered_messages=c.redelivered,
-            malformed=c.malformed,
+            failed_batches=c.retried,
+            redelivered_messages=m.redelivered,
+            malformed=m.malformed,
+            poisoned=m.poisoned,
             pending=self._pending,
             ack_pending=self._ack_pending,
             rows_per_sec=self._rate,
             connected=connected,
             healthy=connected and c.last_write_ok and self._fetch_ok,
             last_error=c.last_error,
-            last_error_at=c.last_error_at,
+            last_error_at=c.last_error_at or 0.0,
         )
 
     def stop(self) -> None:
@@ -147,8 +150,10 @@ class IngestService:
         """Run until stop(); returns the final stats."""
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        self._connected_at_stop = None
         if self._stop_requested:
             self._stop.set()
+        self._log_config()
         try:
             await self._connect()
             if self._stop.is_set():
@@ -166,6 +171,7 @@ class IngestService:
             refresher.cancel()
             await asyncio.gather(*loops, refresher, return_exceptions=True)
         finally:
+            self._connected_at_stop = self._nc is not None and self._nc.is_connected
             await self._sink.close()
             nc, self._nc = self._nc, None
             if nc is not None:
@@ -174,6 +180,21 @@ class IngestService:
         return self.stats()
 
     # ------------------------------------------------------------------ internals
+
+    def _log_config(self) -> None:
+        """What an operator needs to see at start (never the password)."""
+        cfg, bus = self.config, self.config.bus
+        logger.info(
+            "analytics-ingest: stream %s, consumer %s, %d pull loop(s), fetch %d, "
+            "ack_wait %.0fs, NATS %s, database %s",
+            bus.stream,
+            bus.durable,
+            cfg.concurrency,
+            bus.fetch_batch,
+            bus.ack_wait_secs,
+            ", ".join(redact(u) for u in bus.servers),
+            _database_target(cfg.database_url),
+        )
 
     async def _connect(self) -> None:
         """Connect and bind, retrying with backoff until it works or stop() is called."""
@@ -197,7 +218,7 @@ class IngestService:
                     self._nc = None
                 if self._fail_log.allow():
                     logger.warning("analytics-ingest: cannot start yet: %s", self._c.last_error)
-                await self._sleep(self._backoff(attempt))
+                await self._sleep(self._backoff.delay(attempt))
 
     async def _supervised(self, index: int) -> None:
         """A pull loop that an unexpected error restarts (after a backoff) rather than
@@ -210,7 +231,7 @@ class IngestService:
                 self._fetch_ok = False
                 self._record_error(err)
                 logger.exception("analytics-ingest[%d]: pull loop failed; restarting", index)
-                await self._sleep(self._backoff(self._failures + 1))
+                await self._sleep(self._backoff.delay(self._backoff.failures + 1))
 
     async def _pull_loop(self, index: int) -> None:
         assert self._nc is not None and self._stop is not None
@@ -231,13 +252,13 @@ class IngestService:
                     self._record_error(err)
                     if self._fail_log.allow():
                         logger.warning("analytics-ingest[%d]: fetch failed: %s", index, err)
-                    await self._sleep(self._backoff(self._failures + 1))
+                    await self._sleep(self._backoff.delay(self._backoff.failures + 1))
                     continue
                 self._fetch_ok = True
                 if msgs:
                     await self._handle(msgs)
-                    if self._failures:
-                        await self._sleep(self._backoff(self._failures))
+                    if self._backoff.failures:
+                        await self._sleep(self._backoff.delay(self._backoff.failures))
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -263,7 +284,7 @@ class IngestService:
             good.append(msg)
             if msg.metadata.num_delivered > 1:
                 redelivery = True
-                self._c.redelivered += 1
+                self._m.redelivered += 1
             await asyncio.sleep(0)  # ~10 ms of decoding per message: let the others run
         return rows, refused, good, redelivery
 
@@ -274,54 +295,127 @@ class IngestService:
             await self._terminate(*self._malformed.pop())
         if not good:
             return
-        timeout = self.config.write_timeout_secs
         keepalive = asyncio.create_task(self._keep_alive(good))
         try:
-            outcome = await self._sink.deliver(rows, redelivery=redelivery, timeout=timeout)
-            refused.extend(outcome.refused)
-            if refused:
-                await self._sink.dead_letter(refused, timeout=timeout)
+            written = await self._store(rows, refused, redelivery=redelivery)
         except Exception as err:
-            await self._failed(good, len(rows), err)
+            if is_transient(err) or max(_delivered(m) for m in good) < _POISON_DELIVERIES:
+                await self._failed(good, len(rows), err)
+                return
+            # Not an outage, and not isolated to rows by the sink: split the fetch so
+            # the good messages are stored and acknowledged and only the poison stays.
+            for msg in good:
+                await self._handle_alone(msg, err)
             return
         finally:
             keepalive.cancel()
+        await self._ack(good)
+        self._succeeded(written, len(refused), len(good))
+
+    async def _store(self, rows: list[Row], refused: list[Rejected], *, redelivery: bool) -> int:
+        """Write ``rows`` and the dead letters (``refused`` grows by the sink's);
+        the rows written."""
+        timeout = self.config.write_timeout_secs
+        outcome = await self._sink.deliver(rows, redelivery=redelivery, timeout=timeout)
+        refused.extend(outcome.refused)
+        if refused:
+            await self._sink.dead_letter(refused, timeout=timeout)
+        return outcome.delivered
+
+    async def _handle_alone(self, msg: Msg, first: BaseException) -> None:
+        """One message of a fetch that keeps failing: store it on its own; if it still
+        fails (not transiently), dead-letter its rows with the error and acknowledge."""
+        rows, refused, good, _ = await self._decode([msg])
+        if not good:
+            while self._malformed:
+                await self._terminate(*self._malformed.pop())
+            return
+        try:
+            written = await self._store(rows, refused, redelivery=True)
+        except Exception as err:
+            if is_transient(err):
+                await self._failed([msg], len(rows), err)
+                return
+            await self._poisoned(msg, rows, refused, err)
+            return
+        await self._ack([msg])
+        self._succeeded(written, len(refused), 1)
+        del first
+
+    async def _poisoned(
+        self, msg: Msg, rows: list[Row], refused: list[Rejected], err: BaseException
+    ) -> None:
+        reason = f"could not be stored after {_delivered(msg)} deliveries: {describe(err)}"
+        letters = [*refused, *(_as_rejected(r, reason) for r in rows)]
+        self._m.poisoned += 1
+        self._c.record_error(err)
+        logger.error(
+            "analytics-ingest: message on %s (stream seq %s) failed %d times (%s); "
+            "dead-lettering its %d row(s) and acknowledging it",
+            msg.subject,
+            getattr(msg.metadata.sequence, "stream", "?"),
+            _delivered(msg),
+            describe(err),
+            len(letters),
+        )
+        try:
+            await self._sink.dead_letter(letters, timeout=self.config.write_timeout_secs)
+        except Exception as dl_err:
+            if is_transient(dl_err):
+                await self._failed([msg], len(rows), dl_err)
+                return
+            # Even the dead letters are refused: terminate (never redelivered), counted
+            # as poisoned and logged above; the evidence is the stream's sequence.
+            logger.error(
+                "analytics-ingest: the dead letters were refused too (%s); terminating the message",
+                describe(dl_err),
+            )
+            with contextlib.suppress(Exception):
+                await msg.term()
+            return
+        await self._ack([msg])
+        self._succeeded(0, len(letters), 1)
+
+    async def _ack(self, msgs: Sequence[Msg]) -> None:
         # Committed: only now acknowledge. A lost ack means one more (idempotent) delivery.
-        for msg in good:
+        for msg in msgs:
             with contextlib.suppress(Exception):
                 await msg.ack()
         if self._nc is not None:
             with contextlib.suppress(Exception):
                 await self._nc.flush(timeout=5)
-        if self._failures:
-            logger.warning("analytics-ingest: writes recovered after %d failures", self._failures)
+
+    def _succeeded(self, written: int, dead_lettered: int, messages: int) -> None:
+        failures = self._backoff.succeed()
+        if failures:
+            logger.warning("analytics-ingest: writes recovered after %d failures", failures)
             self._fail_log.reset()
-        self._failures = 0
         c = self._c
         c.last_write_ok = True
-        c.rows_written += outcome.delivered
-        c.dead_lettered += len(refused)
-        c.messages += len(good)
+        c.written += written
+        c.rejected += dead_lettered
         c.batches += 1
+        self._m.messages += messages
 
     async def _failed(self, msgs: Sequence[Msg], rows: int, err: BaseException) -> None:
         """Not stored: acknowledge nothing; ask for redelivery after a backoff delay."""
         c = self._c
-        c.failed_batches += 1
-        c.last_write_ok = False
-        self._failures += 1
-        self._record_error(err)
-        delay = self._backoff(self._failures)
+        c.retried += 1
+        c.record_error(err, write_failed=True)
+        delay = self._backoff.fail()
         if self._fail_log.allow():
+            hint = not_ready_hint(err)
             logger.warning(
                 "analytics-ingest: write of %d rows failed (%d consecutive, %d similar "
                 "messages suppressed); not acknowledged, redelivered in %.1fs: %s",
                 rows,
-                self._failures,
+                self._backoff.failures,
                 self._fail_log.take_suppressed(),
                 delay,
                 c.last_error,
             )
+            if hint is not None:
+                logger.error("analytics-ingest: %s", hint)
         for msg in msgs:
             with contextlib.suppress(Exception):
                 await msg.nak(delay=delay)
@@ -336,8 +430,8 @@ class IngestService:
                     await msg.in_progress()
 
     async def _terminate(self, msg: Msg, err: BaseException) -> None:
-        self._c.malformed += 1
-        self._record_error(err)
+        self._m.malformed += 1
+        self._c.record_error(err)
         if self._malformed_log.allow():
             logger.error(
                 "analytics-ingest: terminated a malformed message on %s (stream seq %s): %s; "
@@ -354,10 +448,10 @@ class IngestService:
         assert self._nc is not None
         bus = self.config.bus
         js = self._nc.jetstream()
-        last_t, last_rows = time.monotonic(), self._c.rows_written
+        last_t, last_rows = time.monotonic(), self._c.written
         while True:
             await asyncio.sleep(_REFRESH_SECS)
-            now, rows = time.monotonic(), self._c.rows_written
+            now, rows = time.monotonic(), self._c.written
             self._rate = (rows - last_rows) / (now - last_t)
             last_t, last_rows = now, rows
             with contextlib.suppress(Exception):
@@ -366,19 +460,36 @@ class IngestService:
                 self._ack_pending = info.num_ack_pending or 0
 
     def _record_error(self, err: BaseException) -> None:
-        # Driver messages carry no credentials; the DSN is never logged.
-        self._c.last_error = f"{type(err).__name__}: {err}"[:500]
-        self._c.last_error_at = time.time()
-
-    def _backoff(self, attempt: int) -> float:
-        s = self.config.settings
-        ceiling = min(s.max_backoff_secs, s.initial_backoff_secs * 2.0 ** min(attempt - 1, 30))
-        return float(ceiling * (0.5 + self._rng.random() / 2))
+        self._c.record_error(err)
 
     async def _sleep(self, delay: float) -> None:
         assert self._stop is not None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), delay)
+
+
+def _delivered(msg: Msg) -> int:
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:
+        return 1
+
+
+def _as_rejected(row: Row, reason: str) -> Rejected:
+    return storable(Rejected(row[0], row[1], row[2], row[3], row[5], reason, None))
+
+
+def _database_target(url: str) -> str:
+    """``host:port/dbname`` of a DSN, for the start-up log (never user or password)."""
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "localhost"
+        port = parts.port or 5432
+    except ValueError:
+        return "(unparsable URL)"
+    return f"{host}:{port}/{parts.path.lstrip('/') or '(default)'}"
 
 
 async def run_ingest(config: IngestConfig, *, handle_signals: bool = False) -> IngestStats:

@@ -25,6 +25,7 @@ _COUNTERS = {
     "failed_batches": "Failed batch writes (messages not acknowledged, redelivered later).",
     "redelivered_messages": "Messages received that had been delivered before.",
     "malformed": "Messages that could not be decoded (terminated).",
+    "poisoned": "Messages that kept failing: rows dead-lettered, message acknowledged.",
 }
 _GAUGES = {
     "pending": "Consumer lag: messages not yet delivered to any replica.",

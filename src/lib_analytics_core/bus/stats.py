@@ -3,7 +3,8 @@
 How the numbers add up, for one process (each replica process reports its own; the
 stream-wide view is ``analytics-bus status``): every message a replica fetched ends
 as exactly one of ``messages`` (rows stored or dead-lettered, then acknowledged),
-``malformed`` (could not be decoded: terminated, never retried) or a failed attempt
+``malformed`` (could not be decoded: terminated, never retried), ``poisoned`` (kept
+failing: rows dead-lettered, acknowledged; also counted in ``messages``) or a failed attempt
 counted in ``failed_batches`` (not acknowledged: JetStream redelivers it, and
 ``redelivered_messages`` counts it again when it comes back).
 """
@@ -37,6 +38,10 @@ class IngestStats:
     malformed: int
     """Messages that could not be decoded (not this library's format, or a version this
     reader does not know): terminated so they are not redelivered, and logged."""
+    poisoned: int
+    """Messages that kept failing with an error that is not an outage after several
+    deliveries: their rows were dead-lettered (with the error) and the message
+    acknowledged, so the consumer settles."""
     pending: int
     """Consumer lag: messages in the stream not yet delivered to any replica."""
     ack_pending: int

@@ -14,14 +14,14 @@ malformed and terminates them (they stay visible in its stats and logs).
 
 from __future__ import annotations
 
-import datetime as _dt
-import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import msgspec
 
 from .._errors import BusError
-from ..ingest.encoding import Rejected, Row
+from ..ingest import rows as codec
+from ..ingest.rows import Rejected, Row
 
 __all__ = [
     "FORMAT_VERSION",
@@ -31,21 +31,15 @@ __all__ = [
     "encode_rows",
 ]
 
+_T = TypeVar("_T")
+
 #: Bumped whenever the layout below changes; readers refuse versions they do not know.
 FORMAT_VERSION = 1
 
-_RowWire = tuple[_dt.datetime, uuid.UUID, str, str, "uuid.UUID | None", str]
-_RejectedWire = tuple[_dt.datetime, uuid.UUID, str, str, str, str, "str | None"]
-
-
-class _RowsMessage(msgspec.Struct, array_like=True, frozen=True):
-    v: int
-    rows: list[_RowWire]
-
-
-class _RejectedMessage(msgspec.Struct, array_like=True, frozen=True):
-    v: int
-    rejected: list[_RejectedWire]
+#: ``[version, …]`` as msgpack writes it: a 2-element array, then the version (a
+#: positive fixint). The body after it is exactly what the row codec writes, so the bus
+#: and the spool share one encoder (``ingest.rows``).
+_PREFIX = bytes((0x92, FORMAT_VERSION))
 
 
 class _Version(msgspec.Struct, array_like=True):
@@ -54,31 +48,20 @@ class _Version(msgspec.Struct, array_like=True):
     v: int
 
 
-_encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
-_rows_decoder = msgspec.msgpack.Decoder(_RowsMessage)
-_rejected_decoder = msgspec.msgpack.Decoder(_RejectedMessage)
 _version_decoder = msgspec.msgpack.Decoder(_Version)
 
 
 def encode_rows(rows: Sequence[Row]) -> bytes:
-    """One message body for ``rows`` (a list of :data:`~..ingest.encoding.Row`)."""
-    return _encoder.encode((FORMAT_VERSION, rows))
+    """One message body for ``rows`` (a list of :data:`~..ingest.rows.Row`)."""
+    return _PREFIX + codec.encode_rows(rows)
 
 
 def encode_rejected(rejected: Sequence[Rejected]) -> bytes:
     """One message body for rows refused on the producer side (dead letters)."""
-    return _encoder.encode(
-        (
-            FORMAT_VERSION,
-            [
-                (r.timestamp, r.event_id, r.event_type, r.service, r.payload, r.error, r.sqlstate)
-                for r in rejected
-            ],
-        )
-    )
+    return _PREFIX + codec.encode_rejected(rejected)
 
 
-def _check_version(data: bytes, err: msgspec.DecodeError) -> BusError:
+def _check_version(data: bytes, err: Exception) -> BusError:
     try:
         version = _version_decoder.decode(data).v
     except msgspec.DecodeError:
@@ -91,23 +74,20 @@ def _check_version(data: bytes, err: msgspec.DecodeError) -> BusError:
     return BusError(f"malformed bus message: {err}")
 
 
-def decode_rows(data: bytes) -> list[Row]:
-    """The rows of a message body; :class:`BusError` if it is not a valid batch."""
+def _decode(data: bytes, decode: Callable[[memoryview], list[_T]]) -> list[_T]:
+    if data[:2] != _PREFIX:
+        raise _check_version(data, ValueError("not a version-1 message"))
     try:
-        message = _rows_decoder.decode(data)
+        return decode(memoryview(data)[2:])
     except msgspec.DecodeError as err:
         raise _check_version(data, err) from err
-    if message.v != FORMAT_VERSION:
-        raise _check_version(data, msgspec.DecodeError("version"))
-    return message.rows
+
+
+def decode_rows(data: bytes) -> list[Row]:
+    """The rows of a message body; :class:`BusError` if it is not a valid batch."""
+    return _decode(data, codec.decode_rows)
 
 
 def decode_rejected(data: bytes) -> list[Rejected]:
     """The dead letters of a message body; :class:`BusError` if it is not valid."""
-    try:
-        message = _rejected_decoder.decode(data)
-    except msgspec.DecodeError as err:
-        raise _check_version(data, err) from err
-    if message.v != FORMAT_VERSION:
-        raise _check_version(data, msgspec.DecodeError("version"))
-    return [Rejected(*r) for r in message.rejected]
+    return _decode(data, codec.decode_rejected)

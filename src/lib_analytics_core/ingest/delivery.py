@@ -1,25 +1,30 @@
 """The delivery policy: how one batch reaches a sink, whatever the sink is.
 
-Owns: retry with exponential backoff and "equal" jitter; the circuit (after a failure,
-batches go straight to the spool until the backoff has passed, instead of each waiting
-on a connect timeout); the per-attempt timeout clipped to shutdown's deadline; giving
-up at the deadline (spool, else count as lost); dead letters (refused rows, kept in the
-sink's dead-letter store, or in memory when even that fails); hand-off to the spool and
-replay from it; the outcome counters and their rate-limited log lines.
+Owns: retry with exponential backoff and "equal" jitter (:class:`Backoff`, also used by
+``analytics-ingest``); the circuit (after a failure, batches go straight to the spool
+until the backoff has passed, instead of each waiting on a connect timeout); the
+per-attempt timeout clipped to the stop token's deadline; giving up at the deadline
+(spool, else count as lost); dead letters, on a path of their own (their own few
+retries, never the outage circuit, never counted as a failed write; kept in memory when
+even that fails); hand-off to the spool and replay from it; the outcome counters and
+their rate-limited log lines.
 
-Must not touch: the channel, batching or encoding (``worker``); connections, SQL or
-any medium (``sinks``); files (``spool``, reached only through ``AsyncSpool``).
+Must not touch: the channel, batching or encoding (``worker``, ``pipeline``);
+connections, SQL or any medium (``sinks``); files (``spool``, reached only through
+``AsyncSpool``, whose calls never raise). The stop token is an *argument* of every
+call (``stop``): the worker never sets this object's fields.
 
 Rules a reader can check here:
 
+* :meth:`DeliveryPolicy.deliver` returns for every batch, whatever the sink or the
+  spool raise (only a cancellation of the caller propagates), so the pipeline releases
+  each batch exactly once.
 * A row the sink has delivered is never delivered again by this policy: once
-  ``deliver`` returns, only dead letters remain to be handled (a failure after a commit,
-  such as a connection dying in the pool's reset, is the sink's to absorb; see
-  ``sinks/postgres``).
+  ``deliver`` returns, only dead letters remain to be handled.
 * A retry is a *redelivery* (the sink makes it idempotent): the first attempt may have
   been stored although it raised.
-* Dead letters are retried a few times, then kept in memory (``recent_rejections``):
-  they never hold up the batches behind them.
+* A replayed row is counted once, as ``replayed`` (stored) or ``replay_rejected``
+  (dead-lettered): it was counted as ``spooled`` when it went to disk.
 """
 
 from __future__ import annotations
@@ -33,12 +38,13 @@ from typing import TypeVar
 
 from .._config import AnalyticsConfig
 from .clock import Clock
-from .encoding import Rejected, Row
+from .rows import Rejected, Row
 from .sinks.base import Sink
 from .spool_io import AsyncSpool
 from .stats import Counters, LogLimiter
+from .stop import Stop
 
-__all__ = ["DeliveryPolicy"]
+__all__ = ["Backoff", "DeliveryPolicy"]
 
 _T = TypeVar("_T")
 
@@ -49,6 +55,44 @@ logger = logging.getLogger("lib_analytics_core")
 _MIN_OP_TIMEOUT_SECS = 0.05
 #: Failed attempts to store dead letters before they are kept in memory instead.
 _DEAD_LETTER_ATTEMPTS = 3
+#: Pause between two attempts to store dead letters (their own, short, retry).
+_DEAD_LETTER_PAUSE_SECS = 0.1
+
+
+class Backoff:
+    """Exponential backoff with "equal" jitter over consecutive failures: the one used
+    by the worker's delivery and by every ``analytics-ingest`` loop.
+
+    The n-th consecutive failure waits between half and all of
+    ``min(maximum, initial * 2**(n-1))``: spread out (replicas do not retry in step) but
+    never shorter than half the nominal delay.
+    """
+
+    __slots__ = ("_initial", "_maximum", "_rng", "failures")
+
+    def __init__(self, initial: float, maximum: float, *, rng: random.Random | None = None) -> None:
+        self._initial = initial
+        self._maximum = maximum
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+        self.failures = 0
+
+    def delay(self, attempt: int) -> float:
+        ceiling = min(self._maximum, self._initial * (2.0 ** min(attempt - 1, 30)))
+        return float(ceiling * (0.5 + self._rng.random() / 2))
+
+    def fail(self) -> float:
+        """Count one more consecutive failure; the delay before the next attempt."""
+        self.failures += 1
+        return self.delay(self.failures)
+
+    def succeed(self) -> int:
+        """Reset; returns how many failures in a row there had been."""
+        n, self.failures = self.failures, 0
+        return n
+
+
+class _SinkCancelled(Exception):
+    """A sink call ended cancelled although nobody cancelled the caller."""
 
 
 class DeliveryPolicy:
@@ -69,13 +113,9 @@ class DeliveryPolicy:
         self.spool = spool
         self._counters = counters
         self._clock = clock
-        self._rng = rng or random.Random()  # noqa: S311 - backoff jitter
-        self._deadline: float | None = None
-        self._poke: asyncio.Event | None = None  # wakes the attempt in flight
-        self.stop_requested = False
-        self.stop_event: asyncio.Event | None = None  # set by the worker's run()
+        # Consecutive failed attempts, across batches: drives backoff and the circuit.
+        self._backoff = Backoff(settings.initial_backoff_secs, settings.max_backoff_secs, rng=rng)
         self.recent_rejections: deque[Rejected] = deque(maxlen=100)
-        self._failures = 0  # consecutive failed attempts, across batches: drives backoff
         self._down_until = 0.0
         self._replay_progress: dict[str, int] = {}
         self._fail_log = LogLimiter(10.0)
@@ -84,65 +124,54 @@ class DeliveryPolicy:
 
     # -- time ------------------------------------------------------------------------
 
-    @property
-    def deadline(self) -> float | None:
-        """Shutdown's deadline (clock time), or None while running normally."""
-        return self._deadline
-
-    @deadline.setter
-    def deadline(self, value: float | None) -> None:
-        self._deadline = value
-        if self._poke is not None:
-            self._poke.set()  # an attempt in flight must now end by the deadline too
-
-    async def _bounded(self, call: Awaitable[_T]) -> _T:
-        """One sink call, cut at the shutdown deadline, also when that deadline is set
-        while the call is in flight (an attempt begun with a long ``write_timeout_secs``
-        before ``shutdown()`` was called must not outlive shutdown's budget)."""
+    async def _bounded(self, call: Awaitable[_T], stop: Stop) -> _T:
+        """One sink call, cut at the stop token's deadline, also when that deadline is
+        set while the call is in flight (an attempt begun with a long
+        ``write_timeout_secs`` before ``shutdown()`` was called must not outlive
+        shutdown's budget). A call that ends *cancelled* although the caller was not
+        cancelled is a failed attempt like any other, not a stop."""
         task = asyncio.ensure_future(call)
-        poke = self._poke = asyncio.Event()
+        poke = asyncio.Event()
         task.add_done_callback(lambda _: poke.set())
+        stop.watch(poke)
         try:
             while not task.done():
                 poke.clear()
-                if self._deadline is None:
+                if stop.deadline is None:
                     await poke.wait()
                     continue
-                remaining = self._deadline - self._clock.now()
+                remaining = stop.deadline - self._clock.now()
                 if remaining <= 0:
                     task.cancel()
                     await asyncio.wait([task])  # the sink's cleanup (terminate) runs now
                     raise TimeoutError("the shutdown deadline passed during the attempt")
                 await self._clock.wait(poke, remaining)
+            if task.cancelled():
+                raise _SinkCancelled(f"the {self.sink.name} sink's call was cancelled")
             return task.result()
         finally:
-            self._poke = None
+            stop.unwatch(poke)
             if not task.done():
                 task.cancel()
 
     def circuit_open(self) -> bool:
         return self._clock.now() < self._down_until
 
-    def deadline_passed(self) -> bool:
-        return self.deadline is not None and self._clock.now() >= self.deadline
-
-    def op_timeout(self) -> float:
+    def op_timeout(self, stop: Stop) -> float:
         """The write timeout, shortened so no single attempt outlives the deadline."""
         timeout = self._settings.write_timeout_secs
-        if self.deadline is not None:
-            timeout = max(_MIN_OP_TIMEOUT_SECS, min(timeout, self.deadline - self._clock.now()))
+        if stop.deadline is not None:
+            timeout = max(_MIN_OP_TIMEOUT_SECS, min(timeout, stop.deadline - self._clock.now()))
         return timeout
 
     def backoff_delay(self, attempt: int) -> float:
-        s = self._settings
-        ceiling = min(s.max_backoff_secs, s.initial_backoff_secs * (2.0 ** min(attempt - 1, 30)))
-        return float(ceiling * (0.5 + self._rng.random() / 2))  # "equal jitter"
+        return self._backoff.delay(attempt)
 
-    async def _sleep(self, delay: float) -> None:
+    async def _sleep(self, delay: float, stop: Stop) -> None:
         """Back off, but wake at once for shutdown and never sleep past its deadline."""
-        if self.deadline is not None:
-            delay = max(0.0, min(delay, self.deadline - self._clock.now()))
-        await self._clock.wait(None if self.stop_requested else self.stop_event, delay)
+        if stop.deadline is not None:
+            delay = max(0.0, min(delay, stop.deadline - self._clock.now()))
+        await self._clock.wait(None if stop.requested else stop.event, delay)
 
     # -- one batch ---------------------------------------------------------------------
 
@@ -151,6 +180,7 @@ class DeliveryPolicy:
         rows: list[Row],
         rejected: list[Rejected],
         *,
+        stop: Stop,
         redelivery: bool = False,
         replay: bool = False,
     ) -> bool:
@@ -158,17 +188,20 @@ class DeliveryPolicy:
 
         False means the rows went to the spool or were given up on at the deadline
         (or, for a replay, that the sink is still unavailable: the rows stay on disk).
+        Returns whatever the sink or the spool raise; only a cancellation of the caller
+        propagates (the batch is then still the pipeline's, for the final drain).
         """
         attempt = 0
         pending = list(rejected)
+        stored = 0
         while rows:
-            if self.deadline_passed():
+            if stop.passed(self._clock.now()):
                 if not replay:
                     await self._give_up(rows, pending)
                 return False
             if (
                 not replay
-                and not self.stop_requested  # at shutdown, try for real until the deadline
+                and not stop.requested  # at shutdown, try for real until the deadline
                 and self.spool is not None
                 and self.circuit_open()
                 and await self._spool_rows(rows, pending)
@@ -176,9 +209,9 @@ class DeliveryPolicy:
                 return False  # failed moments ago: spooled without waiting on a timeout
             try:
                 again = replay or redelivery or attempt > 0
-                timeout = self.op_timeout()
+                timeout = self.op_timeout(stop)
                 outcome = await self._bounded(
-                    self.sink.deliver(rows, redelivery=again, timeout=timeout)
+                    self.sink.deliver(rows, redelivery=again, timeout=timeout), stop
                 )
             except Exception as err:
                 attempt += 1
@@ -191,33 +224,45 @@ class DeliveryPolicy:
                     and await self._spool_rows(rows, pending)
                 ):
                     return False
-                await self._sleep(delay)
+                await self._sleep(delay, stop)
                 continue
+            c = self._counters
             if replay:
-                self._counters.replayed += outcome.delivered
+                c.replayed += outcome.delivered
+                c.replay_rejected += len(outcome.refused)
             else:
-                self._counters.written += outcome.delivered
-            self._counters.batches += 1
+                stored = outcome.delivered
+            c.batches += 1
             pending.extend(outcome.refused)
             rows = []
             self._on_success()
         if pending:
-            await self._dead_letter(pending)
+            await self._dead_letter(pending, stop, counted=not replay)
+        # Counted only now, with no await before the pipeline releases the batch: a
+        # stats() reader never sees its rows both written and still in flight.
+        self._counters.written += stored
         return True
 
-    async def _dead_letter(self, rejected: list[Rejected]) -> None:
+    async def _dead_letter(self, rejected: list[Rejected], stop: Stop, *, counted: bool) -> None:
+        """Store dead letters: a few quick retries of their own, then memory. A failure
+        here is not an outage (the rows were refused, the sink may be fine): it neither
+        opens the circuit nor counts as a failed write. ``counted``: add them to
+        ``rejected`` (a replay counts its refusals as ``replay_rejected`` instead)."""
+        c = self._counters
         for attempt in range(1, _DEAD_LETTER_ATTEMPTS + 1):
             try:
-                timeout = self.op_timeout()
-                await self._bounded(self.sink.dead_letter(rejected, timeout=timeout))
+                timeout = self.op_timeout(stop)
+                await self._bounded(self.sink.dead_letter(rejected, timeout=timeout), stop)
             except Exception as err:
-                delay = self._on_failure(err, 0)
-                if attempt == _DEAD_LETTER_ATTEMPTS or self.deadline_passed():
-                    self._keep_in_memory(rejected, err)
+                c.record_error(err)
+                if attempt == _DEAD_LETTER_ATTEMPTS or stop.passed(self._clock.now()):
+                    self._keep_in_memory(rejected, err, counted=counted)
                     return
-                await self._sleep(delay)
+                c.dead_letter_retries += 1
+                await self._sleep(_DEAD_LETTER_PAUSE_SECS * attempt, stop)
                 continue
-            self._counters.rejected += len(rejected)
+            if counted:
+                c.rejected += len(rejected)
             self.recent_rejections.extend(rejected)
             if self._reject_log.allow():
                 first = rejected[0]
@@ -225,17 +270,20 @@ class DeliveryPolicy:
                     "analytics: %d event(s) refused and dead-lettered (e.g. %s %s: %s); "
                     "%d similar messages suppressed",
                     len(rejected),
-                    first.event_type,
+                    first.event_type[:100],
                     first.event_id,
                     first.error[:200],
                     self._reject_log.take_suppressed(),
                 )
             return
 
-    def _keep_in_memory(self, rejected: list[Rejected], err: BaseException) -> None:
+    def _keep_in_memory(
+        self, rejected: list[Rejected], err: BaseException, *, counted: bool = True
+    ) -> None:
         if not rejected:
             return
-        self._counters.rejected += len(rejected)
+        if counted:
+            self._counters.rejected += len(rejected)
         self.recent_rejections.extend(rejected)
         logger.error(
             "analytics: could not store %d rejected events in the dead-letter store (%s); "
@@ -247,16 +295,15 @@ class DeliveryPolicy:
     def _on_failure(self, err: BaseException, rows: int) -> float:
         """Count and (rate-limited) log one failed attempt; return the backoff delay."""
         self._counters.retried += 1
-        self._failures += 1
-        self._counters.record_error(err)
-        delay = self.backoff_delay(self._failures)
+        delay = self._backoff.fail()
+        self._counters.record_error(err, write_failed=True)
         self._down_until = self._clock.now() + delay
         if self._fail_log.allow():
             logger.warning(
                 "analytics delivery to %s failed (%d consecutive failures, %d rows, "
                 "%d similar messages suppressed); retrying in %.2fs: %s",
                 self.sink.name,
-                self._failures,
+                self._backoff.failures,
                 rows,
                 self._fail_log.take_suppressed(),
                 delay,
@@ -265,10 +312,11 @@ class DeliveryPolicy:
         return delay
 
     def _on_success(self) -> None:
-        if self._failures:
-            logger.warning("analytics writes recovered after %d failed attempts", self._failures)
+        failures = self._backoff.succeed()
+        if failures:
+            logger.warning("analytics writes recovered after %d failed attempts", failures)
             self._fail_log.reset()
-        self._failures = 0
+        self._counters.last_write_ok = True
         self._down_until = 0.0
 
     async def _give_up(self, rows: list[Row], rejected: list[Rejected]) -> None:
@@ -288,9 +336,11 @@ class DeliveryPolicy:
             return True
         if self._spool_log.allow():
             logger.error(
-                "analytics spool %s is full or failing (%d bytes cap): batch of %d events "
-                "kept in memory; %d similar messages suppressed",
+                "analytics spool %s is %s (%d bytes cap): batch of %d events kept in "
+                "memory (new events are dropped, and counted, once the queue is full); "
+                "%d similar messages suppressed",
                 spool.directory,
+                "full" if spool.full else "failing",
                 spool.max_bytes,
                 len(rows),
                 self._spool_log.take_suppressed(),
@@ -303,7 +353,7 @@ class DeliveryPolicy:
         """Cheap (no I/O): whether a replay pass is worth starting now."""
         return self.spool is not None and not self.circuit_open() and self.spool.may_have_pending()
 
-    async def replay(self, between: Callable[[], Awaitable[None]]) -> None:
+    async def replay(self, between: Callable[[], Awaitable[None]], stop: Stop) -> None:
         """Replay spooled batches, oldest first, while the sink accepts them.
 
         The caller guarantees no other delivery is in flight. ``between`` runs after
@@ -322,12 +372,14 @@ class DeliveryPolicy:
             try:
                 start = self._replay_progress.get(claim.name, 0)
                 async for index, rows in spool.records(claim, start):
-                    if self.deadline_passed():
+                    if stop.passed(self._clock.now()):
                         return
-                    if not await self.deliver(rows, [], replay=True):
+                    if not await self.deliver(rows, [], stop=stop, replay=True):
                         return  # still down: the segment stays, replay resumes later
                     self._replay_progress[claim.name] = index + 1
                     await between()
+                if claim.incomplete:
+                    return  # the disk failed mid-read: the segment stays for later
                 await spool.finish(claim)
                 self._replay_progress.pop(claim.name, None)
             finally:

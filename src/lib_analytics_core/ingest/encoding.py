@@ -2,7 +2,8 @@
 
 Each ``(timestamp_ns, event)`` becomes an :class:`EnrichedEvent` (event + timestamp +
 time-ordered UUIDv7 + the client's metadata) and then a row tuple in column order
-``(timestamp, event_id, event_type, service, user_id, data)``.
+``(timestamp, event_id, event_type, service, user_id, data)`` (the one row type,
+:data:`~.rows.Row`).
 
 An event that cannot be encoded (not an ``Event``, a ``before_track`` hook that raised,
 JSON larger than ``max_event_bytes``) does not take its batch down: it becomes a
@@ -24,6 +25,7 @@ import msgspec
 
 from ..events.base import Event, decode_event
 from .fork import on_fork_in_child
+from .rows import COLUMNS, Rejected, Row
 
 if TYPE_CHECKING:
     from .._config import AnalyticsConfig, ClientMetadata
@@ -43,10 +45,6 @@ __all__ = [
     "uuid7_many",
 ]
 
-#: Column order of every row the writer sends.
-COLUMNS = ("timestamp", "event_id", "event_type", "service", "user_id", "data")
-
-Row = tuple[_dt.datetime, uuid.UUID, str, str, "uuid.UUID | None", str]
 BeforeTrack = Callable[[Event], "Event | None"]
 
 _UTC = _dt.UTC
@@ -195,19 +193,6 @@ class EnrichedEvent(msgspec.Struct, frozen=True, kw_only=True):
             event_id=record["event_id"],
             sample_rate=float(meta.get("sample_rate", 1.0)),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """An event the library refused before it reached the database, with the reason."""
-
-    timestamp: _dt.datetime
-    event_id: uuid.UUID
-    event_type: str
-    service: str
-    payload: str
-    error: str
-    sqlstate: str | None = None
 
 
 @dataclass(slots=True)

@@ -33,13 +33,12 @@ runs every call in a thread.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
+import errno
 import fcntl
 import logging
 import os
 import struct
 import time
-import uuid
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,7 +46,8 @@ from typing import IO
 
 import msgspec
 
-from .encoding import Row
+from .rows import Row, decode_rows, encode_rows
+from .stats import LogLimiter
 
 __all__ = ["SegmentClaim", "Spool"]
 
@@ -59,9 +59,8 @@ _SEGMENT_MAX_BYTES = 16 * 1024 * 1024
 #: How often a process with nothing of its own to replay looks for segments left by
 #: other (possibly dead) processes sharing the directory.
 _RESCAN_SECS = 5.0
-_RowType = tuple[_dt.datetime, uuid.UUID, str, str, uuid.UUID | None, str]
-_decoder = msgspec.msgpack.Decoder(list[_RowType])
-_encoder = msgspec.msgpack.Encoder()
+#: errno values that mean "the disk is full" (the spool reports ``full`` for them).
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class SegmentClaim:
@@ -72,6 +71,8 @@ class SegmentClaim:
         self.path = path
         self._file: IO[bytes] | None = file
         self.corrupt = 0
+        #: Reading failed part-way (an I/O error): not replayed to its end, keep it.
+        self.incomplete = False
 
     @property
     def name(self) -> str:
@@ -95,6 +96,11 @@ class SegmentClaim:
         data = self._file.read()
         self.corrupt = corrupt
         pos = 0
+        torn = self.spool._torn.get(self.path.name)
+        if torn is not None:
+            # This process cut a failed append off here (or could not): what follows is
+            # not a record, and not corruption either.
+            data = data[: max(0, torn - base)]
         while pos < len(data):
             if len(data) - pos < _HEADER.size:
                 self._bad(pos, "truncated record header")
@@ -120,7 +126,7 @@ class SegmentClaim:
                 index += 1
                 continue
             try:
-                rows: list[Row] = _decoder.decode(payload)
+                rows: list[Row] = decode_rows(payload)
             except msgspec.DecodeError:
                 self._bad(pos, "undecodable payload")
                 pos = start_payload + length
@@ -157,6 +163,8 @@ class SegmentClaim:
         else:
             self.path.unlink(missing_ok=True)
         self.spool._resume.pop(self.path.name, None)
+        self.spool._torn.pop(self.path.name, None)
+        self.spool.full = False  # space was freed
         _fsync_dir(self.spool.directory)
         self.release()
 
@@ -178,6 +186,13 @@ class Spool:
         self.max_bytes = max_bytes
         self.corrupt_records = 0
         self.append_failures = 0
+        #: The last append failed for lack of space (disk full, quota, size cap); cleared
+        #: by the next append that succeeds or a replayed segment freeing space.
+        self.full = False
+        #: Segment name -> byte offset where a failed append began: a torn tail this
+        #: process wrote itself, skipped silently on replay (not counted as corrupt).
+        self._torn: dict[str, int] = {}
+        self._append_log = LogLimiter(30.0)  # a full disk fails every append
         self._file: IO[bytes] | None = None
         self._path: Path | None = None
         self._pid = os.getpid()
@@ -210,7 +225,9 @@ class Spool:
             name = f"spool-{time.time_ns():020d}-{os.getpid()}.seg"
             hidden = self.directory / f".{name}.new"  # matches no replay glob
             path = self.directory / name
-            f = open(hidden, "ab")  # noqa: SIM115 - kept open across appends, closed in rotate()
+            # Unbuffered: a failed write leaves nothing in a Python buffer for close() to
+            # flush (and fail on) again, and truncate() is a plain ftruncate.
+            f = open(hidden, "ab", buffering=0)  # noqa: SIM115 - closed in rotate()
             try:
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 os.rename(hidden, path)  # visible only now, already locked
@@ -226,44 +243,74 @@ class Spool:
     def append(self, rows: list[Row]) -> bool:
         """Durably append one batch. False if it could not be (size cap, disk error).
 
-        Never raises: a full or broken disk must not take the worker down; the caller
-        keeps the batch in memory instead.
+        Never raises, whatever the disk does: a full or broken disk must not take the
+        worker down; the caller keeps the batch in memory instead. A record torn by a
+        failed write is cut off (or, if even that fails, remembered and skipped by the
+        replay of this process) and the segment is closed, so the next append starts a
+        fresh one.
         """
-        payload = _encoder.encode(rows)
-        record = _HEADER.pack(_MAGIC, len(payload), zlib.crc32(payload)) + payload
         try:
+            payload = encode_rows(rows)
+            record = _HEADER.pack(_MAGIC, len(payload), zlib.crc32(payload)) + payload
             if self.disk_usage() + len(record) > self.max_bytes:
                 self.append_failures += 1
+                self.full = True
                 return False
             f = self._current()
-            start = f.tell()
+            # The real end of the file: after a cut, the position is not where the next
+            # (O_APPEND) write goes, and a cut to a stale offset would keep a torn record.
+            start = f.seek(0, os.SEEK_END)
             try:
-                f.write(record)
+                _write_all(f, record)
                 f.flush()
                 os.fsync(f.fileno())
-            except OSError:
-                # Cut the torn record off so the segment stays readable.
-                with contextlib.suppress(OSError):
-                    f.truncate(start)
+            except BaseException:
+                self._cut(f, start)
                 raise
-        except OSError as err:
+        except BaseException as err:
+            if isinstance(err, KeyboardInterrupt | SystemExit):
+                raise
+            # Anything else, even a CancelledError raised in this thread, is a failed
+            # append: the batch stays in memory, the worker carries on.
             self.append_failures += 1
-            logger.error("analytics spool %s: cannot append: %s", self.directory, err)
+            self.full = isinstance(err, OSError) and err.errno in _FULL_ERRNOS
+            if self._append_log.allow():
+                logger.error(
+                    "analytics spool %s: cannot append: %s: %s (%d failed appends so far, "
+                    "%d similar messages suppressed)",
+                    self.directory,
+                    type(err).__name__,
+                    err,
+                    self.append_failures,
+                    self._append_log.take_suppressed(),
+                )
             self.rotate()
             return False
         self._pending = True
+        self.full = False
         limit = self._segment_max_bytes
         if f.tell() >= (_SEGMENT_MAX_BYTES if limit is None else limit):
             self.rotate()
         return True
 
+    def _cut(self, f: IO[bytes], start: int) -> None:
+        """Cut a torn record off; if that fails too, remember where it began."""
+        try:
+            f.truncate(start)
+            f.seek(start)
+        except Exception:
+            if self._path is not None:
+                self._torn[self._path.name] = start
+
     def rotate(self) -> None:
-        """Close the segment being appended to, making it available for replay."""
+        """Close the segment being appended to, making it available for replay.
+        Never raises (it runs in ``append``'s error handling)."""
         f, self._file, self._path = self._file, None, None
         if f is not None and self._pid == os.getpid():
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(Exception):
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-            f.close()
+            with contextlib.suppress(Exception):
+                f.close()
 
     # -- replay --------------------------------------------------------------------
 
@@ -311,6 +358,16 @@ class Spool:
 
     def close(self) -> None:
         self.rotate()
+
+
+def _write_all(f: IO[bytes], data: bytes) -> None:
+    """``write`` on an unbuffered file may write part of ``data``: write the rest."""
+    view = memoryview(data)
+    while view:
+        n = f.write(view)
+        if not n:
+            raise OSError(errno.EIO, "the spool file accepted no bytes")
+        view = view[n:]
 
 
 def _fsync_dir(directory: Path) -> None:

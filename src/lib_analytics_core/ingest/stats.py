@@ -1,14 +1,18 @@
-"""Counters the worker keeps, the immutable snapshot ``stats()`` returns, and the
-rate limiter that keeps the worker's own logging bounded during an outage.
+"""Counters the write path keeps, the immutable snapshot ``stats()`` returns, and the
+rate limiter that keeps its own logging bounded during an outage.
 
-The counters are plain integers written only by the worker's loop (the batching loop
-counts what it takes and encodes; the delivery policy counts outcomes); ``stats()``
-reads them from any thread."""
+One set of counters for every writer: the worker's delivery policy and every
+``analytics-ingest`` loop count rows written, dead-lettered, batches, failed attempts
+and the last error in the same :class:`Counters` (the ingest service adds only what
+is about messages). The counters are plain integers written only by one event loop;
+``stats()`` reads them from any thread."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
+from .errors import describe
 
 __all__ = ["Counters", "LogLimiter", "ShutdownReport", "WorkerStats"]
 
@@ -60,8 +64,20 @@ class WorkerStats:
     """Spool records found corrupt (torn or damaged) and skipped during replay."""
     spool_bytes: int = 0
     """Bytes currently held in the spool directory (0 without a spool)."""
+    spool_failures: int = 0
+    """Spool calls that failed (an append refused for the size cap or a disk error, a
+    scan or replay read that raised). Each failed append kept its batch in memory."""
+    spool_full: bool = False
+    """The last append failed for lack of space (disk full, quota, ``spool_max_bytes``):
+    while true, batches the sink cannot take wait in memory and the queue may drop."""
+    replay_rejected: int = 0
+    """Spooled rows the sink refused when replayed (dead-lettered; they were counted as
+    ``spooled`` when they went to disk, so they are not in ``rejected``)."""
+    dead_letter_retries: int = 0
+    """Failed attempts to store dead letters that were retried (their own path: they
+    never count in ``retried`` nor open the outage circuit)."""
 
-    def as_dict(self) -> dict[str, int | float | str | None]:
+    def as_dict(self) -> dict[str, int | float | str | bool | None]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
@@ -70,11 +86,14 @@ class Counters:
 
     __slots__ = (
         "batches",
+        "dead_letter_retries",
         "hook_dropped",
         "last_error",
         "last_error_at",
+        "last_write_ok",
         "lost",
         "rejected",
+        "replay_rejected",
         "replayed",
         "retried",
         "sampled_out",
@@ -85,17 +104,21 @@ class Counters:
 
     def __init__(self) -> None:
         self.taken = 0
-        self.written = 0
-        self.retried = 0
-        self.rejected = 0
+        self.written = 0  # rows stored
+        self.retried = 0  # failed write attempts
+        self.rejected = 0  # rows dead-lettered
         self.spooled = 0
         self.replayed = 0
+        self.replay_rejected = 0
+        self.dead_letter_retries = 0
         self.lost = 0
         self.sampled_out = 0
         self.hook_dropped = 0
-        self.batches = 0
+        self.batches = 0  # successful writes
         self.last_error: str | None = None
         self.last_error_at: float | None = None
+        #: The last write attempt succeeded (or none failed yet): health, not history.
+        self.last_write_ok = True
 
     def snapshot(
         self,
@@ -105,6 +128,8 @@ class Counters:
         in_flight: int,
         spool_corrupt: int,
         spool_bytes: int,
+        spool_failures: int = 0,
+        spool_full: bool = False,
     ) -> WorkerStats:
         return WorkerStats(
             tracked=self.taken + queue_depth + dropped,
@@ -124,17 +149,20 @@ class Counters:
             last_error_at=self.last_error_at,
             spool_corrupt=spool_corrupt,
             spool_bytes=spool_bytes,
+            spool_failures=spool_failures,
+            spool_full=spool_full,
+            replay_rejected=self.replay_rejected,
+            dead_letter_retries=self.dead_letter_retries,
         )
 
-    def record_error(self, err: BaseException) -> None:
-        # Driver messages carry no credentials; the DSN is never logged. str(err) may
-        # itself raise (a hostile exception): the counters must still be updated.
-        try:
-            text = f"{type(err).__name__}: {err}"
-        except Exception:
-            text = type(err).__name__
-        self.last_error = text[:500]
+    def record_error(self, err: BaseException, *, write_failed: bool = False) -> None:
+        """Remember ``err`` as the last error (``describe``: bounded, never raises, no
+        credentials); ``write_failed`` also marks the writer unhealthy until a write
+        succeeds."""
+        self.last_error = describe(err)
         self.last_error_at = time.time()
+        if write_failed:
+            self.last_write_ok = False
 
 
 class LogLimiter:

@@ -21,8 +21,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ._threads import ThreadPerCallExecutor
-from .encoding import Rejected
 from .fork import register_threaded, unregister_threaded
+from .rows import Rejected
 from .sinks.postgres import PoolFactory
 from .stats import ShutdownReport, WorkerStats
 from .worker import AnalyticsWorker

@@ -25,11 +25,12 @@ from .._errors import WorkerError
 from .clock import Clock, LoopClock
 from .delivery import DeliveryPolicy
 from .encoding import Rejected, RowEncoder
-from .pipeline import BatchPipeline
+from .processor import BatchProcessor
 from .sinks import Sink, make_sink
 from .spool import Spool
 from .spool_io import AsyncSpool
 from .stats import Counters, LogLimiter, ShutdownReport, WorkerStats
+from .stop import Stop
 from .worker_config import WorkerConfig
 
 if TYPE_CHECKING:
@@ -83,9 +84,10 @@ class AnalyticsWorker:
             raise WorkerError("AnalyticsWorker needs an asyncpg pool, a DSN or a pool factory")
         self._sink = sink if sink is not None else make_sink(s, pool)
         self._policy = DeliveryPolicy(s, self._sink, spool, self._counters, self._clock)
-        self._pipeline = BatchPipeline(RowEncoder(s), self._policy, self._counters, s.service_name)
+        self._pipeline = BatchProcessor(RowEncoder(s), self._policy, self._counters, s.service_name)
         self._wake: asyncio.Event | None = None
-        self._stop: asyncio.Event | None = None
+        # The stop token: passed to every delivery and replay call, never poked into them.
+        self._stop = Stop()
         self._finished: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
@@ -114,6 +116,8 @@ class AnalyticsWorker:
             in_flight=self._pipeline.in_flight,
             spool_corrupt=spool.corrupt_records if spool is not None else 0,
             spool_bytes=spool.disk_bytes if spool is not None else 0,
+            spool_failures=spool.failures if spool is not None else 0,
+            spool_full=spool.full if spool is not None else False,
         )
 
     def recent_rejections(self) -> list[Rejected]:
@@ -133,7 +137,6 @@ class AnalyticsWorker:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._wake = wake = asyncio.Event()
-        self._stop = self._policy.stop_event = asyncio.Event()
         self._finished = asyncio.Event()
 
         def waker() -> None:
@@ -242,20 +245,14 @@ class AnalyticsWorker:
 
     async def _shutdown(self, timeout: float | None) -> bool:  # noqa: ASYNC109
         budget = self._settings.shutdown_timeout_secs if timeout is None else timeout
-        policy = self._policy
         if not self._running:
             # Never started, or already finished: deliver what is queued inline.
-            policy.deadline = self._clock.now() + budget
-            policy.stop_requested = True
+            self._stop.request(self._clock.now() + budget)
             return not await self._flush_inline(budget)
         if asyncio.get_running_loop() is not self._loop:
             raise WorkerError("shutdown() must be awaited on the worker's event loop")
-        deadline = self._clock.now() + budget
-        if policy.deadline is None or deadline < policy.deadline:
-            policy.deadline = deadline
-        policy.stop_requested = True
-        assert self._wake is not None and self._stop is not None and self._finished is not None
-        self._stop.set()
+        self._stop.request(self._clock.now() + budget)
+        assert self._wake is not None and self._finished is not None
         self._wake.set()
         try:
             # The worker itself honours the deadline; the grace covers its bookkeeping.
@@ -265,10 +262,8 @@ class AnalyticsWorker:
         return False
 
     def _begin_stop_on_cancel(self) -> None:
-        policy = self._policy
-        policy.stop_requested = True
-        if policy.deadline is None:
-            policy.deadline = self._clock.now() + self._settings.shutdown_timeout_secs
+        # An earlier deadline (shutdown() already called) is kept by the token.
+        self._stop.request(self._clock.now() + self._settings.shutdown_timeout_secs)
 
     async def _drain_despite_cancellation(self) -> bool:
         """Run the final drain to its end; True if we were cancelled meanwhile.
@@ -297,7 +292,7 @@ class AnalyticsWorker:
         if n == 0:
             self._pending_since = None
             return False
-        if n >= self._settings.batch_size or self._pipeline.waiters or self._policy.stop_requested:
+        if n >= self._settings.batch_size or self._pipeline.waiters or self._stop.requested:
             return True
         if self._pending_since is None:
             self._pending_since = now
@@ -310,7 +305,7 @@ class AnalyticsWorker:
         return max(0.0, min(due, _MAX_IDLE_WAIT_SECS))
 
     async def _main_loop(self) -> None:
-        while not self._policy.stop_requested:
+        while not self._stop.requested:
             try:
                 await self._step()
             except Exception as err:
@@ -319,30 +314,32 @@ class AnalyticsWorker:
                 self._counters.record_error(err)
                 if self._crash_log.allow():
                     logger.exception("analytics worker: unexpected error; carrying on")
-                await self._clock.wait(self._stop, 0.1)
+                await self._clock.wait(self._stop.event, 0.1)
 
     async def _step(self) -> None:
         assert self._wake is not None
         if self._policy.replay_wanted():
             await self._pipeline.wait_for_write()  # a replay never overlaps a live delivery
-            await self._policy.replay(self._between_replayed_records)
+            await self._policy.replay(self._between_replayed_records, self._stop)
         if self._batch_ready(self._clock.now()):
             self._pending_since = None
             await self._pipeline.process(
-                self._channel.take(self._settings.max_batch_size), pipelined=True
+                self._channel.take(self._settings.max_batch_size), self._stop, pipelined=True
             )
             return
         self._pipeline.resolve_waiters()
         self._wake.clear()
         now = self._clock.now()
-        if self._batch_ready(now) or self._policy.stop_requested:
+        if self._batch_ready(now) or self._stop.requested:
             return
         await self._clock.wait(self._wake, self._idle_timeout(now))
 
     async def _between_replayed_records(self) -> None:
         """During a replay, deliver a live batch whenever a full one is waiting."""
-        if not self._policy.stop_requested and len(self._channel) >= self._settings.batch_size:
-            await self._pipeline.process(self._channel.take(self._settings.max_batch_size))
+        if not self._stop.requested and len(self._channel) >= self._settings.batch_size:
+            await self._pipeline.process(
+                self._channel.take(self._settings.max_batch_size), self._stop
+            )
 
     async def _final_drain(self) -> None:
         """Deliver everything still queued, within the shutdown deadline.
@@ -351,32 +348,34 @@ class AnalyticsWorker:
         a cancellation), then the queue (memory is what an exit loses), then the spool
         if time is left (it is safe on disk anyway).
         """
-        self._policy.stop_requested = True
-        await self._pipeline.resume()
+        self._stop.request()
+        await self._pipeline.resume(self._stop)
         while len(self._channel):
-            await self._pipeline.process(self._channel.take(self._settings.max_batch_size))
-        await self._policy.replay(self._between_replayed_records)
+            await self._pipeline.process(
+                self._channel.take(self._settings.max_batch_size), self._stop
+            )
+        await self._policy.replay(self._between_replayed_records, self._stop)
         self._pipeline.resolve_waiters()
 
     async def _flush_inline(self, timeout: float | None) -> bool:  # noqa: ASYNC109
         """Flush without a running worker (``flush``/``shutdown`` before/after ``run``)."""
         self._loop = asyncio.get_running_loop()
-        policy = self._policy
-        if policy.deadline is None and timeout is not None:
-            policy.deadline = self._clock.now() + timeout
-        if policy.stop_event is None:
-            self._stop = policy.stop_event = asyncio.Event()
+        stop = self._stop
+        if stop.deadline is None and timeout is not None:
+            stop.set_deadline(self._clock.now() + timeout)
         done = self._inline_done = asyncio.Event()
         try:
-            await self._pipeline.resume()
+            await self._pipeline.resume(stop)
             target = self._counters.taken + len(self._channel)
             while len(self._channel) and self._counters.taken < target:
-                await self._pipeline.process(self._channel.take(self._settings.max_batch_size))
+                await self._pipeline.process(
+                    self._channel.take(self._settings.max_batch_size), self._stop
+                )
             return self._pipeline.done_seq >= target
         finally:
             await self._close()
-            if not policy.stop_requested:
-                policy.deadline = None
+            if not stop.requested:
+                stop.set_deadline(None)
             done.set()
 
     async def _close(self) -> None:

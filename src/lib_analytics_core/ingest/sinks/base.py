@@ -1,18 +1,53 @@
 """The sink protocol: the seam between the delivery policy and the medium.
 
-Contract every sink keeps, because the policy above it relies on it:
+A sink only *delivers*. Batching, encoding, retry, backoff, the circuit, the spool,
+the shutdown deadline and the counters are the policy's (``ingest.delivery``), written
+once for every sink — OpenTelemetry's processor/exporter split, sentry-python's
+worker/transport split.
 
-* ``deliver`` either returns (the rows are durably stored or acknowledged, minus the
-  ones it names as refused) or raises. An exception means "outcome unknown": the policy
-  retries the same rows later with ``redelivery=True``, so a sink must make a redelivery
-  idempotent (PostgreSQL: ``ON CONFLICT DO NOTHING`` on ``("timestamp", event_id)``;
-  NATS: a JetStream message id derived from the rows, inside the duplicate window).
-* A row refused for its *value* (the database cannot store it) is returned in
-  ``SinkOutcome.refused`` with the reason, never raised: the rest of the batch is stored
-  and the policy dead-letters the refused rows through ``dead_letter``.
-* ``timeout`` is the whole call's budget in seconds; the policy clips it to shutdown's
-  deadline. A sink never sleeps or retries on its own.
-* No method may block the event loop: file or CPU-heavy work goes to a thread.
+How to write a sink (e.g. an ``HttpSink`` posting rows to a collector)
+----------------------------------------------------------------------
+
+1. A class with a ``name`` (short, for logs: ``"http"``) and the four async methods
+   below. No base class to inherit; :class:`Sink` is a ``typing.Protocol``.
+2. ``open()`` prepares connections (an ``httpx.AsyncClient``); it may raise (the policy
+   counts the failure and retries); it may be called again after a failure, and
+   ``deliver`` may be called without it (open lazily there).
+3. ``deliver(rows, *, redelivery, timeout)`` sends :data:`~..rows.Row` tuples (column
+   order :data:`~..rows.COLUMNS`; encode them with :func:`~..rows.encode_rows` if the
+   medium wants bytes) and **returns only when the medium has stored or acknowledged
+   them**. Return ``SinkOutcome(delivered=n, refused=[...])``:
+
+   * a row the medium refuses *for its value* (an HTTP 400/413/422 naming it, a
+     database refusal) goes in ``refused`` as a :class:`~..rows.Rejected` with the
+     reason; never raise for it, or the whole batch is retried for ever. If the medium
+     refuses a batch without saying which row, split it (bisect) and resend the
+     halves, as ``PostgresSink`` does;
+   * anything else — connection refused, a 5xx, a 429, a timeout — is **raised**. A
+     raise means "outcome unknown": the policy retries the same rows later with
+     ``redelivery=True``, so the medium must make a redelivery idempotent (PostgreSQL:
+     ``ON CONFLICT DO NOTHING`` on ``("timestamp", event_id)``; NATS: a message id
+     derived from the rows; HTTP: send the event ids and let the collector drop ones it
+     has stored). Use :func:`~..errors.is_transient` if the sink must tell a transient
+     failure from a refusal itself.
+4. ``timeout`` is the **whole call's** budget in seconds (connect, send, wait for the
+   answer, any splitting): take a deadline at the start and give each step what is left
+   (``httpx.Timeout`` per request is not enough when a call makes several requests). The
+   policy clips it to shutdown's deadline and cancels the call if it overruns, so a
+   sink must also be cancellation-safe (release what it holds in ``finally``).
+5. ``dead_letter(refused, *, timeout)`` keeps refused rows somewhere inspectable (the
+   collector's dead-letter endpoint, ``analytics_dead_letters``). Make each
+   :class:`~..rows.Rejected` storable with :func:`~..rows.storable` first. Raising is
+   allowed: dead letters have their own short retry, then stay in memory
+   (``recent_rejections()``); a failure here never counts as an outage.
+6. ``close()`` releases connections, returns promptly (bound every wait) and never
+   raises.
+7. Never sleep, retry, spool or count inside a sink, and never block the event loop:
+   CPU-heavy work (encoding a large batch) yields with ``await asyncio.sleep(0)``
+   between chunks; file I/O goes to a thread.
+8. Plug it in with ``AnalyticsWorker(cfg, sink=YourSink(...))`` or by teaching
+   :func:`~.make_sink` a new ``transport`` scheme; test it with the policy's own fault
+   tests (``tests/_inject.py``: ``FaultySink`` wraps any sink).
 """
 
 from __future__ import annotations
@@ -21,7 +56,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..encoding import Rejected, Row
+from ..rows import Rejected, Row
 
 __all__ = ["Sink", "SinkOutcome"]
 
@@ -37,7 +72,7 @@ class SinkOutcome:
 
 
 class Sink(Protocol):
-    """A medium the worker delivers encoded rows to."""
+    """A medium the worker delivers encoded rows to (see the module docstring)."""
 
     #: Short name used in logs and stats ("postgres", "nats").
     name: str

@@ -35,7 +35,7 @@ from ..._errors import BusError, ConfigurationError
 from ...bus.config import PAYLOAD_HEADROOM, BusConfig
 from ...bus.connect import ConnectionState, connect
 from ...bus.wire import encode_rejected, encode_rows
-from ..encoding import Rejected, Row
+from ..rows import Rejected, Row, storable
 from .base import SinkOutcome
 
 if TYPE_CHECKING:
@@ -265,6 +265,7 @@ class NatsSink:
 
 
 def _trim(r: Rejected) -> Rejected:
+    r = storable(r)  # a lone surrogate would not even encode to msgpack
     if len(r.payload) <= _REFUSED_PAYLOAD_CHARS and len(r.error) <= 2000:
         return r
     return Rejected(

@@ -18,10 +18,17 @@ Two write paths, chosen once per server:
   ``ON CONFLICT DO NOTHING`` on the ``(timestamp, event_id)`` key makes the retry
   idempotent.
 
-A value the database refuses (SQLSTATE class 22 "data exception" or 23 "integrity
-constraint") fails the whole statement. Rather than lose the batch, the writer bisects
-it with the idempotent INSERT until each refused row is isolated; the others are stored
-and each refused row goes to ``analytics_dead_letters`` with the database's error.
+Errors are classified once (``ingest.errors``): a transient one (the server went away,
+a timeout, a lock or serialization failure, too many connections, a schema not yet
+migrated) is raised for the policy to retry; *any other* error on a batch — whatever
+its SQLSTATE (22, 23, 54001 stack depth, …) or exception class — makes the writer bisect
+the batch with the idempotent INSERT until each refused row is isolated; the others are
+stored and each refused row goes to ``analytics_dead_letters`` with the database's
+error, every field made storable first (``rows.storable``).
+
+``timeout`` is the whole call's budget (connection, COPY or INSERT, every bisection
+step, the release), as the sink contract says: a deadline is taken at the start and
+each statement gets what is left of it.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -37,8 +45,9 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from ...schema.facts import DEAD_LETTER_TABLE, EVENTS_TABLE
-from ..encoding import COLUMNS, Rejected, Row
+from ..errors import is_duplicate, is_transient
 from ..fork import acquire_fork_safely
+from ..rows import COLUMNS, MAX_DEAD_LETTER_ERROR_CHARS, Rejected, Row, storable
 from .base import SinkOutcome
 
 if TYPE_CHECKING:
@@ -67,16 +76,24 @@ async def _supports_copy(conn: Conn) -> bool:
 
 
 def is_data_error(err: BaseException) -> bool:
-    """The database (or asyncpg's encoder) refused a *value*: retrying cannot help."""
-    if isinstance(err, asyncpg.UniqueViolationError):
-        return False
-    if isinstance(err, asyncpg.PostgresError):
-        state = getattr(err, "sqlstate", "") or ""
-        return state.startswith(("22", "23"))
-    # asyncpg raises its client-side DataError (an InterfaceError that is also a
-    # ValueError; not ``asyncpg.DataError``, which is SQLSTATE 22000) when a Python value
-    # cannot be encoded for its column, e.g. a string with a lone surrogate.
-    return isinstance(err, asyncpg.InterfaceError) and isinstance(err, ValueError)
+    """The rows are at fault (bisect them): any error that is neither transient nor a
+    unique violation (``ingest.errors`` is the one classification)."""
+    return not is_transient(err) and not is_duplicate(err)
+
+
+class _Budget:
+    """What is left of one call's ``timeout``."""
+
+    __slots__ = ("_end",)
+
+    def __init__(self, timeout: float) -> None:
+        self._end = time.monotonic() + timeout
+
+    def left(self) -> float:
+        remaining = self._end - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the write's time budget is spent")
+        return remaining
 
 
 @dataclass(slots=True)
@@ -134,60 +151,58 @@ class BatchWriter:
         rows: Sequence[Row],
         *,
         idempotent: bool,
-        timeout: float | None = None,  # noqa: ASYNC109 - per statement, clipped by the caller
+        timeout: float | None = None,  # noqa: ASYNC109 - the whole call's budget
     ) -> WriteResult:
         """Store ``rows``; return how many were stored and which were refused.
 
         Raises (for the caller to retry) only on transient errors. Refused rows are
         returned, not raised; the caller dead-letters them via :meth:`dead_letter`.
-        ``timeout`` bounds each statement (the caller shortens it near a shutdown
-        deadline); it defaults to the writer's ``write_timeout_secs``.
+        ``timeout`` is the budget of the whole call, bisection included; it defaults to
+        the writer's ``write_timeout_secs``.
         """
-        timeout = self._timeout if timeout is None else timeout
+        budget = _Budget(self._timeout if timeout is None else timeout)
         if self.copy_ok is None:
-            self.copy_ok = await asyncio.wait_for(_supports_copy(conn), timeout)
+            self.copy_ok = await asyncio.wait_for(_supports_copy(conn), budget.left())
             logger.debug("analytics writer: copy=%s", self.uses_copy())
         if not rows:
             return WriteResult(0, [])
         if not idempotent and self.uses_copy():
             try:
+                left = budget.left()
                 # wait_for, not only COPY's own timeout: asyncpg first prepares an
                 # introspection query with no timeout at all, which a silent network
                 # would stall forever. The caller terminates the connection on timeout.
                 await asyncio.wait_for(
                     conn.copy_records_to_table(
-                        self._table,
-                        records=rows,
-                        columns=COLUMNS,
-                        timeout=timeout,
+                        self._table, records=rows, columns=COLUMNS, timeout=left
                     ),
-                    timeout,
+                    left,
                 )
                 return WriteResult(len(rows), [])
-            except asyncpg.UniqueViolationError:
-                # Part of this batch is already stored (a replayed spool file, an
-                # earlier attempt that did commit): fall back to the idempotent path.
-                pass
             except Exception as err:
-                if not is_data_error(err):
+                # A unique violation: part of this batch is already stored (a replayed
+                # spool file, an earlier attempt that did commit); a refused value:
+                # bisect. Both take the idempotent path.
+                if is_transient(err):
                     raise
-        return await self._write_splitting(conn, list(rows), timeout)
+        return await self._write_splitting(conn, list(rows), budget)
 
-    async def _insert(self, conn: Conn, rows: Sequence[Row], timeout: float) -> None:  # noqa: ASYNC109
+    async def _insert(self, conn: Conn, rows: Sequence[Row], budget: _Budget) -> None:
         cols = list(zip(*rows, strict=True))
-        await conn.execute(self._insert_sql, *cols, timeout=timeout)
+        left = budget.left()
+        await asyncio.wait_for(conn.execute(self._insert_sql, *cols, timeout=left), left)
 
     async def _write_splitting(
         self,
         conn: Conn,
         rows: list[Row],
-        timeout: float,  # noqa: ASYNC109
+        budget: _Budget,
     ) -> WriteResult:
         try:
-            await self._insert(conn, rows, timeout)
+            await self._insert(conn, rows, budget)
             return WriteResult(len(rows), [])
         except Exception as err:
-            if not is_data_error(err):
+            if is_transient(err):
                 raise
             if len(rows) == 1:
                 row = rows[0]
@@ -200,14 +215,14 @@ class BatchWriter:
                             row[2],
                             row[3],
                             row[5],
-                            f"{type(err).__name__}: {err}"[:2000],
+                            _describe_refusal(err),
                             getattr(err, "sqlstate", None),
                         )
                     ],
                 )
             mid = len(rows) // 2
-            left = await self._write_splitting(conn, rows[:mid], timeout)
-            right = await self._write_splitting(conn, rows[mid:], timeout)
+            left = await self._write_splitting(conn, rows[:mid], budget)
+            right = await self._write_splitting(conn, rows[mid:], budget)
             return WriteResult(left.written + right.written, left.rejected + right.rejected)
 
     async def dead_letter(
@@ -218,34 +233,32 @@ class BatchWriter:
     ) -> None:
         """Keep refused events, with the reason, in ``analytics_dead_letters``.
 
-        Every text is made storable first: the payload that was refused may hold
-        exactly what ``text`` refuses too (NUL bytes, lone surrogates), and a dead
-        letter that cannot be stored would lose the evidence.
+        Every field is made storable first (``rows.storable``): the payload that was
+        refused may hold exactly what ``text`` refuses too (NUL bytes, lone
+        surrogates), and so may a producer's error or SQLSTATE; a dead letter that
+        cannot be stored would lose the evidence and be retried for ever.
         """
         if not rejected:
             return
         cols: list[list[Any]] = [[], [], [], [], [], [], []]
-        for r in rejected:
+        for r in map(storable, rejected):
             cols[0].append(r.timestamp)
             cols[1].append(r.event_id)
-            cols[2].append(_storable(r.event_type)[:100])
-            cols[3].append(_storable(r.service)[:100])
-            cols[4].append(_storable(r.payload))
-            cols[5].append(_storable(r.error))
+            cols[2].append(r.event_type)
+            cols[3].append(r.service)
+            cols[4].append(r.payload)
+            cols[5].append(r.error)
             cols[6].append(r.sqlstate)
-        await conn.execute(
-            self._dead_letter_sql, *cols, timeout=self._timeout if timeout is None else timeout
-        )
+        left = self._timeout if timeout is None else timeout
+        await asyncio.wait_for(conn.execute(self._dead_letter_sql, *cols, timeout=left), left)
 
 
-def _storable(text: str) -> str:
-    """``text`` as PostgreSQL ``text`` accepts it: NULs and lone surrogates escaped."""
-    text = text.replace("\x00", "\\u0000")
+def _describe_refusal(err: BaseException) -> str:
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
+        text = f"{type(err).__name__}: {err}"
+    except Exception:
+        text = type(err).__name__
+    return text[:MAX_DEAD_LETTER_ERROR_CHARS]
 
 
 class PostgresSink:
@@ -305,16 +318,20 @@ class PostgresSink:
         redelivery: bool,
         timeout: float,  # noqa: ASYNC109 - the policy's budget, passed to the driver
     ) -> SinkOutcome:
-        async with self._connection(timeout) as conn:
-            result = await self._writer.write(conn, rows, idempotent=redelivery, timeout=timeout)
+        budget = _Budget(timeout)
+        async with self._connection(budget) as conn:
+            result = await self._writer.write(
+                conn, rows, idempotent=redelivery, timeout=budget.left()
+            )
         return SinkOutcome(result.written, result.rejected)
 
     async def dead_letter(self, refused: Sequence[Rejected], *, timeout: float) -> None:  # noqa: ASYNC109
-        async with self._connection(timeout) as conn:
-            await self._writer.dead_letter(conn, refused, timeout)
+        budget = _Budget(timeout)
+        async with self._connection(budget) as conn:
+            await self._writer.dead_letter(conn, refused, budget.left())
 
     @contextlib.asynccontextmanager
-    async def _connection(self, timeout: float) -> AsyncIterator[Conn]:  # noqa: ASYNC109
+    async def _connection(self, budget: _Budget) -> AsyncIterator[Conn]:
         """Borrow a connection for one call.
 
         A failed call's connection is terminated, never returned for reuse (its state is
@@ -323,20 +340,20 @@ class PostgresSink:
         the pool's reset query) does not make the call fail: the statement committed,
         and reporting it as failed would retry rows that are stored (issue 14 item 4).
         """
-        await self.open()
+        await asyncio.wait_for(self.open(), budget.left())
         pool = self._pool
         assert pool is not None
-        conn = await acquire_fork_safely(pool, timeout)
+        conn = await acquire_fork_safely(pool, budget.left())
         try:
             yield conn
         except BaseException:
             with contextlib.suppress(Exception):
                 conn.terminate()
             with contextlib.suppress(Exception):
-                await pool.release(conn, timeout=timeout)
+                await pool.release(conn, timeout=_POOL_CLOSE_SECS)
             raise
         try:
-            await pool.release(conn, timeout=timeout)
+            await pool.release(conn, timeout=max(0.05, min(_POOL_CLOSE_SECS, budget.left())))
         except Exception as err:
             logger.debug("analytics: connection lost while returning it to the pool: %r", err)
             with contextlib.suppress(Exception):  # asyncpg may have terminated it already
