@@ -25,7 +25,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,11 +34,13 @@ import msgspec
 from .._config import AnalyticsConfig
 from ..ingest.clock import LoopClock
 from ..ingest.delivery import DeliveryPolicy
-from ..ingest.encoding import Rejected, Row, uuid7
+from ..ingest.encoding import uuid7
+from ..ingest.rows import Rejected, Row, storable
 from ..ingest.sinks import Sink, make_sink
 from ..ingest.spool import Spool
 from ..ingest.spool_io import AsyncSpool
 from ..ingest.stats import Counters
+from ..ingest.stop import Stop
 from .batch import Enriched
 
 __all__ = ["CollectorDelivery", "Encoded", "StoreOutcome", "Unavailable"]
@@ -271,13 +273,15 @@ class CollectorDelivery:
 
     def refusal(self, raw: bytes, event_type: str | None, service: str, reason: str) -> Rejected:
         """A dead letter for an envelope refused by validation (raw payload, truncated)."""
-        return Rejected(
-            _dt.datetime.now(_dt.UTC),
-            uuid7(time.time_ns()),
-            (event_type or "unknown")[:100],
-            service,
-            raw[:1024].decode("utf-8", "replace"),
-            reason,
+        return storable(
+            Rejected(
+                _dt.datetime.now(_dt.UTC),
+                uuid7(time.time_ns()),
+                event_type or "unknown",
+                service,
+                raw[:1024].decode("utf-8", "replace"),
+                reason,
+            )
         )
 
     async def replay_forever(self, stop: asyncio.Event) -> None:
@@ -289,11 +293,26 @@ class CollectorDelivery:
         async def between() -> None:
             return None
 
+        token = Stop()  # the policy's stop token: requested when ``stop`` is set
+        watcher = asyncio.ensure_future(stop.wait())
+        watcher.add_done_callback(lambda _: token.request())
+        try:
+            await self._replay_until(policy, between, token, stop)
+        finally:
+            watcher.cancel()
+
+    async def _replay_until(
+        self,
+        policy: DeliveryPolicy,
+        between: Callable[[], Awaitable[None]],
+        token: Stop,
+        stop: asyncio.Event,
+    ) -> None:
         while not stop.is_set():
             try:
                 if policy.replay_wanted():
                     async with self._spool_lock:  # no append while segments are replayed
-                        await policy.replay(between)
+                        await policy.replay(between, token)
             except Exception:
                 logger.exception("analytics-collect: spool replay failed; will retry")
             with contextlib.suppress(TimeoutError):

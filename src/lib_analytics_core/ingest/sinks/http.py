@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgspec
 
-from ..encoding import Rejected, Row
+from ..rows import Rejected, Row
 from .base import SinkOutcome
 
 if TYPE_CHECKING:
@@ -103,10 +104,15 @@ class HttpSink:
         assert self._client is not None
         delivered = 0
         refused: list[Rejected] = []
+        # ``timeout`` is the whole call's budget: each request gets what is left of it.
+        deadline = time.monotonic() + timeout
         for start in range(0, len(rows), MAX_EVENTS_PER_REQUEST):
             chunk = rows[start : start + MAX_EVENTS_PER_REQUEST]
             body = _encode([_envelope(r) for r in chunk])
-            response = await self._client.post(self._url, content=body, timeout=timeout)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the delivery's budget ran out between requests")
+            response = await self._client.post(self._url, content=body, timeout=left)
             status = response.status_code
             if status == 200:
                 result = msgspec.json.decode(response.content)
