@@ -320,6 +320,7 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
                 "rows_spooled": c.spooled if c else 0,
                 "rows_replayed": c.replayed if c else 0,
                 "dead_lettered": c.rejected if c else 0,
+                "dead_letters_unstored": delivery.dead_letters_unstored if delivery else 0,
                 "last_error": c.last_error if c else None,
             }
         )

@@ -57,6 +57,13 @@ DEFAULT_MAX_WRITERS = 2
 REPLAY_INTERVAL_SECS = 1.0
 
 
+def _cancelling() -> bool:
+    """Whether the current task itself has been asked to stop (a CancelledError that
+    some library raised on its own is an error like any other, not a shutdown)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class Unavailable(Exception):
     """Neither the sink nor the spool took the rows: answer 503 with Retry-After."""
 
@@ -98,6 +105,9 @@ class CollectorDelivery:
         self._pending: deque[tuple[list[Row], asyncio.Future[StoreOutcome]]] = deque()
         self._writers: set[asyncio.Future[None]] = set()
         self._spool_lock = asyncio.Lock()
+        self.dead_letters_unstored = 0
+        """Refusals the dead-letter store could not take (the clients got each reason)."""
+        self.recent_unstored: deque[Rejected] = deque(maxlen=100)
         self.max_writers = max_writers
         self._replay_policy = (
             DeliveryPolicy(settings, sink, spool, self.counters, LoopClock())
@@ -176,7 +186,11 @@ class CollectorDelivery:
     async def open(self) -> None:
         try:
             await self.sink.open()
-        except Exception as err:  # down at start: each request retries (then spool/503)
+        except (Exception, asyncio.CancelledError) as err:
+            # Down at start: each request retries (then spool/503). A CancelledError that
+            # the driver raised on its own is such a failure too, not a shutdown.
+            if isinstance(err, asyncio.CancelledError) and _cancelling():
+                raise
             logger.warning("analytics-collect: sink not available yet: %s", type(err).__name__)
 
     async def store(self, rows: list[Row]) -> StoreOutcome:
@@ -214,6 +228,12 @@ class CollectorDelivery:
                     if not fut.done():
                         fut.set_exception(err if isinstance(err, Unavailable) else Unavailable())
                 if not isinstance(err, Exception):
+                    # This writer is being cancelled (shutdown): no request may wait
+                    # for ever on a writer that is gone.
+                    while self._pending:
+                        _, fut = self._pending.popleft()
+                        if not fut.done():
+                            fut.set_exception(Unavailable())
                     raise
                 continue
             for rows, fut in group:
@@ -237,7 +257,9 @@ class CollectorDelivery:
                 # idempotent INSERT ... ON CONFLICT DO NOTHING. Our own retry is a
                 # redelivery: the first attempt's outcome is unknown.
                 outcome = await self.sink.deliver(rows, redelivery=attempt > 0, timeout=timeout)
-            except Exception as err:
+            except (Exception, asyncio.CancelledError) as err:
+                if isinstance(err, asyncio.CancelledError) and _cancelling():
+                    raise  # we are being cancelled; a stray one is just a failed attempt
                 last = err
                 self.counters.record_error(err)
                 continue
@@ -268,8 +290,13 @@ class CollectorDelivery:
         try:
             await self.sink.dead_letter(refused, timeout=self.settings.write_timeout_secs)
             self.counters.rejected += len(refused)
-        except Exception as err:
+        except (Exception, asyncio.CancelledError) as err:
+            if isinstance(err, asyncio.CancelledError) and _cancelling():
+                raise
+            # Not stored: the client still has each reason; count and keep the evidence.
             self.counters.record_error(err)
+            self.dead_letters_unstored += len(refused)
+            self.recent_unstored.extend(refused)
 
     def refusal(self, raw: bytes, event_type: str | None, service: str, reason: str) -> Rejected:
         """A dead letter for an envelope refused by validation (raw payload, truncated)."""
