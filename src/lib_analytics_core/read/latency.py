@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 import asyncpg
 
 from .._errors import QueryError
+from . import cumulative as _cumulative
 from . import histogram as _histogram
 from ._common import (
     _DAY,
@@ -249,6 +250,17 @@ async def api_latency(
     if lo >= hi:
         return []
     level, dims = _rollup_for(group_by, filters)
+    if granularity == "total":
+        return await _total(
+            db,
+            lo,
+            hi,
+            level=level,
+            dims=dims,
+            group_cols=list(_GROUP_COLUMNS[group_by]),
+            filters=filters,
+            limit=lim,
+        )
     table = f"analytics_api_{width}_{level}"
 
     args: list[object] = [lo, hi]
@@ -257,9 +269,7 @@ async def api_latency(
         if value is not None:
             args.append(value)
             where.append(f"{column} = ${len(args)}")
-    group_cols = list(_GROUP_COLUMNS[group_by])
-    if granularity != "total":
-        group_cols.insert(0, "bucket")
+    group_cols = ["bucket", *_GROUP_COLUMNS[group_by]]
     fixed = {c for c, v in filters.items() if v is not None}
     precomputed = "bucket" in group_cols and all(d in group_cols or d in fixed for d in dims)
     if precomputed:
@@ -294,3 +304,135 @@ def _stored_row(r: asyncpg.Record) -> ApiLatencyRow:
         p99_ms=None if k99 is None else rep(k99),
         max_ms=None if dmax is None else round(dmax),
     )
+
+
+# ------------------------------------------------------------- totals over a range
+
+
+def _total_sql(level: str, dims: tuple[str, ...], where: list[str], edges: str | None) -> str:
+    """Counts per rollup group over the range plus the group's cumulative rows at the
+    ends of its whole days (migration 0007). ``$1``/``$2``: the whole days; ``edges``:
+    the condition selecting the partial hours around them (None if there are none)."""
+    dim_list = ", ".join(dims)
+    sel = f"{dim_list}, " if dims else ""
+    filt = "".join(f" AND {w}" for w in where)
+    cols = (
+        "requests, requests_estimated, errors_4xx, errors_5xx, duration_count, "
+        "duration_sum_ms, duration_max_ms"
+    )
+    parts = [
+        f"SELECT {sel}{cols} FROM analytics_api_day_{level}"
+        f" WHERE bucket >= $1 AND bucket < $2{filt}"
+    ]
+    if edges:
+        parts.append(f"SELECT {sel}{cols} FROM analytics_api_hour_{level} WHERE {edges}{filt}")
+    join = " AND ".join(f"t.{d} = c.{d}" for d in dims) or "TRUE"
+    group = f"GROUP BY {dim_list}" if dims else "HAVING count(*) > 0"
+    order = f"ORDER BY {dim_list}" if dims else ""
+    return f"""
+WITH c AS (
+    SELECT {sel}{_COUNT_COLUMNS}
+    FROM ({" UNION ALL ".join(parts)}) AS x
+    {group}
+)
+SELECT c.*, h.hist_keys AS hk, h.hist_cum AS hc, l.hist_keys AS lk, l.hist_cum AS lc
+FROM c
+LEFT JOIN LATERAL (
+    SELECT hist_keys, hist_cum FROM analytics_cum_api_{level} t
+    WHERE {join} AND t.bucket < $2 ORDER BY t.bucket DESC LIMIT 1
+) h ON $1 < $2
+LEFT JOIN LATERAL (
+    SELECT hist_keys, hist_cum FROM analytics_cum_api_{level} t
+    WHERE {join} AND t.bucket < $1 ORDER BY t.bucket DESC LIMIT 1
+) l ON $1 < $2
+{order}
+"""
+
+
+async def _total(
+    db: Any,
+    lo: _dt.datetime,
+    hi: _dt.datetime,
+    *,
+    level: str,
+    dims: tuple[str, ...],
+    group_cols: list[str],
+    filters: dict[str, str | None],
+    limit: int,
+) -> list[ApiLatencyRow]:
+    """One row per group over ``[lo, hi)`` (hour-aligned): whole days from the running
+    distributions (two rows per rollup group, whatever the range), the partial days at
+    the edges from the hourly rollup."""
+    d_lo, d_hi = _ceil(lo, _DAY), _ceil(hi + _HOUR, _DAY) - _DAY
+    if d_lo >= d_hi:  # no whole day: every hour is an edge hour
+        d_lo = d_hi = lo
+        spans = [(lo, hi)]
+    else:
+        spans = [(a, b) for a, b in ((lo, d_lo), (d_hi, hi)) if a < b]
+    args: list[object] = [d_lo, d_hi]
+    where: list[str] = []
+    for column, value in filters.items():
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    conds: list[str] = []
+    for a, b in spans:
+        args.extend((a, b))
+        conds.append(f"(bucket >= ${len(args) - 1} AND bucket < ${len(args)})")
+    edges = f"({' OR '.join(conds)})" if conds else None
+    records = await _fetch(db, _total_sql(level, dims, where, edges), *args)
+    edge_hists: dict[tuple[object, ...], list[tuple[Sequence[int], Sequence[int]]]] = {}
+    if edges:
+        edge_sql = (
+            f"SELECT {', '.join([*dims, 'hist_keys', 'hist_counts'])}"
+            f" FROM analytics_api_hour_{level} WHERE {edges}"
+            + "".join(f" AND {w}" for w in where)
+            + " AND $1::timestamptz IS NOT NULL AND $2::timestamptz IS NOT NULL"
+        )
+        for r in await _fetch(db, edge_sql, *args):
+            key = tuple(r[d] for d in dims)
+            edge_hists.setdefault(key, []).append((r["hist_keys"], r["hist_counts"]))
+    out: list[ApiLatencyRow] = []
+    for _key, grp in itertools.groupby(records, key=lambda r: tuple(r[c] for c in group_cols)):
+        out.append(_total_row(list(grp), dims, group_cols, edge_hists))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _total_row(
+    rows: list[asyncpg.Record],
+    dims: tuple[str, ...],
+    group_cols: list[str],
+    edge_hists: dict[tuple[object, ...], list[tuple[Sequence[int], Sequence[int]]]],
+) -> ApiLatencyRow:
+    """One output group from its rollup groups' counts, running rows and edge hours."""
+    totals: dict[str, Any] = {c: sum(r[c] for r in rows) for c in _SUMMED}
+    maxima = [r["duration_max_ms"] for r in rows if r["duration_max_ms"] is not None]
+    totals["duration_max_ms"] = max(maxima) if maxima else None
+    terms: list[_cumulative.Term] = []
+    pending: list[tuple[Sequence[int], Sequence[int]]] = []
+    for r in rows:
+        if r["hk"] is not None:
+            terms.append(_cumulative.decode(r["hk"], r["hc"]))
+            if r["lk"] is not None:
+                terms.append(_cumulative.decode(r["lk"], r["lc"], -1))
+        pending.extend(edge_hists.get(tuple(r[d] for d in dims), ()))
+    if pending:
+        terms.append(_cumulative.from_histogram(*_histogram.merge(pending)))
+    rep = _histogram.representative
+    pcts = [None if k is None else rep(k) for k in _cumulative.quantile_keys(terms, _QS)]
+    return _latency_row(_GroupOnly(rows[0], group_cols), pcts, **totals)
+
+
+class _GroupOnly:
+    """A record seen through the output's group columns (the others read as None)."""
+
+    __slots__ = ("_cols", "_row")
+
+    def __init__(self, row: Any, cols: list[str]) -> None:
+        self._row = row
+        self._cols = cols
+
+    def __getitem__(self, name: str) -> Any:
+        return self._row[name] if name in self._cols else None

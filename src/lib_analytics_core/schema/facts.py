@@ -27,6 +27,7 @@ __all__ = [
     "BUCKET_ORIGIN",
     "BUCKET_ORIGIN_SQL",
     "COMPRESS_AFTER",
+    "CUMULATIVE",
     "DAILY_ACTIVE_USERS",
     "DEAD_LETTER_TABLE",
     "DISTRIBUTIONS",
@@ -72,6 +73,11 @@ DISTRIBUTIONS: Final = (
 )
 """The sparse-distribution rollups of migration 0004 (plain tables on both tiers, filled
 by ``analytics_refresh_distributions()``), one per question grain."""
+
+CUMULATIVE: Final = tuple(f"analytics_cum_api_{g}" for g in ("total", "service", "endpoint"))
+"""The running distributions of migration 0007, one per level of the daily API rollups,
+derived from them (not from raw rows) by ``analytics_refresh_distributions()`` right after
+it refreshed those: their freshness is that of ``analytics_api_day_*``."""
 
 BUCKET_ORIGIN: Final = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
 """Origin of every day/hour bucket: a Monday at 00:00 UTC, TimescaleDB's default
