@@ -64,8 +64,10 @@ AGGREGATES: Final = (
     "analytics_auth_events_daily",
     "analytics_cocoon_activity_daily",
     "analytics_errors_hourly",
+    "analytics_event_trends_hourly",
+    "analytics_event_trends_daily",
 )
-"""The ``@aggregate`` relations of migration 0002, in refresh order."""
+"""The ``@aggregate`` relations of migrations 0002 and 0008, in refresh order."""
 
 DISTRIBUTIONS: Final = (
     *(f"analytics_api_{w}_{g}" for w in ("hour", "day") for g in ("total", "service", "endpoint")),

@@ -51,14 +51,27 @@ CREATE TABLE analytics_cum_api_endpoint (
     PRIMARY KEY (service, endpoint, method, bucket)
 );
 
--- The counts of a range are summed from the daily rollups' narrow columns: covering
--- indexes let that be an index-only scan instead of a read of the wide histogram rows.
-CREATE INDEX analytics_api_day_endpoint_counts_ix ON analytics_api_day_endpoint (bucket)
-    INCLUDE (service, endpoint, method, requests, requests_estimated, errors_4xx, errors_5xx,
-             duration_count, duration_sum_ms, duration_max_ms);
-CREATE INDEX analytics_api_day_service_counts_ix ON analytics_api_day_service (bucket)
-    INCLUDE (service, requests, requests_estimated, errors_4xx, errors_5xx,
-             duration_count, duration_sum_ms, duration_max_ms);
+-- Series and range counts read only the narrow columns of the 0004 rollups, whose rows
+-- are wide (the sparse histogram is stored inline): covering indexes in the series'
+-- order make those reads index-only scans of a fraction of the pages, with no sort.
+CREATE INDEX analytics_api_hour_total_narrow_ix ON analytics_api_hour_total (bucket)
+    INCLUDE (requests, requests_estimated, errors_4xx, errors_5xx, duration_count,
+             duration_sum_ms, duration_max_ms, p50_key, p95_key, p99_key);
+CREATE INDEX analytics_api_hour_service_narrow_ix ON analytics_api_hour_service (bucket, service)
+    INCLUDE (requests, requests_estimated, errors_4xx, errors_5xx, duration_count,
+             duration_sum_ms, duration_max_ms, p50_key, p95_key, p99_key);
+CREATE INDEX analytics_api_hour_endpoint_narrow_ix ON analytics_api_hour_endpoint (bucket, service, endpoint, method)
+    INCLUDE (requests, requests_estimated, errors_4xx, errors_5xx, duration_count,
+             duration_sum_ms, duration_max_ms, p50_key, p95_key, p99_key);
+CREATE INDEX analytics_api_day_total_narrow_ix ON analytics_api_day_total (bucket)
+    INCLUDE (requests, requests_estimated, errors_4xx, errors_5xx, duration_count,
+             duration_sum_ms, duration_max_ms, p50_key, p95_key, p99_key);
+CREATE INDEX analytics_api_day_service_narrow_ix ON analytics_api_day_service (bucket, service)
+    INCLUDE (requests, requests_estimated, errors_4xx, errors_5xx, duration_count,
+             duration_sum_ms, duration_max_ms, p50_key, p95_key, p99_key);
+CREATE INDEX analytics_api_day_endpoint_narrow_ix ON analytics_api_day_endpoint (bucket, service, endpoint, method)
+    INCLUDE (requests, requests_estimated, errors_4xx, errors_5xx, duration_count,
+             duration_sum_ms, duration_max_ms, p50_key, p95_key, p99_key);
 
 -- (key, count) pairs of a cumulative row (the inverse of the encoding above).
 CREATE FUNCTION analytics_hist_unpack(keys BYTEA, cum BYTEA)
