@@ -35,6 +35,7 @@ from ._common import (
     _limit,
     _range,
     _ratio,
+    fast_rows,
 )
 from .latency import ApiLatencyRow, api_latency
 
@@ -194,6 +195,8 @@ class EventTrendRow:
     users: int
 
 
+_make_trend: Final = fast_rows(EventTrendRow)
+
 TrendGranularity = Literal["hour", "day"]
 
 
@@ -237,10 +240,8 @@ async def event_trends(
         f"SELECT bucket, event_type, service, events::bigint, users::bigint FROM {table}"
         f" WHERE {' AND '.join(where)} ORDER BY bucket, event_type, service LIMIT ${len(args)}"
     )
-    return [
-        EventTrendRow(bucket=b, event_type=et, service=s, events=n, users=u)
-        for b, et, s, n, u in await _fetch(db, sql, *args)
-    ]
+    make = _make_trend
+    return [make(*r) for r in await _fetch(db, sql, *args)]
 
 
 async def list_event_types(
