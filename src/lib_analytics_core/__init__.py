@@ -59,6 +59,14 @@ from .read.queries import (
     task_stats,
     top_errors,
 )
+from .read.questions import (
+    EventTrendRow,
+    Overview,
+    event_trends,
+    list_event_types,
+    overview,
+    top_endpoints,
+)
 from .read.window import Window, last_days
 from .schema.erasure import forget_user
 from .schema.health import AggregateHealth, JobHealth, SchemaHealth, schema_health
@@ -95,6 +103,7 @@ __all__ = [  # noqa: PLE0604 - the event classes are derived, see above
     "EnrichedEvent",
     "ErrorRow",
     "Event",
+    "EventTrendRow",
     "EventValidationError",
     "IntegrationHealthRow",
     "JobHealth",
@@ -104,6 +113,7 @@ __all__ = [  # noqa: PLE0604 - the event classes are derived, see above
     "MigrationState",
     "MigrationStatus",
     "NoopClient",
+    "Overview",
     "QueryError",
     "Rejected",
     "SchemaHealth",
@@ -128,17 +138,21 @@ __all__ = [  # noqa: PLE0604 - the event classes are derived, see above
     "detect_server_kind",
     "errors",
     "event_class",
+    "event_trends",
     "forget_user",
     "integration_health",
     "last_days",
+    "list_event_types",
     "list_services",
     "maintain",
     "migrate",
     "migration_status",
+    "overview",
     "refresh_aggregates",
     "registered_event_types",
     "schema_health",
     "task_stats",
+    "top_endpoints",
     "top_errors",
     *(cls.__name__ for cls in AnalyticsEvent.ALL),
 ]

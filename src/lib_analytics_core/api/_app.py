@@ -384,6 +384,9 @@ def create_app(  # noqa: PLR0915 - the factory declares its routes as closures
         return _json(report.as_dict(max_staleness=limit))
 
     app.include_router(v1)
+    from .routes_questions import router as questions  # noqa: PLC0415 - it imports this module
+
+    app.include_router(questions, dependencies=[Depends(require_token)])
 
     @app.get(
         "/healthz",
