@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -21,6 +22,18 @@ from tests import _read_seed
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 DAY = dt.timedelta(days=1)
+
+
+def api_routes(app: Any) -> list[APIRoute]:
+    """Every APIRoute of ``app``, including those of included routers (FastAPI keeps an
+    included router as one entry of ``app.routes``)."""
+    out: list[APIRoute] = []
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            out.append(route)
+        elif hasattr(route, "original_router"):
+            out.extend(r for r in route.original_router.routes if isinstance(r, APIRoute))
+    return out
 
 
 def with_user(url: str, user: str) -> str:
@@ -193,9 +206,7 @@ def iso(value: dt.datetime) -> str:
 
 async def test_no_write_routes_and_openapi(client: httpx.AsyncClient) -> None:
     app = client.app  # type: ignore[attr-defined]
-    methods = {
-        m for route in app.routes if isinstance(route, APIRoute) for m in route.methods or ()
-    }
+    methods = {m for route in api_routes(app) for m in route.methods or ()}
     assert methods == {"GET"}
     for path in ENDPOINTS:
         for method in ("POST", "PUT", "PATCH", "DELETE"):
@@ -206,6 +217,23 @@ async def test_no_write_routes_and_openapi(client: httpx.AsyncClient) -> None:
     assert all(set(ops) == {"get"} for ops in spec["paths"].values())
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
     assert "ApiLatencyRow" in spec["components"]["schemas"]
+
+
+def test_routes_live_at_module_level_and_share_one_token_check() -> None:
+    """Issue 20: the routes are module-level functions in routers (not closures inside
+    ``create_app``), every /v1 route depends on the one token check, and two apps built
+    from the same routers keep their own database and token."""
+    from lib_analytics_core.api._deps import require_token
+
+    a = create_app("postgresql://a@127.0.0.1:1/a", TOKEN)
+    b = create_app("postgresql://b@127.0.0.1:1/b", "another-token-0123456789")
+    routes = api_routes(a)
+    assert routes
+    for route in routes:
+        assert "<locals>" not in route.endpoint.__qualname__, (route.path, route.endpoint)
+        checks = [d.call for d in route.dependant.dependencies]
+        assert (require_token in checks) == route.path.startswith("/v1/"), route.path
+    assert a.state.db is not b.state.db and a.state.token != b.state.token
 
 
 async def test_healthz_and_dashboard(client: httpx.AsyncClient) -> None:

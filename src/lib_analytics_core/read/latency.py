@@ -26,6 +26,7 @@ from ._common import (
     MAX_DAILY_RANGE,
     MAX_HOURLY_RANGE,
     MAX_LIMIT,
+    _capped,
     _ceil,
     _days,
     _dt_or_none,
@@ -161,6 +162,7 @@ WHERE {" AND ".join(where)}
 def _latency_row(r: Any, pcts: Sequence[float | None], **totals: Any) -> ApiLatencyRow:
     requests = int(totals["requests"])
     e4, e5 = int(totals["errors_4xx"]), int(totals["errors_5xx"])
+    top = _max_ms(totals["duration_max_ms"])
     return ApiLatencyRow(
         bucket=_dt_or_none(r["bucket"]),
         service=r["service"],
@@ -172,10 +174,10 @@ def _latency_row(r: Any, pcts: Sequence[float | None], **totals: Any) -> ApiLate
         errors_5xx=e5,
         error_rate=_ratio(e4 + e5, requests),
         avg_ms=_ratio(float(totals["duration_sum_ms"]), int(totals["duration_count"])),
-        p50_ms=pcts[0],
-        p95_ms=pcts[1],
-        p99_ms=pcts[2],
-        max_ms=_max_ms(totals["duration_max_ms"]),
+        p50_ms=_capped(pcts[0], top),
+        p95_ms=_capped(pcts[1], top),
+        p99_ms=_capped(pcts[2], top),
+        max_ms=top,
     )
 
 
@@ -278,6 +280,7 @@ def _stored_row(r: asyncpg.Record) -> ApiLatencyRow:
     no intermediate dict; the columns are those of the precomputed SELECT, in order)."""
     (bucket, service, endpoint, method, requests, est, e4, e5, n, dsum, dmax, k50, k95, k99) = r
     rep = _histogram.representative
+    top = None if dmax is None else round(dmax)
     return ApiLatencyRow(
         bucket=bucket,
         service=service,
@@ -289,8 +292,9 @@ def _stored_row(r: asyncpg.Record) -> ApiLatencyRow:
         errors_5xx=e5,
         error_rate=(e4 + e5) / requests if requests else None,
         avg_ms=dsum / n if n else None,
-        p50_ms=None if k50 is None else rep(k50),
-        p95_ms=None if k95 is None else rep(k95),
-        p99_ms=None if k99 is None else rep(k99),
-        max_ms=None if dmax is None else round(dmax),
+        # Capped at the observed maximum (read/_common.py `_value` says why).
+        p50_ms=None if k50 is None else _capped(rep(k50), top),
+        p95_ms=None if k95 is None else _capped(rep(k95), top),
+        p99_ms=None if k99 is None else _capped(rep(k99), top),
+        max_ms=top,
     )
