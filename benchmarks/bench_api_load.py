@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import bench_database, database_url, summarize, table
 
 from lib_analytics_core import refresh_aggregates
+from lib_analytics_core.api._cache import DEFAULT_CACHE_TTL_S
 from lib_analytics_core.demo.simulate import SimulationConfig, simulate
 
 TOKEN = "bench-token-0123456789abcdef"
@@ -50,7 +51,7 @@ PRESETS = (1, 7, 30, 90)
 _SERVER = """
 import sys, uvicorn
 from lib_analytics_core.api import create_app
-app = create_app(sys.argv[1], sys.argv[2])
+app = create_app(sys.argv[1], sys.argv[2], cache_ttl_s=float(sys.argv[4]))
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[3]), log_level="warning",
             access_log=False)
 """
@@ -160,8 +161,46 @@ async def _load(base: str, clients: int, seconds: float, services: list[str]) ->
     }
 
 
-async def run(
-    admin_url: str, days: int, clients: int, seconds: float, profile: str | None = None
+async def _serve_and_load(  # noqa: PLR0917 - one measured run's settings
+    url: str,
+    clients: int,
+    seconds: float,
+    services: list[str],
+    cache_ttl_s: float,
+    profile: str | None,
+) -> dict[str, Any]:
+    port = _free_port()
+    cmd = [sys.executable, "-c", _SERVER, url, TOKEN, str(port), str(cache_ttl_s)]
+    if profile:  # py-spy (bench extra) samples the server for the whole load
+        cmd = ["py-spy", "record", "-f", "raw", "-o", profile, "-r", "50", "--", *cmd]
+    server = subprocess.Popen(cmd)  # noqa: ASYNC220 - once, before the measured load
+    try:
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base) as http:
+            for _ in range(100):
+                try:
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        return await _load(base, clients, seconds, services)
+    finally:
+        server.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+async def run(  # noqa: PLR0917 - the command line's settings
+    admin_url: str,
+    days: int,
+    clients: int,
+    seconds: float,
+    profile: str | None = None,
+    cache_ttl_s: float = DEFAULT_CACHE_TTL_S,
+    baseline: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     async with bench_database(admin_url) as url:
         t0 = time.perf_counter()
@@ -176,28 +215,14 @@ async def run(
         finally:
             await conn.close()
         setup_s = time.perf_counter() - t0
-        port = _free_port()
-        cmd = [sys.executable, "-c", _SERVER, url, TOKEN, str(port)]
-        if profile:  # py-spy (bench extra) samples the server for the whole load
-            cmd = ["py-spy", "record", "-f", "raw", "-o", profile, "-r", "50", "--", *cmd]
-        server = subprocess.Popen(cmd)  # noqa: ASYNC220 - once, before the measured load
-        try:
-            base = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient(base_url=base) as http:
-                for _ in range(100):
-                    try:
-                        if (await http.get("/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.1)
-            res = await _load(base, clients, seconds, services)
-        finally:
-            server.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        # The baseline (no response cache) first, then the API as shipped, in one run.
+        before = (
+            await _serve_and_load(url, clients, seconds, services, 0.0, None) if baseline else None
+        )
+        res = await _serve_and_load(url, clients, seconds, services, cache_ttl_s, profile)
+    res["api_cache_ttl_s"] = cache_ttl_s
+    if before is not None:
+        res.update({f"baseline_{k}": v for k, v in before.items() if k != "api_routes"})
     res["api_events"] = result.written
     res["api_setup_s"] = round(setup_s, 1)
     text = table(
@@ -215,6 +240,18 @@ async def run(
             ["/healthz non-200", res["healthz_non_200"], "0"],
         ],
     )
+    if before is not None:
+        text += "\n\n" + table(
+            "Baseline in the same run: no response cache (cache_ttl_s=0)",
+            ["measure", "value"],
+            [
+                ["requests/s", before["api_req_per_s"]],
+                ["p99 ms", before["api_p99_ms"]],
+                ["/healthz p50 ms", before["healthz_p50_ms"]],
+                ["/healthz max ms", before["healthz_max_ms"]],
+                ["non-200", before["api_non_200"]],
+            ],
+        )
     text += "\n\n" + table(
         "Per route (the dashboard's mix)",
         ["route", "requests", "KB per response", "mean ms"],
@@ -233,9 +270,26 @@ def main() -> int:
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--py-spy", metavar="FILE", help="profile the server into FILE (raw)")
+    p.add_argument(
+        "--cache-ttl",
+        type=float,
+        default=DEFAULT_CACHE_TTL_S,
+        help=f"the API's response cache in seconds (default {DEFAULT_CACHE_TTL_S}; 0 = off)",
+    )
+    p.add_argument(
+        "--baseline", action="store_true", help="first measure with the cache off, same data"
+    )
     args = p.parse_args()
     text, res = asyncio.run(
-        run(database_url(args.database_url), args.days, args.clients, args.seconds, args.py_spy)
+        run(
+            database_url(args.database_url),
+            args.days,
+            args.clients,
+            args.seconds,
+            args.py_spy,
+            args.cache_ttl,
+            args.baseline,
+        )
     )
     print(text)
     print(json.dumps(res), flush=True)
