@@ -9,14 +9,15 @@ uvicorn in a separate process (one worker, as ``analytics-api`` starts it), so t
 generator does not share its event loop or its GIL.
 
 Load: ``--clients`` concurrent clients, each with its own keep-alive connection, replay
-the requests the dashboard makes for one view (``dashboard.js``: active users, the
-per-service latency series, the request series and the KPI total, errors and top errors,
-tasks, integrations, auth, cocoons) for a random preset (24 h, 7 d, 30 d, 90 d; hourly
-granularity up to 14 days, as the page does) and, one view in three, a service filter;
-one request at a time per client, back to back. A separate prober calls ``/healthz``
-every 100 ms throughout. Reported: requests/s, latency percentiles, non-200 answers,
-and the /healthz latencies. Targets (issue 20): >= 600 req/s, p99 <= 250 ms, /healthz
-< 100 ms throughout. Prints a table and, last, one JSON line.
+the requests the dashboard makes for one view (``dashboard.js``: active users, the per-
+service latency series, the request series, errors and top errors, tasks, integrations,
+auth, cocoons; since issue 20 the overview that fills every KPI card, the slowest
+endpoints, the event types and one event type's trend) for a random preset (24 h, 7 d,
+30 d, 90 d; hourly granularity up to 14 days, as the page does) and, one view in three,
+a service filter; one request at a time per client, back to back. A separate prober
+calls ``/healthz`` every 100 ms throughout. Reported: requests/s, latency percentiles,
+non-200 answers, and the /healthz latencies. Targets (issue 20): >= 600 req/s, p99 <=
+250 ms, /healthz < 100 ms throughout. Prints a table and, last, one JSON line.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ from lib_analytics_core.demo.simulate import SimulationConfig, simulate
 
 TOKEN = "bench-token-0123456789abcdef"
 PRESETS = (1, 7, 30, 90)
+RANKINGS = ("p95", "p99", "error_rate", "requests")
+#: Event types the trends panel is pointed at (the picker's default is the first).
+EVENT_TYPES = ("api_request", "task_created", "auth_login_attempt")
 
 _SERVER = """
 import sys, uvicorn
@@ -88,9 +92,21 @@ def _view(rng: random.Random, services: list[str]) -> list[tuple[str, dict[str, 
             "/v1/api-latency",
             dict(rng_params, granularity=granularity, group_by="total", limit=100_000, **svc),
         ),
-        ("/v1/api-latency", dict(rng_params, granularity="total", group_by="total", **svc)),
+        ("/v1/overview", rng_params),
         ("/v1/errors", errors),
         ("/v1/errors/top", dict(rng_params, limit=10, **svc)),
+        ("/v1/endpoints/top", dict(rng_params, by=rng.choice(RANKINGS), limit=10, **svc)),
+        ("/v1/events/types", {}),
+        (
+            "/v1/events/trends",
+            dict(
+                rng_params,
+                granularity=granularity,
+                event_type=rng.choice(EVENT_TYPES),
+                limit=100_000,
+                **svc,
+            ),
+        ),
         ("/v1/tasks", rng_params),
         ("/v1/integrations", dict(rng_params, by_day="false")),
         ("/v1/auth", rng_params),

@@ -27,6 +27,7 @@ import asyncpg
 from _common import Summary, summarize, table
 
 from lib_analytics_core.read import queries as q
+from lib_analytics_core.read import questions as qq
 from lib_analytics_core.schema.maintenance import refresh_aggregates
 
 _META = '{"_meta": {"host": "bench-host-01", "env": "production", "release": "2026.05.1"}}'
@@ -234,6 +235,30 @@ GROUP BY 1
 """
 
 
+def _raw_trends(width: str, where: str = "") -> str:
+    """Events and distinct users per bucket, event type and service, from raw rows."""
+    return f"""
+SELECT date_bin(INTERVAL '1 {width}', "timestamp", {_BIN}) AS bucket, event_type, service,
+       count(*) AS events, count(DISTINCT user_id) AS users
+FROM analytics_events
+WHERE "timestamp" >= $1 AND "timestamp" < $2 {where}
+GROUP BY 1, 2, 3
+"""
+
+
+# The overview's other cards from raw rows: DAU of the last day, WAU/MAU, task success.
+_RAW_OVERVIEW = """
+SELECT count(DISTINCT user_id) FILTER (WHERE "timestamp" >= $2 - INTERVAL '2 days'
+                                         AND "timestamp" < $2 - INTERVAL '1 day') AS dau,
+       count(DISTINCT user_id) FILTER (WHERE "timestamp" >= $2 - INTERVAL '8 days') AS wau,
+       count(DISTINCT user_id) FILTER (WHERE "timestamp" >= $2 - INTERVAL '31 days') AS mau,
+       count(*) FILTER (WHERE event_type = 'task_completed') AS completed,
+       count(*) FILTER (WHERE event_type = 'task_failed') AS failed
+FROM analytics_events
+WHERE "timestamp" >= $1 AND "timestamp" < $2
+"""
+
+
 def _latency(granularity: str, group_by: str, service: str | None = None) -> Query:
     return lambda db, a, b: q.api_latency(
         db,
@@ -310,6 +335,36 @@ def _dashboard_queries() -> list[tuple[str, Query, list[str]]]:
             "top_errors",
             lambda db, a, b: q.top_errors(db, start=a, end=b, limit=10),
             ["analytics_errors_hourly"],
+        ),
+        (
+            "top_endpoints (by p95)",
+            lambda db, a, b: qq.top_endpoints(db, a, b, by="p95", limit=10),
+            [f"sql:{_raw_latency(None, dims['endpoint'])}"],
+        ),
+        (
+            "overview",
+            qq.overview,
+            ["sql:" + _raw_latency(None, ()), f"sql:{_RAW_OVERVIEW}"],
+        ),
+        (
+            "event_trends day",
+            lambda db, a, b: qq.event_trends(db, a, b, granularity="day", limit=q.MAX_LIMIT),
+            [f"sql:{_raw_trends('day')}"],
+        ),
+        (
+            "event_trends hour, event_type=api_request",
+            lambda db, a, b: qq.event_trends(
+                db, a, b, granularity="hour", event_type="api_request", limit=q.MAX_LIMIT
+            ),
+            ["sql:" + _raw_trends("hour", "AND event_type = 'api_request'")],
+        ),
+        (
+            "list_event_types",
+            lambda db, a, b: qq.list_event_types(db, since=a),
+            [
+                'sql:SELECT DISTINCT event_type FROM analytics_events WHERE "timestamp" >= $1'
+                ' AND "timestamp" < $2'
+            ],
         ),
         (
             "list_services",

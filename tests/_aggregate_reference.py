@@ -36,6 +36,8 @@ AGGREGATES = (
         for lv in ("total", "service", "endpoint")
     ),
     "analytics_task_durations_daily",
+    "analytics_event_trends_hourly",
+    "analytics_event_trends_daily",
 )
 
 
@@ -196,6 +198,14 @@ def reference(events: list[Event]) -> dict[str, dict[tuple[Any, ...], dict[str, 
 
     for ts, _eid, et, svc, user, d in events:
         day, hour = _day(ts), _hour(ts)
+        for agg, b in (
+            ("analytics_event_trends_hourly", hour),
+            ("analytics_event_trends_daily", day),
+        ):
+            t = row(agg, (b, et, svc), {"events": 0, "_users": set()})
+            t["events"] += 1
+            if user is not None:
+                t["_users"].add(user)
         if user is not None:
             row("analytics_daily_active_users", (day, user), {"events": 0})["events"] += 1
         if et.startswith("task_"):
@@ -345,6 +355,8 @@ def reference(events: list[Event]) -> dict[str, dict[tuple[Any, ...], dict[str, 
             )
     for agg in AGGREGATES:
         for r in ref[agg].values():
+            if "_users" in r:
+                r["users"] = len(r.pop("_users"))
             if "_hist" in r:
                 hist = r.pop("_hist")
                 keys = sorted(hist)
@@ -378,6 +390,8 @@ KEYS = {
     "analytics_api_day_service": ("bucket", "service"),
     "analytics_api_day_endpoint": ("bucket", "service", "endpoint", "method"),
     "analytics_task_durations_daily": ("day",),
+    "analytics_event_trends_hourly": ("bucket", "event_type", "service"),
+    "analytics_event_trends_daily": ("bucket", "event_type", "service"),
 }
 
 

@@ -33,20 +33,22 @@ import os
 import re
 import shutil
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import httpx
 import pytest
 
-from lib_analytics_core import refresh_aggregates
+from lib_analytics_core import Event, refresh_aggregates
 from lib_analytics_core.api import create_app
 from lib_analytics_core.demo.simulate import SimulationConfig, simulate
 from lib_analytics_core.read.window import Window, last_days
+from tests import _read_seed
 from tests._serve import serve_in_thread
 
 pytestmark = pytest.mark.slow
@@ -58,23 +60,49 @@ DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
 NONE = "\u2013"  # the en dash the page shows for "no value"
 TIME_CHARTS = ("chart-users", "chart-tasks", "chart-auth", "chart-cocoons", "chart-requests")
-CHARTS = (*TIME_CHARTS, "chart-latency", "chart-errors", "chart-integrations")
+CHARTS = (*TIME_CHARTS, "chart-latency", "chart-errors", "chart-integrations", "chart-events")
 #: The panel and card elements that must say "loading" while their data is on the way.
 LOADING = (
     *(f"#{c}" for c in CHARTS),
     "#top-errors",
+    "#top-endpoints",
     *(f"#kpi-{k}" for k in ("dau", "wau", "mau", "requests", "p95", "errors", "tasks")),
 )
 
 
+#: Requests without a range (a picker's list).
+_UNRANGED = ("/v1/events/types",)
 #: The panels a service filter applies to (the other questions have no service).
-_FILTERED = ("/v1/api-latency", "/v1/errors", "/v1/errors/top")
+_FILTERED = (
+    "/v1/api-latency",
+    "/v1/errors",
+    "/v1/errors/top",
+    "/v1/endpoints/top",
+    "/v1/events/trends",
+)
+
+
+class InvoicePaid(Event):
+    """A service's own event class, unknown to the library: the event-trends panel and its
+    picker must show it without any code change."""
+
+    event_type: ClassVar[str] = "invoice_paid_browser"
+    amount_cents: int
+    user_id: uuid.UUID | None = None
 
 
 @pytest.fixture
 def served(database_url: str) -> Iterator[str]:
     async def seed() -> None:
         result = await simulate(database_url, SimulationConfig(days=20, users=120, seed=7))
+        custom = _read_seed.Seeded(d0=last_days(3).start)
+        for i in range(40):
+            when = custom.d0 + dt.timedelta(minutes=97 * i)
+            if when < dt.datetime.now(dt.UTC):
+                custom.add(
+                    when, InvoicePaid(amount_cents=100 + i, user_id=uuid.UUID(int=i % 7 + 1))
+                )
+        await _read_seed.write(database_url, custom, service="billing")
         conn = await asyncpg.connect(database_url)
         try:
             await refresh_aggregates(conn, start=result.start)
@@ -142,8 +170,8 @@ def texts(page: Any, chart_id: str) -> dict[str, Any] | None:
 
 def overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Two text boxes share more than a pixel in both directions."""
-    dx = min(a["x"] + a["w"], b["x"] + b["w"]) - max(a["x"], b["x"])
-    dy = min(a["y"] + a["h"], b["y"] + b["h"]) - max(a["y"], b["y"])
+    dx: float = min(a["x"] + a["w"], b["x"] + b["w"]) - max(a["x"], b["x"])
+    dy: float = min(a["y"] + a["h"], b["y"] + b["h"]) - max(a["y"], b["y"])
     return dx > 1 and dy > 1
 
 
@@ -211,8 +239,11 @@ class View:
         service: str,
         granularity: str = "auto",
         custom: Window | None = None,
+        by: str = "p95",
+        event_type: str | None = None,
     ):
         self.page, self.api, self.days, self.service = page, api, days, service
+        self.by, self.event_type = by, event_type
         self.gran = granularity
         # The view may have been computed a moment before midnight UTC: accept either day.
         self.windows = (
@@ -245,6 +276,8 @@ class View:
         return None
 
     def check_range(self, path: str, params: dict[str, list[str]]) -> None:
+        if path in _UNRANGED:
+            return
         got = (
             parse_time(params["start"][0]) if "start" in params else None,
             parse_time(params["end"][0]) if "end" in params else None,
@@ -394,14 +427,82 @@ class View:
                     expected = [[b, mine[b][f"{p}_ms"] if b in mine else None] for b in buckets]
                     self.series_equal("chart-latency", option, p, expected, idx=i)
             self.expect(len(option["series"]) == 3 * len(services), "chart-latency: extra series")
-        got = self.fetch("/v1/api-latency", group_by="total", granularity="total")
-        if got is not None:
-            rows = got[1]["rows"]
-            self.percentiles_observed("/v1/api-latency total", rows)
-            t = rows[0] if rows else None
-            self.kpi("kpi-requests", fmt_int(t["requests"]) if t else NONE)
-            self.kpi("kpi-p95", fmt_ms(t["p95_ms"]) if t and t["p95_ms"] is not None else NONE)
-            self.kpi("kpi-errors", fmt_pct(t["error_rate"]) if t and t["error_rate"] else NONE)
+
+    def overview(self, users: list[dict[str, Any]]) -> None:
+        """Every KPI card is /v1/overview's answer; its DAU day follows the one definition
+        and its DAU/WAU/MAU are the active-users row of that day."""
+        got = self.fetch("/v1/overview")
+        if got is None:
+            return
+        o = got[1]
+        self.kpi("kpi-requests", fmt_int(o["requests"]))
+        self.kpi("kpi-p95", fmt_ms(o["p95_ms"]) if o["p95_ms"] is not None else NONE)
+        self.kpi("kpi-errors", fmt_pct(o["error_rate"]) if o["error_rate"] else NONE)
+        rate = o["task_success_rate"]
+        self.kpi("kpi-tasks", fmt_pct(rate) if rate is not None else NONE)
+        for k in ("dau", "wau", "mau"):
+            self.kpi(f"kpi-{k}", fmt_int(o[k]) if o[k] is not None else NONE)
+        # The one definition (docs/api.md, the demo's summary): the last whole UTC day
+        # inside the range; today so far only if the range holds only today.
+        whole = [r for r in users if ms(parse_time(r["day"]) + DAY) <= self.now]
+        latest = (whole or users)[-1:] if users else []
+        if not latest:
+            return
+        day = latest[0]["day"][:10]
+        self.expect(
+            (o["dau_day"] or "")[:10] == day, f"overview dau_day {o['dau_day']}, expected {day}"
+        )
+        expected = f"last whole UTC day, {day}" if whole else f"today so far, {day}"
+        hint = self.page.inner_text("#kpi-dau .hint")
+        self.expect(hint == expected, f"DAU KPI says {hint!r}, the definition says {expected!r}")
+        for k in ("dau", "wau", "mau"):
+            self.expect(o[k] == latest[0][k], f"overview {k} {o[k]} != active users {latest[0]}")
+
+    def endpoints(self) -> None:
+        """The slowest-endpoints table is /v1/endpoints/top's answer, row for row, in the
+        order of the chosen ranking."""
+        got = self.fetch("/v1/endpoints/top", by=self.by)
+        if got is None:
+            return
+        rows = got[1]["rows"]
+        self.percentiles_observed("/v1/endpoints/top", rows)
+        key = {"p95": "p95_ms", "p99": "p99_ms", "error_rate": "error_rate"}.get(self.by, self.by)
+        values = [r[key] if r[key] is not None else -1 for r in rows]
+        self.expect(values == sorted(values, reverse=True), f"endpoints not by {self.by}")
+        cells = self.page.eval_on_selector_all(
+            "#top-endpoints tbody tr", "rs => rs.map(r => [...r.cells].map(c => c.textContent))"
+        )
+        expected = [
+            [r["service"], r["method"], r["endpoint"], fmt_int(r["requests"]), fmt_ms(r["p95_ms"])]
+            for r in rows
+        ]
+        got_cells = [[c[0], c[1], c[2], c[3], c[6]] for c in cells if len(c) == 9]
+        self.expect(got_cells == expected, f"endpoint table {got_cells[:2]} vs {expected[:2]}")
+        self.expect(self.page.input_value("#endpoints-by") == self.by, "the ranking select")
+
+    def event_trends(self) -> None:
+        """The picker lists every stored event type (the custom one included); the chart is
+        /v1/events/trends' answer for the picked type, dense, stacked by service."""
+        got = self.fetch("/v1/events/types")
+        if got is None:
+            return
+        types = got[1]["event_types"]
+        options = self.page.eval_on_selector_all("#event-type option", "os => os.map(o => o.value)")
+        self.expect(options == types, f"picker {options} vs {types}")
+        self.expect(InvoicePaid.event_type in types, f"the custom event type is missing: {types}")
+        picked = self.page.input_value("#event-type")
+        self.expect(picked == (self.event_type or types[0]), f"picked {picked!r}")
+        got = self.fetch("/v1/events/trends", event_type=picked)
+        if got is None:
+            return
+        rows = got[1]["rows"]
+        self.expect(bool(rows) or picked != InvoicePaid.event_type, "no custom events drawn")
+        step = HOUR if self.granularity() == "hour" else DAY
+        option = chart(self.page, "chart-events")
+        for svc in sorted({r["service"] for r in rows}):
+            mine = {ms(parse_time(r["bucket"])): r["events"] for r in rows if r["service"] == svc}
+            expected = [[b, self.count(b, mine.get(b, 0))] for b in self.buckets(step)]
+            self.series_equal("chart-events", option, svc, expected)
 
     def percentiles_observed(self, path: str, rows: list[dict[str, Any]]) -> None:
         """p50 <= p95 <= p99 <= max_ms: an estimate never lies outside what was observed."""
@@ -488,19 +589,7 @@ class View:
         rows = self.daily(
             "chart-users", "/v1/active-users", {"MAU": "mau", "WAU": "wau", "DAU": "dau"}
         )
-        hint = self.page.inner_text("#kpi-dau .hint")
-        # The one definition (docs/api.md, /v1/overview, the demo's summary): the last
-        # whole UTC day inside the range; today so far only if the range holds only today.
-        whole = [r for r in rows if ms(parse_time(r["day"]) + DAY) <= self.now]
-        latest = (whole or rows)[-1:] if rows else []
-        if not latest:
-            self.kpi("kpi-dau", NONE)
-            return
-        day = latest[0]["day"][:10]
-        expected = f"last whole UTC day, {day}" if whole else f"today so far, {day}"
-        self.expect(hint == expected, f"DAU KPI says {hint!r}, the definition says {expected!r}")
-        for k in ("dau", "wau", "mau"):
-            self.kpi(f"kpi-{k}", fmt_int(latest[0][k]))
+        self.overview(rows)
 
     def tasks(self) -> None:
         rows = self.daily(
@@ -515,9 +604,10 @@ class View:
         )
         completed = sum(r["completed"] for r in rows)
         failed = sum(r["failed"] for r in rows)
-        self.kpi(
-            "kpi-tasks", fmt_pct(completed / (completed + failed)) if completed + failed else NONE
-        )
+        got = self.fetch("/v1/overview")
+        if got is not None and completed + failed:  # the card's rate is the chart's rows'
+            rate = got[1]["task_success_rate"]
+            self.expect(abs(rate - completed / (completed + failed)) < 1e-9, f"task rate {rate}")
 
     def top_errors(self) -> None:
         got = self.fetch("/v1/errors/top")
@@ -554,6 +644,8 @@ class View:
             {"connected": "connected", "registered": "registered", "claimed": "claimed"},
         )
         self.top_errors()
+        self.endpoints()
+        self.event_trends()
         self.expect(self.page.evaluate("() => window.dashboard.errors") == [], "panel errors")
         for chart_id in TIME_CHARTS:
             self.expect(
@@ -613,7 +705,7 @@ def first_load_with_data_held(page: Any, served: str) -> list[str]:
     return problems
 
 
-def test_dashboard_draws_what_the_api_returns(served: str) -> None:
+def test_dashboard_draws_what_the_api_returns(served: str) -> None:  # noqa: PLR0912
     require_chromium()
     from playwright.sync_api import sync_playwright
 
@@ -664,15 +756,19 @@ def test_dashboard_draws_what_the_api_returns(served: str) -> None:
                     return False
                 return True
 
-            def view(
+            def view(  # noqa: PLR0917 - one view's facts
                 days: int,
                 service: str,
                 shot: str,
                 granularity: str = "auto",
                 custom: Window | None = None,
+                by: str = "p95",
+                event_type: str | None = None,
             ) -> None:
                 problems.extend(
-                    View(page, api, list(urls), days, service, granularity, custom).check()
+                    View(
+                        page, api, list(urls), days, service, granularity, custom, by, event_type
+                    ).check()
                 )
                 state = url_state(page)
                 active = page.eval_on_selector_all(
@@ -746,6 +842,20 @@ def test_dashboard_draws_what_the_api_returns(served: str) -> None:
                 view(7, "auth", "7d-auth-link", "day")
                 if page.input_value("#service") != "auth":
                     problems.append("the shared link did not select the service")
+            # the endpoint ranking and the event-type picker (a custom event class)
+            page3 = context.new_page()
+            page3.on("request", lambda r: urls.append(r.url))
+            page = page3
+            if settle(lambda: page.goto(f"{served}/?days=7&token={TOKEN}"), "7d again"):
+                for by in ("error_rate", "requests"):
+                    if settle(lambda b=by: page.select_option("#endpoints-by", b), by):
+                        view(7, "", f"7d-by-{by}", by=by)
+                if settle(
+                    lambda: page.select_option("#event-type", InvoicePaid.event_type), "pick"
+                ):
+                    view(7, "", "7d-custom-event", by="requests", event_type=InvoicePaid.event_type)
+                    if "event_type=" + InvoicePaid.event_type not in page.url:
+                        problems.append(f"the picked event type is not in the URL {page.url}")
             assert errors == [] and outside == []
         finally:
             browser.close()

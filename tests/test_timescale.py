@@ -60,7 +60,7 @@ async def test_timescale_tier_end_to_end(ts: asyncpg.Connection) -> None:
     assert "analytics_events_timestamp_idx" not in {r["indexname"] for r in indexes}
     assert (await migrate(ts)).applied == ()
     caggs = await ts.fetchval("SELECT count(*) FROM timescaledb_information.continuous_aggregates")
-    assert caggs == 14  # 8 live (6 recreated by 0004) + the 6 archived *_v0002
+    assert caggs == 16  # 10 live (6 recreated by 0004, 2 added by 0008) + the 6 archived *_v0002
 
     now: dt.datetime = await ts.fetchval("SELECT now()")
     events = ref.generate(now, days=28, n=2000, seed=11)

@@ -85,6 +85,14 @@ from .read.queries import (
     task_stats,
     top_errors,
 )
+from .read.questions import (
+    EventTrendRow,
+    Overview,
+    event_trends,
+    list_event_types,
+    overview,
+    top_endpoints,
+)
 from .read.window import Window, last_days
 from .schema.erasure import forget_user
 from .schema.health import AggregateHealth, JobHealth, SchemaHealth, schema_health
@@ -134,6 +142,7 @@ __all__ = [
     "EnrichedEvent",
     "ErrorRow",
     "Event",
+    "EventTrendRow",
     "EventValidationError",
     "IntegrationConnected",
     "IntegrationDisconnected",
@@ -149,6 +158,7 @@ __all__ = [
     "NoopClient",
     "OAuthFlowCompleted",
     "OAuthFlowStarted",
+    "Overview",
     "ProjectCreated",
     "ProjectDeleted",
     "ProjectUpdated",
@@ -183,16 +193,20 @@ __all__ = [
     "detect_server_kind",
     "errors",
     "event_class",
+    "event_trends",
     "forget_user",
     "integration_health",
     "last_days",
+    "list_event_types",
     "list_services",
     "maintain",
     "migrate",
     "migration_status",
+    "overview",
     "refresh_aggregates",
     "registered_event_types",
     "schema_health",
     "task_stats",
+    "top_endpoints",
     "top_errors",
 ]

@@ -1,7 +1,8 @@
 """The read-only HTTP API and dashboard (FastAPI): ``create_app`` assembles it.
 
 The routes live at module level, in routers (``routes_v1.py``: the ``/v1`` questions;
-``routes_ops.py``: ``/healthz`` and the page); they get the database and the token check
+``routes_questions.py``: slowest endpoints, overview, event trends; ``routes_ops.py``:
+``/healthz`` and the page); they get the database and the token check
 through dependencies (``_deps.py``) that read ``app.state``. This module only builds the
 app: the database, the token, the middleware, the error handlers, the routers, the
 static assets.
@@ -40,7 +41,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from .._errors import ConfigurationError, DatabaseError, DatabaseUnavailableError, QueryError
-from . import routes_ops, routes_v1
+from . import routes_ops, routes_questions, routes_v1
 from ._cache import DEFAULT_CACHE_TTL_S, ResponseCache
 from ._database import DEFAULT_POOL_MAX_SIZE, DEFAULT_STATEMENT_TIMEOUT_MS, ReadOnlyDatabase
 from ._deps import Unauthorized
@@ -105,6 +106,7 @@ def create_app(
     app.add_exception_handler(QueryError, _bad_query)
     app.add_exception_handler(DatabaseError, _db_error)
     app.include_router(routes_v1.router)
+    app.include_router(routes_questions.router)
     app.include_router(routes_ops.router)
     app.mount(
         "/static",

@@ -40,6 +40,7 @@ import asyncpg
 from .._dburl import DATABASE_URL_VARIABLES, describe_database_url
 from .._errors import AnalyticsError
 from ..read import queries as q
+from ..read.questions import overview
 from ..read.window import DEFAULT_WINDOW_DAYS, last_days
 from ..schema.maintenance import refresh_aggregates
 from ..schema.migrate import migrate
@@ -323,15 +324,19 @@ async def _summary(pool: asyncpg.Pool[Any], result: SimulationResult, console: A
     for col in ("", "DAU", "WAU", "MAU"):
         t.add_column(col, justify="right")
     if users:
-        # The one definition of "DAU" (docs/api.md; the dashboard's card says the same):
-        # the last whole UTC day in the range; today so far only if the range is today.
-        now = dt.datetime.now(dt.UTC)
-        whole = [u for u in users if u.day + dt.timedelta(days=1) <= now]
-        last = whole[-1] if whole else users[-1]
-        label = "last whole UTC day" if whole else "today so far"
-        t.add_row(
-            f"{label}, {last.day:%Y-%m-%d}", f"{last.dau:,}", f"{last.wau:,}", f"{last.mau:,}"
-        )
+        # The one definition of "DAU" (read.questions.overview, docs/api.md), the very
+        # figure and label of the dashboard's card: the last whole UTC day in the range;
+        # today so far only if the range is today.
+        o = await overview(pool, start, end)
+        if o.dau_day is not None:
+            partial = o.dau_day + dt.timedelta(days=1) > dt.datetime.now(dt.UTC)
+            label = "today so far" if partial else "last whole UTC day"
+            t.add_row(
+                f"{label}, {o.dau_day:%Y-%m-%d}",
+                f"{o.dau or 0:,}",
+                f"{o.wau or 0:,}",
+                f"{o.mau or 0:,}",
+            )
         t.add_row(
             "daily average",
             f"{statistics.fmean(u.dau for u in users):,.0f}",

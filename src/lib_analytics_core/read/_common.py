@@ -7,14 +7,18 @@ functions and constants from :mod:`lib_analytics_core.read.queries`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 import asyncpg
 
 from .._errors import DatabaseError, DatabaseUnavailableError, QueryError
 from . import histogram as _histogram
 from .window import EARLIEST, LATEST
+
+_T = TypeVar("_T")
 
 #: Longest range of a daily series (two years): bounds the work per request.
 MAX_DAILY_RANGE: Final = _dt.timedelta(days=732)
@@ -185,3 +189,33 @@ async def _fetch_days(
 
 def _dt_or_none(value: object) -> _dt.datetime | None:
     return value if isinstance(value, _dt.datetime) else None
+
+
+def fast_rows(cls: type[_T]) -> Callable[..., _T]:
+    """A positional constructor (fields in declaration order) for the frozen, slotted
+    row dataclass ``cls``, about ten times cheaper than ``cls(**fields)``.
+
+    Why: a frozen dataclass's ``__init__`` stores each field with a call to
+    ``object.__setattr__``; a long series builds tens of thousands of rows per request,
+    and that was the largest single cost of answering it (measured: 4.7 µs of a 14-field
+    row on the shared benchmark machine). Here a private class with the same
+    ``__slots__`` stores the fields with plain attribute stores, then hands the object
+    to ``cls`` by ``__class__`` assignment (allowed: the layouts are identical). The
+    result is an ordinary instance of ``cls``: equal, hashable, frozen and printed the
+    same as one built by ``cls(...)`` (tests/unit check it).
+    """
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    slots = getattr(cls, "__slots__", None)
+    if tuple(slots or ()) != tuple(names):
+        raise TypeError(f"{cls.__name__} must be a slots dataclass")  # pragma: no cover
+    params = ", ".join(names)
+    body = "".join(f"    o.{n} = {n}\n" for n in names)
+    src = (
+        f"def make({params}):\n    o = _Twin.__new__(_Twin)\n{body}"
+        "    o.__class__ = _cls\n    return o\n"
+    )
+    twin = type(f"_{cls.__name__}Builder", (), {"__slots__": tuple(names)})
+    namespace: dict[str, Any] = {"_Twin": twin, "_cls": cls}
+    exec(src, namespace)  # noqa: S102 - the source is built from the class's own field names
+    make: Callable[..., _T] = namespace["make"]
+    return make

@@ -50,6 +50,7 @@ __all__ = [
     "ZERO_KEY",
     "bucket_key",
     "merge",
+    "nearest_rank",
     "percentile",
     "percentile_key",
     "percentile_keys",
@@ -121,7 +122,8 @@ def merge(pairs: Iterable[tuple[Sequence[int], Sequence[int]]]) -> tuple[list[in
     return ordered, [total[k] for k in ordered]
 
 
-def _rank(q: float, total: int) -> int:
+def nearest_rank(q: float, total: int) -> int:
+    """The 1-based rank of the nearest-rank ``q`` quantile of ``total`` values."""
     if not 0.0 < q <= 1.0:
         raise ValueError(f"quantile must be in (0, 1], got {q!r}")
     return max(1, math.ceil(q * total - 1e-9))
@@ -137,7 +139,7 @@ def percentile_keys(
     total = cumulative[-1] if cumulative else 0
     out: list[int | None] = []
     for q in qs:
-        rank = _rank(q, max(total, 1))
+        rank = nearest_rank(q, max(total, 1))
         out.append(None if total <= 0 else keys[bisect.bisect_left(cumulative, rank)])
     return out
 

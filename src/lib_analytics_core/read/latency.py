@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 import asyncpg
 
 from .._errors import QueryError
+from . import cumulative as _cumulative
 from . import histogram as _histogram
 from ._common import (
     _DAY,
@@ -36,6 +37,7 @@ from ._common import (
     _max_ms,
     _range,
     _ratio,
+    fast_rows,
 )
 
 __all__ = ["ApiLatencyRow", "Granularity", "LatencyGroupBy", "api_latency"]
@@ -67,6 +69,47 @@ class ApiLatencyRow:
     p95_ms: float | None
     p99_ms: float | None
     max_ms: int | None
+
+
+_build_row: Final = fast_rows(ApiLatencyRow)
+"""``ApiLatencyRow`` from its fields in declaration order, without the frozen
+``__init__``'s per-field cost (``_common.fast_rows``)."""
+
+
+def _make_row(  # noqa: PLR0917 - the row's fields, in order
+    bucket: Any,
+    service: str | None,
+    endpoint: str | None,
+    method: str | None,
+    requests: int,
+    requests_estimated: float,
+    errors_4xx: int,
+    errors_5xx: int,
+    error_rate: float | None,
+    avg_ms: float | None,
+    p50_ms: float | None,
+    p95_ms: float | None,
+    p99_ms: float | None,
+    max_ms: int | None,
+) -> ApiLatencyRow:
+    """Every ``ApiLatencyRow`` is made here: its percentiles capped at its ``max_ms``
+    (issue 20; ``_common._value`` says why the estimate can exceed it)."""
+    return _build_row(
+        bucket,
+        service,
+        endpoint,
+        method,
+        requests,
+        requests_estimated,
+        errors_4xx,
+        errors_5xx,
+        error_rate,
+        avg_ms,
+        _capped(p50_ms, max_ms),
+        _capped(p95_ms, max_ms),
+        _capped(p99_ms, max_ms),
+        max_ms,
+    )
 
 
 _GROUP_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
@@ -162,22 +205,22 @@ WHERE {" AND ".join(where)}
 def _latency_row(r: Any, pcts: Sequence[float | None], **totals: Any) -> ApiLatencyRow:
     requests = int(totals["requests"])
     e4, e5 = int(totals["errors_4xx"]), int(totals["errors_5xx"])
-    top = _max_ms(totals["duration_max_ms"])
-    return ApiLatencyRow(
-        bucket=_dt_or_none(r["bucket"]),
-        service=r["service"],
-        endpoint=r["endpoint"],
-        method=r["method"],
-        requests=requests,
-        requests_estimated=float(totals["requests_estimated"]),
-        errors_4xx=e4,
-        errors_5xx=e5,
-        error_rate=_ratio(e4 + e5, requests),
-        avg_ms=_ratio(float(totals["duration_sum_ms"]), int(totals["duration_count"])),
-        p50_ms=_capped(pcts[0], top),
-        p95_ms=_capped(pcts[1], top),
-        p99_ms=_capped(pcts[2], top),
-        max_ms=top,
+    dmax = totals["duration_max_ms"]
+    return _make_row(
+        _dt_or_none(r["bucket"]),
+        r["service"],
+        r["endpoint"],
+        r["method"],
+        requests,
+        float(totals["requests_estimated"]),
+        e4,
+        e5,
+        _ratio(e4 + e5, requests),
+        _ratio(float(totals["duration_sum_ms"]), int(totals["duration_count"])),
+        pcts[0],
+        pcts[1],
+        pcts[2],
+        _max_ms(dmax),
     )
 
 
@@ -251,6 +294,17 @@ async def api_latency(
     if lo >= hi:
         return []
     level, dims = _rollup_for(group_by, filters)
+    if granularity == "total":
+        return await _total(
+            db,
+            lo,
+            hi,
+            level=level,
+            dims=dims,
+            group_cols=list(_GROUP_COLUMNS[group_by]),
+            filters=filters,
+            limit=lim,
+        )
     table = f"analytics_api_{width}_{level}"
 
     args: list[object] = [lo, hi]
@@ -259,9 +313,7 @@ async def api_latency(
         if value is not None:
             args.append(value)
             where.append(f"{column} = ${len(args)}")
-    group_cols = list(_GROUP_COLUMNS[group_by])
-    if granularity != "total":
-        group_cols.insert(0, "bucket")
+    group_cols = ["bucket", *_GROUP_COLUMNS[group_by]]
     fixed = {c for c, v in filters.items() if v is not None}
     precomputed = "bucket" in group_cols and all(d in group_cols or d in fixed for d in dims)
     if precomputed:
@@ -280,21 +332,151 @@ def _stored_row(r: asyncpg.Record) -> ApiLatencyRow:
     no intermediate dict; the columns are those of the precomputed SELECT, in order)."""
     (bucket, service, endpoint, method, requests, est, e4, e5, n, dsum, dmax, k50, k95, k99) = r
     rep = _histogram.representative
-    top = None if dmax is None else round(dmax)
-    return ApiLatencyRow(
-        bucket=bucket,
-        service=service,
-        endpoint=endpoint,
-        method=method,
-        requests=requests,
-        requests_estimated=est,
-        errors_4xx=e4,
-        errors_5xx=e5,
-        error_rate=(e4 + e5) / requests if requests else None,
-        avg_ms=dsum / n if n else None,
-        # Capped at the observed maximum (read/_common.py `_value` says why).
-        p50_ms=None if k50 is None else _capped(rep(k50), top),
-        p95_ms=None if k95 is None else _capped(rep(k95), top),
-        p99_ms=None if k99 is None else _capped(rep(k99), top),
-        max_ms=top,
+    return _make_row(
+        bucket,
+        service,
+        endpoint,
+        method,
+        requests,
+        est,
+        e4,
+        e5,
+        (e4 + e5) / requests if requests else None,
+        dsum / n if n else None,
+        None if k50 is None else rep(k50),
+        None if k95 is None else rep(k95),
+        None if k99 is None else rep(k99),
+        None if dmax is None else round(dmax),
     )
+
+
+# ------------------------------------------------------------- totals over a range
+
+
+def _total_sql(level: str, dims: tuple[str, ...], where: list[str], edges: str | None) -> str:
+    """Counts per rollup group over the range plus the group's cumulative rows at the
+    ends of its whole days (migration 0007). ``$1``/``$2``: the whole days; ``edges``:
+    the condition selecting the partial hours around them (None if there are none)."""
+    dim_list = ", ".join(dims)
+    sel = f"{dim_list}, " if dims else ""
+    filt = "".join(f" AND {w}" for w in where)
+    cols = (
+        "requests, requests_estimated, errors_4xx, errors_5xx, duration_count, "
+        "duration_sum_ms, duration_max_ms"
+    )
+    parts = [
+        f"SELECT {sel}{cols} FROM analytics_api_day_{level}"
+        f" WHERE bucket >= $1 AND bucket < $2{filt}"
+    ]
+    if edges:
+        parts.append(f"SELECT {sel}{cols} FROM analytics_api_hour_{level} WHERE {edges}{filt}")
+    join = " AND ".join(f"t.{d} = c.{d}" for d in dims) or "TRUE"
+    group = f"GROUP BY {dim_list}" if dims else "HAVING count(*) > 0"
+    order = f"ORDER BY {dim_list}" if dims else ""
+    return f"""
+WITH c AS (
+    SELECT {sel}{_COUNT_COLUMNS}
+    FROM ({" UNION ALL ".join(parts)}) AS x
+    {group}
+)
+SELECT c.*, h.hist_keys AS hk, h.hist_cum AS hc, l.hist_keys AS lk, l.hist_cum AS lc
+FROM c
+LEFT JOIN LATERAL (
+    SELECT hist_keys, hist_cum FROM analytics_cum_api_{level} t
+    WHERE {join} AND t.bucket < $2 ORDER BY t.bucket DESC LIMIT 1
+) h ON $1 < $2
+LEFT JOIN LATERAL (
+    SELECT hist_keys, hist_cum FROM analytics_cum_api_{level} t
+    WHERE {join} AND t.bucket < $1 ORDER BY t.bucket DESC LIMIT 1
+) l ON $1 < $2
+{order}
+"""
+
+
+async def _total(
+    db: Any,
+    lo: _dt.datetime,
+    hi: _dt.datetime,
+    *,
+    level: str,
+    dims: tuple[str, ...],
+    group_cols: list[str],
+    filters: dict[str, str | None],
+    limit: int,
+) -> list[ApiLatencyRow]:
+    """One row per group over ``[lo, hi)`` (hour-aligned): whole days from the running
+    distributions (two rows per rollup group, whatever the range), the partial days at
+    the edges from the hourly rollup."""
+    d_lo, d_hi = _ceil(lo, _DAY), _ceil(hi + _HOUR, _DAY) - _DAY
+    if d_lo >= d_hi:  # no whole day: every hour is an edge hour
+        d_lo = d_hi = lo
+        spans = [(lo, hi)]
+    else:
+        spans = [(a, b) for a, b in ((lo, d_lo), (d_hi, hi)) if a < b]
+    args: list[object] = [d_lo, d_hi]
+    where: list[str] = []
+    for column, value in filters.items():
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    conds: list[str] = []
+    for a, b in spans:
+        args.extend((a, b))
+        conds.append(f"(bucket >= ${len(args) - 1} AND bucket < ${len(args)})")
+    edges = f"({' OR '.join(conds)})" if conds else None
+    records = await _fetch(db, _total_sql(level, dims, where, edges), *args)
+    edge_hists: dict[tuple[object, ...], list[tuple[Sequence[int], Sequence[int]]]] = {}
+    if edges:
+        edge_sql = (
+            f"SELECT {', '.join([*dims, 'hist_keys', 'hist_counts'])}"
+            f" FROM analytics_api_hour_{level} WHERE {edges}"
+            + "".join(f" AND {w}" for w in where)
+            + " AND $1::timestamptz IS NOT NULL AND $2::timestamptz IS NOT NULL"
+        )
+        for r in await _fetch(db, edge_sql, *args):
+            key = tuple(r[d] for d in dims)
+            edge_hists.setdefault(key, []).append((r["hist_keys"], r["hist_counts"]))
+    out: list[ApiLatencyRow] = []
+    for _key, grp in itertools.groupby(records, key=lambda r: tuple(r[c] for c in group_cols)):
+        out.append(_total_row(list(grp), dims, group_cols, edge_hists))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _total_row(
+    rows: list[asyncpg.Record],
+    dims: tuple[str, ...],
+    group_cols: list[str],
+    edge_hists: dict[tuple[object, ...], list[tuple[Sequence[int], Sequence[int]]]],
+) -> ApiLatencyRow:
+    """One output group from its rollup groups' counts, running rows and edge hours."""
+    totals: dict[str, Any] = {c: sum(r[c] for r in rows) for c in _SUMMED}
+    maxima = [r["duration_max_ms"] for r in rows if r["duration_max_ms"] is not None]
+    totals["duration_max_ms"] = max(maxima) if maxima else None
+    terms: list[_cumulative.Term] = []
+    pending: list[tuple[Sequence[int], Sequence[int]]] = []
+    for r in rows:
+        if r["hk"] is not None:
+            terms.append(_cumulative.decode(r["hk"], r["hc"]))
+            if r["lk"] is not None:
+                terms.append(_cumulative.decode(r["lk"], r["lc"], -1))
+        pending.extend(edge_hists.get(tuple(r[d] for d in dims), ()))
+    if pending:
+        terms.append(_cumulative.from_histogram(*_histogram.merge(pending)))
+    rep = _histogram.representative
+    pcts = [None if k is None else rep(k) for k in _cumulative.quantile_keys(terms, _QS)]
+    return _latency_row(_GroupOnly(rows[0], group_cols), pcts, **totals)
+
+
+class _GroupOnly:
+    """A record seen through the output's group columns (the others read as None)."""
+
+    __slots__ = ("_cols", "_row")
+
+    def __init__(self, row: Any, cols: list[str]) -> None:
+        self._row = row
+        self._cols = cols
+
+    def __getitem__(self, name: str) -> Any:
+        return self._row[name] if name in self._cols else None

@@ -56,6 +56,7 @@ from ._common import (
     _range,
     _ratio,
     _value,
+    fast_rows,
 )
 from .latency import ApiLatencyRow, Granularity, LatencyGroupBy, api_latency
 from .window import EARLIEST, LATEST
@@ -433,6 +434,9 @@ def _error_filters(
     return " AND ".join(where), args
 
 
+_make_error: Final = fast_rows(ErrorRow)
+
+
 async def errors(
     db: asyncpg.Pool[Any] | asyncpg.Connection[Any],
     *,
@@ -457,16 +461,8 @@ WHERE {where}
 ORDER BY hour, service, error_type
 LIMIT ${len(args)}
 """
-    return [
-        ErrorRow(
-            hour=r["hour"],
-            service=r["service"],
-            error_type=r["error_type"],
-            errors=int(r["errors"]),
-            sample_message=r["sample_message"],
-        )
-        for r in await _fetch(db, sql, *args)
-    ]
+    make = _make_error
+    return [make(*r) for r in await _fetch(db, sql, *args)]
 
 
 async def top_errors(
@@ -488,16 +484,25 @@ async def top_errors(
         return []
     where, args = _error_filters(lo, hi, service, None)
     args.append(lim)
+    # The latest sample is looked up for the returned pairs only (one index probe each),
+    # not aggregated for every pair: the cost follows the rows returned.
     sql = f"""
-SELECT service, error_type, sum(errors)::bigint AS errors,
-       min(hour) AS first_seen, max(hour) AS last_seen,
-       (array_agg(sample_message ORDER BY hour DESC)
-            FILTER (WHERE sample_message IS NOT NULL))[1] AS sample_message
-FROM analytics_errors_hourly
-WHERE {where}
-GROUP BY service, error_type
+WITH top AS (
+    SELECT service, error_type, sum(errors)::bigint AS errors,
+           min(hour) AS first_seen, max(hour) AS last_seen
+    FROM analytics_errors_hourly
+    WHERE {where}
+    GROUP BY service, error_type
+    ORDER BY errors DESC, service, error_type
+    LIMIT ${len(args)}
+)
+SELECT top.*,
+       (SELECT x.sample_message FROM analytics_errors_hourly x
+        WHERE x.service = top.service AND x.error_type = top.error_type
+          AND x.hour >= $1 AND x.hour < $2 AND x.sample_message IS NOT NULL
+        ORDER BY x.hour DESC LIMIT 1) AS sample_message
+FROM top
 ORDER BY errors DESC, service, error_type
-LIMIT ${len(args)}
 """
     return [
         TopErrorRow(

@@ -27,6 +27,7 @@ __all__ = [
     "BUCKET_ORIGIN",
     "BUCKET_ORIGIN_SQL",
     "COMPRESS_AFTER",
+    "CUMULATIVE",
     "DAILY_ACTIVE_USERS",
     "DEAD_LETTER_TABLE",
     "DISTRIBUTIONS",
@@ -63,8 +64,10 @@ AGGREGATES: Final = (
     "analytics_auth_events_daily",
     "analytics_cocoon_activity_daily",
     "analytics_errors_hourly",
+    "analytics_event_trends_hourly",
+    "analytics_event_trends_daily",
 )
-"""The ``@aggregate`` relations of migration 0002, in refresh order."""
+"""The ``@aggregate`` relations of migrations 0002 and 0008, in refresh order."""
 
 DISTRIBUTIONS: Final = (
     *(f"analytics_api_{w}_{g}" for w in ("hour", "day") for g in ("total", "service", "endpoint")),
@@ -72,6 +75,11 @@ DISTRIBUTIONS: Final = (
 )
 """The sparse-distribution rollups of migration 0004 (plain tables on both tiers, filled
 by ``analytics_refresh_distributions()``), one per question grain."""
+
+CUMULATIVE: Final = tuple(f"analytics_cum_api_{g}" for g in ("total", "service", "endpoint"))
+"""The running distributions of migration 0007, one per level of the daily API rollups,
+derived from them (not from raw rows) by ``analytics_refresh_distributions()`` right after
+it refreshed those: their freshness is that of ``analytics_api_day_*``."""
 
 BUCKET_ORIGIN: Final = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
 """Origin of every day/hour bucket: a Monday at 00:00 UTC, TimescaleDB's default

@@ -42,7 +42,9 @@
   // granularity: 'auto' | 'hour' | 'day'; range: the API's half-open [start, end) of the view.
   const state = {
     token: null, days: DEFAULT_DAYS, start: null, end: null, service: '', granularity: 'auto', range: null,
+    by: 'p95', eventType: '',
   };
+  const RANKINGS = ['p95', 'p99', 'error_rate', 'requests'];
   let generation = 0;
   const charts = {};
   const dashboard = (window.dashboard = { charts, state, loads: 0, errors: [], ready: false });
@@ -209,15 +211,79 @@
           line('DAU', d('dau'), C.indigo, { areaStyle: area(C.indigo), lineStyle: { width: 2.5, color: C.indigo } }),
         ],
       }, rows.length), true);
-      // The one definition of the DAU figure (docs/api.md, the demo's summary): the last
-      // whole UTC day inside the range; today so far only if the range holds only today.
-      const whole = rows.filter((r) => ts(r.day) + DAY_MS <= drawnAt());
-      const last = whole.length ? whole[whole.length - 1] : rows[rows.length - 1];
-      const hint = !last ? 'last whole UTC day'
-        : `${whole.length ? 'last whole UTC day' : 'today so far'}, ${last.day.slice(0, 10)}`;
-      setKpi('kpi-dau', last ? fmtInt(last.dau) : '–', hint);
-      setKpi('kpi-wau', last ? fmtInt(last.wau) : '–');
-      setKpi('kpi-mau', last ? fmtInt(last.mau) : '–');
+    };
+  }
+
+  // Every KPI card from one answer (/v1/overview). DAU is the one definition (docs/api.md,
+  // the demo's summary): the last whole UTC day inside the range (`dau_day`), today so
+  // far only if the range holds only today. The cards cover all services.
+  async function loadOverview(range) {
+    const o = await api('/v1/overview', range);
+    return () => {
+      const day = o.dau_day ? o.dau_day.slice(0, 10) : null;
+      const partial = day && ts(o.dau_day) + DAY_MS > drawnAt();
+      const hint = !day ? 'last whole UTC day' : `${partial ? 'today so far' : 'last whole UTC day'}, ${day}`;
+      setKpi('kpi-dau', o.dau == null ? '–' : fmtInt(o.dau), hint);
+      setKpi('kpi-wau', o.wau == null ? '–' : fmtInt(o.wau));
+      setKpi('kpi-mau', o.mau == null ? '–' : fmtInt(o.mau));
+      setKpi('kpi-requests', fmtInt(o.requests));
+      setKpi('kpi-p95', o.p95_ms == null ? '–' : fmtMs(o.p95_ms));
+      setKpi('kpi-errors', o.error_rate ? fmtPct(o.error_rate) : '–');
+      setKpi('kpi-tasks', o.task_success_rate == null ? '–' : fmtPct(o.task_success_rate));
+    };
+  }
+
+  async function loadEndpoints(range) {
+    const { rows } = await api('/v1/endpoints/top', { ...range, service: state.service, by: state.by, limit: 10 });
+    return () => {
+      $('endpoints-by').value = state.by;
+      const body = $('top-endpoints').querySelector('tbody');
+      body.replaceChildren();
+      if (!rows.length) {
+        const td = body.insertRow().insertCell();
+        td.colSpan = 9; td.textContent = 'No API traffic in this range.'; td.style.color = '#6b7489';
+      }
+      for (const r of rows) {
+        const tr = body.insertRow();
+        const svc = tr.insertCell();
+        const pill = document.createElement('span');
+        pill.className = 'pill'; pill.textContent = r.service; svc.append(pill);
+        tr.insertCell().textContent = r.method;
+        tr.insertCell().textContent = r.endpoint;
+        for (const v of [fmtInt(r.requests), r.error_rate == null ? '–' : fmtPct(r.error_rate), fmtMs(r.p50_ms), fmtMs(r.p95_ms), fmtMs(r.p99_ms), fmtMs(r.max_ms)]) {
+          const td = tr.insertCell(); td.className = 'num'; td.textContent = v;
+        }
+      }
+    };
+  }
+
+  // Events per bucket of one event type (the picker; any stored type, custom ones
+  // included), stacked by service.
+  async function loadEventTrends(range) {
+    const { event_types: types } = await api('/v1/events/types');
+    const type = types.includes(state.eventType) ? state.eventType : (types[0] || '');
+    const g = granularity();
+    const rows = type
+      ? (await api('/v1/events/trends', { ...range, granularity: g, event_type: type, service: state.service, limit: 100000 })).rows
+      : [];
+    return () => {
+      const sel = $('event-type');
+      sel.replaceChildren(...types.map((t) => { const o = document.createElement('option'); o.value = t; o.textContent = t; return o; }));
+      sel.value = type;
+      const step = stepOf(g);
+      const buckets = bucketList(range, step);
+      const services = [...new Set(rows.map((r) => r.service))].sort();
+      const fit = wrappedLegend('chart-events', services);
+      chart('chart-events').setOption(empty({
+        tooltip: { ...baseTooltip, axisPointer: { type: 'shadow' } },
+        legend: fit.legend, grid: { ...grid, top: fit.top },
+        xAxis: timeAxis({}, step), yAxis: valueAxis({ minInterval: 1 }),
+        series: services.map((svc, i) => ({
+          name: svc, type: 'bar', stack: 'events', barMaxWidth: 16,
+          data: dense(buckets, indexBy(rows.filter((r) => r.service === svc), 'bucket'), (r) => r.events, 0),
+          itemStyle: { color: SERIES_COLORS[i % SERIES_COLORS.length] },
+        })),
+      }, rows.length), true);
     };
   }
 
@@ -280,10 +346,7 @@
 
   async function loadRequests(range) {
     const g = granularity();
-    const [series, total] = await Promise.all([
-      api('/v1/api-latency', { ...range, granularity: g, group_by: 'total', service: state.service, limit: 100000 }),
-      api('/v1/api-latency', { ...range, granularity: 'total', group_by: 'total', service: state.service }),
-    ]);
+    const series = await api('/v1/api-latency', { ...range, granularity: g, group_by: 'total', service: state.service, limit: 100000 });
     return () => {
       const rows = series.rows;
       const buckets = bucketList(range, stepOf(g));
@@ -301,10 +364,6 @@
           line('5xx', d('errors_5xx'), C.red, { yAxisIndex: 1, lineStyle: { width: 2.4, color: C.red } }),
         ],
       }, rows.length), true);
-      const t = total.rows[0];
-      setKpi('kpi-requests', t ? fmtInt(t.requests) : '–', state.service ? state.service : 'all services');
-      setKpi('kpi-p95', t ? fmtMs(t.p95_ms) : '–', t ? `p50 ${fmtMs(t.p50_ms)} · p99 ${fmtMs(t.p99_ms)}` : 'in range');
-      setKpi('kpi-errors', t && t.error_rate ? fmtPct(t.error_rate) : '–', t ? `${fmtInt(t.errors_4xx)} 4xx · ${fmtInt(t.errors_5xx)} 5xx` : '4xx + 5xx');
     };
   }
 
@@ -387,9 +446,6 @@
           line('success rate', d('success_rate', null), C.indigo, { yAxisIndex: 1, tooltip: { valueFormatter: fmtPct } }),
         ],
       }, rows.length), true);
-      const completed = rows.reduce((a, r) => a + r.completed, 0);
-      const failed = rows.reduce((a, r) => a + r.failed, 0);
-      setKpi('kpi-tasks', completed + failed ? fmtPct(completed / (completed + failed)) : '–', `${fmtInt(completed + failed)} finished`);
     };
   }
 
@@ -464,7 +520,10 @@
   function viewFromUrl() {
     const q = new URLSearchParams(window.location.search);
     const days = Number(q.get('days'));
-    const view = { days: DEFAULT_DAYS, start: null, end: null, service: q.get('service') || '', granularity: 'auto' };
+    const view = {
+      days: DEFAULT_DAYS, start: null, end: null, service: q.get('service') || '', granularity: 'auto',
+      by: RANKINGS.includes(q.get('by')) ? q.get('by') : 'p95', eventType: q.get('event_type') || '',
+    };
     if (isDay(q.get('start')) && isDay(q.get('end')) && q.get('start') <= q.get('end')) {
       view.days = null; view.start = q.get('start'); view.end = q.get('end');
     } else if (Number.isInteger(days) && days >= 1 && days <= 732) {
@@ -480,12 +539,14 @@
     else { q.set('start', view.start); q.set('end', view.end); }
     if (view.granularity !== 'auto') q.set('granularity', view.granularity);
     if (view.service) q.set('service', view.service);
+    if (view.by && view.by !== 'p95') q.set('by', view.by);
+    if (view.eventType) q.set('event_type', view.eventType);
     return window.location.pathname + '?' + q.toString();
   }
 
   const currentView = () => ({
     days: state.days, start: state.days == null ? state.start : null, end: state.days == null ? state.end : null,
-    service: state.service, granularity: state.granularity,
+    service: state.service, granularity: state.granularity, by: state.by, eventType: state.eventType,
   });
 
   // A user's change: a new history entry, then the redraw.
@@ -553,7 +614,7 @@
     $('range-label').textContent = `${state.start} → ${state.end} (UTC) · ${granularity() === 'hour' ? 'hourly' : 'daily'} · ${state.service || 'all services'}`;
     showStatus('');
     loadHealth();
-    const panels = [loadUsers, loadLatency, loadRequests, loadErrors, loadTasks, loadIntegrations, loadAuth, loadCocoons];
+    const panels = [loadOverview, loadUsers, loadLatency, loadRequests, loadErrors, loadEndpoints, loadEventTrends, loadTasks, loadIntegrations, loadAuth, loadCocoons];
     const results = await Promise.allSettled(panels.map((p) => p(range)));
     if (mine !== generation) return; // a newer view is on its way
     const failures = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
@@ -632,6 +693,8 @@
     });
     $('service').addEventListener('change', (ev) => navigate({ service: ev.target.value }));
     $('granularity').addEventListener('change', (ev) => navigate({ granularity: ev.target.value }));
+    $('endpoints-by').addEventListener('change', (ev) => navigate({ by: ev.target.value }));
+    $('event-type').addEventListener('change', (ev) => navigate({ eventType: ev.target.value }));
     window.addEventListener('popstate', () => { applyView(viewFromUrl()); loadAll(); });
     $('token-form').addEventListener('submit', () => {
       state.token = $('token-input').value.trim();
