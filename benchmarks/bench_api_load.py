@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import multiprocessing
 import os
 import random
 import signal
@@ -114,49 +115,114 @@ def _view(rng: random.Random, services: list[str]) -> list[tuple[str, dict[str, 
     ]
 
 
-async def _load(base: str, clients: int, seconds: float, services: list[str]) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
+def _clients_process(  # noqa: PLR0917 - one process's share of the load
+    base: str, first: int, count: int, span: tuple[float, float], services: list[str], out: Any
+) -> None:
+    """``count`` clients (numbered from ``first``) in a process of their own, from the
+    wall-clock time ``span[0]`` to ``span[1]``; puts the raw latencies, statuses and
+    per-route totals."""
+    begin, stop = span
+
+    async def main() -> tuple[list[float], dict[int, int], dict[str, list[float]]]:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        latencies: list[float] = []
+        statuses: dict[int, int] = {}
+        per_route: dict[str, list[float]] = {}  # route -> [requests, bytes, ms]
+
+        async def client(k: int, http: httpx.AsyncClient) -> None:
+            rng = random.Random(k)
+            async with http:
+                while time.time() < stop:
+                    for path, params in _view(rng, services):
+                        t0 = time.perf_counter()
+                        resp = await http.get(path, params=params)
+                        ms = (time.perf_counter() - t0) * 1000
+                        latencies.append(ms)
+                        acc = per_route.setdefault(path, [0, 0, 0.0])
+                        acc[0] += 1
+                        acc[1] += len(resp.content)
+                        acc[2] += ms
+                        statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
+                        if time.time() >= stop:
+                            return
+
+        # The clients (each builds an SSL context: tens of ms of CPU) exist before the
+        # measured span; the old generator built them inside it, on a starved machine
+        # seconds of "latency" that were the generator's own start-up.
+        https = [
+            httpx.AsyncClient(base_url=base, headers=headers, timeout=60) for _ in range(count)
+        ]
+        await asyncio.sleep(max(0.0, begin - time.time()))  # all processes start together
+        ks = range(first, first + count)
+        await asyncio.gather(*(client(k, h) for k, h in zip(ks, https, strict=True)))
+        return latencies, statuses, per_route
+
+    out.put(asyncio.run(main()))
+
+
+def _prober_process(base: str, span: tuple[float, float], out: Any) -> None:
+    """``/healthz`` every 100 ms from a process of its own: it measures the server, not
+    the load generator's event loop (sharing that loop, the old prober's "/healthz max"
+    included its own wait for 50 busy clients)."""
+    begin, stop = span
+    time.sleep(max(0.0, begin - time.time()))
+    health: list[float] = []
+    bad = 0
+    with httpx.Client(base_url=base, timeout=60) as http:
+        while time.time() < stop:
+            t0 = time.perf_counter()
+            resp = http.get("/healthz")
+            health.append((time.perf_counter() - t0) * 1000)
+            bad += resp.status_code != 200
+            time.sleep(0.1)
+    out.put((health, bad))
+
+
+async def _load(
+    base: str, clients: int, seconds: float, services: list[str], procs: int = 2
+) -> dict[str, Any]:
+    """The load from ``procs`` client processes plus a prober process (spawned: each
+    gets its own interpreter, event loop and GIL, so the generator's own CPU cost is
+    spread and visible, not hidden in the server's numbers)."""
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    begin = time.time() + 10.0  # spawned interpreters have imported and built clients
+    span = (begin, begin + seconds)
+    shares = [clients // procs + (i < clients % procs) for i in range(procs)]
+    workers = [
+        ctx.Process(target=_clients_process, args=(base, sum(shares[:i]), n, span, services, out))
+        for i, n in enumerate(shares)
+        if n
+    ]
+    workers.append(ctx.Process(target=_prober_process, args=(base, span, out)))
+    for w in workers:
+        w.start()
+    results = [await asyncio.to_thread(out.get) for _ in workers]
+    for w in workers:
+        w.join()
+    elapsed = seconds
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    per_route: dict[str, list[float]] = {}  # route -> [requests, bytes, ms]
+    per_route: dict[str, list[float]] = {}
     health: list[float] = []
     health_bad = 0
-    stop = time.perf_counter() + seconds
-
-    async def client(k: int) -> None:
-        rng = random.Random(k)
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
-            while time.perf_counter() < stop:
-                for path, params in _view(rng, services):
-                    t0 = time.perf_counter()
-                    resp = await http.get(path, params=params)
-                    ms = (time.perf_counter() - t0) * 1000
-                    latencies.append(ms)
-                    acc = per_route.setdefault(path, [0, 0, 0.0])
-                    acc[0] += 1
-                    acc[1] += len(resp.content)
-                    acc[2] += ms
-                    statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
-                    if time.perf_counter() >= stop:
-                        return
-
-    async def prober() -> None:
-        nonlocal health_bad
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            while time.perf_counter() < stop:
-                t0 = time.perf_counter()
-                resp = await http.get("/healthz")
-                health.append((time.perf_counter() - t0) * 1000)
-                health_bad += resp.status_code != 200
-                await asyncio.sleep(0.1)
-
-    began = time.perf_counter()
-    await asyncio.gather(prober(), *(client(k) for k in range(clients)))
-    elapsed = time.perf_counter() - began
+    for r in results:
+        if len(r) == 2:
+            health, health_bad = r
+            continue
+        lat, st, routes = r
+        latencies += lat
+        for code, n in st.items():
+            statuses[code] = statuses.get(code, 0) + n
+        for path, acc in routes.items():
+            mine = per_route.setdefault(path, [0, 0, 0.0])
+            for i in range(3):
+                mine[i] += acc[i]
     s = summarize(latencies)
     hs = summarize(health)
     return {
         "api_clients": clients,
+        "api_client_processes": len(workers) - 1,
         "api_requests": len(latencies),
         "api_req_per_s": round(len(latencies) / elapsed, 1),
         "api_p50_ms": round(s.p50, 1),
@@ -184,6 +250,7 @@ async def _serve_and_load(  # noqa: PLR0917 - one measured run's settings
     services: list[str],
     cache_ttl_s: float,
     profile: str | None,
+    procs: int = 2,
 ) -> dict[str, Any]:
     port = _free_port()
     cmd = [sys.executable, "-c", _SERVER, url, TOKEN, str(port), str(cache_ttl_s)]
@@ -200,7 +267,7 @@ async def _serve_and_load(  # noqa: PLR0917 - one measured run's settings
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.1)
-        return await _load(base, clients, seconds, services)
+        return await _load(base, clients, seconds, services, procs)
     finally:
         server.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
         try:
@@ -217,6 +284,7 @@ async def run(  # noqa: PLR0917 - the command line's settings
     profile: str | None = None,
     cache_ttl_s: float = DEFAULT_CACHE_TTL_S,
     baseline: bool = False,
+    procs: int = 2,
 ) -> tuple[str, dict[str, Any]]:
     async with bench_database(admin_url) as url:
         t0 = time.perf_counter()
@@ -233,9 +301,11 @@ async def run(  # noqa: PLR0917 - the command line's settings
         setup_s = time.perf_counter() - t0
         # The baseline (no response cache) first, then the API as shipped, in one run.
         before = (
-            await _serve_and_load(url, clients, seconds, services, 0.0, None) if baseline else None
+            await _serve_and_load(url, clients, seconds, services, 0.0, None, procs)
+            if baseline
+            else None
         )
-        res = await _serve_and_load(url, clients, seconds, services, cache_ttl_s, profile)
+        res = await _serve_and_load(url, clients, seconds, services, cache_ttl_s, profile, procs)
     res["api_cache_ttl_s"] = cache_ttl_s
     if before is not None:
         res.update({f"baseline_{k}": v for k, v in before.items() if k != "api_routes"})
@@ -295,6 +365,9 @@ def main() -> int:
     p.add_argument(
         "--baseline", action="store_true", help="first measure with the cache off, same data"
     )
+    p.add_argument(
+        "--procs", type=int, default=2, help="load-generator processes (default 2; +1 prober)"
+    )
     args = p.parse_args()
     text, res = asyncio.run(
         run(
@@ -305,6 +378,7 @@ def main() -> int:
             args.py_spy,
             args.cache_ttl,
             args.baseline,
+            args.procs,
         )
     )
     print(text)
