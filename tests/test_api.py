@@ -339,3 +339,48 @@ async def test_health_is_the_librarys_schema_health_as_the_reader_role(
     assert body["ok"] is True and body["problems"] == []
     r = await client.get("/v1/health", headers=AUTH, params={"max_staleness_minutes": 0})
     assert r.status_code == 422
+
+
+async def test_the_response_cache_serves_repeats_never_bypasses_the_token(
+    database_url: str,
+) -> None:
+    """Issue 20, item 4: a /v1 answer is served again for ``cache_ttl_s`` to a request with
+    the same path, query and credentials (one query for fifty dashboards), and never to
+    a request without them; ``cache_ttl_s=0`` answers from the database every time."""
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    params = {"start": (today - DAY).isoformat(), "end": (today + DAY).isoformat()}
+    cached, uncached = (
+        create_app(database_url, TOKEN, cache_ttl_s=600),
+        create_app(database_url, TOKEN, cache_ttl_s=0),
+    )
+    async with cached.router.lifespan_context(cached), uncached.router.lifespan_context(uncached):
+        a = httpx.AsyncClient(transport=httpx.ASGITransport(app=cached), base_url="http://a")
+        b = httpx.AsyncClient(transport=httpx.ASGITransport(app=uncached), base_url="http://b")
+        async with a, b:
+            first = await a.get("/v1/tasks", params=params, headers=AUTH)
+            assert first.status_code == 200
+            assert sum(r["created"] for r in first.json()["rows"]) == 0
+            seeded = _read_seed.Seeded(d0=today)
+            seeded.add(
+                dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1),
+                lac.TaskCreated(task_id=uuid.uuid4(), user_id=uuid.uuid4(), command="ls"),
+            )
+            await _read_seed.write(database_url, seeded)
+            conn = await asyncpg.connect(database_url)
+            try:
+                await refresh_aggregates(conn, start=today - DAY)
+            finally:
+                await conn.close()
+            again = await a.get("/v1/tasks", params=params, headers=AUTH)
+            assert again.content == first.content  # the cached answer
+            assert again.headers["cache-control"] == "no-store"  # still private
+            fresh = await b.get("/v1/tasks", params=params, headers=AUTH)
+            assert sum(r["created"] for r in fresh.json()["rows"]) == 1
+            # never to other credentials, or none
+            for headers in ({}, {"Authorization": "Bearer wrong-token-wrong-token"}):
+                r = await a.get("/v1/tasks", params=params, headers=headers)
+                assert r.status_code == 401
+            # another question is asked of the database
+            shifted = {"start": params["start"], "end": (today + 2 * DAY).isoformat()}
+            r = await a.get("/v1/tasks", params=shifted, headers=AUTH)
+            assert sum(x["created"] for x in r.json()["rows"]) == 1
