@@ -248,10 +248,13 @@ GROUP BY 1, 2, 3
 
 # The overview's other cards from raw rows: DAU of the last day, WAU/MAU, task success.
 _RAW_OVERVIEW = """
-SELECT count(DISTINCT user_id) FILTER (WHERE "timestamp" >= $2 - INTERVAL '2 days'
-                                         AND "timestamp" < $2 - INTERVAL '1 day') AS dau,
-       count(DISTINCT user_id) FILTER (WHERE "timestamp" >= $2 - INTERVAL '8 days') AS wau,
-       count(DISTINCT user_id) FILTER (WHERE "timestamp" >= $2 - INTERVAL '31 days') AS mau,
+SELECT count(DISTINCT user_id) FILTER (
+           WHERE "timestamp" >= $2::timestamptz - INTERVAL '2 days'
+             AND "timestamp" < $2::timestamptz - INTERVAL '1 day') AS dau,
+       count(DISTINCT user_id) FILTER (
+           WHERE "timestamp" >= $2::timestamptz - INTERVAL '8 days') AS wau,
+       count(DISTINCT user_id) FILTER (
+           WHERE "timestamp" >= $2::timestamptz - INTERVAL '31 days') AS mau,
        count(*) FILTER (WHERE event_type = 'task_completed') AS completed,
        count(*) FILTER (WHERE event_type = 'task_failed') AS failed
 FROM analytics_events

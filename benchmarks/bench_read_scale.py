@@ -106,7 +106,88 @@ async def _refresh_costs(url: str) -> dict[str, float]:
     return out
 
 
-async def run(admin: str, events: int, reuse: str | None, raw_mode: str) -> dict[str, Any]:
+async def _side_by_side(conn: Any, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    """This issue's read-path changes against the code they replaced, runs interleaved
+    in one process (so a busy machine slows both alike), 90 days, p50/p95 ms of 10.
+
+    * total x endpoint: running distributions (0007) vs merging one daily histogram per
+      endpoint and day in Python (the previous ``_merge_latency`` path);
+    * hour x service: values computed in SQL and rows built by ``fast_rows`` vs the
+      stored keys decoded in Python and the frozen dataclass ``__init__``.
+    """
+    from lib_analytics_core.read import histogram as hist
+    from lib_analytics_core.read import latency as lat
+
+    async def old_total() -> None:
+        rows = await conn.fetch(
+            "SELECT NULL::timestamptz AS bucket, service, endpoint, method, requests,"
+            " requests_estimated, errors_4xx, errors_5xx, duration_count, duration_sum_ms,"
+            " duration_max_ms, hist_keys, hist_counts FROM analytics_api_day_endpoint"
+            " WHERE bucket >= $1 AND bucket < $2 ORDER BY service, endpoint, method",
+            start,
+            end,
+        )
+        lat._merge_latency(rows, ["service", "endpoint", "method"], 100_000)
+
+    async def new_total() -> None:
+        await lat.api_latency(
+            conn, start=start, end=end, granularity="total", group_by="endpoint", limit=100_000
+        )
+
+    async def old_series() -> None:
+        rows = await conn.fetch(
+            "SELECT bucket, service, NULL::text AS endpoint, NULL::text AS method, requests,"
+            " requests_estimated, errors_4xx, errors_5xx, duration_count, duration_sum_ms,"
+            " duration_max_ms, p50_key, p95_key, p99_key FROM analytics_api_hour_service"
+            " WHERE bucket >= $1 AND bucket < $2 ORDER BY bucket, service",
+            start,
+            end,
+        )
+        rep = hist.representative
+        for r in rows:
+            (b, sv, ep, m, req, est, e4, e5, n, dsum, dmax, k50, k95, k99) = r
+            lat.ApiLatencyRow(
+                bucket=b, service=sv, endpoint=ep, method=m, requests=req,
+                requests_estimated=est, errors_4xx=e4, errors_5xx=e5,
+                error_rate=(e4 + e5) / req if req else None, avg_ms=dsum / n if n else None,
+                p50_ms=None if k50 is None else rep(k50),
+                p95_ms=None if k95 is None else rep(k95),
+                p99_ms=None if k99 is None else rep(k99),
+                max_ms=None if dmax is None else round(dmax),
+            )  # fmt: skip
+
+    async def new_series() -> None:
+        await lat.api_latency(
+            conn, start=start, end=end, granularity="hour", group_by="service", limit=100_000
+        )
+
+    out: dict[str, Any] = {}
+    for name, old, new in (
+        ("total x endpoint", old_total, new_total),
+        ("hour x service", old_series, new_series),
+    ):
+        await old()
+        await new()
+        t_old: list[float] = []
+        t_new: list[float] = []
+        for _ in range(10):
+            for fn, acc in ((old, t_old), (new, t_new)):
+                t0 = time.perf_counter()
+                await fn()
+                acc.append((time.perf_counter() - t0) * 1000)
+        so, sn = summarize(t_old), summarize(t_new)
+        out[name] = {
+            "before_p50_ms": round(so.p50, 1),
+            "before_p95_ms": round(so.p95, 1),
+            "after_p50_ms": round(sn.p50, 1),
+            "after_p95_ms": round(sn.p95, 1),
+        }
+    return out
+
+
+async def run(
+    admin: str, events: int, reuse: str | None, raw_mode: str, refresh_reps: int = 3
+) -> dict[str, Any]:
     async with _database(admin, reuse) as (url, fresh):
         conn = await asyncpg.connect(url)
         try:
@@ -119,7 +200,7 @@ async def run(admin: str, events: int, reuse: str | None, raw_mode: str) -> dict
             info.update(await bench_queries.load_raw(url, events, end - dt.timedelta(days=91), end))
             info["vacuum_s"] = round(await _vacuum(url), 1)
         size_text, sizes = await bench_queries.sizes(url)
-        per_day = await bench_queries.refresh_per_day(url)
+        per_day = await bench_queries.refresh_per_day(url, reps=refresh_reps)
         costs = await _refresh_costs(url)
         await _vacuum(url)  # the refresh just rewrote a day of every aggregate
         conn = await asyncpg.connect(url)
@@ -129,6 +210,7 @@ async def run(admin: str, events: int, reuse: str | None, raw_mode: str) -> dict
             info["rows_total"] = int(await conn.fetchval("SELECT count(*) FROM analytics_events"))
             raw = await bench_queries._raw_sql(conn)
             start = end - dt.timedelta(days=90)
+            side = await _side_by_side(conn, start, end)
             for name, call, how in bench_queries._dashboard_queries():
                 await call(conn, start, end)
                 times = []
@@ -167,6 +249,13 @@ async def run(admin: str, events: int, reuse: str | None, raw_mode: str) -> dict
             rows,
         )
     )
+    print(
+        table(
+            "This issue's read paths against the code they replaced (interleaved, 90 days)",
+            ["question", "before p50", "before p95", "after p50", "after p95"],
+            [[k, *v.values()] for k, v in side.items()],
+        )
+    )
     p95s = [v["p95_ms"] for v in per_query.values()]
     speedups = [v["speedup"] for v in per_query.values() if v.get("speedup")]
     return {
@@ -174,6 +263,7 @@ async def run(admin: str, events: int, reuse: str | None, raw_mode: str) -> dict
         "query_p95_ms_max": max(p95s),
         "query_speedup_vs_raw_min": min(speedups) if speedups else None,
         "queries": per_query,
+        "side_by_side": side,
         **sizes,
         "refresh_s_per_day": round(per_day, 2),
         "refresh_one_day_s": costs,
@@ -187,9 +277,14 @@ def main() -> int:
     p.add_argument("--events", type=int, default=5_000_000)
     p.add_argument("--database", help="reuse this already loaded database (kept)")
     p.add_argument("--raw", choices=("all", "some"), help="raw SQL for every question or a few")
+    p.add_argument("--refresh-reps", type=int, default=3, help="runs of the one-day refresh")
     args = p.parse_args()
     raw_mode = args.raw or ("all" if args.events <= 2_000_000 else "some")
-    result = asyncio.run(run(database_url(args.database_url), args.events, args.database, raw_mode))
+    result = asyncio.run(
+        run(
+            database_url(args.database_url), args.events, args.database, raw_mode, args.refresh_reps
+        )
+    )
     print(json.dumps(result))
     return 0
 

@@ -213,3 +213,44 @@ async def test_overview_and_routes(db: asyncpg.Connection, database_url: str) ->
             }
             bad = await c.get("/v1/endpoints/top", params={"by": "nope"}, headers=auth)
             assert bad.status_code == 422
+
+
+async def test_series_values_computed_in_sql_equal_pythons(db: asyncpg.Connection) -> None:
+    """The precomputed series compute rates, averages and percentile values in SQL: bit
+    for bit what the Python of histogram.representative and plain division give."""
+    from lib_analytics_core.read.latency import _value_sql
+
+    sql = f"SELECT k, {_value_sql('k')} AS v FROM unnest($1::smallint[]) AS t(k)"
+    keys = [h.ZERO_KEY, *range(h.MIN_KEY - 3, h.MAX_KEY + 4)]
+    for r in await db.fetch(sql, keys):
+        assert r["v"] == h.representative(r["k"]), r["k"]
+    now: dt.datetime = await db.fetchval("SELECT now()")
+    await ref.insert(db, ref.generate(now, days=4, n=1200, seed=21))
+    day0 = ref._day(now)
+    await lac.refresh_aggregates(db, start=day0 - 6 * DAY)
+    got = await lac.api_latency(
+        db, start=day0 - 4 * DAY, end=day0 + DAY, granularity="hour", group_by="endpoint"
+    )
+    stored = await db.fetch(
+        "SELECT * FROM analytics_api_hour_endpoint WHERE bucket >= $1 AND bucket < $2"
+        " ORDER BY bucket, service, endpoint, method",
+        day0 - 4 * DAY,
+        day0 + DAY,
+    )
+    assert len(got) == len(stored) > 0
+    rep = h.representative
+    for g, s in zip(got, stored, strict=True):
+        n, req = s["duration_count"], s["requests"]
+        assert (g.bucket, g.service, g.endpoint, g.method) == (
+            s["bucket"],
+            s["service"],
+            s["endpoint"],
+            s["method"],
+        )
+        assert g.error_rate == ((s["errors_4xx"] + s["errors_5xx"]) / req if req else None)
+        assert g.avg_ms == (s["duration_sum_ms"] / n if n else None)
+        for value, key in ((g.p50_ms, "p50_key"), (g.p95_ms, "p95_key"), (g.p99_ms, "p99_key")):
+            assert value == (None if s[key] is None else rep(s[key]))
+        dmax = s["duration_max_ms"]
+        assert g.max_ms == (None if dmax is None else round(dmax))
+        assert type(g.max_ms) in (int, type(None))
