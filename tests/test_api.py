@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -21,6 +23,18 @@ from tests import _read_seed
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 DAY = dt.timedelta(days=1)
+
+
+def api_routes(app: Any) -> list[APIRoute]:
+    """Every APIRoute of ``app``, including those of included routers (FastAPI keeps an
+    included router as one entry of ``app.routes``)."""
+    out: list[APIRoute] = []
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            out.append(route)
+        elif hasattr(route, "original_router"):
+            out.extend(r for r in route.original_router.routes if isinstance(r, APIRoute))
+    return out
 
 
 def with_user(url: str, user: str) -> str:
@@ -193,9 +207,7 @@ def iso(value: dt.datetime) -> str:
 
 async def test_no_write_routes_and_openapi(client: httpx.AsyncClient) -> None:
     app = client.app  # type: ignore[attr-defined]
-    methods = {
-        m for route in app.routes if isinstance(route, APIRoute) for m in route.methods or ()
-    }
+    methods = {m for route in api_routes(app) for m in route.methods or ()}
     assert methods == {"GET"}
     for path in ENDPOINTS:
         for method in ("POST", "PUT", "PATCH", "DELETE"):
@@ -208,6 +220,23 @@ async def test_no_write_routes_and_openapi(client: httpx.AsyncClient) -> None:
     assert "ApiLatencyRow" in spec["components"]["schemas"]
 
 
+def test_routes_live_at_module_level_and_share_one_token_check() -> None:
+    """Issue 20: the routes are module-level functions in routers (not closures inside
+    ``create_app``), every /v1 route depends on the one token check, and two apps built
+    from the same routers keep their own database and token."""
+    from lib_analytics_core.api._deps import require_token
+
+    a = create_app("postgresql://a@127.0.0.1:1/a", TOKEN)
+    b = create_app("postgresql://b@127.0.0.1:1/b", "another-token-0123456789")
+    routes = api_routes(a)
+    assert routes
+    for route in routes:
+        assert "<locals>" not in route.endpoint.__qualname__, (route.path, route.endpoint)
+        checks = [d.call for d in route.dependant.dependencies]
+        assert (require_token in checks) == route.path.startswith("/v1/"), route.path
+    assert a.state.db is not b.state.db and a.state.token != b.state.token
+
+
 async def test_healthz_and_dashboard(client: httpx.AsyncClient) -> None:
     r = await client.get("/healthz")
     assert r.status_code == 200 and r.json() == {"status": "ok", "database": "ok"}
@@ -216,6 +245,28 @@ async def test_healthz_and_dashboard(client: httpx.AsyncClient) -> None:
     assert "script-src 'self'" in page.headers["content-security-policy"]
     js = await client.get("/static/vendor/echarts/echarts.common.min.js")
     assert js.status_code == 200 and len(js.content) > 100_000
+
+
+async def test_healthz_answers_from_the_background_probe(database_url: str) -> None:
+    """Issue 20: /healthz no longer makes a database round trip per request (under load it
+    waited for a starved database, max 2.6-9.9 s): twenty probes, one ping."""
+    app = create_app(database_url, TOKEN)
+    async with app.router.lifespan_context(app):
+        db = app.state.db
+        pings = 0
+        ping = db.ping
+
+        async def counted() -> bool:
+            nonlocal pings
+            pings += 1
+            return bool(await ping())
+
+        db.ping = counted
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+            answers = await asyncio.gather(*(c.get("/healthz") for _ in range(20)))
+        assert [r.status_code for r in answers] == [200] * 20
+        assert pings == 1
 
 
 async def test_healthz_reports_an_unreachable_database() -> None:
@@ -288,3 +339,48 @@ async def test_health_is_the_librarys_schema_health_as_the_reader_role(
     assert body["ok"] is True and body["problems"] == []
     r = await client.get("/v1/health", headers=AUTH, params={"max_staleness_minutes": 0})
     assert r.status_code == 422
+
+
+async def test_the_response_cache_serves_repeats_never_bypasses_the_token(
+    database_url: str,
+) -> None:
+    """Issue 20, item 4: a /v1 answer is served again for ``cache_ttl_s`` to a request with
+    the same path, query and credentials (one query for fifty dashboards), and never to
+    a request without them; ``cache_ttl_s=0`` answers from the database every time."""
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    params = {"start": (today - DAY).isoformat(), "end": (today + DAY).isoformat()}
+    cached, uncached = (
+        create_app(database_url, TOKEN, cache_ttl_s=600),
+        create_app(database_url, TOKEN, cache_ttl_s=0),
+    )
+    async with cached.router.lifespan_context(cached), uncached.router.lifespan_context(uncached):
+        a = httpx.AsyncClient(transport=httpx.ASGITransport(app=cached), base_url="http://a")
+        b = httpx.AsyncClient(transport=httpx.ASGITransport(app=uncached), base_url="http://b")
+        async with a, b:
+            first = await a.get("/v1/tasks", params=params, headers=AUTH)
+            assert first.status_code == 200
+            assert sum(r["created"] for r in first.json()["rows"]) == 0
+            seeded = _read_seed.Seeded(d0=today)
+            seeded.add(
+                dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1),
+                lac.TaskCreated(task_id=uuid.uuid4(), user_id=uuid.uuid4(), command="ls"),
+            )
+            await _read_seed.write(database_url, seeded)
+            conn = await asyncpg.connect(database_url)
+            try:
+                await refresh_aggregates(conn, start=today - DAY)
+            finally:
+                await conn.close()
+            again = await a.get("/v1/tasks", params=params, headers=AUTH)
+            assert again.content == first.content  # the cached answer
+            assert again.headers["cache-control"] == "no-store"  # still private
+            fresh = await b.get("/v1/tasks", params=params, headers=AUTH)
+            assert sum(r["created"] for r in fresh.json()["rows"]) == 1
+            # never to other credentials, or none
+            for headers in ({}, {"Authorization": "Bearer wrong-token-wrong-token"}):
+                r = await a.get("/v1/tasks", params=params, headers=headers)
+                assert r.status_code == 401
+            # another question is asked of the database
+            shifted = {"start": params["start"], "end": (today + 2 * DAY).isoformat()}
+            r = await a.get("/v1/tasks", params=shifted, headers=AUTH)
+            assert sum(x["created"] for x in r.json()["rows"]) == 1

@@ -18,15 +18,16 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import httpx
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from lib_analytics_core.api import create_app
+from lib_analytics_core.api._security import LOGGED_PARAMETERS
 from tests._serve import serve_in_thread
 
 TOKEN = "hostile-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 REDACTED = "[redacted]"
-#: A request that takes longer than this is "a long-running query" here.
-PROMPT_S = 8.0
 
 RANGE_ROUTES = [
     "/v1/active-users",
@@ -74,7 +75,10 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def get(client: httpx.AsyncClient, path: str, **params: str) -> httpx.Response:
-    return await asyncio.wait_for(client.get(path, params=params, headers=AUTH), PROMPT_S)
+    # No wall-clock limit here (timing belongs in benchmarks/): a hostile range that
+    # reached the database would end as a 503 at the fixture's 2 s statement timeout, and
+    # the assertions on the status would fail; a hang ends at the suite's own timeout.
+    return await client.get(path, params=params, headers=AUTH)
 
 
 @pytest.mark.parametrize("path", RANGE_ROUTES)
@@ -171,9 +175,9 @@ async def test_healthz_answers_while_hostile_requests_run(database_url: str) -> 
                 for i in range(16)
             ]
             await asyncio.sleep(0.5)
-            health = await asyncio.wait_for(c.get("/healthz"), PROMPT_S)
+            health = await c.get("/healthz")
             assert health.status_code == 200, health.text
-            done = await asyncio.wait_for(asyncio.gather(*hostile), PROMPT_S)
+            done = await asyncio.gather(*hostile)
     assert {r.status_code for r in done} == {400}
 
 
@@ -186,7 +190,7 @@ async def test_healthz_answers_while_every_pooled_connection_is_busy(database_ur
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
                 for _ in range(3):
-                    health = await asyncio.wait_for(c.get("/healthz"), PROMPT_S)
+                    health = await c.get("/healthz")
                     assert health.status_code == 200, health.text
         finally:
             for conn in held:
@@ -269,14 +273,19 @@ def test_the_dashboard_token_is_redacted_in_uvicorns_access_log(uvicorn_url: str
             assert c.get("/", params={"token": TOKEN}).status_code == 200
             assert c.get("/", params={"days": "7", "token": TOKEN, "x": "1"}).status_code == 200
             assert c.get("/v1/window", params={"days": "7"}, headers=AUTH).status_code == 200
+            # a token misplaced under any other name (issue 20: api_key, authorization)
+            for name in MISPLACED:
+                c.get("/v1/window", params={"days": "7", name: TOKEN})
     finally:
         access.removeHandler(capture)
     lines = capture.lines
-    assert len(lines) == 3, lines
-    assert all(TOKEN not in line for line in lines), lines
+    assert len(lines) == 3 + len(MISPLACED), lines
+    assert all(TOKEN not in line for line in lines), [line for line in lines if TOKEN in line]
     assert f"GET /?token={REDACTED} HTTP/1.1" in lines[0]
-    assert f"GET /?days=7&token={REDACTED}&x=1 HTTP/1.1" in lines[1]
+    assert f"GET /?days=7&token={REDACTED}&x={REDACTED} HTTP/1.1" in lines[1]
     assert "GET /v1/window?days=7 HTTP/1.1" in lines[2]
+    for name, line in zip(MISPLACED, lines[3:], strict=True):
+        assert f"GET /v1/window?days=7&{name}={REDACTED} HTTP/1.1" in line, line
 
 
 def test_redaction_filter_rewrites_arguments_and_keeps_records() -> None:
@@ -295,4 +304,46 @@ def test_redaction_filter_rewrites_arguments_and_keeps_records() -> None:
     assert record.getMessage() == (
         f'127.0.0.1:1 - "GET /?Token={REDACTED}&access_token={REDACTED} HTTP/1.1" 200'
     )
-    assert redact("/?tokens=1&token=") == f"/?tokens=1&token={REDACTED}"
+    assert redact("/?tokens=1&token=") == f"/?tokens={REDACTED}&token={REDACTED}"
+    assert redact("/?days=7&Start=2026-01-01&%61pi_key=x&bare") == (
+        f"/?days=7&Start=2026-01-01&%61pi_key={REDACTED}&{REDACTED}"
+    )
+
+
+#: Names a client may put a secret under (case varies); every one must be redacted.
+MISPLACED = [
+    "api_key",
+    "apikey",
+    "API_KEY",
+    "authorization",
+    "Authorization",
+    "access_token",
+    "key",
+    "secret",
+    "password",
+    "auth",
+    "bearer",
+    "jwt",
+    "session",
+    "x-api-key",
+]
+
+
+@given(
+    name=st.text(st.characters(codec="ascii", exclude_characters='&=#? "\x7f'), min_size=1),
+    secret=st.text(st.characters(codec="ascii", categories=["L", "N"]), min_size=12),
+    allowed=st.sampled_from(sorted(LOGGED_PARAMETERS)),
+)
+def test_only_known_parameters_are_logged_as_sent(name: str, secret: str, allowed: str) -> None:
+    """Whatever a parameter is called, its value is logged only if the name is one of the
+    API's own non-secret parameters (the allow-list), never because a deny-list missed it."""
+    from urllib.parse import quote
+
+    from lib_analytics_core.api._security import redact
+
+    assume(name.strip().lower() not in LOGGED_PARAMETERS)
+    encoded = quote(name, safe="")
+    assume(secret not in encoded and secret not in "GET /v1/tasks 2026-01-01 HTTP/1.1")
+    logged = redact(f'"GET /v1/tasks?{allowed}=2026-01-01&{encoded}={secret} HTTP/1.1"')
+    assert secret not in logged
+    assert f"?{allowed}=2026-01-01&" in logged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
@@ -10,29 +11,31 @@ import sys
 import asyncpg
 
 
-async def test_demo_simulates_refreshes_and_summarises(database_url: str) -> None:
+def demo(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ANALYTICS_API_TOKEN")}
     env["COLUMNS"] = "160"
-    proc = subprocess.run(  # noqa: ASYNC221 - the demo is a separate process on purpose
-        [
-            sys.executable,
-            "-m",
-            "lib_analytics_core.demo.command",
-            "--database-url",
-            database_url,
-            "--days",
-            "3",
-            "--users",
-            "60",
-            "--seed",
-            "5",
-            "--no-progress",
-        ],
+    return subprocess.run(
+        [sys.executable, "-m", "lib_analytics_core.demo.command", *args],
         capture_output=True,
         text=True,
         timeout=240,
         env=env,
         check=False,
+    )
+
+
+async def count_events(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM analytics_events"))
+    finally:
+        await conn.close()
+
+
+async def test_demo_simulates_refreshes_and_summarises(database_url: str) -> None:
+    proc = demo(
+        *("--database-url", database_url, "--days", "3", "--users", "60", "--seed", "5"),
+        "--no-progress",
     )
     out = proc.stdout
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -52,6 +55,10 @@ async def test_demo_simulates_refreshes_and_summarises(database_url: str) -> Non
         assert heading in out, heading
     for service in ("platform", "auth", "integrations", "signaling"):
         assert re.search(rf"│ {service}\s+│\s+[\d,]+ │", out), service
+    # The DAU row says which day it is, by the one definition (docs/api.md).
+    yesterday = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert re.search(rf"last whole UTC day, ({yesterday}|{today})", out), out
 
     conn = await asyncpg.connect(database_url)
     try:
@@ -69,3 +76,23 @@ async def test_demo_simulates_refreshes_and_summarises(database_url: str) -> Non
         assert await conn.fetchval("SELECT count(*) FROM analytics_dead_letters") == 0
     finally:
         await conn.close()
+
+
+async def test_demo_refuses_a_database_that_holds_events_unless_appending(
+    database_url: str,
+) -> None:
+    """Issue 20: a second run into the same --database-url doubled every count."""
+    args = ("--database-url", database_url, "--days", "1", "--users", "20", "--no-progress")
+    first = demo(*args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    written = await count_events(database_url)
+    assert written > 0
+    again = demo(*args)
+    assert again.returncode == 2, again.stdout + again.stderr
+    assert "already holds events" in again.stdout and "--append" in again.stdout, again.stdout
+    assert await count_events(database_url) == written  # nothing written
+    more = demo(*args, "--append")
+    assert more.returncode == 0, more.stdout + more.stderr
+    assert await count_events(database_url) > written
+    usage = demo("--help")
+    assert "--append" in usage.stdout and "double" in usage.stdout

@@ -7,7 +7,11 @@
 * The documented way to open the dashboard is ``/?token=...`` (the page moves the token
   to sessionStorage and removes it from the address bar), but the server's access log
   sees the URL first. :class:`RedactTokenFilter` rewrites the record before any handler
-  formats it, so the token never reaches a log file.
+  formats it, so the token never reaches a log file. It redacts the value of *every*
+  query parameter except an allow-list of the API's and the page's own, known
+  non-secret ones (:data:`LOGGED_PARAMETERS`): a client that misplaces a secret as
+  ``?api_key=``, ``?Authorization=``, ``?password=`` or under any name nobody thought of
+  gets it redacted too. A deny-list of secret-sounding names would always miss one.
 
 The headers are added by a plain ASGI middleware rather than Starlette's
 ``BaseHTTPMiddleware``: it wraps ``send`` only, adding no task or copy per request.
@@ -19,8 +23,10 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
+from urllib.parse import unquote_plus
 
 __all__ = [
+    "LOGGED_PARAMETERS",
     "REDACTED",
     "RedactTokenFilter",
     "SecurityHeaders",
@@ -33,7 +39,31 @@ REDACTED: Final = "[redacted]"
 #: The logger uvicorn writes one line per request to.
 ACCESS_LOGGER: Final = "uvicorn.access"
 
-_TOKEN = re.compile(r"([?&](?:token|access_token)=)[^&\s\"]*", re.IGNORECASE)
+#: Query parameters whose values are logged as sent: the API's and the dashboard's own,
+#: none of which can hold a secret. Every other parameter's value is redacted.
+LOGGED_PARAMETERS: Final = frozenset(
+    {
+        "by",
+        "by_day",
+        "days",
+        "end",
+        "endpoint",
+        "error_type",
+        "event_type",
+        "granularity",
+        "group_by",
+        "limit",
+        "max_staleness_minutes",
+        "method",
+        "provider",
+        "service",
+        "since",
+        "start",
+    }
+)
+
+#: A query string in a logged request line: from "?" to the next space or quote.
+_QUERY = re.compile(r"\?([^\s\"]*)")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,12 +73,32 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def redact(text: str) -> str:
-    """``text`` with the value of every ``token=`` query parameter replaced."""
-    return _TOKEN.sub(rf"\g<1>{REDACTED}", text)
+    """``text`` with the value of every query parameter not in :data:`LOGGED_PARAMETERS`
+    replaced by :data:`REDACTED` (names compared case-insensitively after percent-decoding;
+    a bare item without ``=`` is redacted whole unless it is such a name)."""
+    return _QUERY.sub(_redact_query, text)
+
+
+def _redact_query(match: re.Match[str]) -> str:
+    items = []
+    for item in match.group(1).split("&"):
+        name, eq, _value = item.partition("=")
+        if _logged(name):
+            items.append(item)
+        elif eq:
+            items.append(f"{name}={REDACTED}")
+        else:
+            items.append(REDACTED if item else item)
+    return "?" + "&".join(items)
+
+
+def _logged(name: str) -> bool:
+    return unquote_plus(name).strip().lower() in LOGGED_PARAMETERS
 
 
 class RedactTokenFilter(logging.Filter):
-    """Redacts ``?token=...`` in a record's message and string arguments; drops nothing.
+    """Redacts query values (:func:`redact`) in a record's message and string arguments;
+    drops nothing.
 
     uvicorn's access record carries the path with its query string as an argument
     (``'%s - "%s %s HTTP/%s" %d'``), so the arguments are rewritten, not only the

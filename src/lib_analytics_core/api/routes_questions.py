@@ -1,8 +1,9 @@
 """``/v1`` routes for the one-request questions: slowest endpoints, the KPI overview, and
 the trend of any event type (``read/questions.py``).
 
-A module-level router: ``create_app`` includes it with the same bearer-token dependency
-as every ``/v1`` route; the database is the app's (``request.app.state.db``).
+A module-level router with the same bearer-token dependency as every ``/v1`` route
+(``_deps.require_token``); ``create_app`` includes it; the database is the app's
+(``request.app.state.db``).
 """
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
@@ -11,17 +12,24 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from ..read import queries as q
 from ..read import questions as qq
-from ._app import Series, _json
+from ._deps import require_token
 from ._params import ERROR_RESPONSES, End, Since, Start, Text, bounded, resolve, text
+from ._responses import Series
+from ._responses import json_response as _json
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["analytics"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/v1",
+    dependencies=[Depends(require_token)],
+    tags=["analytics"],
+    responses=ERROR_RESPONSES,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

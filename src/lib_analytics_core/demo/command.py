@@ -9,6 +9,10 @@ read back through the typed queries and, with ``--serve``, serves the read-only 
 and dashboard as a login of the ``analytics_reader`` role. SIGINT, SIGTERM and SIGHUP
 stop it cleanly (see ``lifecycle``).
 
+A ``--database-url`` that already holds events is refused unless ``--append`` says to
+add to them: a second run into the same database silently doubled every count (42,457
+tasks instead of 21,228), and the summary cannot tell simulated events from earlier ones.
+
 Needs the ``demo`` extra (``pip install 'lib-analytics-core[demo]'``).
 """
 
@@ -36,6 +40,7 @@ import asyncpg
 from .._dburl import DATABASE_URL_VARIABLES, describe_database_url
 from .._errors import AnalyticsError
 from ..read import queries as q
+from ..read.questions import overview
 from ..read.window import DEFAULT_WINDOW_DAYS, last_days
 from ..schema.maintenance import refresh_aggregates
 from ..schema.migrate import migrate
@@ -74,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"simulated users (default {DEFAULT_USERS})",
     )
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    p.add_argument(
+        "--append",
+        action="store_true",
+        help="with --database-url: add to a database that already holds events (without "
+        "it the demo refuses, since a second run would double every count)",
+    )
     p.add_argument(
         "--data-dir",
         type=Path,
@@ -120,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(_run(args, server_url, console, stop, embedded=True))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
+    except DatabaseNotEmptyError as err:
+        console.print(f"[red]analytics-demo refused:[/red] {escape(str(err))}")
+        return 2
     except AnalyticsError as err:
         console.print(f"[red]analytics-demo failed:[/red] {escape(str(err))}")
         return 1
@@ -224,6 +238,8 @@ async def _simulate_and_summarise(
             f"cannot connect to the database: {type(err).__name__}: {err}"
         ) from err
     try:
+        if not embedded and not args.append:
+            await _refuse_if_it_holds_events(pool)
         began = time.perf_counter()
         report = await migrate(pool)
         console.print(
@@ -260,6 +276,24 @@ async def _simulate_and_summarise(
         await pool.close()
 
 
+class DatabaseNotEmptyError(AnalyticsError):
+    """The target database already holds events and ``--append`` was not given."""
+
+
+async def _refuse_if_it_holds_events(pool: asyncpg.Pool[Any]) -> None:
+    """Raise :class:`DatabaseNotEmptyError` if ``analytics_events`` exists and has a row."""
+    async with pool.acquire() as conn:
+        table = await conn.fetchval("SELECT to_regclass('analytics_events')")
+        if table is None:
+            return
+        if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM analytics_events)"):
+            raise DatabaseNotEmptyError(
+                "the database already holds events; the demo would add to them and every "
+                "count would include both. Pass --append to add anyway, or name an empty "
+                "database (or none: the embedded PostgreSQL)."
+            )
+
+
 def _fmt_ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
 
@@ -290,8 +324,19 @@ async def _summary(pool: asyncpg.Pool[Any], result: SimulationResult, console: A
     for col in ("", "DAU", "WAU", "MAU"):
         t.add_column(col, justify="right")
     if users:
-        last = users[-1]
-        t.add_row(f"on {last.day:%Y-%m-%d}", f"{last.dau:,}", f"{last.wau:,}", f"{last.mau:,}")
+        # The one definition of "DAU" (read.questions.overview, docs/api.md), the very
+        # figure and label of the dashboard's card: the last whole UTC day in the range;
+        # today so far only if the range is today.
+        o = await overview(pool, start, end)
+        if o.dau_day is not None:
+            partial = o.dau_day + dt.timedelta(days=1) > dt.datetime.now(dt.UTC)
+            label = "today so far" if partial else "last whole UTC day"
+            t.add_row(
+                f"{label}, {o.dau_day:%Y-%m-%d}",
+                f"{o.dau or 0:,}",
+                f"{o.wau or 0:,}",
+                f"{o.mau or 0:,}",
+            )
         t.add_row(
             "daily average",
             f"{statistics.fmean(u.dau for u in users):,.0f}",

@@ -148,9 +148,24 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
-def _value(key: object) -> float | None:
-    """A precomputed percentile bucket key as milliseconds."""
-    return None if key is None else _histogram.representative(int(key))  # type: ignore[call-overload]
+def _value(key: object, cap: int | None = None) -> float | None:
+    """A precomputed percentile bucket key as milliseconds, never above ``cap``.
+
+    ``cap`` is the row's reported maximum: a bucket's representative can lie up to 1 %
+    above every value the bucket holds, and an estimate above the observed maximum
+    (a p95 of 376.21 ms next to a max of 374) is wrong on its face. Capping keeps the
+    error bound: the true quantile is at most the maximum, so the capped estimate is
+    nearer to it.
+    """
+    if key is None:
+        return None
+    value = _histogram.representative(int(key))  # type: ignore[call-overload]
+    return value if cap is None or value <= cap else float(cap)
+
+
+def _capped(value: float | None, cap: int | None) -> float | None:
+    """``value`` no larger than ``cap`` (see :func:`_value`)."""
+    return value if value is None or cap is None or value <= cap else float(cap)
 
 
 def _max_ms(value: object) -> int | None:

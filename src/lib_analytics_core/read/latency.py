@@ -27,6 +27,7 @@ from ._common import (
     MAX_DAILY_RANGE,
     MAX_HOURLY_RANGE,
     MAX_LIMIT,
+    _capped,
     _ceil,
     _days,
     _dt_or_none,
@@ -70,9 +71,46 @@ class ApiLatencyRow:
     max_ms: int | None
 
 
-_make_row: Final = fast_rows(ApiLatencyRow)
+_build_row: Final = fast_rows(ApiLatencyRow)
 """``ApiLatencyRow`` from its fields in declaration order, without the frozen
 ``__init__``'s per-field cost (``_common.fast_rows``)."""
+
+
+def _make_row(  # noqa: PLR0917 - the row's fields, in order
+    bucket: Any,
+    service: str | None,
+    endpoint: str | None,
+    method: str | None,
+    requests: int,
+    requests_estimated: float,
+    errors_4xx: int,
+    errors_5xx: int,
+    error_rate: float | None,
+    avg_ms: float | None,
+    p50_ms: float | None,
+    p95_ms: float | None,
+    p99_ms: float | None,
+    max_ms: int | None,
+) -> ApiLatencyRow:
+    """Every ``ApiLatencyRow`` is made here: its percentiles capped at its ``max_ms``
+    (issue 20; ``_common._value`` says why the estimate can exceed it)."""
+    return _build_row(
+        bucket,
+        service,
+        endpoint,
+        method,
+        requests,
+        requests_estimated,
+        errors_4xx,
+        errors_5xx,
+        error_rate,
+        avg_ms,
+        _capped(p50_ms, max_ms),
+        _capped(p95_ms, max_ms),
+        _capped(p99_ms, max_ms),
+        max_ms,
+    )
+
 
 _GROUP_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "total": (),

@@ -266,6 +266,7 @@ async def task_stats(
     for r in await _fetch_days(db, _TASK_SQL, start, end, MAX_DAILY_RANGE):
         n = int(r["duration_count"])
         completed, failed = int(r["completed"]), int(r["failed"])
+        top = _max_ms(r["duration_max_ms"])
         out.append(
             TaskStatsRow(
                 day=r["day"],
@@ -277,9 +278,9 @@ async def task_stats(
                 success_rate=_ratio(completed, completed + failed),
                 duration_count=n,
                 avg_duration_ms=_ratio(float(r["duration_sum_ms"]), n),
-                p50_duration_ms=_value(r["p50_key"]),
-                p95_duration_ms=_value(r["p95_key"]),
-                max_duration_ms=_max_ms(r["duration_max_ms"]),
+                p50_duration_ms=_value(r["p50_key"], top),
+                p95_duration_ms=_value(r["p95_key"], top),
+                max_duration_ms=top,
             )
         )
     return out

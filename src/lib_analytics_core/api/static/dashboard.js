@@ -12,6 +12,13 @@
  * and lives in sessionStorage only. Each panel is independent, so one failing query does
  * not blank the others. window.dashboard exposes the chart instances and a load counter
  * (used by the browser test).
+ *
+ * As people see it: while a view's data is on the way every panel and card is marked
+ * aria-busy and shows "Loading…"; a bucket that has not begun yet is not drawn (a gap, not
+ * "0 errors" for hours that have not happened); in a 1-day view the daily panels draw
+ * their one day as a labelled category ("today so far"), not a dot at midnight on a 24 h
+ * axis; legends wrap and the plot starts below them, axis labels that would collide are
+ * hidden, and units are in the axis labels rather than over the titles.
  */
 (() => {
   'use strict';
@@ -35,7 +42,9 @@
   // granularity: 'auto' | 'hour' | 'day'; range: the API's half-open [start, end) of the view.
   const state = {
     token: null, days: DEFAULT_DAYS, start: null, end: null, service: '', granularity: 'auto', range: null,
+    by: 'p95', eventType: '',
   };
+  const RANKINGS = ['p95', 'p99', 'error_rate', 'requests'];
   let generation = 0;
   const charts = {};
   const dashboard = (window.dashboard = { charts, state, loads: 0, errors: [], ready: false });
@@ -45,12 +54,15 @@
   const isoDay = (d) => d.toISOString().slice(0, 10);
   const parseDay = (s) => new Date(s + 'T00:00:00Z');
   const addDays = (s, n) => isoDay(new Date(parseDay(s).getTime() + n * DAY_MS));
-  const todayUtc = () => isoDay(new Date());
   const fmtInt = (n) => (n == null ? '–' : Math.round(n).toLocaleString('en-US'));
   const fmtMs = (v) => (v == null ? '–' : v >= 1000 ? (v / 1000).toFixed(v >= 10000 ? 0 : 1) + ' s' : v >= 10 ? Math.round(v) + ' ms' : v.toFixed(1) + ' ms');
   const fmtPct = (v) => (v == null ? '–' : (v * 100).toFixed(v >= 0.995 || v < 0.1 ? 1 : 1) + '%');
   const ts = (s) => new Date(s).getTime();
-  const nonNull = (p) => p[1] != null;
+  // A point is [x, y] on a time axis and a bare y on a category axis.
+  const yOf = (p) => (Array.isArray(p) ? p[1] : p);
+  const nonNull = (p) => yOf(p) != null;
+  // When the current view was drawn (ms): a bucket that starts later has not begun.
+  const drawnAt = () => dashboard.drawnAt || Date.now();
 
   // Every bucket start of the half-open range, in ms: the x values of a dense series.
   function bucketList(range, stepMs) {
@@ -58,9 +70,12 @@
     for (let t = ts(range.start); t < ts(range.end); t += stepMs) out.push(t);
     return out;
   }
-  // [bucket, value] for every bucket; `fill` where the API returned no row for a bucket.
+  // [bucket, value] for every bucket; `fill` where the API returned no row for a bucket,
+  // and null (nothing drawn) for a bucket that has not begun: no zeros for the future.
   function dense(buckets, byBucket, value, fill) {
+    const now = drawnAt();
     return buckets.map((b) => {
+      if (b > now) return [b, null];
       const r = byBucket.get(b);
       return [b, r === undefined ? fill : value(r)];
     });
@@ -107,7 +122,8 @@
   };
   const axisCommon = {
     axisLine: { lineStyle: { color: '#cfd5e3' } },
-    axisLabel: { color: '#6b7489', fontSize: 11 },
+    // hideOverlap: on a 90-day axis, month names and day numbers would collide.
+    axisLabel: { color: '#6b7489', fontSize: 11, hideOverlap: true },
     splitLine: { lineStyle: { color: '#eef1f6' } },
   };
   // The x axis of every time panel spans the whole window (half a bucket of margin for bars).
@@ -116,8 +132,40 @@
     min: ts(state.range.start) - stepMs / 2, max: ts(state.range.end) - stepMs / 2, ...extra,
   });
   const valueAxis = (extra = {}) => ({ type: 'value', ...axisCommon, ...extra });
-  const legend = { top: 0, right: 0, icon: 'roundRect', itemWidth: 12, itemHeight: 8, textStyle: { color: '#4a5368', fontSize: 12 } };
+  const LEGEND_FONT_PX = 12;
+  const legend = { top: 0, right: 0, icon: 'roundRect', itemWidth: 12, itemHeight: 8, itemGap: 10, textStyle: { color: '#4a5368', fontSize: LEGEND_FONT_PX } };
   const grid = { left: 8, right: 12, top: 34, bottom: 4, containLabel: true };
+
+  // How many rows a plain horizontal legend of `names` takes in `width` pixels: ECharts
+  // wraps the items that do not fit, and the plot must start below the last row (a
+  // scrolling legend hid every error type past the first few).
+  let measure = null;
+  function legendRows(names, width) {
+    if (!measure) measure = document.createElement('canvas').getContext('2d');
+    measure.font = `${LEGEND_FONT_PX}px sans-serif`;
+    let rows = 1, x = 0;
+    for (const n of names) {
+      const w = legend.itemWidth + 5 + measure.measureText(n).width;
+      if (x > 0 && x + w > width) { rows += 1; x = 0; }
+      x += w + legend.itemGap;
+    }
+    return rows;
+  }
+  // A legend across the whole width, wrapped, and the grid top that clears it.
+  function wrappedLegend(id, names) {
+    const rows = legendRows(names, chart(id).getWidth() - 4);
+    return { legend: { ...legend, left: 0, right: 0, data: names }, top: rows * 14 + (rows - 1) * legend.itemGap + 18 };
+  }
+
+  // The daily panels' x axis: the window's days on a time axis, or, in a 1-day view, that
+  // one day as a labelled category (today is partial: "today so far").
+  const oneDay = () => viewDays() === 1;
+  function dayLabel(day) {
+    return day === isoDay(new Date(drawnAt())) ? `${day} (today so far)` : day;
+  }
+  const dayAxis = () => (oneDay()
+    ? { type: 'category', ...axisCommon, data: [dayLabel(state.range.start.slice(0, 10))] }
+    : timeAxis());
 
   function empty(option, rows) {
     option.title = rows === 0
@@ -145,6 +193,7 @@
   function dailySeries(rows) {
     const buckets = bucketList(state.range, DAY_MS);
     const byDay = indexBy(rows, 'day');
+    if (oneDay()) return (col, fill = 0) => dense(buckets, byDay, (r) => r[col], fill).map(yOf);
     return (col, fill = 0) => dense(buckets, byDay, (r) => r[col], fill);
   }
 
@@ -155,20 +204,86 @@
       chart('chart-users').setOption(empty({
         color: [C.indigo, C.teal, C.amber],
         tooltip: baseTooltip, legend, grid,
-        xAxis: timeAxis(), yAxis: valueAxis({ minInterval: 1 }),
+        xAxis: dayAxis(), yAxis: valueAxis({ minInterval: 1 }),
         series: [
           line('MAU', d('mau'), C.amber, { areaStyle: area(C.amber) }),
           line('WAU', d('wau'), C.teal, { areaStyle: area(C.teal) }),
           line('DAU', d('dau'), C.indigo, { areaStyle: area(C.indigo), lineStyle: { width: 2.5, color: C.indigo } }),
         ],
       }, rows.length), true);
-      // The latest *complete* day: today is still filling up.
-      const today = todayUtc();
-      const complete = rows.filter((r) => r.day.slice(0, 10) < today);
-      const last = complete.length ? complete[complete.length - 1] : rows[rows.length - 1];
-      setKpi('kpi-dau', last ? fmtInt(last.dau) : '–', last ? 'on ' + last.day.slice(0, 10) : 'latest day');
-      setKpi('kpi-wau', last ? fmtInt(last.wau) : '–');
-      setKpi('kpi-mau', last ? fmtInt(last.mau) : '–');
+    };
+  }
+
+  // Every KPI card from one answer (/v1/overview). DAU is the one definition (docs/api.md,
+  // the demo's summary): the last whole UTC day inside the range (`dau_day`), today so
+  // far only if the range holds only today. The cards cover all services.
+  async function loadOverview(range) {
+    const o = await api('/v1/overview', range);
+    return () => {
+      const day = o.dau_day ? o.dau_day.slice(0, 10) : null;
+      const partial = day && ts(o.dau_day) + DAY_MS > drawnAt();
+      const hint = !day ? 'last whole UTC day' : `${partial ? 'today so far' : 'last whole UTC day'}, ${day}`;
+      setKpi('kpi-dau', o.dau == null ? '–' : fmtInt(o.dau), hint);
+      setKpi('kpi-wau', o.wau == null ? '–' : fmtInt(o.wau));
+      setKpi('kpi-mau', o.mau == null ? '–' : fmtInt(o.mau));
+      setKpi('kpi-requests', fmtInt(o.requests));
+      setKpi('kpi-p95', o.p95_ms == null ? '–' : fmtMs(o.p95_ms));
+      setKpi('kpi-errors', o.error_rate ? fmtPct(o.error_rate) : '–');
+      setKpi('kpi-tasks', o.task_success_rate == null ? '–' : fmtPct(o.task_success_rate));
+    };
+  }
+
+  async function loadEndpoints(range) {
+    const { rows } = await api('/v1/endpoints/top', { ...range, service: state.service, by: state.by, limit: 10 });
+    return () => {
+      $('endpoints-by').value = state.by;
+      const body = $('top-endpoints').querySelector('tbody');
+      body.replaceChildren();
+      if (!rows.length) {
+        const td = body.insertRow().insertCell();
+        td.colSpan = 9; td.textContent = 'No API traffic in this range.'; td.style.color = '#6b7489';
+      }
+      for (const r of rows) {
+        const tr = body.insertRow();
+        const svc = tr.insertCell();
+        const pill = document.createElement('span');
+        pill.className = 'pill'; pill.textContent = r.service; svc.append(pill);
+        tr.insertCell().textContent = r.method;
+        tr.insertCell().textContent = r.endpoint;
+        for (const v of [fmtInt(r.requests), r.error_rate == null ? '–' : fmtPct(r.error_rate), fmtMs(r.p50_ms), fmtMs(r.p95_ms), fmtMs(r.p99_ms), fmtMs(r.max_ms)]) {
+          const td = tr.insertCell(); td.className = 'num'; td.textContent = v;
+        }
+      }
+    };
+  }
+
+  // Events per bucket of one event type (the picker; any stored type, custom ones
+  // included), stacked by service.
+  async function loadEventTrends(range) {
+    const { event_types: types } = await api('/v1/events/types');
+    const type = types.includes(state.eventType) ? state.eventType : (types[0] || '');
+    const g = granularity();
+    const rows = type
+      ? (await api('/v1/events/trends', { ...range, granularity: g, event_type: type, service: state.service, limit: 100000 })).rows
+      : [];
+    return () => {
+      const sel = $('event-type');
+      sel.replaceChildren(...types.map((t) => { const o = document.createElement('option'); o.value = t; o.textContent = t; return o; }));
+      sel.value = type;
+      const step = stepOf(g);
+      const buckets = bucketList(range, step);
+      const services = [...new Set(rows.map((r) => r.service))].sort();
+      const fit = wrappedLegend('chart-events', services);
+      chart('chart-events').setOption(empty({
+        tooltip: { ...baseTooltip, axisPointer: { type: 'shadow' } },
+        legend: fit.legend, grid: { ...grid, top: fit.top },
+        xAxis: timeAxis({}, step), yAxis: valueAxis({ minInterval: 1 }),
+        series: services.map((svc, i) => ({
+          name: svc, type: 'bar', stack: 'events', barMaxWidth: 16,
+          data: dense(buckets, indexBy(rows.filter((r) => r.service === svc), 'bucket'), (r) => r.events, 0),
+          itemStyle: { color: SERIES_COLORS[i % SERIES_COLORS.length] },
+        })),
+      }, rows.length), true);
     };
   }
 
@@ -203,7 +318,8 @@
         grids.push({ left: `${col * w + 1.5}%`, width: `${w - 3}%`, top: row * 268 + 60, height: 190, containLabel: true });
         titles.push({ text: svc, left: `${col * w + 1.5}%`, top: row * 268 + 32, textStyle: { fontSize: 13, fontWeight: 600, color: '#1c2333' } });
         xAxes.push(timeAxis({ gridIndex: i, axisLabel: { color: '#6b7489', fontSize: 10, hideOverlap: true } }, stepOf(g)));
-        yAxes.push(valueAxis({ gridIndex: i, name: 'ms', nameTextStyle: { color: '#9aa3b8', fontSize: 10 }, axisLabel: { color: '#6b7489', fontSize: 10 } }));
+        // The unit in the labels: an axis name drew "ms" over the service's title.
+        yAxes.push(valueAxis({ gridIndex: i, axisLabel: { color: '#6b7489', fontSize: 10, hideOverlap: true, formatter: (v) => fmtInt(v) + ' ms' } }));
         const mine = indexBy(rows.filter((r) => r.service === svc), 'bucket');
         for (const p of ['p99', 'p95', 'p50']) {
           // No row: no traffic in that bucket, so no percentile (a gap, not a zero).
@@ -230,10 +346,7 @@
 
   async function loadRequests(range) {
     const g = granularity();
-    const [series, total] = await Promise.all([
-      api('/v1/api-latency', { ...range, granularity: g, group_by: 'total', service: state.service, limit: 100000 }),
-      api('/v1/api-latency', { ...range, granularity: 'total', group_by: 'total', service: state.service }),
-    ]);
+    const series = await api('/v1/api-latency', { ...range, granularity: g, group_by: 'total', service: state.service, limit: 100000 });
     return () => {
       const rows = series.rows;
       const buckets = bucketList(range, stepOf(g));
@@ -242,18 +355,15 @@
       chart('chart-requests').setOption(empty({
         tooltip: baseTooltip, legend, grid,
         xAxis: timeAxis({}, stepOf(g)),
-        yAxis: [valueAxis({ name: 'requests', nameTextStyle: { color: '#9aa3b8' } }),
-          valueAxis({ name: 'errors', nameTextStyle: { color: '#9aa3b8' }, splitLine: { show: false } })],
+        // Requests on the left axis, errors on the right (the card's note says so; axis
+        // names drew over the legend).
+        yAxis: [valueAxis({ minInterval: 1 }), valueAxis({ minInterval: 1, splitLine: { show: false } })],
         series: [
           { name: 'requests', type: 'bar', data: d('requests'), itemStyle: { color: '#c5cff8', borderRadius: [3, 3, 0, 0] }, barMaxWidth: 16 },
           line('4xx', d('errors_4xx'), C.amber, { yAxisIndex: 1 }),
           line('5xx', d('errors_5xx'), C.red, { yAxisIndex: 1, lineStyle: { width: 2.4, color: C.red } }),
         ],
       }, rows.length), true);
-      const t = total.rows[0];
-      setKpi('kpi-requests', t ? fmtInt(t.requests) : '–', state.service ? state.service : 'all services');
-      setKpi('kpi-p95', t ? fmtMs(t.p95_ms) : '–', t ? `p50 ${fmtMs(t.p50_ms)} · p99 ${fmtMs(t.p99_ms)}` : 'in range');
-      setKpi('kpi-errors', t && t.error_rate ? fmtPct(t.error_rate) : '–', t ? `${fmtInt(t.errors_4xx)} 4xx · ${fmtInt(t.errors_5xx)} 5xx` : '4xx + 5xx');
     };
   }
 
@@ -287,15 +397,17 @@
         const b = start + Math.floor((ts(r.hour) - start) / step) * step;
         if (m.has(b)) m.set(b, m.get(b) + r.errors);
       }
+      const now = drawnAt();
       const series = names.map((name, i) => ({
         name, type: 'bar', stack: 'errors', barMaxWidth: 16,
-        data: buckets.map((b) => [b, grid2.get(name).get(b)]),
+        data: buckets.map((b) => [b, b > now ? null : grid2.get(name).get(b)]),
         itemStyle: { color: SERIES_COLORS[(i + 3) % SERIES_COLORS.length] },
         emphasis: { focus: 'series' },
       }));
+      const fit = wrappedLegend('chart-errors', names);
       chart('chart-errors').setOption(empty({
         tooltip: { ...baseTooltip, axisPointer: { type: 'shadow' } },
-        legend: { ...legend, type: 'scroll', left: 0, right: 0 }, grid: { ...grid, top: 40 },
+        legend: fit.legend, grid: { ...grid, top: fit.top },
         xAxis: timeAxis({}, step), yAxis: valueAxis({ minInterval: 1 }), series,
       }, rows.length), true);
 
@@ -325,7 +437,7 @@
       const d = dailySeries(rows);
       chart('chart-tasks').setOption(empty({
         tooltip: baseTooltip, legend, grid,
-        xAxis: timeAxis(),
+        xAxis: dayAxis(),
         yAxis: [valueAxis({ minInterval: 1 }), valueAxis({ min: (v) => Math.max(0, Math.floor(v.min * 10) / 10 - 0.1), max: 1, splitLine: { show: false }, axisLabel: { color: '#6b7489', fontSize: 11, formatter: (v) => Math.round(v * 100) + '%' } })],
         series: [
           { name: 'completed', type: 'bar', stack: 't', data: d('completed'), itemStyle: { color: C.green }, barMaxWidth: 18 },
@@ -334,9 +446,6 @@
           line('success rate', d('success_rate', null), C.indigo, { yAxisIndex: 1, tooltip: { valueFormatter: fmtPct } }),
         ],
       }, rows.length), true);
-      const completed = rows.reduce((a, r) => a + r.completed, 0);
-      const failed = rows.reduce((a, r) => a + r.failed, 0);
-      setKpi('kpi-tasks', completed + failed ? fmtPct(completed / (completed + failed)) : '–', `${fmtInt(completed + failed)} finished`);
     };
   }
 
@@ -365,7 +474,7 @@
     return () => {
       const d = dailySeries(rows);
       chart('chart-auth').setOption(empty({
-        tooltip: baseTooltip, legend, grid, xAxis: timeAxis(), yAxis: valueAxis({ minInterval: 1 }),
+        tooltip: baseTooltip, legend, grid, xAxis: dayAxis(), yAxis: valueAxis({ minInterval: 1 }),
         series: [
           { name: 'login ok', type: 'bar', stack: 'l', data: d('login_success'), itemStyle: { color: C.indigo }, barMaxWidth: 18 },
           { name: 'login failed', type: 'bar', stack: 'l', data: d('login_failed'), itemStyle: { color: C.rose }, barMaxWidth: 18 },
@@ -380,7 +489,7 @@
     return () => {
       const d = dailySeries(rows);
       chart('chart-cocoons').setOption(empty({
-        tooltip: baseTooltip, legend, grid, xAxis: timeAxis(), yAxis: valueAxis({ minInterval: 1 }),
+        tooltip: baseTooltip, legend, grid, xAxis: dayAxis(), yAxis: valueAxis({ minInterval: 1 }),
         series: [
           line('connected', d('connected'), C.teal, { areaStyle: area(C.teal) }),
           { name: 'registered', type: 'bar', data: d('registered'), itemStyle: { color: C.violet }, barMaxWidth: 14 },
@@ -388,6 +497,13 @@
         ],
       }, rows.length), true);
     };
+  }
+
+  // Every panel and KPI card says "Loading…" while its view's data is on the way.
+  function setBusy(busy) {
+    for (const el of document.querySelectorAll('.card, .kpi')) {
+      el.setAttribute('aria-busy', busy ? 'true' : 'false');
+    }
   }
 
   function setKpi(id, value, hint) {
@@ -404,7 +520,10 @@
   function viewFromUrl() {
     const q = new URLSearchParams(window.location.search);
     const days = Number(q.get('days'));
-    const view = { days: DEFAULT_DAYS, start: null, end: null, service: q.get('service') || '', granularity: 'auto' };
+    const view = {
+      days: DEFAULT_DAYS, start: null, end: null, service: q.get('service') || '', granularity: 'auto',
+      by: RANKINGS.includes(q.get('by')) ? q.get('by') : 'p95', eventType: q.get('event_type') || '',
+    };
     if (isDay(q.get('start')) && isDay(q.get('end')) && q.get('start') <= q.get('end')) {
       view.days = null; view.start = q.get('start'); view.end = q.get('end');
     } else if (Number.isInteger(days) && days >= 1 && days <= 732) {
@@ -420,12 +539,14 @@
     else { q.set('start', view.start); q.set('end', view.end); }
     if (view.granularity !== 'auto') q.set('granularity', view.granularity);
     if (view.service) q.set('service', view.service);
+    if (view.by && view.by !== 'p95') q.set('by', view.by);
+    if (view.eventType) q.set('event_type', view.eventType);
     return window.location.pathname + '?' + q.toString();
   }
 
   const currentView = () => ({
     days: state.days, start: state.days == null ? state.start : null, end: state.days == null ? state.end : null,
-    service: state.service, granularity: state.granularity,
+    service: state.service, granularity: state.granularity, by: state.by, eventType: state.eventType,
   });
 
   // A user's change: a new history entry, then the redraw.
@@ -475,10 +596,12 @@
   async function loadAll() {
     if (!state.token) { askToken(); return; }
     const mine = ++generation;
+    setBusy(true);
     let range;
     try {
       range = await resolveRange();
     } catch (e) {
+      setBusy(false);
       if (e instanceof AuthError) { tokenRejected(); return; }
       showStatus(String(e.message || e), true);
       return;
@@ -491,11 +614,13 @@
     $('range-label').textContent = `${state.start} → ${state.end} (UTC) · ${granularity() === 'hour' ? 'hourly' : 'daily'} · ${state.service || 'all services'}`;
     showStatus('');
     loadHealth();
-    const panels = [loadUsers, loadLatency, loadRequests, loadErrors, loadTasks, loadIntegrations, loadAuth, loadCocoons];
+    const panels = [loadOverview, loadUsers, loadLatency, loadRequests, loadErrors, loadEndpoints, loadEventTrends, loadTasks, loadIntegrations, loadAuth, loadCocoons];
     const results = await Promise.allSettled(panels.map((p) => p(range)));
     if (mine !== generation) return; // a newer view is on its way
     const failures = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
+    setBusy(false);
     if (failures.some((e) => e instanceof AuthError)) { tokenRejected(); return; }
+    dashboard.drawnAt = Date.now();
     for (const r of results) {
       if (r.status !== 'fulfilled') continue;
       try { r.value(); } catch (e) { failures.push(e); }
@@ -568,6 +693,8 @@
     });
     $('service').addEventListener('change', (ev) => navigate({ service: ev.target.value }));
     $('granularity').addEventListener('change', (ev) => navigate({ granularity: ev.target.value }));
+    $('endpoints-by').addEventListener('change', (ev) => navigate({ by: ev.target.value }));
+    $('event-type').addEventListener('change', (ev) => navigate({ eventType: ev.target.value }));
     window.addEventListener('popstate', () => { applyView(viewFromUrl()); loadAll(); });
     $('token-form').addEventListener('submit', () => {
       state.token = $('token-input').value.trim();
