@@ -136,15 +136,18 @@ async def test_tier_is_deliberate_recorded_and_sticky(empty_database_url: str) -
 def test_schema_facts_agree_with_the_shipped_sql() -> None:
     """The migrations are checksummed and never edited, so the facts module must follow
     them: the bucket origin literal and the aggregate names, in refresh order."""
-    sources = "\n".join(m.source for m in load_migrations())
+    sources = "\n".join(m.sql(t) for m in load_migrations() for t in SchemaTier)
     origins = set(re.findall(r"TIMESTAMPTZ '2000-[^']*'", sources))
     assert origins == {facts.BUCKET_ORIGIN_SQL}
     assert facts.BUCKET_ORIGIN.isoformat() == "2000-01-03T00:00:00+00:00"
-    blocks = re.findall(r"^--\s*@aggregate\s+(\w+)", sources, flags=re.MULTILINE)
+    ts_sql = "\n".join(m.sql(SchemaTier.TIMESCALE) for m in load_migrations())
+    blocks = re.findall(
+        r"^CREATE MATERIALIZED VIEW (\w+)\s+WITH \(timescaledb\.continuous", ts_sql, re.M
+    )
     # 0004 recreates six of 0002's aggregates under the same names: first mention, in order
     assert tuple(dict.fromkeys(blocks)) == facts.AGGREGATES
     tables = re.findall(
-        r"^CREATE TABLE (analytics_(?:api_\w+|task_durations_daily)) ", sources, re.M
+        r"^CREATE TABLE (analytics_(?:api_\w+|task_durations_daily)) ", ts_sql, re.M
     )
     assert set(tables) == set(facts.DISTRIBUTIONS) and len(tables) == len(facts.DISTRIBUTIONS)
     # Every aggregate's range query is recoverable for the timescale tier's health check.

@@ -64,7 +64,8 @@ AGGREGATES: Final = (
     "analytics_cocoon_activity_daily",
     "analytics_errors_hourly",
 )
-"""The ``@aggregate`` relations of migration 0002, in refresh order."""
+"""The aggregates of migrations 0002/0004 (continuous aggregates on TimescaleDB), refresh
+order."""
 
 DISTRIBUTIONS: Final = (
     *(f"analytics_api_{w}_{g}" for w in ("hour", "day") for g in ("total", "service", "endpoint")),
