@@ -102,8 +102,11 @@ def check_checksums(migrations: Sequence[Migration], history: dict[int, Applied]
 async def inspect(
     conn: asyncpg.Connection[Any],
 ) -> tuple[ServerInfo, dict[int, Applied] | None]:
+    """The server and the history. Where no tier is recorded yet, detection probes the
+    extension (see :func:`~.server.detect_server`): the tier choice depends on it."""
     with translate("detecting the server and reading the migration history", MigrationError):
-        return await detect_server(conn), await read_history(conn)
+        history = await read_history(conn)
+        return await detect_server(conn, probe=not history), history
 
 
 def select(migrations: Sequence[Migration], applied: set[int], phase: Phase) -> list[Migration]:
