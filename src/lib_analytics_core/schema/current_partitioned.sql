@@ -489,6 +489,7 @@ CREATE TABLE analytics_schema_migrations (
     tier text NOT NULL,
     applied_at timestamp with time zone DEFAULT now() NOT NULL,
     duration_ms integer NOT NULL,
+    pending text[] DEFAULT '{}'::text[] NOT NULL,
     CONSTRAINT analytics_schema_migrations_pkey PRIMARY KEY (version)
 );
 

@@ -116,10 +116,18 @@ class SchemaHealth:
     changed_migrations: tuple[str, ...]
     last_maintenance: dt.datetime | None
     """Partitioned tier: when ``maintain()``/``refresh_aggregates()`` last refreshed."""
+    incomplete_migrations: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(migration, aggregates not filled yet): applied, but the fill after its commit
+    failed; the next ``analytics-migrate`` run finishes it."""
 
     def problems(self, max_staleness: dt.timedelta = DEFAULT_MAX_STALENESS) -> tuple[str, ...]:
         """Why a probe should fail now (empty: healthy)."""
         out = [f"migration {name} changed after it was applied" for name in self.changed_migrations]
+        out.extend(
+            f"migration {name} is applied but its aggregates are not filled yet "
+            f"({', '.join(aggs)}): rerun analytics-migrate"
+            for name, aggs in self.incomplete_migrations
+        )
         out.extend(
             f"job {job.job_id} ({job.kind} {job.target}) is failing: "
             f"{job.consecutive_failures or 1} failure(s) in a row"
@@ -155,6 +163,9 @@ class SchemaHealth:
             "last_maintenance": iso(self.last_maintenance),
             "pending_migrations": list(self.pending_migrations),
             "changed_migrations": list(self.changed_migrations),
+            "incomplete_migrations": [
+                {"name": n, "unfilled": list(a)} for n, a in self.incomplete_migrations
+            ],
             "aggregates": [
                 {
                     "name": a.name,
@@ -238,6 +249,7 @@ async def schema_health(pool_or_conn: Connectable) -> SchemaHealth:
         pending_migrations=tuple(m.name for m in status.pending),
         changed_migrations=tuple(m.name for m in status.changed),
         last_maintenance=last,
+        incomplete_migrations=tuple((m.name, m.unfilled) for m in status.incomplete),
     )
 
 

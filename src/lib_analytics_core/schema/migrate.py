@@ -44,14 +44,17 @@ from .._errors import MigrationError
 from .facts import HISTORY_TABLE, MIGRATION_LOCK_KEY
 from .history import (
     CREATE_HISTORY,
+    Applied,
     apply_migration,
     check_checksums,
     inspect,
+    mark_filled,
     read_history,
     select,
     tier_for,
 )
 from .server import SchemaTier, ServerInfo, TierChoice, requested_tier
+from .timescale import DEFAULT_RETRY, RefreshRetry, refresh_cagg
 
 __all__ = [
     "HISTORY_TABLE",
@@ -121,17 +124,40 @@ def _refresh_after(timescale_sql: str) -> tuple[str, ...]:
     return tuple(m.group(1) for m in _CAGG_RE.finditer(timescale_sql))
 
 
-async def _refresh_new_aggregates(conn: asyncpg.Connection[Any], mig: Migration) -> None:
-    """Fill the continuous aggregates a committed migration created (sources first)."""
-    for name in mig.refresh_after:
+async def _fill(
+    conn: asyncpg.Connection[Any],
+    version: int,
+    migration: str,
+    names: tuple[str, ...],
+    retry: RefreshRetry,
+) -> None:
+    """Fill the continuous aggregates a committed migration created, sources first, each
+    from all raw rows, retrying while a policy job refreshes the same one; each filled
+    aggregate comes off the migration's ``pending`` list in the history."""
+    for name in names:
         try:
-            await conn.execute("CALL refresh_continuous_aggregate($1::regclass, NULL, NULL)", name)
+            await refresh_cagg(conn, name, None, None, retry)
         except asyncpg.PostgresError as err:
             raise MigrationError(
-                f"migration {mig.name} is applied but filling {name} from the raw rows "
-                f"failed ({type(err).__name__}: {err}); run refresh_aggregates(conn, "
-                "start=<oldest raw day>) to complete it"
+                f"migration {migration} is applied but filling {name} from the raw rows "
+                f"failed ({type(err).__name__}: {err}) after {retry.attempts} attempt(s); "
+                "rerun analytics-migrate: it finishes this before anything else"
             ) from err
+        await mark_filled(conn, version, name)
+
+
+async def _finish_pending(
+    conn: asyncpg.Connection[Any], history: dict[int, Applied], retry: RefreshRetry
+) -> tuple[str, ...]:
+    """Finish the fills an earlier run left (it failed or was killed after a commit)."""
+    done: list[str] = []
+    for version in sorted(history):
+        applied = history[version]
+        if applied.pending:
+            logger.info("finishing %s: filling %s", applied.name, ", ".join(applied.pending))
+            await _fill(conn, version, applied.name, applied.pending, retry)
+            done.append(applied.name)
+    return tuple(done)
 
 
 def load_migrations() -> list[Migration]:
@@ -184,6 +210,18 @@ def load_migrations() -> list[Migration]:
     if len(set(versions)) != len(versions):
         raise MigrationError(f"duplicate migration versions in {versions}")
     return found
+
+
+async def _ensure_history(conn: asyncpg.Connection[Any]) -> None:
+    create, add_pending = CREATE_HISTORY
+    await conn.execute(create)
+    missing = await conn.fetchval(
+        "SELECT NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1)"
+        " AND attname = 'pending' AND NOT attisdropped)",
+        HISTORY_TABLE,
+    )
+    if missing:  # only then: ALTER TABLE locks the table and needs its owner
+        await conn.execute(add_pending)
 
 
 # ---------------------------------------------------------------------- splitting
@@ -250,9 +288,13 @@ class MigrationState:
     version: int
     name: str
     phase: str
-    state: Literal["applied", "pending", "changed"]
+    state: Literal["applied", "pending", "changed", "incomplete"]
+    """``incomplete``: applied, but continuous aggregates it created are not filled yet
+    (the refresh after its commit failed); the next ``migrate()`` fills them."""
     applied_at: dt.datetime | None = None
     tier: str | None = None
+    unfilled: tuple[str, ...] = ()
+    """For ``incomplete``: the aggregates still to fill."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -279,6 +321,11 @@ class MigrationStatus:
         """Applied migrations whose shipped file no longer matches (never acceptable)."""
         return tuple(m for m in self.migrations if m.state == "changed")
 
+    @property
+    def incomplete(self) -> tuple[MigrationState, ...]:
+        """Applied migrations whose new aggregates are not filled yet (rerun migrate)."""
+        return tuple(m for m in self.migrations if m.state == "incomplete")
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class MigrationReport:
@@ -295,6 +342,8 @@ class MigrationReport:
     """(migration name, SQL) for each migration in ``applied``."""
     tier_reason: str = ""
     """Why this tier (the recorded one, the operator's choice, or what ``auto`` saw)."""
+    completed: tuple[str, ...] = ()
+    """Migrations applied by an earlier run whose aggregate fills this call finished."""
 
 
 async def migration_status(
@@ -320,11 +369,23 @@ async def migration_status(
         if done is None:
             states.append(MigrationState(mig.version, mig.name, mig.phase, "pending"))
         else:
-            state: Literal["applied", "changed"] = (
-                "applied" if done.checksum == mig.checksum else "changed"
+            state: Literal["applied", "changed", "incomplete"] = (
+                "changed"
+                if done.checksum != mig.checksum
+                else "incomplete"
+                if done.pending
+                else "applied"
             )
             states.append(
-                MigrationState(mig.version, mig.name, mig.phase, state, done.applied_at, done.tier)
+                MigrationState(
+                    mig.version,
+                    mig.name,
+                    mig.phase,
+                    state,
+                    done.applied_at,
+                    done.tier,
+                    done.pending,
+                )
             )
     return MigrationStatus(
         server=server, tier=choice.tier, migrations=tuple(states), tier_reason=choice.reason
@@ -337,6 +398,7 @@ async def migrate(
     dry_run: bool = False,
     *,
     tier: str | None = None,
+    retry: RefreshRetry = DEFAULT_RETRY,
 ) -> MigrationReport:
     """Apply the pending migrations of ``phase`` (``"all"``, ``"pre"`` or ``"post"``).
 
@@ -345,6 +407,12 @@ async def migrate(
     would run and changes nothing (not even the history table). ``tier`` is ``"auto"``
     (default, or ``$ANALYTICS_SCHEMA_TIER``), ``"timescale"`` or ``"partitioned"``; the
     first run records it and later runs asking for the other tier are refused.
+
+    On TimescaleDB the continuous aggregates a migration creates are filled from all raw
+    rows after its commit; a refresh that meets the server's policy job is retried
+    (``retry``), and a fill that still fails fails the call, stays recorded in the history
+    (``migration_status()``: ``incomplete``) and is finished first by the next call, so
+    the call returns only when the schema *and* its aggregates are complete.
     Raises :class:`ChecksumMismatchError` if an applied migration's file changed, and
     :class:`MigrationError` naming the failing step or statement otherwise (a lost
     connection is a :class:`~lib_analytics_core.DatabaseUnavailableError`).
@@ -379,17 +447,20 @@ async def migrate(
             )
         async with advisory_lock(conn, MIGRATION_LOCK_KEY, step="migrating", error=MigrationError):
             with translate(f"creating {HISTORY_TABLE} in schema {schema}", MigrationError):
-                await conn.execute(CREATE_HISTORY)
+                await _ensure_history(conn)
                 history = await read_history(conn) or {}
             check_checksums(migrations, history)
             choice = tier_for(server, history, tier)
+            completed = await _finish_pending(conn, history, retry)
             todo = select(migrations, set(history), phase)
             done: list[tuple[str, str]] = []
             for mig in todo:
                 sql = mig.sql(choice.tier)
-                await apply_migration(conn, mig, split_statements(sql), choice.tier)
-                if choice.tier is SchemaTier.TIMESCALE and mig.refresh_after:
-                    await _refresh_new_aggregates(conn, mig)
+                fill = mig.refresh_after if choice.tier is SchemaTier.TIMESCALE else ()
+                await apply_migration(
+                    conn, mig, split_statements(sql), choice.tier, pending=fill, retry=retry
+                )
+                await _fill(conn, mig.version, mig.name, fill, retry)
                 done.append((mig.name, sql))
             return MigrationReport(
                 server=server,
@@ -400,4 +471,5 @@ async def migrate(
                 already_applied=tuple(history[v].name for v in sorted(history)),
                 sql=tuple(done),
                 tier_reason=choice.reason,
+                completed=completed,
             )
