@@ -206,10 +206,11 @@ async def test_health_as_dict_is_json_ready(database_url: str) -> None:
     assert {a["name"] for a in payload["aggregates"]} >= set(ref.AGGREGATES)
 
 
-def test_a_failing_job_is_a_problem_and_a_never_run_one_is_not() -> None:
+def test_a_failing_job_with_current_data_warns_and_a_never_run_one_is_fine() -> None:
     """PGlite has no scheduler, so job failures cannot be produced there; the rule that
     turns TimescaleDB's job statistics into a probe result is checked directly."""
     from lib_analytics_core import JobHealth, SchemaHealth
+    from lib_analytics_core.schema.health import AggregateHealth
 
     def job(job_id: int, **kw: object) -> JobHealth:
         base: dict[str, object] = {
@@ -242,10 +243,26 @@ def test_a_failing_job_is_a_problem_and_a_never_run_one_is_not() -> None:
     )
     health = SchemaHealth(SchemaTier.TIMESCALE, now, (never,), (), (), (), None)
     assert never.never_run and not never.failing and health.ok()
+    # Failing runs while the aggregate is current: a warning naming the server's error
+    # (issue 18: the native server fails every job after doing its work), not a problem.
     health = SchemaHealth(SchemaTier.TIMESCALE, now, (never, broken), (), (), (), None)
+    assert health.ok()
+    (warning,) = health.warnings()
+    assert "job 1001 (refresh analytics_task_stats_daily) reports failures (40 in a row" in warning
+    assert "SQLSTATE 24000" in warning and "current" in warning
+    # The same job with its aggregate stale: the staleness is the problem, naming the job.
+    stale = AggregateHealth(
+        "analytics_task_stats_daily",
+        now,
+        now,
+        now - dt.timedelta(hours=5),
+        dt.timedelta(hours=5),
+    )
+    health = SchemaHealth(SchemaTier.TIMESCALE, now, (never, broken), (stale,), (), (), None)
     (problem,) = health.problems()
-    assert "job 1001 (refresh analytics_task_stats_daily) is failing: 40 failure(s)" in problem
-    assert "SQLSTATE 24000" in problem
+    assert "analytics_task_stats_daily is stale" in problem
+    assert "its job 1001 is failing" in problem and "SQLSTATE 24000" in problem
+    assert not health.warnings()
 
 
 def test_auto_tier_explains_each_server_kind() -> None:

@@ -18,8 +18,10 @@ tier on the first migration; ``auto`` prints why it chose. The database comes fr
 Exit codes: 0 success (the schema *and* the aggregates its migrations created are
 complete); 1 migration/maintenance failure (including a fill of new aggregates that
 failed: rerun to finish it), an applied migration whose file changed (``status``), or an
-unhealthy schema (``status --check``: an aggregate staler than ``--max-staleness``, a
-migration whose aggregates are not filled); 2 no database configured (or bad usage);
+unhealthy schema (``status --check``: an aggregate staler than ``--max-staleness``,
+counting late rows no scheduled refresh covers, or a migration whose aggregates are not
+filled; jobs that report failures while the data is current are WARNING lines only);
+2 no database configured (or bad usage);
 3 database unreachable.
 """
 
@@ -75,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--check",
         action="store_true",
-        help="status: exit 1 if a job is failing, an aggregate is stale or a migration changed",
+        help="status: exit 1 if an aggregate is stale (late rows included) or a migration "
+        "changed or is incomplete (failing jobs whose data is current only warn)",
     )
     p.add_argument(
         "--max-staleness",
@@ -161,6 +164,8 @@ async def _status(
         health = await schema_health(conn)
         _write_health(out, health, max_staleness)
         problems = list(health.problems(max_staleness))
+        for warning in health.warnings(max_staleness):
+            out.write(f"WARNING: {warning}\n")
     for problem in problems:
         out.write(f"PROBLEM: {problem}\n")
     if status.changed:

@@ -970,6 +970,7 @@ GRANT SELECT ON analytics_events TO analytics_reader;
 GRANT SELECT ON analytics_integration_health_daily TO analytics_reader;
 GRANT SELECT ON analytics_integration_health_daily_v0002 TO analytics_reader;
 GRANT SELECT ON analytics_maintenance_state TO analytics_reader;
+GRANT SELECT ON analytics_refresh_invalidations TO analytics_reader;
 GRANT SELECT ON analytics_schema_migrations TO analytics_reader;
 GRANT SELECT ON analytics_task_durations_daily TO analytics_reader;
 GRANT SELECT ON analytics_task_stats_daily TO analytics_reader;
