@@ -136,15 +136,18 @@ async def test_tier_is_deliberate_recorded_and_sticky(empty_database_url: str) -
 def test_schema_facts_agree_with_the_shipped_sql() -> None:
     """The migrations are checksummed and never edited, so the facts module must follow
     them: the bucket origin literal and the aggregate names, in refresh order."""
-    sources = "\n".join(m.source for m in load_migrations())
+    sources = "\n".join(m.sql(t) for m in load_migrations() for t in SchemaTier)
     origins = set(re.findall(r"TIMESTAMPTZ '2000-[^']*'", sources))
     assert origins == {facts.BUCKET_ORIGIN_SQL}
     assert facts.BUCKET_ORIGIN.isoformat() == "2000-01-03T00:00:00+00:00"
-    blocks = re.findall(r"^--\s*@aggregate\s+(\w+)", sources, flags=re.MULTILINE)
+    ts_sql = "\n".join(m.sql(SchemaTier.TIMESCALE) for m in load_migrations())
+    blocks = re.findall(
+        r"^CREATE MATERIALIZED VIEW (\w+)\s+WITH \(timescaledb\.continuous", ts_sql, re.M
+    )
     # 0004 recreates six of 0002's aggregates under the same names: first mention, in order
     assert tuple(dict.fromkeys(blocks)) == facts.AGGREGATES
     tables = re.findall(
-        r"^CREATE TABLE (analytics_(?:api_\w+|task_durations_daily)) ", sources, re.M
+        r"^CREATE TABLE (analytics_(?:api_\w+|task_durations_daily)) ", ts_sql, re.M
     )
     assert set(tables) == set(facts.DISTRIBUTIONS) and len(tables) == len(facts.DISTRIBUTIONS)
     # Every aggregate's range query is recoverable for the timescale tier's health check.
@@ -203,10 +206,11 @@ async def test_health_as_dict_is_json_ready(database_url: str) -> None:
     assert {a["name"] for a in payload["aggregates"]} >= set(ref.AGGREGATES)
 
 
-def test_a_failing_job_is_a_problem_and_a_never_run_one_is_not() -> None:
+def test_a_failing_job_with_current_data_warns_and_a_never_run_one_is_fine() -> None:
     """PGlite has no scheduler, so job failures cannot be produced there; the rule that
     turns TimescaleDB's job statistics into a probe result is checked directly."""
     from lib_analytics_core import JobHealth, SchemaHealth
+    from lib_analytics_core.schema.health import AggregateHealth
 
     def job(job_id: int, **kw: object) -> JobHealth:
         base: dict[str, object] = {
@@ -239,10 +243,26 @@ def test_a_failing_job_is_a_problem_and_a_never_run_one_is_not() -> None:
     )
     health = SchemaHealth(SchemaTier.TIMESCALE, now, (never,), (), (), (), None)
     assert never.never_run and not never.failing and health.ok()
+    # Failing runs while the aggregate is current: a warning naming the server's error
+    # (issue 18: the native server fails every job after doing its work), not a problem.
     health = SchemaHealth(SchemaTier.TIMESCALE, now, (never, broken), (), (), (), None)
+    assert health.ok()
+    (warning,) = health.warnings()
+    assert "job 1001 (refresh analytics_task_stats_daily) reports failures (40 in a row" in warning
+    assert "SQLSTATE 24000" in warning and "current" in warning
+    # The same job with its aggregate stale: the staleness is the problem, naming the job.
+    stale = AggregateHealth(
+        "analytics_task_stats_daily",
+        now,
+        now,
+        now - dt.timedelta(hours=5),
+        dt.timedelta(hours=5),
+    )
+    health = SchemaHealth(SchemaTier.TIMESCALE, now, (never, broken), (stale,), (), (), None)
     (problem,) = health.problems()
-    assert "job 1001 (refresh analytics_task_stats_daily) is failing: 40 failure(s)" in problem
-    assert "SQLSTATE 24000" in problem
+    assert "analytics_task_stats_daily is stale" in problem
+    assert "its job 1001 is failing" in problem and "SQLSTATE 24000" in problem
+    assert not health.warnings()
 
 
 def test_auto_tier_explains_each_server_kind() -> None:

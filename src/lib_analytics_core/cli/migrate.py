@@ -15,9 +15,13 @@ Commands (the seed's, plus ``maintain``)::
 tier on the first migration; ``auto`` prints why it chose. The database comes from
 ``--database-url``, else ``DATABASE_URL``, else ``PLATFORM_DATABASE_URL``.
 
-Exit codes: 0 success; 1 migration/maintenance failure, an applied migration whose
-file changed (``status``), or an unhealthy schema (``status --check``: a failing job or
-an aggregate staler than ``--max-staleness``); 2 no database configured (or bad usage);
+Exit codes: 0 success (the schema *and* the aggregates its migrations created are
+complete); 1 migration/maintenance failure (including a fill of new aggregates that
+failed: rerun to finish it), an applied migration whose file changed (``status``), or an
+unhealthy schema (``status --check``: an aggregate staler than ``--max-staleness``,
+counting late rows no scheduled refresh covers, or a migration whose aggregates are not
+filled; jobs that report failures while the data is current are WARNING lines only);
+2 no database configured (or bad usage);
 3 database unreachable.
 """
 
@@ -73,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--check",
         action="store_true",
-        help="status: exit 1 if a job is failing, an aggregate is stale or a migration changed",
+        help="status: exit 1 if an aggregate is stale (late rows included) or a migration "
+        "changed or is incomplete (failing jobs whose data is current only warn)",
     )
     p.add_argument(
         "--max-staleness",
@@ -102,7 +107,8 @@ def _write_status(out: TextIO, status: MigrationStatus) -> None:
     out.write(f"schema tier: {status.tier.value} ({status.tier_reason})\n")
     for m in status.migrations:
         when = f"  {m.applied_at.isoformat()}" if m.applied_at else ""
-        out.write(f"{m.state:8} {m.phase:4} {m.name}{when}\n")
+        unfilled = f"  (not filled yet: {', '.join(m.unfilled)})" if m.unfilled else ""
+        out.write(f"{m.state:8} {m.phase:4} {m.name}{when}{unfilled}\n")
     pending = len(status.pending)
     out.write(f"{len(status.migrations) - pending} applied, {pending} pending\n")
 
@@ -144,6 +150,62 @@ async def _connect(url: str) -> asyncpg.Connection:
         raise DatabaseUnavailableError(f"cannot connect to the database: {err}") from err
 
 
+async def _status(
+    conn: asyncpg.Connection,
+    out: TextIO,
+    tier: str | None,
+    check: bool,
+    max_staleness: dt.timedelta,
+) -> int:
+    status = await migration_status(conn, tier=tier)
+    _write_status(out, status)
+    problems = [f"migration {m.name} changed after it was applied" for m in status.changed]
+    if status.applied and not status.changed:
+        health = await schema_health(conn)
+        _write_health(out, health, max_staleness)
+        problems = list(health.problems(max_staleness))
+        for warning in health.warnings(max_staleness):
+            out.write(f"WARNING: {warning}\n")
+    for problem in problems:
+        out.write(f"PROBLEM: {problem}\n")
+    if status.changed:
+        return EXIT_FAILED
+    return EXIT_FAILED if check and problems else 0
+
+
+async def _maintain(conn: asyncpg.Connection, out: TextIO) -> int:
+    report = await maintain(conn)
+    out.write(f"schema tier: {report.tier.value}\n")
+    out.write(f"partitions created: {report.partitions_created}\n")
+    out.write(f"partitions dropped: {len(report.partitions_dropped)}\n")
+    out.write(f"chunks compressed: {len(report.chunks_compressed)}\n")
+    out.write(f"chunks dropped: {len(report.chunks_dropped)}\n")
+    for lo, hi in report.refreshed_ranges:
+        out.write(f"refreshed: {lo.isoformat()} .. {hi.isoformat()}\n")
+    return 0
+
+
+async def _migrate(conn: asyncpg.Connection, out: TextIO, command: str, tier: str | None) -> int:
+    dry = command == "dry-run"
+    phase: Phase = "all" if command in ("all", "dry-run") else command  # type: ignore[assignment]
+    result = await migrate(conn, phase=phase, dry_run=dry, tier=tier)
+    out.write(f"server: {result.server.describe()}\n")
+    out.write(f"schema tier: {result.tier.value} ({result.tier_reason})\n")
+    if dry:
+        if not result.sql:
+            out.write("-- nothing pending\n")
+        for name, sql in result.sql:
+            out.write(f"-- ===== {name} =====\n{sql}\n")
+        return 0
+    for name in result.completed:
+        out.write(f"completed  {name} (its aggregates, left unfilled by an earlier run)\n")
+    for name in result.applied:
+        out.write(f"applied  {name}\n")
+    if not result.applied and not result.completed:
+        out.write("nothing to apply: schema is up to date\n")
+    return 0
+
+
 async def _run(
     command: str,
     url: str,
@@ -156,44 +218,10 @@ async def _run(
     conn = await _connect(url)
     try:
         if command == "status":
-            status = await migration_status(conn, tier=tier)
-            _write_status(out, status)
-            problems = [f"migration {m.name} changed after it was applied" for m in status.changed]
-            if status.applied and not status.changed:
-                health = await schema_health(conn)
-                _write_health(out, health, max_staleness)
-                problems = list(health.problems(max_staleness))
-            for problem in problems:
-                out.write(f"PROBLEM: {problem}\n")
-            if status.changed:
-                return EXIT_FAILED
-            return EXIT_FAILED if check and problems else 0
+            return await _status(conn, out, tier, check, max_staleness)
         if command == "maintain":
-            report = await maintain(conn)
-            out.write(f"schema tier: {report.tier.value}\n")
-            out.write(f"partitions created: {report.partitions_created}\n")
-            out.write(f"partitions dropped: {len(report.partitions_dropped)}\n")
-            out.write(f"chunks compressed: {len(report.chunks_compressed)}\n")
-            out.write(f"chunks dropped: {len(report.chunks_dropped)}\n")
-            for lo, hi in report.refreshed_ranges:
-                out.write(f"refreshed: {lo.isoformat()} .. {hi.isoformat()}\n")
-            return 0
-        dry = command == "dry-run"
-        phase: Phase = "all" if command in ("all", "dry-run") else command  # type: ignore[assignment]
-        result = await migrate(conn, phase=phase, dry_run=dry, tier=tier)
-        out.write(f"server: {result.server.describe()}\n")
-        out.write(f"schema tier: {result.tier.value} ({result.tier_reason})\n")
-        if dry:
-            if not result.sql:
-                out.write("-- nothing pending\n")
-            for name, sql in result.sql:
-                out.write(f"-- ===== {name} =====\n{sql}\n")
-            return 0
-        for name in result.applied:
-            out.write(f"applied  {name}\n")
-        if not result.applied:
-            out.write("nothing to apply: schema is up to date\n")
-        return 0
+            return await _maintain(conn, out)
+        return await _migrate(conn, out, command, tier)
     finally:
         await conn.close()
 

@@ -3,12 +3,11 @@ health, erasure.
 
 Modules: ``facts`` (every name, window, lock key and the one identifier quoter),
 ``server`` (detection any role can run; the operator's tier choice), ``migrate``
-(migration files -> SQL per tier; ``migrate()``/``migration_status()``), ``history``
+(the plain-SQL migration files per tier; ``migrate()``/``migration_status()``), ``history``
 (the history table's rules; applying one migration), ``definitions`` (each aggregate's
 range query on either tier), ``maintenance`` (``maintain()``/``refresh_aggregates()``),
 ``timescale`` (the TimescaleDB jobs' work, done on demand), ``health``
 (``schema_health()``: jobs and staleness), ``erasure`` (``forget_user()``).
 
-Imports ``_errors``, ``_db`` and the histogram definition the aggregate SQL is generated
-from; never imports ``ingest``, ``api``, ``demo`` or ``cli``.
+Imports ``_errors`` and ``_db``; never imports ``ingest``, ``api``, ``demo`` or ``cli``.
 """

@@ -2,8 +2,8 @@
 
 The partitioned tier stores them in ``analytics_aggregate_refresh`` (what
 ``maintain()`` runs). The timescale tier has no such table (its continuous aggregates
-hold their definitions), so there they are taken from the same migrations rendered for
-the partitioned tier: one definition, written once in the ``@aggregate`` blocks, serves
+hold their definitions), so there they are taken from the partitioned tier's migration
+files (the ``$agg$`` rows they insert): one definition serves
 the health check (what the raw rows would produce beyond the materialised buckets) and
 the benchmarks (the same question asked of raw rows) on both tiers.
 """
@@ -49,7 +49,7 @@ class AggregateDefinition:
 def _from_migrations() -> list[AggregateDefinition]:
     found: dict[str, AggregateDefinition] = {}
     for mig in load_migrations():
-        for m in _ROW.finditer(mig.render(SchemaTier.PARTITIONED)):
+        for m in _ROW.finditer(mig.sql(SchemaTier.PARTITIONED)):
             found[m["name"]] = AggregateDefinition(
                 m["name"], m["col"], _WIDTHS[m["width"]], m["sql"]
             )

@@ -67,7 +67,8 @@ AGGREGATES: Final = (
     "analytics_event_trends_hourly",
     "analytics_event_trends_daily",
 )
-"""The ``@aggregate`` relations of migrations 0002 and 0008, in refresh order."""
+"""The aggregates of migrations 0002 and 0008 (continuous aggregates on TimescaleDB), in
+refresh order."""
 
 DISTRIBUTIONS: Final = (
     *(f"analytics_api_{w}_{g}" for w in ("hour", "day") for g in ("total", "service", "endpoint")),

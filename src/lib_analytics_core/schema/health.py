@@ -17,15 +17,26 @@ that can read the schema:
   began; zero when nothing is missing;
 * **migrations**: pending ones, and applied ones whose file changed (never acceptable).
 
+Staleness counts both buckets the aggregate lacks and *late rows*: rows written into
+buckets already materialised (a spool replayed after an outage) that no scheduled
+refresh will cover (partitioned tier: the insert trigger's invalidation log, waiting for
+``maintain()``; timescale tier: TimescaleDB's invalidation logs, older than the
+policies' 3-day window).
+
 :meth:`SchemaHealth.problems` turns that into the reasons a probe should fail
-(``analytics-migrate status --check``): a failing job, an aggregate staler than
-``max_staleness``, a changed migration. A job that has *never run* is not a problem by
-itself (no scheduler: ``maintain()`` does the work, and the aggregates' staleness is the
-signal that matters); it is shown so an operator can tell the two modes apart.
+(``analytics-migrate status --check``, ``/v1/health``'s ``ok``, the dashboard banner):
+facts about the data only: an aggregate staler than ``max_staleness`` (naming its
+failing job and the server's error, if any), a changed migration, a migration whose
+aggregates are not filled. Job bookkeeping is not such a fact: a scheduler can report
+every run failed after doing the work, or be off while ``maintain()`` does it. A job
+that reports failures while the data it maintains is current is a
+:meth:`SchemaHealth.warnings` line naming the server's error; a job that has *never
+run* is shown so an operator can tell the two modes apart.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +45,13 @@ import asyncpg
 
 from .._db import Connectable, acquire, translate
 from .definitions import AggregateDefinition, aggregate_definitions, distribution_sources
-from .facts import ACTIVE_USERS_TABLE, DAILY_ACTIVE_USERS, EVENTS_TABLE, quote_ident
+from .facts import (
+    ACTIVE_USERS_TABLE,
+    DAILY_ACTIVE_USERS,
+    EVENTS_TABLE,
+    REFRESH_WINDOW,
+    quote_ident,
+)
 from .migrate import migration_status
 from .server import SchemaTier, recorded_tier
 
@@ -101,7 +118,12 @@ class AggregateHealth:
     missing_since: dt.datetime | None
     """Start of the oldest bucket the source has and the aggregate lacks."""
     staleness: dt.timedelta
-    """``checked_at - missing_since``, or zero when nothing is missing."""
+    """How long the aggregate has been wrong: ``checked_at - missing_since`` for missing
+    buckets; for late rows, how long they have waited for a refresh that will cover them
+    (see :func:`schema_health`); zero when current."""
+    late_since: dt.datetime | None = None
+    """Start of the oldest already-materialised bucket that raw rows written since its
+    refresh make wrong (late rows), when no scheduled refresh will cover it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,25 +138,55 @@ class SchemaHealth:
     changed_migrations: tuple[str, ...]
     last_maintenance: dt.datetime | None
     """Partitioned tier: when ``maintain()``/``refresh_aggregates()`` last refreshed."""
+    incomplete_migrations: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(migration, aggregates not filled yet): applied, but the fill after its commit
+    failed; the next ``analytics-migrate`` run finishes it."""
 
     def problems(self, max_staleness: dt.timedelta = DEFAULT_MAX_STALENESS) -> tuple[str, ...]:
-        """Why a probe should fail now (empty: healthy)."""
+        """Why a probe should fail now (empty: healthy): facts about the data only."""
         out = [f"migration {name} changed after it was applied" for name in self.changed_migrations]
         out.extend(
-            f"job {job.job_id} ({job.kind} {job.target}) is failing: "
-            f"{job.consecutive_failures or 1} failure(s) in a row"
-            + (f", last error: {job.last_error}" if job.last_error else "")
-            for job in self.jobs
-            if job.failing
+            f"migration {name} is applied but its aggregates are not filled yet "
+            f"({', '.join(aggs)}): rerun analytics-migrate"
+            for name, aggs in self.incomplete_migrations
         )
-        out.extend(
-            f"aggregate {agg.name} is stale: source rows since "
-            f"{agg.missing_since:%Y-%m-%d %H:%M} UTC are not materialised "
-            f"({_human(agg.staleness)} > {_human(max_staleness)})"
-            for agg in self.aggregates
-            if agg.staleness > max_staleness
-        )
+        for agg in self.aggregates:
+            if agg.staleness <= max_staleness:
+                continue
+            if agg.missing_since is not None:
+                text = (
+                    f"aggregate {agg.name} is stale: source rows since "
+                    f"{agg.missing_since:%Y-%m-%d %H:%M} UTC are not materialised"
+                )
+            else:
+                text = (
+                    f"aggregate {agg.name} is wrong: late rows in buckets from "
+                    f"{agg.late_since:%Y-%m-%d %H:%M} UTC are not refreshed (run "
+                    "analytics-migrate maintain)"
+                )
+            text += f" ({_human(agg.staleness)} > {_human(max_staleness)})"
+            jobs = [j for j in self.jobs if j.failing and j.target == agg.name]
+            text += "".join(
+                f"; its job {j.job_id} is failing" + (f": {j.last_error}" if j.last_error else "")
+                for j in jobs
+            )
+            out.append(text)
         return tuple(out)
+
+    def warnings(self, max_staleness: dt.timedelta = DEFAULT_MAX_STALENESS) -> tuple[str, ...]:
+        """What an operator should look at although the data is current: jobs whose runs
+        report failures (the server's error named). A scheduler that fails after doing
+        its work, or a failing job whose aggregate ``maintain()`` keeps current, is not an
+        outage; a stale aggregate is (and is in :meth:`problems`, naming its job)."""
+        stale = {a.name for a in self.aggregates if a.staleness > max_staleness}
+        return tuple(
+            f"job {job.job_id} ({job.kind} {job.target}) reports failures "
+            f"({job.consecutive_failures or 1} in a row"
+            + (f", server error: {job.last_error}" if job.last_error else "")
+            + ") but the data it maintains is current"
+            for job in self.jobs
+            if job.failing and job.target not in stale
+        )
 
     def ok(self, max_staleness: dt.timedelta = DEFAULT_MAX_STALENESS) -> bool:
         return not self.problems(max_staleness)
@@ -149,12 +201,16 @@ class SchemaHealth:
         return {
             "ok": self.ok(max_staleness),
             "problems": list(self.problems(max_staleness)),
+            "warnings": list(self.warnings(max_staleness)),
             "tier": self.tier.value,
             "checked_at": iso(self.checked_at),
             "max_staleness_s": max_staleness.total_seconds(),
             "last_maintenance": iso(self.last_maintenance),
             "pending_migrations": list(self.pending_migrations),
             "changed_migrations": list(self.changed_migrations),
+            "incomplete_migrations": [
+                {"name": n, "unfilled": list(a)} for n, a in self.incomplete_migrations
+            ],
             "aggregates": [
                 {
                     "name": a.name,
@@ -162,6 +218,7 @@ class SchemaHealth:
                     "newest_source_bucket": iso(a.newest_source_bucket),
                     "missing_since": iso(a.missing_since),
                     "staleness_s": a.staleness.total_seconds(),
+                    "late_since": iso(a.late_since),
                     "stale": a.staleness > max_staleness,
                 }
                 for a in self.aggregates
@@ -230,6 +287,10 @@ async def schema_health(pool_or_conn: Connectable) -> SchemaHealth:
                 last = await conn.fetchval(
                     "SELECT value FROM analytics_maintenance_state WHERE key = 'last_refresh'"
                 )
+            if tier is SchemaTier.TIMESCALE:
+                aggregates = await _late_timescale(conn, aggregates, now)
+            else:
+                aggregates = await _late_partitioned(conn, aggregates, now, last)
     return SchemaHealth(
         tier=tier,
         checked_at=now,
@@ -238,6 +299,7 @@ async def schema_health(pool_or_conn: Connectable) -> SchemaHealth:
         pending_migrations=tuple(m.name for m in status.pending),
         changed_migrations=tuple(m.name for m in status.changed),
         last_maintenance=last,
+        incomplete_migrations=tuple((m.name, m.unfilled) for m in status.incomplete),
     )
 
 
@@ -286,6 +348,125 @@ def _health(
         newest_source_bucket=missing_hi if missing_hi is not None else newest,
         missing_since=missing_lo,
         staleness=stale,
+    )
+
+
+def _with_late(
+    a: AggregateHealth, since: dt.datetime | None, waited: dt.timedelta
+) -> AggregateHealth:
+    if since is None:
+        return a
+    return dataclasses.replace(a, late_since=since, staleness=max(a.staleness, waited))
+
+
+async def _late_partitioned(
+    conn: asyncpg.Connection[Any],
+    aggregates: list[AggregateHealth],
+    now: dt.datetime,
+    last_refresh: dt.datetime | None,
+) -> list[AggregateHealth]:
+    """Partitioned tier: the insert trigger logs every day that received rows since the
+    last refresh, and the next ``maintain()`` recomputes exactly those days for every
+    aggregate. So rows are late for as long as no refresh ran since they arrived: at
+    most ``now - last_refresh`` (since the oldest logged day, when never refreshed)."""
+    if not await _readable(conn, "analytics_refresh_invalidations"):
+        return aggregates
+    oldest: dt.datetime | None = await conn.fetchval(
+        "SELECT min(day) FROM analytics_refresh_invalidations"
+    )
+    if oldest is None:
+        return aggregates
+    waited = max(now - (last_refresh or oldest), dt.timedelta(0))
+    return [_with_late(a, oldest, waited) for a in aggregates]
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+"""TimescaleDB keeps invalidation ranges as microseconds since the Unix epoch."""
+_INTERNAL_MAX = 2**63 - 1
+
+
+async def _late_timescale(
+    conn: asyncpg.Connection[Any], aggregates: list[AggregateHealth], now: dt.datetime
+) -> list[AggregateHealth]:
+    """Timescale tier: TimescaleDB logs the time ranges written since each continuous
+    aggregate's refresh (its invalidation logs). Ranges inside the materialised buckets
+    and older than the policies' window (``REFRESH_WINDOW``) are late rows no policy will
+    ever refresh: the aggregate stays wrong until ``maintain()``. They count as stale
+    since their bucket began. The plain-table rollups derived from raw rows (the
+    distributions, active users) are refreshed with them, so they share the oldest."""
+    logs = (
+        "_timescaledb_catalog.continuous_agg",
+        "_timescaledb_catalog.continuous_aggs_hypertable_invalidation_log",
+        "_timescaledb_catalog.continuous_aggs_materialization_invalidation_log",
+    )
+    for rel in logs:
+        if not await _readable(conn, rel):
+            return aggregates
+    rows = await conn.fetch(
+        """
+        SELECT c.user_view_name AS name, l.lo, l.hi
+        FROM _timescaledb_catalog.continuous_agg c
+        JOIN LATERAL (
+            SELECT lowest_modified_value AS lo, greatest_modified_value AS hi
+            FROM _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log
+            WHERE hypertable_id = c.raw_hypertable_id
+            UNION ALL
+            SELECT lowest_modified_value, greatest_modified_value
+            FROM _timescaledb_catalog.continuous_aggs_materialization_invalidation_log
+            WHERE materialization_id = c.mat_hypertable_id
+        ) l ON true
+        WHERE c.user_view_schema = current_schema()
+        """
+    )
+    oldest_raw: dt.datetime | None = await conn.fetchval(
+        f'SELECT min("timestamp") FROM {quote_ident(EVENTS_TABLE)}'
+    )
+    if oldest_raw is None:
+        return aggregates
+    horizon = now - REFRESH_WINDOW
+    by_name = {a.name: a for a in aggregates}
+    late: dict[str, dt.datetime] = {}
+    for r in rows:
+        agg = by_name.get(r["name"])
+        if agg is None or agg.newest_bucket is None or r["hi"] >= _INTERNAL_MAX // 2:
+            # Not one of ours, nothing materialised, or the open range above the
+            # materialised buckets (what "missing buckets" measures).
+            continue
+        lo = max(_from_internal(r["lo"]), oldest_raw)
+        hi = min(_from_internal(r["hi"]), horizon, agg.newest_bucket + dt.timedelta(days=1))
+        if lo < hi:
+            late[agg.name] = min(late.get(agg.name, lo), lo)
+    if not late:
+        return aggregates
+    caggs = {
+        str(n)
+        for n in await conn.fetchval(
+            "SELECT coalesce(array_agg(user_view_name::text), '{}')"
+            " FROM _timescaledb_catalog.continuous_agg WHERE user_view_schema = current_schema()"
+        )
+    }
+    derived = min(late.values())
+    out = []
+    for a in aggregates:
+        since = late.get(a.name)
+        if since is None and a.name not in caggs:
+            since = derived  # the distributions and active users are refreshed with them
+        out.append(_with_late(a, since, now - since if since else dt.timedelta(0)))
+    return out
+
+
+def _from_internal(v: int) -> dt.datetime:
+    try:
+        return _EPOCH + dt.timedelta(microseconds=v)
+    except OverflowError:  # TimescaleDB's -infinity / +infinity sentinels
+        return (dt.datetime.min if v < 0 else dt.datetime.max).replace(tzinfo=dt.UTC)
+
+
+async def _readable(conn: asyncpg.Connection[Any], relation: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT to_regclass($1) IS NOT NULL AND has_table_privilege($1, 'SELECT')", relation
+        )
     )
 
 

@@ -1,11 +1,12 @@
-"""The migration runner: versioned SQL files shipped in the package, applied once.
+"""The migration runner: versioned plain-SQL files shipped in the package, applied once.
 
 Files live in ``lib_analytics_core/schema/migrations`` (loaded with ``importlib.resources`` so
 they work from an installed wheel) and are named ``NNNN_<phase>_<name>.sql`` with phase
 ``pre`` (tables, indexes, policies that old code tolerates: run before deploying new
-code) or ``post`` (aggregates: after). A file holds sections per schema tier and
-``@aggregate`` blocks (see the header of ``0002_post_create_aggregates.sql``); the
-runner renders the sections of the tier the database uses.
+code) or ``post`` (aggregates: after). Where the tiers differ a migration is the pair
+``NNNN_<phase>_<name>.timescale.sql`` + ``NNNN_<phase>_<name>.partitioned.sql``. Every
+file is run verbatim: no templates, nothing generated, so the file a DBA reviews is the
+SQL that runs (docs/schema.md, "Adding a migration").
 
 Guarantees:
 
@@ -14,8 +15,8 @@ Guarantees:
   migration exactly once and all succeed.
 * **Atomic.** Each migration and its history row commit in one transaction; a failure
   rolls back and the error names the migration and the failing statement.
-* **Unchanged.** The history stores a SHA-256 of the rendered file (all tiers, with the
-  histogram boundaries expanded); an applied migration whose file changed is refused
+* **Unchanged.** The history stores a SHA-256 of the migration's SQL for both tiers
+  (:func:`checksum`); an applied migration whose file changed is refused
   with :class:`ChecksumMismatchError` before anything runs.
 * **Deliberate, sticky tier.** The tier (timescale or partitioned) is chosen on the
   first migration (``tier=`` / ``--tier`` / ``ANALYTICS_SCHEMA_TIER``; ``auto`` detects
@@ -40,26 +41,28 @@ import asyncpg
 
 from .._db import Connectable, acquire, advisory_lock, translate
 from .._errors import MigrationError
-from ..read import histogram_v1 as _histogram
-from .facts import BUCKET_ORIGIN_SQL, HISTORY_TABLE, MIGRATION_LOCK_KEY, REFRESH_WINDOW
+from .facts import HISTORY_TABLE, MIGRATION_LOCK_KEY
 from .history import (
     CREATE_HISTORY,
+    Applied,
     apply_migration,
     check_checksums,
     inspect,
+    mark_filled,
     read_history,
     select,
     tier_for,
 )
 from .server import SchemaTier, ServerInfo, TierChoice, requested_tier
+from .timescale import DEFAULT_RETRY, RefreshRetry, refresh_cagg
 
 __all__ = [
     "HISTORY_TABLE",
-    "AggregateBlock",
     "Migration",
     "MigrationReport",
     "MigrationState",
     "MigrationStatus",
+    "checksum",
     "load_migrations",
     "migrate",
     "migration_status",
@@ -70,76 +73,27 @@ logger = logging.getLogger("lib_analytics_core.migrate")
 
 Phase = Literal["all", "pre", "post"]
 
-_FILE_RE = re.compile(r"^(\d{4})_(pre|post)_([a-z0-9_]+)\.sql$")
-_TIER_RE = re.compile(r"^--\s*@tier\s+(timescale|partitioned|all)\s*$")
-_AGG_RE = re.compile(r"^--\s*@aggregate\s+(\w+)\s+(.*)$")
-_END_RE = re.compile(r"^--\s*@end\s*$")
-_HIST_RE = re.compile(r"\{\{histogram:\s*(.+?)\s*\}\}")
-_WIDTHS = {"day": "1 day", "hour": "1 hour"}
-_ORIGIN = BUCKET_ORIGIN_SQL
+_FILE_RE = re.compile(r"^(\d{4})_(pre|post)_([a-z0-9_]+?)(?:\.(timescale|partitioned))?\.sql$")
+_CAGG_RE = re.compile(
+    r"^CREATE MATERIALIZED VIEW (\w+)\s+WITH \(timescaledb\.continuous", re.MULTILINE
+)
 
 
 # ------------------------------------------------------------------------ loading
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class AggregateBlock:
-    """One ``@aggregate`` block: a SELECT written once for every tier."""
-
-    name: str
-    bucket_column: str
-    width: str
-    time_column: str
-    body: str
-    position: int
-
-    def select(self, tier: SchemaTier, *, refresh: bool = False) -> str:
-        """The SELECT rendered for a tier (``refresh``: restricted to ``$1 <= t < $2``)."""
-        interval = f"INTERVAL '{_WIDTHS[self.width]}'"
-        if tier is SchemaTier.TIMESCALE:
-            bucket = f"time_bucket({interval}, {self.time_column})"
-            rng = "TRUE"
-        else:
-            bucket = f"date_bin({interval}, {self.time_column}, {_ORIGIN})"
-            rng = f"{self.time_column} >= $1 AND {self.time_column} < $2" if refresh else "FALSE"
-        return self.body.replace("{{bucket}}", bucket).replace("{{range}}", rng)
-
-    def ddl(self, tier: SchemaTier) -> str:
-        """Statements creating this aggregate on a tier."""
-        if tier is SchemaTier.TIMESCALE:
-            window = f"INTERVAL '{REFRESH_WINDOW.days} days'"
-            return (
-                f"CREATE MATERIALIZED VIEW {self.name}\n"
-                "WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS\n"
-                f"{self.select(tier)}\nWITH NO DATA;\n\n"
-                f"SELECT add_continuous_aggregate_policy('{self.name}',\n"
-                f"    start_offset => {window}, end_offset => NULL,\n"
-                "    schedule_interval => INTERVAL '1 hour');\n"
-            )
-        refresh_sql = self.select(tier, refresh=True)
-        if "$agg$" in refresh_sql:  # pragma: no cover - guards our own files
-            raise MigrationError(f"aggregate {self.name} body may not contain $agg$")
-        return (
-            f"CREATE TABLE {self.name} AS\n{self.select(tier)}\nWITH NO DATA;\n\n"
-            "INSERT INTO analytics_aggregate_refresh\n"
-            "    (name, position, bucket_column, bucket_width, refresh_sql)\n"
-            f"VALUES ('{self.name}', {self.position}, '{self.bucket_column}', "
-            f"INTERVAL '{_WIDTHS[self.width]}',\n$agg${refresh_sql}$agg$)\n"
-            "ON CONFLICT (name) DO UPDATE SET position = excluded.position,\n"
-            "    bucket_column = excluded.bucket_column, bucket_width = excluded.bucket_width,\n"
-            "    refresh_sql = excluded.refresh_sql;\n"
-        )
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class Migration:
-    """One migration file, parsed (not yet rendered for a tier)."""
+    """One migration: the plain SQL it runs on each tier, and its checksum."""
 
     version: int
     phase: Literal["pre", "post"]
     name: str
-    filename: str
-    source: str
+    files: tuple[str, ...]
+    """The file(s) it is read from: ``NAME.sql``, or ``NAME.timescale.sql`` and
+    ``NAME.partitioned.sql`` when the tiers differ."""
+    timescale_sql: str
+    partitioned_sql: str
     checksum: str
     no_transaction: bool
     refresh_after: tuple[str, ...] = ()
@@ -147,106 +101,108 @@ class Migration:
     (TimescaleDB only; ``-- analytics-migrate: refresh-aggregates-after`` in the file):
     a new cagg is created empty and the refresh cannot run inside the transaction."""
 
-    def render(self, tier: SchemaTier) -> str:
-        """The SQL this migration runs on ``tier``."""
-        return _render(self.source, tier)
+    def sql(self, tier: SchemaTier) -> str:
+        """The SQL this migration runs on ``tier``: a file's text, verbatim."""
+        return self.timescale_sql if tier is SchemaTier.TIMESCALE else self.partitioned_sql
 
 
-def _expand_histograms(text: str) -> str:
-    text = _HIST_RE.sub(lambda m: _histogram.count_columns_sql(m.group(1), "       "), text)
-    return text.replace("{{histogram_sum}}", _histogram.sum_columns_sql("       "))
+def checksum(timescale_sql: str, partitioned_sql: str) -> str:
+    """SHA-256 of the timescale SQL followed by the partitioned SQL.
+
+    The rule every shipped migration has been recorded with: releases before the plain
+    files hashed their template's rendering for each tier in this order, and the plain
+    files of 0001-0005 are exactly those renderings, so their checksums did not change
+    (``tests/test_schema_sql.py`` pins them). A migration written once for both tiers
+    hashes its text twice.
+    """
+    return hashlib.sha256((timescale_sql + partitioned_sql).encode()).hexdigest()
 
 
-def _render(source: str, tier: SchemaTier) -> str:
-    out: list[str] = []
-    section = "all"
-    agg: list[str] | None = None
-    agg_header: tuple[str, dict[str, str]] | None = None
-    position = 0
-    for line in source.splitlines():
-        if agg is not None:
-            if _END_RE.match(line):
-                assert agg_header is not None
-                name, opts = agg_header
-                position += 1
-                block = AggregateBlock(
-                    name=name,
-                    bucket_column=opts["bucket"],
-                    width=opts["width"],
-                    time_column=opts["time"],
-                    body=_expand_histograms("\n".join(agg)),
-                    position=position,
-                )
-                if section in ("all", tier.value):
-                    out.append(block.ddl(tier))
-                agg = None
-            else:
-                agg.append(line)
-            continue
-        m = _TIER_RE.match(line)
-        if m:
-            section = m.group(1)
-            continue
-        m = _AGG_RE.match(line)
-        if m:
-            opts = dict(kv.split("=", 1) for kv in m.group(2).split())
-            # ``source=`` is still accepted (0002 carries it and is checksummed) but
-            # unused: the SELECT names its source itself.
-            missing = {"bucket", "width", "time"} - opts.keys()
-            if missing or opts["width"] not in _WIDTHS:
-                raise MigrationError(f"bad @aggregate header: {line!r}")
-            agg_header = (m.group(1), opts)
-            agg = []
-            continue
-        if section in ("all", tier.value):
-            out.append(line)
-    if agg is not None:
-        raise MigrationError("unterminated @aggregate block")
-    return "\n".join(out).strip() + "\n"
-
-
-def _refresh_after(source: str) -> tuple[str, ...]:
-    if "-- analytics-migrate: refresh-aggregates-after" not in source:
+def _refresh_after(timescale_sql: str) -> tuple[str, ...]:
+    if "-- analytics-migrate: refresh-aggregates-after" not in timescale_sql:
         return ()
-    return tuple(m.group(1) for ln in source.splitlines() if (m := _AGG_RE.match(ln)))
+    return tuple(m.group(1) for m in _CAGG_RE.finditer(timescale_sql))
 
 
-async def _refresh_new_aggregates(conn: asyncpg.Connection[Any], mig: Migration) -> None:
-    """Fill the continuous aggregates a committed migration created (sources first)."""
-    for name in mig.refresh_after:
+async def _fill(
+    conn: asyncpg.Connection[Any],
+    version: int,
+    migration: str,
+    names: tuple[str, ...],
+    retry: RefreshRetry,
+) -> None:
+    """Fill the continuous aggregates a committed migration created, sources first, each
+    from all raw rows, retrying while a policy job refreshes the same one; each filled
+    aggregate comes off the migration's ``pending`` list in the history."""
+    for name in names:
         try:
-            await conn.execute("CALL refresh_continuous_aggregate($1::regclass, NULL, NULL)", name)
+            await refresh_cagg(conn, name, None, None, retry)
         except asyncpg.PostgresError as err:
             raise MigrationError(
-                f"migration {mig.name} is applied but filling {name} from the raw rows "
-                f"failed ({type(err).__name__}: {err}); run refresh_aggregates(conn, "
-                "start=<oldest raw day>) to complete it"
+                f"migration {migration} is applied but filling {name} from the raw rows "
+                f"failed ({type(err).__name__}: {err}) after {retry.attempts} attempt(s); "
+                "rerun analytics-migrate: it finishes this before anything else"
             ) from err
+        await mark_filled(conn, version, name)
+
+
+async def _finish_pending(
+    conn: asyncpg.Connection[Any], history: dict[int, Applied], retry: RefreshRetry
+) -> tuple[str, ...]:
+    """Finish the fills an earlier run left (it failed or was killed after a commit)."""
+    done: list[str] = []
+    for version in sorted(history):
+        applied = history[version]
+        if applied.pending:
+            logger.info("finishing %s: filling %s", applied.name, ", ".join(applied.pending))
+            await _fill(conn, version, applied.name, applied.pending, retry)
+            done.append(applied.name)
+    return tuple(done)
 
 
 def load_migrations() -> list[Migration]:
-    """All migrations shipped in the package, ordered by version."""
-    found: list[Migration] = []
+    """All migrations shipped in the package, ordered by version.
+
+    Files are named ``NNNN_<pre|post>_<name>.sql`` (one SQL for every tier) or come as
+    the pair ``NNNN_<phase>_<name>.timescale.sql`` + ``.partitioned.sql`` (one SQL per
+    tier); anything else in the folder is ignored. Each file is run verbatim.
+    """
     root = importlib.resources.files("lib_analytics_core.schema") / "migrations"
+    texts: dict[tuple[int, str, str], dict[str, str]] = {}
     for entry in root.iterdir():
         m = _FILE_RE.match(entry.name)
         if not m:
             continue
-        source = entry.read_text(encoding="utf-8")
-        # Checksum over every tier's rendering: a change to any variant, or to the
-        # histogram boundaries the SQL is generated from, counts as a change.
-        rendered = "".join(_render(source, t) for t in SchemaTier)
-        phase: Literal["pre", "post"] = "pre" if m.group(2) == "pre" else "post"
+        key = (int(m.group(1)), m.group(2), m.group(3))
+        texts.setdefault(key, {})[m.group(4) or "all"] = entry.read_text(encoding="utf-8")
+    found: list[Migration] = []
+    for (version, phase_text, base), by_tier in texts.items():
+        name = f"{version:04d}_{phase_text}_{base}"
+        if set(by_tier) == {"all"}:
+            ts_sql = pt_sql = by_tier["all"]
+            files: tuple[str, ...] = (f"{name}.sql",)
+        elif set(by_tier) == {"timescale", "partitioned"}:
+            ts_sql, pt_sql = by_tier["timescale"], by_tier["partitioned"]
+            files = (f"{name}.timescale.sql", f"{name}.partitioned.sql")
+        else:
+            raise MigrationError(
+                f"migration {name} must ship either {name}.sql or both {name}.timescale.sql "
+                f"and {name}.partitioned.sql, not {sorted(by_tier)}"
+            )
+        phase: Literal["pre", "post"] = "pre" if phase_text == "pre" else "post"
         found.append(
             Migration(
-                version=int(m.group(1)),
+                version=version,
                 phase=phase,
-                name=entry.name.removesuffix(".sql"),
-                filename=entry.name,
-                source=source,
-                checksum=hashlib.sha256(rendered.encode()).hexdigest(),
-                no_transaction="-- analytics-migrate: no-transaction" in source,
-                refresh_after=_refresh_after(source),
+                name=name,
+                files=files,
+                timescale_sql=ts_sql,
+                partitioned_sql=pt_sql,
+                checksum=checksum(ts_sql, pt_sql),
+                no_transaction=any(
+                    "-- analytics-migrate: no-transaction" in s for s in (ts_sql, pt_sql)
+                ),
+                refresh_after=_refresh_after(ts_sql),
             )
         )
     found.sort(key=lambda mig: mig.version)
@@ -254,6 +210,18 @@ def load_migrations() -> list[Migration]:
     if len(set(versions)) != len(versions):
         raise MigrationError(f"duplicate migration versions in {versions}")
     return found
+
+
+async def _ensure_history(conn: asyncpg.Connection[Any]) -> None:
+    create, add_pending = CREATE_HISTORY
+    await conn.execute(create)
+    missing = await conn.fetchval(
+        "SELECT NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1)"
+        " AND attname = 'pending' AND NOT attisdropped)",
+        HISTORY_TABLE,
+    )
+    if missing:  # only then: ALTER TABLE locks the table and needs its owner
+        await conn.execute(add_pending)
 
 
 # ---------------------------------------------------------------------- splitting
@@ -320,9 +288,13 @@ class MigrationState:
     version: int
     name: str
     phase: str
-    state: Literal["applied", "pending", "changed"]
+    state: Literal["applied", "pending", "changed", "incomplete"]
+    """``incomplete``: applied, but continuous aggregates it created are not filled yet
+    (the refresh after its commit failed); the next ``migrate()`` fills them."""
     applied_at: dt.datetime | None = None
     tier: str | None = None
+    unfilled: tuple[str, ...] = ()
+    """For ``incomplete``: the aggregates still to fill."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -349,6 +321,11 @@ class MigrationStatus:
         """Applied migrations whose shipped file no longer matches (never acceptable)."""
         return tuple(m for m in self.migrations if m.state == "changed")
 
+    @property
+    def incomplete(self) -> tuple[MigrationState, ...]:
+        """Applied migrations whose new aggregates are not filled yet (rerun migrate)."""
+        return tuple(m for m in self.migrations if m.state == "incomplete")
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class MigrationReport:
@@ -362,9 +339,11 @@ class MigrationReport:
     """Migrations applied by this call (would be applied, for a dry run)."""
     already_applied: tuple[str, ...]
     sql: tuple[tuple[str, str], ...] = ()
-    """(migration name, rendered SQL) for each migration in ``applied``."""
+    """(migration name, SQL) for each migration in ``applied``."""
     tier_reason: str = ""
     """Why this tier (the recorded one, the operator's choice, or what ``auto`` saw)."""
+    completed: tuple[str, ...] = ()
+    """Migrations applied by an earlier run whose aggregate fills this call finished."""
 
 
 async def migration_status(
@@ -390,11 +369,23 @@ async def migration_status(
         if done is None:
             states.append(MigrationState(mig.version, mig.name, mig.phase, "pending"))
         else:
-            state: Literal["applied", "changed"] = (
-                "applied" if done.checksum == mig.checksum else "changed"
+            state: Literal["applied", "changed", "incomplete"] = (
+                "changed"
+                if done.checksum != mig.checksum
+                else "incomplete"
+                if done.pending
+                else "applied"
             )
             states.append(
-                MigrationState(mig.version, mig.name, mig.phase, state, done.applied_at, done.tier)
+                MigrationState(
+                    mig.version,
+                    mig.name,
+                    mig.phase,
+                    state,
+                    done.applied_at,
+                    done.tier,
+                    done.pending,
+                )
             )
     return MigrationStatus(
         server=server, tier=choice.tier, migrations=tuple(states), tier_reason=choice.reason
@@ -407,6 +398,7 @@ async def migrate(
     dry_run: bool = False,
     *,
     tier: str | None = None,
+    retry: RefreshRetry = DEFAULT_RETRY,
 ) -> MigrationReport:
     """Apply the pending migrations of ``phase`` (``"all"``, ``"pre"`` or ``"post"``).
 
@@ -415,6 +407,12 @@ async def migrate(
     would run and changes nothing (not even the history table). ``tier`` is ``"auto"``
     (default, or ``$ANALYTICS_SCHEMA_TIER``), ``"timescale"`` or ``"partitioned"``; the
     first run records it and later runs asking for the other tier are refused.
+
+    On TimescaleDB the continuous aggregates a migration creates are filled from all raw
+    rows after its commit; a refresh that meets the server's policy job is retried
+    (``retry``), and a fill that still fails fails the call, stays recorded in the history
+    (``migration_status()``: ``incomplete``) and is finished first by the next call, so
+    the call returns only when the schema *and* its aggregates are complete.
     Raises :class:`ChecksumMismatchError` if an applied migration's file changed, and
     :class:`MigrationError` naming the failing step or statement otherwise (a lost
     connection is a :class:`~lib_analytics_core.DatabaseUnavailableError`).
@@ -444,22 +442,25 @@ async def migrate(
                 dry_run=True,
                 applied=tuple(m.name for m in todo),
                 already_applied=tuple(history[v].name for v in sorted(history)),
-                sql=tuple((m.name, m.render(choice.tier)) for m in todo),
+                sql=tuple((m.name, m.sql(choice.tier)) for m in todo),
                 tier_reason=choice.reason,
             )
         async with advisory_lock(conn, MIGRATION_LOCK_KEY, step="migrating", error=MigrationError):
             with translate(f"creating {HISTORY_TABLE} in schema {schema}", MigrationError):
-                await conn.execute(CREATE_HISTORY)
+                await _ensure_history(conn)
                 history = await read_history(conn) or {}
             check_checksums(migrations, history)
             choice = tier_for(server, history, tier)
+            completed = await _finish_pending(conn, history, retry)
             todo = select(migrations, set(history), phase)
             done: list[tuple[str, str]] = []
             for mig in todo:
-                sql = mig.render(choice.tier)
-                await apply_migration(conn, mig, split_statements(sql), choice.tier)
-                if choice.tier is SchemaTier.TIMESCALE and mig.refresh_after:
-                    await _refresh_new_aggregates(conn, mig)
+                sql = mig.sql(choice.tier)
+                fill = mig.refresh_after if choice.tier is SchemaTier.TIMESCALE else ()
+                await apply_migration(
+                    conn, mig, split_statements(sql), choice.tier, pending=fill, retry=retry
+                )
+                await _fill(conn, mig.version, mig.name, fill, retry)
                 done.append((mig.name, sql))
             return MigrationReport(
                 server=server,
@@ -470,4 +471,5 @@ async def migrate(
                 already_applied=tuple(history[v].name for v in sorted(history)),
                 sql=tuple(done),
                 tier_reason=choice.reason,
+                completed=completed,
             )

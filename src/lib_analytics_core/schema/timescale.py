@@ -23,10 +23,16 @@ Each is idempotent and safe beside a running scheduler: TimescaleDB serialises t
 operations per chunk / per aggregate itself, and ``maintain()`` holds the maintenance
 advisory lock so two ``maintain()`` runs do not duplicate the work. None may run inside
 a transaction (``refresh_continuous_aggregate`` refuses to).
+
+A refresh that meets a refresh policy job working on the same aggregate fails at once
+(``LockNotAvailableError``: "could not refresh continuous aggregate ... due to a
+concurrent refresh") instead of waiting; :func:`refresh_cagg` retries it with a bounded
+backoff (:class:`RefreshRetry`), since the job ends within seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -34,9 +40,20 @@ from typing import Any
 
 import asyncpg
 
+from .._errors import ConfigurationError
 from .facts import AGGREGATES, EVENTS_TABLE, floor_day
 
-__all__ = ["ChunkState", "chunk_states", "compress_chunks", "drop_old_chunks", "refresh_caggs"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "ChunkState",
+    "RefreshRetry",
+    "chunk_states",
+    "compress_chunks",
+    "drop_old_chunks",
+    "refresh_cagg",
+    "refresh_cagg_once",
+    "refresh_caggs",
+]
 
 logger = logging.getLogger("lib_analytics_core.maintenance")
 
@@ -44,6 +61,77 @@ _COMPRESSED = 1
 _PARTIAL = 8
 """Bits of ``_timescaledb_catalog.chunk.status``: compressed; partially compressed
 (rows in row storage beside the compressed batches)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefreshRetry:
+    """How long a continuous-aggregate refresh keeps retrying a concurrent refresh.
+
+    Defaults: 40 attempts, 0.25 s doubling to 5 s between them: about three minutes in
+    all, far more than a refresh policy job over the 3-day window takes (seconds), and
+    short enough that a refresh blocked for good (a job stuck on a huge window) fails
+    the run with a clear error rather than hanging a deploy.
+    """
+
+    attempts: int = 40
+    first_delay: float = 0.25
+    max_delay: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.first_delay < 0 or self.max_delay < self.first_delay:
+            raise ConfigurationError(
+                "RefreshRetry needs attempts >= 1 and 0 <= first_delay <= max_delay"
+            )
+
+    def delays(self) -> list[float]:
+        """The pauses between attempts (one fewer than ``attempts``)."""
+        out, d = [], self.first_delay
+        for _ in range(self.attempts - 1):
+            out.append(d)
+            d = min(d * 2, self.max_delay)
+        return out
+
+
+DEFAULT_RETRY = RefreshRetry()
+
+
+async def refresh_cagg_once(
+    conn: asyncpg.Connection[Any], name: str, lo: dt.datetime | None, hi: dt.datetime | None
+) -> None:
+    """One ``refresh_continuous_aggregate`` call (``None`` bounds: unbounded)."""
+    await conn.execute(
+        "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)",
+        name,
+        lo,
+        hi,
+    )
+
+
+async def refresh_cagg(
+    conn: asyncpg.Connection[Any],
+    name: str,
+    lo: dt.datetime | None,
+    hi: dt.datetime | None,
+    retry: RefreshRetry = DEFAULT_RETRY,
+) -> int:
+    """Refresh ``name`` over ``[lo, hi)``, retrying while a concurrent refresh (a policy
+    job) holds it; returns the attempts used. The last failure propagates."""
+    delays = retry.delays()
+    for attempt in range(1, retry.attempts + 1):
+        try:
+            await refresh_cagg_once(conn, name, lo, hi)
+            return attempt
+        except asyncpg.LockNotAvailableError as err:
+            if attempt == retry.attempts:
+                raise
+            logger.info(
+                "refresh of %s met a concurrent refresh (%s); retrying in %.2fs",
+                name,
+                str(err).splitlines()[0],
+                delays[attempt - 1],
+            )
+            await asyncio.sleep(delays[attempt - 1])
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +229,5 @@ async def refresh_caggs(
     if start >= hi:
         return None
     for name in AGGREGATES:
-        await conn.execute(
-            "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)",
-            name,
-            start,
-            hi,
-        )
+        await refresh_cagg(conn, name, start, hi)
     return start, hi

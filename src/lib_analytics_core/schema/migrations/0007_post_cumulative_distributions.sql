@@ -26,7 +26,6 @@
 -- maintain() and the TimescaleDB job call it by name, so all of them cover the new
 -- tables without any change.
 
--- @tier all
 
 CREATE TABLE analytics_cum_api_total (
     bucket    TIMESTAMPTZ NOT NULL,

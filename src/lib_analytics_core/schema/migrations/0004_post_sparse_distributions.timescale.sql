@@ -23,7 +23,6 @@
 -- The header marker above makes the runner (after commit, TimescaleDB only) refresh the
 -- new continuous aggregates over the whole raw range: that cannot run in a transaction.
 
--- @tier all
 
 -- ------------------------------------------------------------ guarded extractors
 -- A JSON number within [lo, hi], else NULL (strings, booleans, NaN-as-string, objects,
@@ -69,7 +68,6 @@ LIMIT 1
 $fn$;
 
 -- ---------------------------------------------------------- archive the 0002 relations
--- @tier timescale
 SELECT remove_continuous_aggregate_policy(n::regclass)
 FROM unnest(ARRAY['analytics_task_stats_daily', 'analytics_api_latency_daily',
                   'analytics_api_latency_hourly', 'analytics_integration_health_daily',
@@ -83,23 +81,11 @@ ALTER MATERIALIZED VIEW analytics_auth_events_daily RENAME TO analytics_auth_eve
 ALTER MATERIALIZED VIEW analytics_cocoon_activity_daily
     RENAME TO analytics_cocoon_activity_daily_v0002;
 
--- @tier partitioned
-DELETE FROM analytics_aggregate_refresh
-WHERE name IN ('analytics_task_stats_daily', 'analytics_api_latency_daily',
-               'analytics_api_latency_hourly', 'analytics_integration_health_daily',
-               'analytics_auth_events_daily', 'analytics_cocoon_activity_daily');
-ALTER TABLE analytics_task_stats_daily RENAME TO analytics_task_stats_daily_v0002;
-ALTER TABLE analytics_api_latency_daily RENAME TO analytics_api_latency_daily_v0002;
-ALTER TABLE analytics_api_latency_hourly RENAME TO analytics_api_latency_hourly_v0002;
-ALTER TABLE analytics_integration_health_daily RENAME TO analytics_integration_health_daily_v0002;
-ALTER TABLE analytics_auth_events_daily RENAME TO analytics_auth_events_daily_v0002;
-ALTER TABLE analytics_cocoon_activity_daily RENAME TO analytics_cocoon_activity_daily_v0002;
-
--- @tier all
 
 -- ------------------------------------------------------------- count aggregates
--- @aggregate analytics_task_stats_daily bucket=day width=day source=analytics_events time="timestamp"
-SELECT {{bucket}} AS day,
+CREATE MATERIALIZED VIEW analytics_task_stats_daily
+WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
+SELECT time_bucket(INTERVAL '1 day', "timestamp") AS day,
        count(*) FILTER (WHERE event_type = 'task_created') AS created,
        count(*) FILTER (WHERE event_type = 'task_started') AS started,
        count(*) FILTER (WHERE event_type = 'task_completed') AS completed,
@@ -114,14 +100,20 @@ SELECT {{bucket}} AS day,
            FILTER (WHERE event_type IN ('task_completed', 'task_failed'))::float8
            AS duration_max_ms
 FROM analytics_events
-WHERE {{range}}
+WHERE TRUE
   AND event_type IN ('task_created', 'task_started', 'task_completed', 'task_failed',
                      'task_cancelled')
 GROUP BY 1
--- @end
+WITH NO DATA;
 
--- @aggregate analytics_api_latency_hourly bucket=hour width=hour source=analytics_events time="timestamp"
-SELECT {{bucket}} AS hour,
+SELECT add_continuous_aggregate_policy('analytics_task_stats_daily',
+    start_offset => INTERVAL '3 days', end_offset => NULL,
+    schedule_interval => INTERVAL '1 hour');
+
+
+CREATE MATERIALIZED VIEW analytics_api_latency_hourly
+WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
+SELECT time_bucket(INTERVAL '1 hour', "timestamp") AS hour,
        service,
        coalesce(data->>'endpoint', '') AS endpoint,
        coalesce(data->>'method', '') AS method,
@@ -137,12 +129,18 @@ SELECT {{bucket}} AS hour,
        coalesce(sum(analytics_json_duration(data->'duration_ms')), 0)::float8 AS duration_sum_ms,
        max(analytics_json_duration(data->'duration_ms'))::float8 AS duration_max_ms
 FROM analytics_events
-WHERE {{range}} AND event_type = 'api_request'
+WHERE TRUE AND event_type = 'api_request'
 GROUP BY 1, 2, 3, 4
--- @end
+WITH NO DATA;
 
--- @aggregate analytics_api_latency_daily bucket=day width=day source=analytics_api_latency_hourly time=hour
-SELECT {{bucket}} AS day,
+SELECT add_continuous_aggregate_policy('analytics_api_latency_hourly',
+    start_offset => INTERVAL '3 days', end_offset => NULL,
+    schedule_interval => INTERVAL '1 hour');
+
+
+CREATE MATERIALIZED VIEW analytics_api_latency_daily
+WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
+SELECT time_bucket(INTERVAL '1 day', hour) AS day,
        service,
        endpoint,
        method,
@@ -154,12 +152,18 @@ SELECT {{bucket}} AS day,
        sum(duration_sum_ms)::float8 AS duration_sum_ms,
        max(duration_max_ms)::float8 AS duration_max_ms
 FROM analytics_api_latency_hourly
-WHERE {{range}}
+WHERE TRUE
 GROUP BY 1, 2, 3, 4
--- @end
+WITH NO DATA;
 
--- @aggregate analytics_integration_health_daily bucket=day width=day source=analytics_events time="timestamp"
-SELECT {{bucket}} AS day,
+SELECT add_continuous_aggregate_policy('analytics_api_latency_daily',
+    start_offset => INTERVAL '3 days', end_offset => NULL,
+    schedule_interval => INTERVAL '1 hour');
+
+
+CREATE MATERIALIZED VIEW analytics_integration_health_daily
+WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
+SELECT time_bucket(INTERVAL '1 day', "timestamp") AS day,
        data->>'provider' AS provider,
        count(*) FILTER (WHERE event_type = 'integration_connected') AS connected,
        count(*) FILTER (WHERE event_type = 'integration_disconnected') AS disconnected,
@@ -177,15 +181,21 @@ SELECT {{bucket}} AS day,
        coalesce(sum(analytics_json_duration(data->'duration_ms'))
            FILTER (WHERE event_type = 'integration_used'), 0)::float8 AS used_duration_sum_ms
 FROM analytics_events
-WHERE {{range}}
+WHERE TRUE
   AND event_type IN ('integration_connected', 'integration_disconnected', 'integration_used',
                      'integration_error', 'oauth_flow_started', 'oauth_flow_completed')
   AND data ? 'provider'
 GROUP BY 1, 2
--- @end
+WITH NO DATA;
 
--- @aggregate analytics_auth_events_daily bucket=day width=day source=analytics_events time="timestamp"
-SELECT {{bucket}} AS day,
+SELECT add_continuous_aggregate_policy('analytics_integration_health_daily',
+    start_offset => INTERVAL '3 days', end_offset => NULL,
+    schedule_interval => INTERVAL '1 hour');
+
+
+CREATE MATERIALIZED VIEW analytics_auth_events_daily
+WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
+SELECT time_bucket(INTERVAL '1 day', "timestamp") AS day,
        count(*) FILTER (WHERE event_type = 'auth_login_attempt') AS login_attempts,
        count(*) FILTER (WHERE event_type = 'auth_login_attempt'
                           AND data->'success' = 'true'::jsonb) AS login_success,
@@ -202,14 +212,20 @@ SELECT {{bucket}} AS day,
        count(*) FILTER (WHERE event_type = 'auth_session_validated'
                           AND data->'valid' = 'false'::jsonb) AS sessions_invalid
 FROM analytics_events
-WHERE {{range}}
+WHERE TRUE
   AND event_type IN ('auth_login_attempt', 'auth_code_verified', 'auth_token_refresh',
                      'auth_session_validated')
 GROUP BY 1
--- @end
+WITH NO DATA;
 
--- @aggregate analytics_cocoon_activity_daily bucket=day width=day source=analytics_events time="timestamp"
-SELECT {{bucket}} AS day,
+SELECT add_continuous_aggregate_policy('analytics_auth_events_daily',
+    start_offset => INTERVAL '3 days', end_offset => NULL,
+    schedule_interval => INTERVAL '1 hour');
+
+
+CREATE MATERIALIZED VIEW analytics_cocoon_activity_daily
+WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
+SELECT time_bucket(INTERVAL '1 day', "timestamp") AS day,
        count(*) FILTER (WHERE event_type = 'cocoon_registered') AS registered,
        count(*) FILTER (WHERE event_type = 'cocoon_connected') AS connected,
        count(*) FILTER (WHERE event_type = 'cocoon_disconnected') AS disconnected,
@@ -220,11 +236,16 @@ SELECT {{bucket}} AS day,
            FILTER (WHERE event_type = 'cocoon_disconnected'), 0)::float8
            AS session_duration_sum_ms
 FROM analytics_events
-WHERE {{range}}
+WHERE TRUE
   AND event_type IN ('cocoon_registered', 'cocoon_connected', 'cocoon_disconnected',
                      'cocoon_claimed', 'cocoon_setup_token_created', 'cocoon_setup_token_used')
 GROUP BY 1
--- @end
+WITH NO DATA;
+
+SELECT add_continuous_aggregate_policy('analytics_cocoon_activity_daily',
+    start_offset => INTERVAL '3 days', end_offset => NULL,
+    schedule_interval => INTERVAL '1 hour');
+
 
 CREATE INDEX analytics_task_stats_daily_day_ix ON analytics_task_stats_daily (day);
 CREATE INDEX analytics_api_latency_hourly_hour_ix ON analytics_api_latency_hourly (hour);
@@ -429,37 +450,6 @@ SELECT analytics_refresh_distributions(
     coalesce((SELECT min("timestamp") FROM analytics_events), now()),
     greatest((SELECT max("timestamp") FROM analytics_events), now()) + INTERVAL '1 day');
 
--- @tier partitioned
--- The recreated aggregate tables, from the raw rows that exist (the retention horizon
--- is never crossed: partitions below it are gone).
-DO $do$
-DECLARE
-    origin CONSTANT TIMESTAMPTZ := TIMESTAMPTZ '2000-01-03 00:00:00+00';
-    lo TIMESTAMPTZ;
-    hi TIMESTAMPTZ;
-    r RECORD;
-BEGIN
-    SELECT date_bin(INTERVAL '1 day', min("timestamp"), origin),
-           date_bin(INTERVAL '1 day', greatest(max("timestamp"), now()), origin)
-               + INTERVAL '1 day'
-    INTO lo, hi
-    FROM analytics_events;
-    IF lo IS NULL THEN
-        RETURN;
-    END IF;
-    FOR r IN
-        SELECT name, refresh_sql FROM analytics_aggregate_refresh
-        WHERE name IN ('analytics_task_stats_daily', 'analytics_api_latency_hourly',
-                       'analytics_api_latency_daily', 'analytics_integration_health_daily',
-                       'analytics_auth_events_daily', 'analytics_cocoon_activity_daily')
-        ORDER BY position
-    LOOP
-        EXECUTE format('INSERT INTO %I ', r.name) || r.refresh_sql USING lo, hi;
-    END LOOP;
-END
-$do$;
-
--- @tier timescale
 -- Keeps the distribution rollups current where TimescaleDB's jobs run, over the same
 -- 3-day window as the continuous-aggregate policies (CALL run_job(id) by hand elsewhere).
 CREATE PROCEDURE analytics_distributions_job(job_id INT, config JSONB)

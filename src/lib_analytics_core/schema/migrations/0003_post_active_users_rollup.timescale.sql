@@ -8,7 +8,6 @@
 -- on the timescale tier. A change to day d moves WAU/MAU of days d .. d+29, so a refresh
 -- of [lo, hi) recomputes [lo, hi + 30 days), capped at tomorrow.
 
--- @tier all
 CREATE TABLE analytics_active_users_daily (
     day TIMESTAMPTZ PRIMARY KEY,
     dau BIGINT NOT NULL,
@@ -79,7 +78,6 @@ $do$;
 SELECT analytics_refresh_active_users(
     coalesce((SELECT min(day) FROM analytics_daily_active_users), now()), now());
 
--- @tier timescale
 -- TimescaleDB refreshes the source cagg in the background; this job follows it hourly
 -- over the same 3-day window (run it by hand with CALL run_job(id) where jobs do not run).
 CREATE PROCEDURE analytics_active_users_job(job_id INT, config JSONB)

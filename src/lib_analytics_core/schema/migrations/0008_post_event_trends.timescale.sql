@@ -12,29 +12,40 @@
 -- too, not rolled up from the hourly one. Both tiers: a continuous aggregate
 -- (TimescaleDB, refreshed by its policy) or a refreshed table (partitioned tier).
 
--- @tier all
 
--- @aggregate analytics_event_trends_hourly bucket=bucket width=hour time="timestamp"
-SELECT {{bucket}} AS bucket,
+CREATE MATERIALIZED VIEW analytics_event_trends_hourly
+WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
+SELECT time_bucket(INTERVAL '1 hour', "timestamp") AS bucket,
        event_type::text AS event_type,
        service::text AS service,
        count(*) AS events,
        count(DISTINCT user_id) AS users
 FROM analytics_events
-WHERE {{range}}
+WHERE TRUE
 GROUP BY 1, 2, 3
--- @end
+WITH NO DATA;
 
--- @aggregate analytics_event_trends_daily bucket=bucket width=day time="timestamp"
-SELECT {{bucket}} AS bucket,
+SELECT add_continuous_aggregate_policy('analytics_event_trends_hourly',
+    start_offset => INTERVAL '3 days', end_offset => NULL,
+    schedule_interval => INTERVAL '1 hour');
+
+
+CREATE MATERIALIZED VIEW analytics_event_trends_daily
+WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
+SELECT time_bucket(INTERVAL '1 day', "timestamp") AS bucket,
        event_type::text AS event_type,
        service::text AS service,
        count(*) AS events,
        count(DISTINCT user_id) AS users
 FROM analytics_events
-WHERE {{range}}
+WHERE TRUE
 GROUP BY 1, 2, 3
--- @end
+WITH NO DATA;
+
+SELECT add_continuous_aggregate_policy('analytics_event_trends_daily',
+    start_offset => INTERVAL '3 days', end_offset => NULL,
+    schedule_interval => INTERVAL '1 hour');
+
 
 CREATE INDEX analytics_event_trends_hourly_ix ON analytics_event_trends_hourly (bucket);
 CREATE INDEX analytics_event_trends_hourly_type_ix
@@ -52,33 +63,5 @@ BEGIN
 EXCEPTION
     WHEN insufficient_privilege THEN
         RAISE NOTICE 'grants to analytics_reader skipped: insufficient privilege';
-END
-$do$;
-
--- @tier partitioned
--- Fill both from the raw rows that exist (the timescale tier's runner refreshes the new
--- continuous aggregates after commit, see the marker above).
-DO $do$
-DECLARE
-    origin CONSTANT TIMESTAMPTZ := TIMESTAMPTZ '2000-01-03 00:00:00+00';
-    lo TIMESTAMPTZ;
-    hi TIMESTAMPTZ;
-    r RECORD;
-BEGIN
-    SELECT date_bin(INTERVAL '1 day', min("timestamp"), origin),
-           date_bin(INTERVAL '1 day', greatest(max("timestamp"), now()), origin)
-               + INTERVAL '1 day'
-    INTO lo, hi
-    FROM analytics_events;
-    IF lo IS NULL THEN
-        RETURN;
-    END IF;
-    FOR r IN
-        SELECT name, refresh_sql FROM analytics_aggregate_refresh
-        WHERE name IN ('analytics_event_trends_hourly', 'analytics_event_trends_daily')
-        ORDER BY position
-    LOOP
-        EXECUTE format('INSERT INTO %I ', r.name) || r.refresh_sql USING lo, hi;
-    END LOOP;
 END
 $do$;

@@ -6,32 +6,14 @@
 -- Dropping it is one of the measured levers behind the compression target
 -- (benchmarks/bench_compression.py).
 
--- @tier timescale
 DROP INDEX IF EXISTS analytics_events_timestamp_idx;
 
--- @tier partitioned
--- Nothing: the partitioned tier never had the duplicate index.
-
--- @tier all
 -- schema_health() (status, the Prometheus export, the API's health endpoint) runs as
 -- the read-only role too: it reads the migration history besides the aggregates.
 DO $do$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'analytics_reader') THEN
         GRANT SELECT ON analytics_schema_migrations TO analytics_reader;
-    END IF;
-EXCEPTION
-    WHEN insufficient_privilege THEN
-        RAISE NOTICE 'grants to analytics_reader skipped: insufficient privilege';
-END
-$do$;
-
--- @tier partitioned
-DO $do$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'analytics_reader') THEN
-        GRANT SELECT ON analytics_aggregate_refresh, analytics_maintenance_state
-        TO analytics_reader;
     END IF;
 EXCEPTION
     WHEN insufficient_privilege THEN

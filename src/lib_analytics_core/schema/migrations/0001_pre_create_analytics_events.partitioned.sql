@@ -4,42 +4,6 @@
 -- "-- @tier partitioned" on TimescaleDB Apache-only and plain PostgreSQL, "-- @tier all"
 -- everywhere. The relations and columns readers see are the same on every tier.
 
--- @tier timescale
-CREATE EXTENSION IF NOT EXISTS timescaledb;
-
-CREATE TABLE analytics_events (
-    id          BIGSERIAL,
-    "timestamp" TIMESTAMPTZ NOT NULL DEFAULT now(),
-    event_id    UUID NOT NULL,
-    event_type  VARCHAR(100) NOT NULL,
-    service     VARCHAR(100) NOT NULL,
-    user_id     UUID,
-    data        JSONB NOT NULL,
-    PRIMARY KEY ("timestamp", event_id)
-);
-
--- One chunk per UTC day: retention drops whole days, and a dashboard range touches
--- only the days it shows.
-SELECT create_hypertable('analytics_events', 'timestamp',
-                         chunk_time_interval => INTERVAL '1 day');
-
--- Compression after 7 days. segmentby event_type: every aggregate and dashboard query
--- filters on event_type (a few dozen values, so segments stay large enough to compress
--- well), so a query decompresses only the segments of the event types it reads.
--- orderby "timestamp" DESC: range scans and "latest first" listings read rows in stored
--- order, and min/max timestamp per segment lets TimescaleDB skip whole batches.
-ALTER TABLE analytics_events SET (
-    timescaledb.compress,
-    timescaledb.compress_segmentby = 'event_type',
-    timescaledb.compress_orderby = '"timestamp" DESC, event_id'
-);
-SELECT add_compression_policy('analytics_events', INTERVAL '7 days');
-
--- Raw retention: 90 days, far older than the 3-day aggregate refresh window, so
--- dropping raw chunks never changes materialised aggregate history.
-SELECT add_retention_policy('analytics_events', INTERVAL '90 days');
-
--- @tier partitioned
 -- Native declarative partitioning by UTC day. maintain() creates the daily partitions
 -- ahead of time; the default partition catches anything else so an insert never fails,
 -- and maintain() moves such rows into their day's partition.
@@ -148,7 +112,6 @@ $fn$;
 SELECT analytics_ensure_partition(d)
 FROM generate_series(now() - INTERVAL '1 day', now() + INTERVAL '7 days', INTERVAL '1 day') AS d;
 
--- @tier all
 -- Indexes for the per-user, per-type and per-service dashboard queries (newest first).
 CREATE INDEX analytics_events_user_id_idx ON analytics_events (user_id, "timestamp" DESC);
 CREATE INDEX analytics_events_event_type_idx ON analytics_events (event_type, "timestamp" DESC);

@@ -1,0 +1,5 @@
+-- 0006 (pre-deploy): health can see late rows as the read-only role.
+--
+-- Nothing to do on this tier: schema_health() reads TimescaleDB's invalidation logs
+-- (_timescaledb_catalog), which every role may read. The partitioned tier grants
+-- analytics_reader its invalidation log.
