@@ -400,6 +400,31 @@ CREATE TABLE analytics_cocoon_activity_daily_v0002 (
     session_duration_sum_ms bigint
 );
 
+CREATE TABLE analytics_cum_api_endpoint (
+    service text NOT NULL,
+    endpoint text NOT NULL,
+    method text NOT NULL,
+    bucket timestamp with time zone NOT NULL,
+    hist_keys bytea NOT NULL,
+    hist_cum bytea NOT NULL,
+    CONSTRAINT analytics_cum_api_endpoint_pkey PRIMARY KEY (service, endpoint, method, bucket)
+);
+
+CREATE TABLE analytics_cum_api_service (
+    service text NOT NULL,
+    bucket timestamp with time zone NOT NULL,
+    hist_keys bytea NOT NULL,
+    hist_cum bytea NOT NULL,
+    CONSTRAINT analytics_cum_api_service_pkey PRIMARY KEY (service, bucket)
+);
+
+CREATE TABLE analytics_cum_api_total (
+    bucket timestamp with time zone NOT NULL,
+    hist_keys bytea NOT NULL,
+    hist_cum bytea NOT NULL,
+    CONSTRAINT analytics_cum_api_total_pkey PRIMARY KEY (bucket)
+);
+
 CREATE TABLE analytics_daily_active_users (
     day timestamp with time zone,
     user_id uuid,
@@ -426,6 +451,22 @@ CREATE TABLE analytics_errors_hourly (
     error_type text,
     errors bigint,
     sample_message text
+);
+
+CREATE TABLE analytics_event_trends_daily (
+    bucket timestamp with time zone,
+    event_type text,
+    service text,
+    events bigint,
+    users bigint
+);
+
+CREATE TABLE analytics_event_trends_hourly (
+    bucket timestamp with time zone,
+    event_type text,
+    service text,
+    events bigint,
+    users bigint
 );
 
 CREATE TABLE analytics_events (
@@ -616,15 +657,21 @@ CREATE TABLE analytics_task_stats_daily_v0002 (
 
 CREATE UNIQUE INDEX analytics_active_users_daily_pkey ON analytics_active_users_daily USING btree (day);
 CREATE UNIQUE INDEX analytics_aggregate_refresh_pkey ON analytics_aggregate_refresh USING btree (name);
+CREATE INDEX analytics_api_day_endpoint_narrow_ix ON analytics_api_day_endpoint USING btree (bucket, service, endpoint, method) INCLUDE (requests, requests_estimated, errors_4xx, errors_5xx, duration_count, duration_sum_ms, duration_max_ms, p50_key, p95_key, p99_key);
 CREATE UNIQUE INDEX analytics_api_day_endpoint_pkey ON analytics_api_day_endpoint USING btree (bucket, service, endpoint, method);
 CREATE INDEX analytics_api_day_endpoint_service_endpoint_method_bucket_idx ON analytics_api_day_endpoint USING btree (service, endpoint, method, bucket);
+CREATE INDEX analytics_api_day_service_narrow_ix ON analytics_api_day_service USING btree (bucket, service) INCLUDE (requests, requests_estimated, errors_4xx, errors_5xx, duration_count, duration_sum_ms, duration_max_ms, p50_key, p95_key, p99_key);
 CREATE UNIQUE INDEX analytics_api_day_service_pkey ON analytics_api_day_service USING btree (bucket, service);
 CREATE INDEX analytics_api_day_service_service_bucket_idx ON analytics_api_day_service USING btree (service, bucket);
+CREATE INDEX analytics_api_day_total_narrow_ix ON analytics_api_day_total USING btree (bucket) INCLUDE (requests, requests_estimated, errors_4xx, errors_5xx, duration_count, duration_sum_ms, duration_max_ms, p50_key, p95_key, p99_key);
 CREATE UNIQUE INDEX analytics_api_day_total_pkey ON analytics_api_day_total USING btree (bucket);
+CREATE INDEX analytics_api_hour_endpoint_narrow_ix ON analytics_api_hour_endpoint USING btree (bucket, service, endpoint, method) INCLUDE (requests, requests_estimated, errors_4xx, errors_5xx, duration_count, duration_sum_ms, duration_max_ms, p50_key, p95_key, p99_key);
 CREATE UNIQUE INDEX analytics_api_hour_endpoint_pkey ON analytics_api_hour_endpoint USING btree (bucket, service, endpoint, method);
 CREATE INDEX analytics_api_hour_endpoint_svc_ix ON analytics_api_hour_endpoint USING btree (service, endpoint, method, bucket);
+CREATE INDEX analytics_api_hour_service_narrow_ix ON analytics_api_hour_service USING btree (bucket, service) INCLUDE (requests, requests_estimated, errors_4xx, errors_5xx, duration_count, duration_sum_ms, duration_max_ms, p50_key, p95_key, p99_key);
 CREATE UNIQUE INDEX analytics_api_hour_service_pkey ON analytics_api_hour_service USING btree (bucket, service);
 CREATE INDEX analytics_api_hour_service_svc_ix ON analytics_api_hour_service USING btree (service, bucket);
+CREATE INDEX analytics_api_hour_total_narrow_ix ON analytics_api_hour_total USING btree (bucket) INCLUDE (requests, requests_estimated, errors_4xx, errors_5xx, duration_count, duration_sum_ms, duration_max_ms, p50_key, p95_key, p99_key);
 CREATE UNIQUE INDEX analytics_api_hour_total_pkey ON analytics_api_hour_total USING btree (bucket);
 CREATE INDEX analytics_api_latency_daily_day_idx ON analytics_api_latency_daily_v0002 USING btree (day);
 CREATE INDEX analytics_api_latency_daily_day_ix ON analytics_api_latency_daily USING btree (day);
@@ -636,12 +683,19 @@ CREATE INDEX analytics_auth_events_daily_day_idx ON analytics_auth_events_daily_
 CREATE INDEX analytics_auth_events_daily_day_ix ON analytics_auth_events_daily USING btree (day);
 CREATE INDEX analytics_cocoon_activity_daily_day_idx ON analytics_cocoon_activity_daily_v0002 USING btree (day);
 CREATE INDEX analytics_cocoon_activity_daily_day_ix ON analytics_cocoon_activity_daily USING btree (day);
+CREATE UNIQUE INDEX analytics_cum_api_endpoint_pkey ON analytics_cum_api_endpoint USING btree (service, endpoint, method, bucket);
+CREATE UNIQUE INDEX analytics_cum_api_service_pkey ON analytics_cum_api_service USING btree (service, bucket);
+CREATE UNIQUE INDEX analytics_cum_api_total_pkey ON analytics_cum_api_total USING btree (bucket);
 CREATE INDEX analytics_daily_active_users_day_idx ON analytics_daily_active_users USING btree (day, user_id);
 CREATE INDEX analytics_daily_active_users_user_idx ON analytics_daily_active_users USING btree (user_id, day);
 CREATE UNIQUE INDEX analytics_dead_letters_event_id_key ON analytics_dead_letters USING btree (event_id);
 CREATE UNIQUE INDEX analytics_dead_letters_pkey ON analytics_dead_letters USING btree (id);
 CREATE INDEX analytics_errors_hourly_hour_idx ON analytics_errors_hourly USING btree (hour);
 CREATE INDEX analytics_errors_hourly_svc_idx ON analytics_errors_hourly USING btree (service, error_type, hour);
+CREATE INDEX analytics_event_trends_daily_ix ON analytics_event_trends_daily USING btree (bucket);
+CREATE INDEX analytics_event_trends_daily_type_ix ON analytics_event_trends_daily USING btree (event_type, bucket);
+CREATE INDEX analytics_event_trends_hourly_ix ON analytics_event_trends_hourly USING btree (bucket);
+CREATE INDEX analytics_event_trends_hourly_type_ix ON analytics_event_trends_hourly USING btree (event_type, bucket);
 CREATE INDEX analytics_events_default_event_type_timestamp_idx ON analytics_events_default USING btree (event_type, "timestamp" DESC);
 CREATE UNIQUE INDEX analytics_events_default_pkey ON analytics_events_default USING btree ("timestamp", event_id);
 CREATE INDEX analytics_events_default_service_timestamp_idx ON analytics_events_default USING btree (service, "timestamp" DESC);
@@ -758,6 +812,22 @@ ORDER BY s.k
 LIMIT 1
 $function$;
 
+CREATE OR REPLACE FUNCTION analytics_hist_unpack(keys bytea, cum bytea)
+ RETURNS TABLE(k smallint, c bigint)
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+SELECT s.k::smallint, s.n - coalesce(lag(s.n) OVER (ORDER BY s.i), 0)
+FROM (
+    SELECT i,
+           CASE WHEN (get_byte(keys, 2 * i) << 8 | get_byte(keys, 2 * i + 1)) >= 32768
+                THEN (get_byte(keys, 2 * i) << 8 | get_byte(keys, 2 * i + 1)) - 65536
+                ELSE (get_byte(keys, 2 * i) << 8 | get_byte(keys, 2 * i + 1)) END AS k,
+           ('x' || encode(substring(cum FROM 8 * i + 1 FOR 8), 'hex'))::bit(64)::bigint AS n
+    FROM generate_series(0, length(keys) / 2 - 1) AS i
+) s
+$function$;
+
 CREATE OR REPLACE FUNCTION analytics_json_duration(j jsonb)
  RETURNS numeric
  LANGUAGE sql
@@ -826,7 +896,95 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION analytics_refresh_cumulative(p_from timestamp with time zone)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+    origin CONSTANT TIMESTAMPTZ := TIMESTAMPTZ '2000-01-03 00:00:00+00';
+    lo TIMESTAMPTZ := date_bin(INTERVAL '1 day', p_from, origin);
+    lv RECORD;
+    d TIMESTAMPTZ;
+    total INTEGER := 0;
+    cnt INTEGER;
+BEGIN
+    DROP TABLE IF EXISTS pg_temp.analytics_cum_state;
+    CREATE TEMP TABLE analytics_cum_state (
+        s TEXT NOT NULL, e TEXT NOT NULL, m TEXT NOT NULL, k SMALLINT NOT NULL,
+        n BIGINT NOT NULL, PRIMARY KEY (s, e, m, k)
+    ) ON COMMIT DROP;
+    FOR lv IN
+        SELECT * FROM (VALUES
+            ('analytics_cum_api_total', 'analytics_api_day_total',
+             $$'', '', ''$$, '', ''),
+            ('analytics_cum_api_service', 'analytics_api_day_service',
+             $$service, '', ''$$, 'service, ', 's, '),
+            ('analytics_cum_api_endpoint', 'analytics_api_day_endpoint',
+             'service, endpoint, method', 'service, endpoint, method, ', 's, e, m, ')
+        ) AS t(cum, src, sem, cols, vals)
+    LOOP
+        EXECUTE format('DELETE FROM %I WHERE bucket >= $1', lv.cum) USING lo;
+        TRUNCATE analytics_cum_state;
+        -- Each group's distribution just before lo: its latest row before lo.
+        EXECUTE format($q$
+            INSERT INTO analytics_cum_state (s, e, m, k, n)
+            SELECT last.s, last.e, last.m, u.k, u.c
+            FROM (
+                SELECT DISTINCT ON (1, 2, 3) %2$s AS s, hist_keys, hist_cum
+                FROM %1$I WHERE bucket < $1 ORDER BY 1, 2, 3, bucket DESC
+            ) AS last(s, e, m, hist_keys, hist_cum),
+            LATERAL analytics_hist_unpack(last.hist_keys, last.hist_cum) AS u
+        $q$, lv.cum, lv.sem) USING lo;
+        FOR d IN EXECUTE format('SELECT DISTINCT bucket FROM %I WHERE bucket >= $1 ORDER BY 1',
+                                lv.src) USING lo
+        LOOP
+            EXECUTE format($q$
+                INSERT INTO analytics_cum_state (s, e, m, k, n)
+                SELECT %2$s, u.k, u.c
+                FROM %1$I AS r, unnest(r.hist_keys, r.hist_counts) AS u(k, c)
+                WHERE r.bucket = $1
+                ON CONFLICT (s, e, m, k) DO UPDATE SET n = analytics_cum_state.n + excluded.n
+            $q$, lv.src, lv.sem) USING d;
+            EXECUTE format($q$
+                INSERT INTO %1$I (%4$s bucket, hist_keys, hist_cum)
+                SELECT %5$s $1, string_agg(int2send(k), ''::bytea ORDER BY k),
+                       string_agg(int8send(run), ''::bytea ORDER BY k)
+                FROM (
+                    SELECT st.*, sum(st.n) OVER (PARTITION BY st.s, st.e, st.m ORDER BY st.k)::bigint
+                               AS run
+                    FROM analytics_cum_state st
+                    JOIN (SELECT DISTINCT %3$s FROM %2$I WHERE bucket = $1) AS g(s, e, m)
+                      ON g.s = st.s AND g.e = st.e AND g.m = st.m
+                ) x
+                GROUP BY s, e, m
+            $q$, lv.cum, lv.src, lv.sem, lv.cols, lv.vals) USING d;
+            GET DIAGNOSTICS cnt = ROW_COUNT;
+            total := total + cnt;
+        END LOOP;
+    END LOOP;
+    DROP TABLE pg_temp.analytics_cum_state;
+    RETURN total;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION analytics_refresh_distributions(p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+    n INTEGER;
+BEGIN
+    n := analytics_refresh_distributions_0004(p_from, p_to);
+    IF p_from < p_to THEN
+        n := n + analytics_refresh_cumulative(p_from);
+    END IF;
+    RETURN n;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION analytics_refresh_distributions_0004(p_from timestamp with time zone, p_to timestamp with time zone)
  RETURNS integer
  LANGUAGE plpgsql
  SET search_path TO 'public'
@@ -964,8 +1122,13 @@ GRANT SELECT ON analytics_auth_events_daily TO analytics_reader;
 GRANT SELECT ON analytics_auth_events_daily_v0002 TO analytics_reader;
 GRANT SELECT ON analytics_cocoon_activity_daily TO analytics_reader;
 GRANT SELECT ON analytics_cocoon_activity_daily_v0002 TO analytics_reader;
+GRANT SELECT ON analytics_cum_api_endpoint TO analytics_reader;
+GRANT SELECT ON analytics_cum_api_service TO analytics_reader;
+GRANT SELECT ON analytics_cum_api_total TO analytics_reader;
 GRANT SELECT ON analytics_daily_active_users TO analytics_reader;
 GRANT SELECT ON analytics_errors_hourly TO analytics_reader;
+GRANT SELECT ON analytics_event_trends_daily TO analytics_reader;
+GRANT SELECT ON analytics_event_trends_hourly TO analytics_reader;
 GRANT SELECT ON analytics_events TO analytics_reader;
 GRANT SELECT ON analytics_integration_health_daily TO analytics_reader;
 GRANT SELECT ON analytics_integration_health_daily_v0002 TO analytics_reader;
@@ -983,6 +1146,16 @@ INSERT INTO analytics_aggregate_refresh (name, position, bucket_column, bucket_w
 FROM analytics_events
 WHERE "timestamp" >= $1 AND "timestamp" < $2 AND user_id IS NOT NULL
 GROUP BY 1, 2$agg$);
+
+INSERT INTO analytics_aggregate_refresh (name, position, bucket_column, bucket_width, refresh_sql) VALUES
+    ('analytics_event_trends_hourly', 1, 'bucket', '01:00:00', $agg$SELECT date_bin(INTERVAL '1 hour', "timestamp", TIMESTAMPTZ '2000-01-03 00:00:00+00') AS bucket,
+       event_type::text AS event_type,
+       service::text AS service,
+       count(*) AS events,
+       count(DISTINCT user_id) AS users
+FROM analytics_events
+WHERE "timestamp" >= $1 AND "timestamp" < $2
+GROUP BY 1, 2, 3$agg$);
 
 INSERT INTO analytics_aggregate_refresh (name, position, bucket_column, bucket_width, refresh_sql) VALUES
     ('analytics_task_stats_daily', 1, 'day', '1 day', $agg$SELECT date_bin(INTERVAL '1 day', "timestamp", TIMESTAMPTZ '2000-01-03 00:00:00+00') AS day,
@@ -1004,6 +1177,16 @@ WHERE "timestamp" >= $1 AND "timestamp" < $2
   AND event_type IN ('task_created', 'task_started', 'task_completed', 'task_failed',
                      'task_cancelled')
 GROUP BY 1$agg$);
+
+INSERT INTO analytics_aggregate_refresh (name, position, bucket_column, bucket_width, refresh_sql) VALUES
+    ('analytics_event_trends_daily', 2, 'bucket', '1 day', $agg$SELECT date_bin(INTERVAL '1 day', "timestamp", TIMESTAMPTZ '2000-01-03 00:00:00+00') AS bucket,
+       event_type::text AS event_type,
+       service::text AS service,
+       count(*) AS events,
+       count(DISTINCT user_id) AS users
+FROM analytics_events
+WHERE "timestamp" >= $1 AND "timestamp" < $2
+GROUP BY 1, 2, 3$agg$);
 
 INSERT INTO analytics_aggregate_refresh (name, position, bucket_column, bucket_width, refresh_sql) VALUES
     ('analytics_api_latency_hourly', 2, 'hour', '01:00:00', $agg$SELECT date_bin(INTERVAL '1 hour', "timestamp", TIMESTAMPTZ '2000-01-03 00:00:00+00') AS hour,
