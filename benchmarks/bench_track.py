@@ -460,7 +460,17 @@ def run(quick: bool) -> tuple[str, dict[str, Any]]:
     )
     if notes:
         summary += "notes: " + "; ".join(notes) + "\n"
-    return text + "\n" + summary, result
+    # Benchmark 1b: the whole job per event (caller + worker + sink), like for like.
+    import bench_track_total
+
+    total_text, total = bench_track_total.run(quick)
+    result.update(total)
+    summary += (
+        f"total CPU per event (caller + worker + sink, like for like): "
+        f"{total['total_cpu_us_per_event']} us; segment "
+        f"{total.get('total_cpu_vs_segment')}x, posthog {total.get('total_cpu_vs_posthog')}x\n"
+    )
+    return text + "\n" + summary + "\n" + total_text, result
 
 
 if __name__ == "__main__":

@@ -37,9 +37,10 @@ try:
     )
     from prometheus_client.registry import Collector, CollectorRegistry
 except ImportError as err:  # pragma: no cover - exercised only without the extra
+    from ._extras import install_hint
+
     raise ImportError(
-        "lib_analytics_core.metrics needs prometheus-client: "
-        "pip install 'lib-analytics-core[prometheus]'"
+        f"lib_analytics_core.metrics needs prometheus-client: {install_hint('prometheus')}"
     ) from err
 
 __all__ = [

@@ -136,18 +136,7 @@ class BusConfig:
         ``ANALYTICS_BUS_MAX_ACK_PENDING``, ``ANALYTICS_BUS_FETCH_BATCH``,
         ``ANALYTICS_BUS_MAX_BYTES``, ``ANALYTICS_BUS_MAX_AGE_SECS``. Overrides win."""
         env = os.environ if environ is None else environ
-        readers: dict[str, tuple[str, Callable[[str], object]]] = {
-            "servers": ("ANALYTICS_TRANSPORT", _split_servers),
-            "stream": ("ANALYTICS_BUS_STREAM", str),
-            "durable": ("ANALYTICS_BUS_DURABLE", str),
-            "replicas": ("ANALYTICS_BUS_REPLICAS", int),
-            "ack_wait_secs": ("ANALYTICS_BUS_ACK_WAIT_SECS", float),
-            "max_ack_pending": ("ANALYTICS_BUS_MAX_ACK_PENDING", int),
-            "fetch_batch": ("ANALYTICS_BUS_FETCH_BATCH", int),
-            "max_bytes": ("ANALYTICS_BUS_MAX_BYTES", int),
-            "max_age_secs": ("ANALYTICS_BUS_MAX_AGE_SECS", float),
-        }
-        return cls(**env_values(readers, env, overrides))  # type: ignore[arg-type]
+        return cls(**env_values(_ENV_READERS, env, overrides))  # type: ignore[arg-type]
 
     def events_subject(self, service: str) -> str:
         return f"{self.subject_prefix}.{subject_token(service)}"
@@ -158,6 +147,23 @@ class BusConfig:
     @property
     def stream_subjects(self) -> list[str]:
         return [f"{self.subject_prefix}.>", f"{self.dead_letter_prefix}.>"]
+
+
+#: ``BusConfig`` field -> (environment variable, parser): the one list ``from_env`` reads
+#: and ``analytics-ingest --help``/``analytics-bus --help`` print.
+_ENV_READERS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "servers": ("ANALYTICS_TRANSPORT", _split_servers),
+    "stream": ("ANALYTICS_BUS_STREAM", str),
+    "durable": ("ANALYTICS_BUS_DURABLE", str),
+    "replicas": ("ANALYTICS_BUS_REPLICAS", int),
+    "ack_wait_secs": ("ANALYTICS_BUS_ACK_WAIT_SECS", float),
+    "max_ack_pending": ("ANALYTICS_BUS_MAX_ACK_PENDING", int),
+    "fetch_batch": ("ANALYTICS_BUS_FETCH_BATCH", int),
+    "max_bytes": ("ANALYTICS_BUS_MAX_BYTES", int),
+    "max_age_secs": ("ANALYTICS_BUS_MAX_AGE_SECS", float),
+}
+#: Every environment variable the bus settings read, in order.
+BUS_ENV_VARIABLES = tuple(name for name, _ in _ENV_READERS.values())
 
 
 @dataclass(frozen=True, kw_only=True)

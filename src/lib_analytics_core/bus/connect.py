@@ -17,7 +17,9 @@ from .config import BusConfig
 try:
     import nats
 except ImportError as err:  # pragma: no cover - exercised only without the extra
-    raise ImportError("the NATS bus needs nats-py: pip install 'lib-analytics-core[bus]'") from err
+    from .._extras import install_hint
+
+    raise ImportError(f"the NATS bus needs nats-py: {install_hint('bus')}") from err
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS

@@ -41,6 +41,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._dburl import describe_database_url
 from .._errors import BusError
 from ..ingest.delivery import Backoff
 from ..ingest.errors import describe, is_transient, not_ready_hint
@@ -193,7 +194,7 @@ class IngestService:
             bus.fetch_batch,
             bus.ack_wait_secs,
             ", ".join(redact(u) for u in bus.servers),
-            _database_target(cfg.database_url),
+            describe_database_url(cfg.database_url),
         )
 
     async def _connect(self) -> None:
@@ -477,19 +478,6 @@ def _delivered(msg: Msg) -> int:
 
 def _as_rejected(row: Row, reason: str) -> Rejected:
     return storable(Rejected(row[0], row[1], row[2], row[3], row[5], reason, None))
-
-
-def _database_target(url: str) -> str:
-    """``host:port/dbname`` of a DSN, for the start-up log (never user or password)."""
-    from urllib.parse import urlsplit  # noqa: PLC0415
-
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "localhost"
-        port = parts.port or 5432
-    except ValueError:
-        return "(unparsable URL)"
-    return f"{host}:{port}/{parts.path.lstrip('/') or '(default)'}"
 
 
 async def run_ingest(config: IngestConfig, *, handle_signals: bool = False) -> IngestStats:

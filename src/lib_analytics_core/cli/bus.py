@@ -35,7 +35,9 @@ def bus_extra_present(prog: str) -> bool:
     try:
         import nats  # noqa: F401, PLC0415 - only probing that the extra is installed
     except ImportError:
-        sys.stderr.write(f"{prog}: nats-py is missing: pip install 'lib-analytics-core[bus]'\n")
+        from .._extras import install_hint  # noqa: PLC0415
+
+        sys.stderr.write(f"{prog}: nats-py is missing: {install_hint('bus')}\n")
         return False
     return True
 

@@ -26,11 +26,16 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .._dburl import DATABASE_URL_VARIABLES  # noqa: PLC0415
+    from ..bus.config import BUS_ENV_VARIABLES  # noqa: PLC0415 - imports no nats-py
+
     p = argparse.ArgumentParser(
         prog="analytics-ingest",
-        description="Store analytics events from the NATS JetStream bus in PostgreSQL.",
-        epilog="Environment: DATABASE_URL, ANALYTICS_TRANSPORT (nats:// URLs), "
-        "ANALYTICS_BUS_* (stream, durable, ack wait, fetch batch; see docs/scaling.md).",
+        description="Store analytics events from the NATS JetStream bus in PostgreSQL. "
+        "The database must be migrated first (analytics-migrate, same URL).",
+        epilog="Environment (flags win): "
+        + ", ".join((*DATABASE_URL_VARIABLES, *BUS_ENV_VARIABLES))
+        + ". ANALYTICS_TRANSPORT holds the nats:// URLs; see docs/scaling.md.",
     )
     p.add_argument("--database-url", default=None, help="PostgreSQL URL (default: $DATABASE_URL)")
     p.add_argument("--nats", default=None, help="NATS URLs, comma-separated ($ANALYTICS_TRANSPORT)")

@@ -9,7 +9,7 @@ retries, never the outage circuit, never counted as a failed write; kept in memo
 even that fails); hand-off to the spool and replay from it; the outcome counters and
 their rate-limited log lines.
 
-Must not touch: the channel, batching or encoding (``worker``, ``pipeline``);
+Must not touch: the channel, batching or encoding (``worker``, ``processor``);
 connections, SQL or any medium (``sinks``); files (``spool``, reached only through
 ``AsyncSpool``, whose calls never raise). The stop token is an *argument* of every
 call (``stop``): the worker never sets this object's fields.
@@ -17,7 +17,7 @@ call (``stop``): the worker never sets this object's fields.
 Rules a reader can check here:
 
 * :meth:`DeliveryPolicy.deliver` returns for every batch, whatever the sink or the
-  spool raise (only a cancellation of the caller propagates), so the pipeline releases
+  spool raise (only a cancellation of the caller propagates), so the processor releases
   each batch exactly once.
 * A row the sink has delivered is never delivered again by this policy: once
   ``deliver`` returns, only dead letters remain to be handled.
@@ -189,7 +189,7 @@ class DeliveryPolicy:
         False means the rows went to the spool or were given up on at the deadline
         (or, for a replay, that the sink is still unavailable: the rows stay on disk).
         Returns whatever the sink or the spool raise; only a cancellation of the caller
-        propagates (the batch is then still the pipeline's, for the final drain).
+        propagates (the batch is then still the processor's, for the final drain).
         """
         attempt = 0
         pending = list(rejected)

@@ -5,7 +5,7 @@ Owns: when a batch is formed (``batch_size`` events waiting, or the oldest waite
 ``max_batch_size``); when a spool replay may run (only with no delivery in flight);
 ``run()``/``flush()``/``shutdown()``/cancellation with their deadline; ``stats()``.
 
-Must not touch: encoding and the order of deliveries (``pipeline``); how a batch is
+Must not touch: encoding and the order of deliveries (``processor``); how a batch is
 delivered, retried, spooled or dead-lettered (``delivery``); the medium (``sinks``);
 files (``spool``); threads or fork hooks (``threaded``, ``fork``). It does not know
 whether a thread host runs it.
