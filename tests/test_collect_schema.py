@@ -110,3 +110,35 @@ def test_what_the_schema_accepts_the_collector_accepts_and_vice_versa(env: dict[
         )
         if isinstance(env["timestamp"], str) and BATCH.is_valid([env]):
             assert single.is_valid(env["event"])
+
+
+def test_two_services_may_each_define_a_class_of_the_same_name() -> None:
+    """Found by the merged suite: an ``InvoicePaid`` of one test module and another of a
+    second (different event types) made the collector's OpenAPI schema raise KeyError at
+    start-up, because both wire structs had one name. Two services' modules may well
+    name their classes alike; only the event type must be unique."""
+    from lib_analytics_core import Event
+
+    def make(name: str) -> type[Event]:
+        class InvoicePaid(Event):
+            event_type: typing.ClassVar[str] = name
+            amount_cents: int
+
+        return InvoicePaid
+
+    first, second = make("invoice_paid_a"), make("invoice_paid_b")
+    catalogue = wire_catalogue([*AnalyticsEvent.ALL, first, second])
+    (_body,), components = msgspec.json.schema_components(
+        [list[catalogue.envelope]],  # type: ignore[name-defined]
+        ref_template="#/components/schemas/{name}",
+    )
+    names = {catalogue.structs[et].__name__ for et in ("invoice_paid_a", "invoice_paid_b")}
+    assert names == {"InvoicePaid_invoice_paid_a", "InvoicePaid_invoice_paid_b"}
+    assert names <= components.keys()
+    validator = jsonschema_rs.validator_for(batch_schema(catalogue), validate_formats=True)
+    envelope = {"timestamp": "2026-01-01T00:00:00Z", "event": {"amount_cents": 5}}
+    for et in ("invoice_paid_a", "invoice_paid_b"):
+        sent = [{**envelope, "event": {"type": et, "amount_cents": 5}}]
+        assert validator.is_valid(sent)
+        events, rejects = catalogue.decode_batch(msgspec.json.encode(sent))
+        assert not rejects and events[0].event.event_type == et

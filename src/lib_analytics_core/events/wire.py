@@ -30,6 +30,7 @@ Unknown keys are ignored, as serde ignores them.
 
 from __future__ import annotations
 
+import collections
 import datetime as _dt
 import re
 import types
@@ -66,7 +67,7 @@ def _wire_type(tp: Any) -> Any:
     return tp
 
 
-def _wire_struct(cls: type[Event]) -> type[msgspec.Struct]:
+def _wire_struct(cls: type[Event], name: str) -> type[msgspec.Struct]:
     hints = typing.get_type_hints(cls, include_extras=True)
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for f in msgspec.structs.fields(cls):
@@ -78,7 +79,7 @@ def _wire_struct(cls: type[Event]) -> type[msgspec.Struct]:
         else:
             fields.append((f.name, tp, msgspec.field(default_factory=f.default_factory)))
     return msgspec.defstruct(
-        cls.__name__,
+        name,
         fields,
         tag_field="type",
         tag=cls.event_type,
@@ -117,8 +118,16 @@ class WireCatalogue:
 
     def __init__(self, classes: Sequence[type[Event]]) -> None:
         self.classes: tuple[type[Event], ...] = tuple(classes)
+        # Struct names become JSON Schema component names, which must be unique: two
+        # services may each define an ``InvoicePaid`` (different event types), so a
+        # class name shared within the catalogue is qualified by its event type.
+        names = collections.Counter(cls.__name__ for cls in self.classes)
         self.structs: dict[str, type[msgspec.Struct]] = {
-            cls.event_type: _wire_struct(cls) for cls in self.classes
+            cls.event_type: _wire_struct(
+                cls,
+                cls.__name__ if names[cls.__name__] == 1 else f"{cls.__name__}_{cls.event_type}",
+            )
+            for cls in self.classes
         }
         self._event_class = {cls.event_type: cls for cls in self.classes}
         self._by_struct = {self.structs[et]: self._event_class[et] for et in self.structs}
