@@ -31,6 +31,7 @@ from tests._collect import (
     seed_batch,
     seed_events,
 )
+from tests._faults import database_name, server_address
 from tests._proxy import fault_proxy
 
 ROWS_SQL = (
@@ -284,8 +285,8 @@ async def test_unknown_outcome_write_then_client_retry_is_exactly_once(
     """The database commits but the collector never hears it (the proxy drops the
     reply and cuts the connection) twice in a row: the collector answers 503 (it cannot
     know), the client retries, and every event is stored exactly once."""
-    host, port = "127.0.0.1", int(database_url.rsplit(":", 1)[1].split("/", maxsplit=1)[0])
-    name = database_url.rsplit("/", 1)[1]
+    host, port = server_address(database_url)
+    name = database_name(database_url)
     batch = [envelope(task(i), T0 + dt.timedelta(seconds=i)) for i in range(20)]
     with fault_proxy(host, port) as proxy, collector(proxy.dsn(name)) as url:
         proxy.cut_after_commit(times=2)
@@ -304,8 +305,8 @@ async def test_unknown_outcome_write_then_client_retry_is_exactly_once(
 async def test_database_down_is_503_without_spool_and_200_fsynced_with_one(
     database_url: str, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    host, port = "127.0.0.1", int(database_url.rsplit(":", 1)[1].split("/", maxsplit=1)[0])
-    name = database_url.rsplit("/", 1)[1]
+    host, port = server_address(database_url)
+    name = database_name(database_url)
     batch = [envelope(task(i), T0 + dt.timedelta(seconds=i)) for i in range(10)]
     with fault_proxy(host, port) as proxy:
         proxy.set_mode("refuse")

@@ -24,7 +24,7 @@ from lib_analytics_core import TaskCreated
 from lib_analytics_core.collect import delivery as delivery_module
 from lib_analytics_core.ingest.sinks import make_sink
 from tests._collect import AUTH, T0, collector, envelope
-from tests._faults import wait_until
+from tests._faults import database_name, server_address, wait_until
 from tests._inject import ERRORS, SPOOL_SITES, Faults, FaultySink, spool_faults
 from tests._proxy import fault_proxy
 
@@ -92,8 +92,8 @@ async def test_spool_call_sites_fail_and_the_invariant_holds(  # noqa: PLR0917 -
 ) -> None:
     """The database is down, so the spool is the only way to a 200; its call sites fail.
     A 200 must then mean spooled for real (replayed once the database is back)."""
-    host, port = "127.0.0.1", int(database_url.rsplit(":", 1)[1].split("/", maxsplit=1)[0])
-    name = database_url.rsplit("/", 1)[1]
+    host, port = server_address(database_url)
+    name = database_name(database_url)
     faults = Faults(site, error, times=2)
     with fault_proxy(host, port) as proxy, spool_faults(monkeypatch, faults):
         proxy.set_mode("refuse")

@@ -18,6 +18,7 @@ import pytest
 
 from lib_analytics_core import TaskCreated
 from tests._collect import AUTH, T0, TOKEN, collector, envelope, seed_batch, write_json
+from tests._faults import database_name, server_address
 from tests._proxy import fault_proxy
 
 NODE_CLIENT = Path(__file__).with_name("collect_client.mjs")
@@ -35,11 +36,7 @@ def mixed_batch() -> list[object]:
 
 
 def _db_parts(database_url: str) -> tuple[str, int, str]:
-    return (
-        "127.0.0.1",
-        int(database_url.rsplit(":", 1)[1].split("/", maxsplit=1)[0]),
-        database_url.rsplit("/", 1)[1],
-    )
+    return (*server_address(database_url), database_name(database_url))
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")

@@ -14,7 +14,7 @@ from lib_analytics_core import AnalyticsClient, AnalyticsConfig, AnalyticsWorker
 from lib_analytics_core.ingest.sinks import make_sink
 from lib_analytics_core.ingest.sinks.http import HttpSink
 from tests._collect import TOKEN, collector
-from tests._faults import wait_until
+from tests._faults import database_name, server_address, wait_until
 from tests._proxy import fault_proxy
 
 
@@ -29,8 +29,8 @@ async def test_the_worker_delivers_through_the_collector_exactly_once_across_an_
     database_url: str, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ANALYTICS_COLLECT_TOKEN", TOKEN)
-    host, port = "127.0.0.1", int(database_url.rsplit(":", 1)[1].split("/", maxsplit=1)[0])
-    name = database_url.rsplit("/", 1)[1]
+    host, port = server_address(database_url)
+    name = database_name(database_url)
     with fault_proxy(host, port) as proxy, collector(proxy.dsn(name)) as url:
         client, cfg = AnalyticsClient.new(
             batch_size=50,
