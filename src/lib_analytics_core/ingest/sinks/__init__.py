@@ -35,8 +35,10 @@ def make_sink(config: AnalyticsConfig, pool: Any) -> Sink:
         try:
             from .http import HttpSink  # noqa: PLC0415 - httpx only for this sink
         except ImportError as err:
+            from ..._extras import install_hint  # noqa: PLC0415
+
             raise ConfigurationError(
-                "transport=http(s)://... needs httpx: pip install 'lib-analytics-core[http]'"
+                f"transport=http(s)://... needs httpx: {install_hint('http')}"
             ) from err
         return HttpSink.from_config(config)
     from .nats import NatsSink  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415

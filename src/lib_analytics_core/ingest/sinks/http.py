@@ -17,7 +17,7 @@ How answers map onto the sink contract (``base``):
 
 Requests carry at most ``MAX_EVENTS_PER_REQUEST`` events (the collector's own limit is
 larger). The bearer token comes from ``ANALYTICS_COLLECT_TOKEN``, read once here and
-never logged. Needs ``httpx`` (``pip install 'lib-analytics-core[http]'``).
+never logged. Needs ``httpx`` (the ``http`` extra: ``pip install '.[http]'`` in a checkout).
 """
 
 from __future__ import annotations
