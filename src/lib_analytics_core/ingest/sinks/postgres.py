@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from ...schema.facts import DEAD_LETTER_TABLE, EVENTS_TABLE
+from ...schema.facts import DEAD_LETTER_TABLE, EVENTS_TABLE, quote_ident
 from ..errors import is_duplicate, is_transient
 from ..fork import acquire_fork_safely
 from ..rows import COLUMNS, MAX_DEAD_LETTER_ERROR_CHARS, Rejected, Row, storable
@@ -102,10 +102,6 @@ class WriteResult:
     rejected: list[Rejected]
 
 
-def _q(ident: str) -> str:
-    return '"' + ident.replace('"', '""') + '"'
-
-
 class BatchWriter:
     """Writes row batches through one connection at a time."""
 
@@ -120,15 +116,15 @@ class BatchWriter:
         self._table = EVENTS_TABLE
         self._method = write_method
         self._timeout = timeout
-        target = _q(EVENTS_TABLE)
-        cols = ", ".join(_q(c) for c in COLUMNS)
+        target = quote_ident(EVENTS_TABLE)
+        cols = ", ".join(quote_ident(c) for c in COLUMNS)
         self._insert_sql = (
             f"INSERT INTO {target} ({cols}) "
             "SELECT * FROM unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::text[], "
             "$5::uuid[], $6::jsonb[]) "
             "ON CONFLICT DO NOTHING"
         )
-        dl_target = _q(DEAD_LETTER_TABLE)
+        dl_target = quote_ident(DEAD_LETTER_TABLE)
         self._dead_letter_sql = (
             f"INSERT INTO {dl_target} "
             "(event_timestamp, event_id, event_type, service, payload, error, sqlstate) "
