@@ -121,6 +121,16 @@ def _filter(value: str | None, name: str) -> str | None:
 # --------------------------------------------------------------------------- helpers
 
 
+def _equals(where: list[str], args: list[object], filters: dict[str, str | None]) -> None:
+    """Append ``column = $n`` to ``where`` and the value to ``args`` for every filter that
+    is set: values only ever travel as bind parameters; the column names are the query
+    layer's own constants."""
+    for column, value in filters.items():
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+
+
 async def _fetch(db: Any, sql: str, *args: object) -> list[asyncpg.Record]:
     """Run one read; translate driver errors so callers catch the library's types."""
     try:

@@ -31,6 +31,7 @@ from ._common import (
     _ceil,
     _days,
     _dt_or_none,
+    _equals,
     _fetch,
     _filter,
     _limit,
@@ -325,10 +326,7 @@ async def api_latency(
 
     args: list[object] = [lo, hi]
     where = ["bucket >= $1", "bucket < $2"]
-    for column, value in filters.items():
-        if value is not None:
-            args.append(value)
-            where.append(f"{column} = ${len(args)}")
+    _equals(where, args, filters)
     group_cols = ["bucket", *_GROUP_COLUMNS[group_by]]
     fixed = {c for c, v in filters.items() if v is not None}
     precomputed = "bucket" in group_cols and all(d in group_cols or d in fixed for d in dims)
@@ -409,10 +407,7 @@ async def _total(
         spans = [(a, b) for a, b in ((lo, d_lo), (d_hi, hi)) if a < b]
     args: list[object] = [d_lo, d_hi]
     where: list[str] = []
-    for column, value in filters.items():
-        if value is not None:
-            args.append(value)
-            where.append(f"{column} = ${len(args)}")
+    _equals(where, args, filters)
     conds: list[str] = []
     for a, b in spans:
         args.extend((a, b))

@@ -48,6 +48,7 @@ from ._common import (
     _as_utc,
     _ceil,
     _dt_or_none,
+    _equals,
     _fetch,
     _fetch_days,
     _filter,
@@ -424,13 +425,11 @@ def _error_filters(
 ) -> tuple[str, list[object]]:
     args: list[object] = [lo, hi]
     where = ["hour >= $1", "hour < $2"]
-    for column, value in (
-        ("service", _filter(service, "service")),
-        ("error_type", _filter(error_type, "error_type")),
-    ):
-        if value is not None:
-            args.append(value)
-            where.append(f"{column} = ${len(args)}")
+    _equals(
+        where,
+        args,
+        {"service": _filter(service, "service"), "error_type": _filter(error_type, "error_type")},
+    )
     return " AND ".join(where), args
 
 

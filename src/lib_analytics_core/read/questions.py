@@ -30,6 +30,7 @@ from ._common import (
     MAX_LIMIT,
     _as_utc,
     _ceil,
+    _equals,
     _fetch,
     _filter,
     _limit,
@@ -228,13 +229,11 @@ async def event_trends(
         return []
     args: list[object] = [lo, hi]
     where = ["bucket >= $1", "bucket < $2"]
-    for column, value in (
-        ("event_type", _filter(event_type, "event_type")),
-        ("service", _filter(service, "service")),
-    ):
-        if value is not None:
-            args.append(value)
-            where.append(f"{column} = ${len(args)}")
+    _equals(
+        where,
+        args,
+        {"event_type": _filter(event_type, "event_type"), "service": _filter(service, "service")},
+    )
     args.append(lim)
     sql = (
         f"SELECT bucket, event_type, service, events::bigint, users::bigint FROM {table}"
