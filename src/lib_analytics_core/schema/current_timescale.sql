@@ -1435,6 +1435,10 @@ CREATE OR REPLACE PROCEDURE analytics_distributions_job(IN job_id integer, IN co
  SET search_path TO 'public'
 AS $procedure$
 BEGIN
+    IF NOT pg_try_advisory_xact_lock(7236912002) THEN
+        RAISE NOTICE 'analytics_distributions_job: maintenance is running; it refreshes this window';
+        RETURN;
+    END IF;
     PERFORM analytics_refresh_distributions(now() - INTERVAL '3 days', now() + INTERVAL '1 day');
 END
 $procedure$;
