@@ -29,6 +29,7 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -255,7 +256,8 @@ async def _serve_and_load(  # noqa: PLR0917 - one measured run's settings
     port = _free_port()
     cmd = [sys.executable, "-c", _SERVER, url, TOKEN, str(port), str(cache_ttl_s)]
     if profile:  # py-spy (bench extra) samples the server for the whole load
-        cmd = ["py-spy", "record", "-f", "raw", "-o", profile, "-r", "50", "--", *cmd]
+        spy = shutil.which("py-spy", path=os.path.dirname(sys.executable)) or "py-spy"
+        cmd = [spy, "record", "-f", "raw", "-o", profile, "-r", "50", "--", *cmd]
     server = subprocess.Popen(cmd)  # noqa: ASYNC220 - once, before the measured load
     try:
         base = f"http://127.0.0.1:{port}"
