@@ -4,9 +4,10 @@
 
 Set-up (not measured): a fresh database migrated with the library's migrations, the
 demo's simulation (``demo.simulate``, the same data ``analytics-demo`` shows) over
-``--days`` days, ``refresh_aggregates()``. The API (``api.create_app``) then runs under
-uvicorn in a separate process (one worker, as ``analytics-api`` starts it), so the load
-generator does not share its event loop or its GIL.
+``--days`` days, ``refresh_aggregates()``. The API then runs as ``analytics-api`` ships it (its own
+``main``: uvicorn with httptools and uvloop, ``--workers`` as given, default 1, the access
+log at warning) in a process group of its own, so the load generator does not share its
+event loop or its GIL.
 
 Load: ``--clients`` concurrent clients, each with its own keep-alive connection, replay
 the requests the dashboard makes for one view (``dashboard.js``: active users, the per-
@@ -16,8 +17,11 @@ endpoints, the event types and one event type's trend) for a random preset (24 h
 30 d, 90 d; hourly granularity up to 14 days, as the page does) and, one view in three,
 a service filter; one request at a time per client, back to back. A separate prober
 calls ``/healthz`` every 100 ms throughout. Reported: requests/s, latency percentiles,
-non-200 answers, and the /healthz latencies. Targets (issue 20): >= 600 req/s, p99 <=
-250 ms, /healthz < 100 ms throughout. Prints a table and, last, one JSON line.
+non-200 answers, and the /healthz latencies; and where the machine's CPU went during
+the span (ms of CPU per request of the API's processes, of its PostgreSQL backends and of
+the load generator; the machine's idle and steal share), which is what differs between
+two machines of the same kind. Targets (issue 20): >= 600 req/s, p99 <= 250 ms,
+/healthz < 100 ms throughout. Prints a table and, last, one JSON line.
 """
 
 from __future__ import annotations
