@@ -33,12 +33,14 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from typing import Any
 
 import asyncpg
@@ -125,12 +127,72 @@ def _view(rng: random.Random, services: list[str]) -> list[tuple[str, dict[str, 
     ]
 
 
+class _KeepAlive:
+    """One keep-alive HTTP/1.1 connection that sends GETs and reads ``Content-Length``
+    bodies: the load generator's default client. Why not httpx: the generator shares the
+    2 cores with the API and PostgreSQL, and httpx spent 1.5-2.2 ms of CPU per request
+    (5x the API's own 0.3-0.5 ms, issue 20), so the benchmark measured mostly its own
+    client. A browser running the dashboard spends none of the server's CPU; this client
+    about a tenth of httpx's (``--client httpx`` keeps the old one for comparison)."""
+
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        split = urllib.parse.urlsplit(base)
+        self.host, self.port = split.hostname or "127.0.0.1", split.port or 80
+        lines = [f"Host: {split.netloc}", *(f"{k}: {v}" for k, v in headers.items())]
+        self.head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str, params: dict[str, Any]) -> tuple[int, int]:
+        """(status, body bytes) of ``GET path?params``."""
+        if self.reader is None or self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        query = urllib.parse.urlencode(params)
+        target = f"{path}?{query}" if query else path
+        self.writer.write(b"GET " + target.encode() + b" HTTP/1.1\r\n" + self.head)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = _CONTENT_LENGTH.search(head)
+        if length is None:  # pragma: no cover - uvicorn sends Content-Length here
+            raise RuntimeError(f"no Content-Length in {head[:200]!r}")
+        body = await self.reader.readexactly(int(length.group(1)))
+        return int(head[9:12]), len(body)
+
+    async def aclose(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class _Httpx:
+    """The same interface over httpx (``--client httpx``: the generator before issue 20's
+    item 4)."""
+
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        self.http = httpx.AsyncClient(base_url=base, headers=headers, timeout=60)
+
+    async def get(self, path: str, params: dict[str, Any]) -> tuple[int, int]:
+        resp = await self.http.get(path, params=params)
+        return resp.status_code, len(resp.content)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+CLIENTS = {"keepalive": _KeepAlive, "httpx": _Httpx}
+
+
 def _clients_process(  # noqa: PLR0917 - one process's share of the load
-    base: str, first: int, count: int, span: tuple[float, float], services: list[str], out: Any
+    base: str,
+    first: int,
+    count: int,
+    span: tuple[float, float],
+    services: list[str],
+    out: Any,
+    kind: str = "keepalive",
 ) -> None:
     """``count`` clients (numbered from ``first``) in a process of their own, from the
-    wall-clock time ``span[0]`` to ``span[1]``; puts the raw latencies, statuses and
-    per-route totals."""
+    wall-clock time ``span[0]`` to ``span[1]``; puts the raw latencies, statuses,
+    per-route totals and the process's own CPU time."""
     begin, stop = span
 
     async def main() -> tuple[list[float], dict[int, int], dict[str, list[float]]]:
@@ -139,29 +201,29 @@ def _clients_process(  # noqa: PLR0917 - one process's share of the load
         statuses: dict[int, int] = {}
         per_route: dict[str, list[float]] = {}  # route -> [requests, bytes, ms]
 
-        async def client(k: int, http: httpx.AsyncClient) -> None:
+        async def client(k: int, http: _KeepAlive | _Httpx) -> None:
             rng = random.Random(k)
-            async with http:
+            try:
                 while time.time() < stop:
                     for path, params in _view(rng, services):
                         t0 = time.perf_counter()
-                        resp = await http.get(path, params=params)
+                        status, size = await http.get(path, params)
                         ms = (time.perf_counter() - t0) * 1000
                         latencies.append(ms)
                         acc = per_route.setdefault(path, [0, 0, 0.0])
                         acc[0] += 1
-                        acc[1] += len(resp.content)
+                        acc[1] += size
                         acc[2] += ms
-                        statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
+                        statuses[status] = statuses.get(status, 0) + 1
                         if time.time() >= stop:
                             return
+            finally:
+                await http.aclose()
 
-        # The clients (each builds an SSL context: tens of ms of CPU) exist before the
-        # measured span; the old generator built them inside it, on a starved machine
+        # The clients (an httpx one builds an SSL context: tens of ms of CPU) exist before
+        # the measured span; the old generator built them inside it, on a starved machine
         # seconds of "latency" that were the generator's own start-up.
-        https = [
-            httpx.AsyncClient(base_url=base, headers=headers, timeout=60) for _ in range(count)
-        ]
+        https = [CLIENTS[kind](base, headers) for _ in range(count)]
         await asyncio.sleep(max(0.0, begin - time.time()))  # all processes start together
         ks = range(first, first + count)
         await asyncio.gather(*(client(k, h) for k, h in zip(ks, https, strict=True)))
@@ -243,6 +305,7 @@ async def _load(  # noqa: PLR0917 - one measured run's settings and totals
     procs: int,
     server_pid: int,
     url: str,
+    kind: str = "keepalive",
 ) -> dict[str, Any]:
     """The load from ``procs`` client processes plus a prober process (spawned: each
     gets its own interpreter, event loop and GIL, so the generator's own CPU cost is
@@ -255,7 +318,10 @@ async def _load(  # noqa: PLR0917 - one measured run's settings and totals
     span = (begin, begin + seconds)
     shares = [clients // procs + (i < clients % procs) for i in range(procs)]
     workers = [
-        ctx.Process(target=_clients_process, args=(base, sum(shares[:i]), n, span, services, out))
+        ctx.Process(
+            target=_clients_process,
+            args=(base, sum(shares[:i]), n, span, services, out, kind),
+        )
         for i, n in enumerate(shares)
         if n
     ]
@@ -306,6 +372,7 @@ async def _load(  # noqa: PLR0917 - one measured run's settings and totals
     return {
         "api_clients": clients,
         "api_client_processes": len(workers) - 1,
+        "api_client": kind,
         "api_requests": len(latencies),
         "api_req_per_s": round(len(latencies) / elapsed, 1),
         "api_p50_ms": round(s.p50, 1),
@@ -341,6 +408,7 @@ async def _serve_and_load(  # noqa: PLR0917 - one measured run's settings
     profile: str | None,
     procs: int = 2,
     workers: int = 1,
+    kind: str = "keepalive",
 ) -> dict[str, Any]:
     port = _free_port()
     cmd = _server_command(url, port, cache_ttl_s, workers)
@@ -359,7 +427,7 @@ async def _serve_and_load(  # noqa: PLR0917 - one measured run's settings
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.1)
-        return await _load(base, clients, seconds, services, procs, server.pid, url)
+        return await _load(base, clients, seconds, services, procs, server.pid, url, kind)
     finally:
         # The whole group: py-spy writes its profile on SIGINT, uvicorn's supervisor and
         # its workers shut down on it (signalled alone, py-spy left the workers running).
@@ -381,6 +449,7 @@ async def run(  # noqa: PLR0917 - the command line's settings
     baseline: bool = False,
     procs: int = 2,
     workers: int = 1,
+    kind: str = "keepalive",
 ) -> tuple[str, dict[str, Any]]:
     async with bench_database(admin_url) as url:
         t0 = time.perf_counter()
@@ -397,12 +466,12 @@ async def run(  # noqa: PLR0917 - the command line's settings
         setup_s = time.perf_counter() - t0
         # The baseline (no response cache) first, then the API as shipped, in one run.
         before = (
-            await _serve_and_load(url, clients, seconds, services, 0.0, None, procs, workers)
+            await _serve_and_load(url, clients, seconds, services, 0.0, None, procs, workers, kind)
             if baseline
             else None
         )
         res = await _serve_and_load(
-            url, clients, seconds, services, cache_ttl_s, profile, procs, workers
+            url, clients, seconds, services, cache_ttl_s, profile, procs, workers, kind
         )
     res["api_cache_ttl_s"] = cache_ttl_s
     res["api_workers"] = workers
@@ -485,6 +554,12 @@ def main() -> int:
         default=DEFAULT_WORKERS,
         help=f"analytics-api --workers (default {DEFAULT_WORKERS})",
     )
+    p.add_argument(
+        "--client",
+        choices=sorted(CLIENTS),
+        default="keepalive",
+        help="the load generator's HTTP client (default keepalive: a minimal HTTP/1.1 one)",
+    )
     args = p.parse_args()
     text, res = asyncio.run(
         run(
@@ -497,6 +572,7 @@ def main() -> int:
             args.baseline,
             args.procs,
             args.workers,
+            args.client,
         )
     )
     print(text)
