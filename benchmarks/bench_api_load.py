@@ -4,9 +4,10 @@
 
 Set-up (not measured): a fresh database migrated with the library's migrations, the
 demo's simulation (``demo.simulate``, the same data ``analytics-demo`` shows) over
-``--days`` days, ``refresh_aggregates()``. The API (``api.create_app``) then runs under
-uvicorn in a separate process (one worker, as ``analytics-api`` starts it), so the load
-generator does not share its event loop or its GIL.
+``--days`` days, ``refresh_aggregates()``. The API then runs as ``analytics-api`` ships it (its own
+``main``: uvicorn with httptools and uvloop, ``--workers`` as given, default 1, the access
+log at warning) in a process group of its own, so the load generator does not share its
+event loop or its GIL.
 
 Load: ``--clients`` concurrent clients, each with its own keep-alive connection, replay
 the requests the dashboard makes for one view (``dashboard.js``: active users, the per-
@@ -16,8 +17,11 @@ endpoints, the event types and one event type's trend) for a random preset (24 h
 30 d, 90 d; hourly granularity up to 14 days, as the page does) and, one view in three,
 a service filter; one request at a time per client, back to back. A separate prober
 calls ``/healthz`` every 100 ms throughout. Reported: requests/s, latency percentiles,
-non-200 answers, and the /healthz latencies. Targets (issue 20): >= 600 req/s, p99 <=
-250 ms, /healthz < 100 ms throughout. Prints a table and, last, one JSON line.
+non-200 answers, and the /healthz latencies; and where the machine's CPU went during
+the span (ms of CPU per request of the API's processes, of its PostgreSQL backends and of
+the load generator; the machine's idle and steal share), which is what differs between
+two machines of the same kind. Targets (issue 20): >= 600 req/s, p99 <= 250 ms,
+/healthz < 100 ms throughout. Prints a table and, last, one JSON line.
 """
 
 from __future__ import annotations
@@ -29,15 +33,19 @@ import json
 import multiprocessing
 import os
 import random
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from typing import Any
 
 import asyncpg
 import httpx
+import psutil  # type: ignore[import-untyped]  # dev/bench dependency, no stubs pinned
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,14 +60,18 @@ PRESETS = (1, 7, 30, 90)
 RANKINGS = ("p95", "p99", "error_rate", "requests")
 #: Event types the trends panel is pointed at (the picker's default is the first).
 EVENT_TYPES = ("api_request", "task_created", "auth_login_attempt")
+#: ``analytics-api --workers`` for the measured runs (BENCHMARKS.md, issue 20: sizing).
+DEFAULT_WORKERS = 1
 
-_SERVER = """
-import sys, uvicorn
-from lib_analytics_core.api import create_app
-app = create_app(sys.argv[1], sys.argv[2], cache_ttl_s=float(sys.argv[4]))
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[3]), log_level="warning",
-            access_log=False)
-"""
+
+def _server_command(url: str, port: int, cache_ttl_s: float, workers: int) -> list[str]:
+    """``analytics-api`` as it ships (its own ``main``: uvicorn with its defaults, the
+    ``api`` extra's httptools and uvloop, ``--workers``), the access log at warning."""
+    return [
+        sys.executable, "-m", "lib_analytics_core.cli.api",
+        "--database-url", url, "--port", str(port), "--workers", str(workers),
+        "--cache-ttl", str(cache_ttl_s), "--log-level", "warning",
+    ]  # fmt: skip
 
 
 def _free_port() -> int:
@@ -115,12 +127,72 @@ def _view(rng: random.Random, services: list[str]) -> list[tuple[str, dict[str, 
     ]
 
 
+class _KeepAlive:
+    """One keep-alive HTTP/1.1 connection that sends GETs and reads ``Content-Length``
+    bodies: the load generator's default client. Why not httpx: the generator shares the
+    2 cores with the API and PostgreSQL, and httpx spent 1.5-2.2 ms of CPU per request
+    (5x the API's own 0.3-0.5 ms, issue 20), so the benchmark measured mostly its own
+    client. A browser running the dashboard spends none of the server's CPU; this client
+    about a tenth of httpx's (``--client httpx`` keeps the old one for comparison)."""
+
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        split = urllib.parse.urlsplit(base)
+        self.host, self.port = split.hostname or "127.0.0.1", split.port or 80
+        lines = [f"Host: {split.netloc}", *(f"{k}: {v}" for k, v in headers.items())]
+        self.head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str, params: dict[str, Any]) -> tuple[int, int]:
+        """(status, body bytes) of ``GET path?params``."""
+        if self.reader is None or self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        query = urllib.parse.urlencode(params)
+        target = f"{path}?{query}" if query else path
+        self.writer.write(b"GET " + target.encode() + b" HTTP/1.1\r\n" + self.head)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = _CONTENT_LENGTH.search(head)
+        if length is None:  # pragma: no cover - uvicorn sends Content-Length here
+            raise RuntimeError(f"no Content-Length in {head[:200]!r}")
+        body = await self.reader.readexactly(int(length.group(1)))
+        return int(head[9:12]), len(body)
+
+    async def aclose(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class _Httpx:
+    """The same interface over httpx (``--client httpx``: the generator before issue 20's
+    item 4)."""
+
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        self.http = httpx.AsyncClient(base_url=base, headers=headers, timeout=60)
+
+    async def get(self, path: str, params: dict[str, Any]) -> tuple[int, int]:
+        resp = await self.http.get(path, params=params)
+        return resp.status_code, len(resp.content)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+CLIENTS = {"keepalive": _KeepAlive, "httpx": _Httpx}
+
+
 def _clients_process(  # noqa: PLR0917 - one process's share of the load
-    base: str, first: int, count: int, span: tuple[float, float], services: list[str], out: Any
+    base: str,
+    first: int,
+    count: int,
+    span: tuple[float, float],
+    services: list[str],
+    out: Any,
+    kind: str = "keepalive",
 ) -> None:
     """``count`` clients (numbered from ``first``) in a process of their own, from the
-    wall-clock time ``span[0]`` to ``span[1]``; puts the raw latencies, statuses and
-    per-route totals."""
+    wall-clock time ``span[0]`` to ``span[1]``; puts the raw latencies, statuses,
+    per-route totals and the process's own CPU time."""
     begin, stop = span
 
     async def main() -> tuple[list[float], dict[int, int], dict[str, list[float]]]:
@@ -129,35 +201,37 @@ def _clients_process(  # noqa: PLR0917 - one process's share of the load
         statuses: dict[int, int] = {}
         per_route: dict[str, list[float]] = {}  # route -> [requests, bytes, ms]
 
-        async def client(k: int, http: httpx.AsyncClient) -> None:
+        async def client(k: int, http: _KeepAlive | _Httpx) -> None:
             rng = random.Random(k)
-            async with http:
+            try:
                 while time.time() < stop:
                     for path, params in _view(rng, services):
                         t0 = time.perf_counter()
-                        resp = await http.get(path, params=params)
+                        status, size = await http.get(path, params)
                         ms = (time.perf_counter() - t0) * 1000
                         latencies.append(ms)
                         acc = per_route.setdefault(path, [0, 0, 0.0])
                         acc[0] += 1
-                        acc[1] += len(resp.content)
+                        acc[1] += size
                         acc[2] += ms
-                        statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
+                        statuses[status] = statuses.get(status, 0) + 1
                         if time.time() >= stop:
                             return
+            finally:
+                await http.aclose()
 
-        # The clients (each builds an SSL context: tens of ms of CPU) exist before the
-        # measured span; the old generator built them inside it, on a starved machine
+        # The clients (an httpx one builds an SSL context: tens of ms of CPU) exist before
+        # the measured span; the old generator built them inside it, on a starved machine
         # seconds of "latency" that were the generator's own start-up.
-        https = [
-            httpx.AsyncClient(base_url=base, headers=headers, timeout=60) for _ in range(count)
-        ]
+        https = [CLIENTS[kind](base, headers) for _ in range(count)]
         await asyncio.sleep(max(0.0, begin - time.time()))  # all processes start together
         ks = range(first, first + count)
         await asyncio.gather(*(client(k, h) for k, h in zip(ks, https, strict=True)))
         return latencies, statuses, per_route
 
-    out.put(asyncio.run(main()))
+    cpu0 = time.process_time()
+    lat, st, routes = asyncio.run(main())
+    out.put((lat, st, routes, time.process_time() - cpu0))
 
 
 def _prober_process(base: str, span: tuple[float, float], out: Any) -> None:
@@ -178,26 +252,99 @@ def _prober_process(base: str, span: tuple[float, float], out: Any) -> None:
     out.put((health, bad))
 
 
-async def _load(
-    base: str, clients: int, seconds: float, services: list[str], procs: int = 2
+def _machine_jiffies() -> tuple[int, int, int]:
+    """(total, idle + iowait, steal) CPU ticks of the whole machine (/proc/stat)."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return sum(fields[:8]), fields[3] + fields[4], fields[7]
+
+
+def _server_cpu_s(server_pid: int) -> float:
+    """CPU seconds (user + system) of the API: the process ``server_pid`` started and
+    its workers, without py-spy and without multiprocessing's resource tracker."""
+    root = psutil.Process(server_pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            cmd = " ".join(proc.cmdline())
+            if "py-spy" in proc.name() or "resource_tracker" in cmd:
+                continue
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            continue
+    return total
+
+
+async def _postgres_cpu_s(url: str) -> float:
+    """CPU seconds of the API's PostgreSQL backends, since each started (they are born
+    during the run: the pools open on the first request)."""
+    conn = await asyncpg.connect(url)
+    try:
+        pids = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'lib-analytics-core api'"
+            " AND datname = current_database()"
+        )
+    finally:
+        await conn.close()
+    total = 0.0
+    for row in pids:
+        try:
+            t = psutil.Process(row["pid"]).cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
+async def _load(  # noqa: PLR0917 - one measured run's settings and totals
+    base: str,
+    clients: int,
+    seconds: float,
+    services: list[str],
+    procs: int,
+    server_pid: int,
+    url: str,
+    kind: str = "keepalive",
 ) -> dict[str, Any]:
     """The load from ``procs`` client processes plus a prober process (spawned: each
     gets its own interpreter, event loop and GIL, so the generator's own CPU cost is
-    spread and visible, not hidden in the server's numbers)."""
+    spread and visible, not hidden in the server's numbers). Also where the machine's
+    CPU went during the span: the API's processes, its PostgreSQL backends, the load
+    generator, idle and steal (what explains one machine's numbers against another's)."""
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     begin = time.time() + 10.0  # spawned interpreters have imported and built clients
     span = (begin, begin + seconds)
     shares = [clients // procs + (i < clients % procs) for i in range(procs)]
     workers = [
-        ctx.Process(target=_clients_process, args=(base, sum(shares[:i]), n, span, services, out))
+        ctx.Process(
+            target=_clients_process,
+            args=(base, sum(shares[:i]), n, span, services, out, kind),
+        )
         for i, n in enumerate(shares)
         if n
     ]
     workers.append(ctx.Process(target=_prober_process, args=(base, span, out)))
     for w in workers:
         w.start()
+
+    async def account() -> dict[str, float]:
+        await asyncio.sleep(max(0.0, begin - time.time()))
+        cpu0, m0 = _server_cpu_s(server_pid), _machine_jiffies()
+        await asyncio.sleep(max(0.0, begin + seconds - time.time()))
+        cpu1, m1 = _server_cpu_s(server_pid), _machine_jiffies()
+        total = max(1, m1[0] - m0[0])
+        return {
+            "server_cpu_s": cpu1 - cpu0,
+            "postgres_cpu_s": await _postgres_cpu_s(url),
+            "idle_pct": 100 * (m1[1] - m0[1]) / total,
+            "steal_pct": 100 * (m1[2] - m0[2]) / total,
+        }
+
+    accounting = asyncio.create_task(account())
     results = [await asyncio.to_thread(out.get) for _ in workers]
+    cpu = await accounting
     for w in workers:
         w.join()
     elapsed = seconds
@@ -206,11 +353,13 @@ async def _load(
     per_route: dict[str, list[float]] = {}
     health: list[float] = []
     health_bad = 0
+    generator_cpu_s = 0.0
     for r in results:
         if len(r) == 2:
             health, health_bad = r
             continue
-        lat, st, routes = r
+        lat, st, routes, spent = r
+        generator_cpu_s += spent
         latencies += lat
         for code, n in st.items():
             statuses[code] = statuses.get(code, 0) + n
@@ -223,6 +372,7 @@ async def _load(
     return {
         "api_clients": clients,
         "api_client_processes": len(workers) - 1,
+        "api_client": kind,
         "api_requests": len(latencies),
         "api_req_per_s": round(len(latencies) / elapsed, 1),
         "api_p50_ms": round(s.p50, 1),
@@ -232,6 +382,12 @@ async def _load(
         "healthz_p50_ms": round(hs.p50, 1),
         "healthz_max_ms": round(max(health), 1),
         "healthz_non_200": health_bad,
+        # Where the 2 cores went during the span (ms of CPU per answered request).
+        "server_cpu_ms_per_req": round(1000 * cpu["server_cpu_s"] / max(1, len(latencies)), 2),
+        "postgres_cpu_ms_per_req": round(1000 * cpu["postgres_cpu_s"] / max(1, len(latencies)), 2),
+        "generator_cpu_ms_per_req": round(1000 * generator_cpu_s / max(1, len(latencies)), 2),
+        "machine_idle_pct": round(cpu["idle_pct"], 1),
+        "machine_steal_pct": round(cpu["steal_pct"], 1),
         "api_routes": {
             path: {
                 "requests": int(n),
@@ -251,12 +407,16 @@ async def _serve_and_load(  # noqa: PLR0917 - one measured run's settings
     cache_ttl_s: float,
     profile: str | None,
     procs: int = 2,
+    workers: int = 1,
+    kind: str = "keepalive",
 ) -> dict[str, Any]:
     port = _free_port()
-    cmd = [sys.executable, "-c", _SERVER, url, TOKEN, str(port), str(cache_ttl_s)]
-    if profile:  # py-spy (bench extra) samples the server for the whole load
-        cmd = ["py-spy", "record", "-f", "raw", "-o", profile, "-r", "50", "--", *cmd]
-    server = subprocess.Popen(cmd)  # noqa: ASYNC220 - once, before the measured load
+    cmd = _server_command(url, port, cache_ttl_s, workers)
+    if profile:  # py-spy (bench extra) samples the server (and its workers) for the load
+        spy = shutil.which("py-spy", path=os.path.dirname(sys.executable)) or "py-spy"
+        cmd = [spy, "record", "--subprocesses", "-f", "raw", "-o", profile, "-r", "50", "--", *cmd]
+    env = dict(os.environ, ANALYTICS_API_TOKEN=TOKEN)
+    server = subprocess.Popen(cmd, env=env, start_new_session=True)  # noqa: ASYNC220 - once, before the measured load
     try:
         base = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=base) as http:
@@ -267,13 +427,16 @@ async def _serve_and_load(  # noqa: PLR0917 - one measured run's settings
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.1)
-        return await _load(base, clients, seconds, services, procs)
+        return await _load(base, clients, seconds, services, procs, server.pid, url, kind)
     finally:
-        server.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+        # The whole group: py-spy writes its profile on SIGINT, uvicorn's supervisor and
+        # its workers shut down on it (signalled alone, py-spy left the workers running).
+        os.killpg(server.pid, signal.SIGINT)
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
 
 
 async def run(  # noqa: PLR0917 - the command line's settings
@@ -285,6 +448,8 @@ async def run(  # noqa: PLR0917 - the command line's settings
     cache_ttl_s: float = DEFAULT_CACHE_TTL_S,
     baseline: bool = False,
     procs: int = 2,
+    workers: int = 1,
+    kind: str = "keepalive",
 ) -> tuple[str, dict[str, Any]]:
     async with bench_database(admin_url) as url:
         t0 = time.perf_counter()
@@ -301,12 +466,15 @@ async def run(  # noqa: PLR0917 - the command line's settings
         setup_s = time.perf_counter() - t0
         # The baseline (no response cache) first, then the API as shipped, in one run.
         before = (
-            await _serve_and_load(url, clients, seconds, services, 0.0, None, procs)
+            await _serve_and_load(url, clients, seconds, services, 0.0, None, procs, workers, kind)
             if baseline
             else None
         )
-        res = await _serve_and_load(url, clients, seconds, services, cache_ttl_s, profile, procs)
+        res = await _serve_and_load(
+            url, clients, seconds, services, cache_ttl_s, profile, procs, workers, kind
+        )
     res["api_cache_ttl_s"] = cache_ttl_s
+    res["api_workers"] = workers
     if before is not None:
         res.update({f"baseline_{k}": v for k, v in before.items() if k != "api_routes"})
     res["api_events"] = result.written
@@ -324,8 +492,13 @@ async def run(  # noqa: PLR0917 - the command line's settings
             ["/healthz p50 ms", res["healthz_p50_ms"], ""],
             ["/healthz max ms", res["healthz_max_ms"], "< 100"],
             ["/healthz non-200", res["healthz_non_200"], "0"],
+            ["API CPU ms / request", res["server_cpu_ms_per_req"], ""],
+            ["its PostgreSQL CPU ms / request", res["postgres_cpu_ms_per_req"], ""],
+            ["load generator CPU ms / request", res["generator_cpu_ms_per_req"], ""],
+            ["machine idle / steal %", f"{res['machine_idle_pct']} / "
+             f"{res['machine_steal_pct']}", ""],
         ],
-    )
+    )  # fmt: skip
     if before is not None:
         text += "\n\n" + table(
             "Baseline in the same run: no response cache (cache_ttl_s=0)",
@@ -336,6 +509,13 @@ async def run(  # noqa: PLR0917 - the command line's settings
                 ["/healthz p50 ms", before["healthz_p50_ms"]],
                 ["/healthz max ms", before["healthz_max_ms"]],
                 ["non-200", before["api_non_200"]],
+                ["API CPU ms / request", before["server_cpu_ms_per_req"]],
+                ["its PostgreSQL CPU ms / request", before["postgres_cpu_ms_per_req"]],
+                ["load generator CPU ms / request", before["generator_cpu_ms_per_req"]],
+                [
+                    "machine idle / steal %",
+                    f"{before['machine_idle_pct']} / {before['machine_steal_pct']}",
+                ],
             ],
         )
     text += "\n\n" + table(
@@ -368,6 +548,18 @@ def main() -> int:
     p.add_argument(
         "--procs", type=int, default=2, help="load-generator processes (default 2; +1 prober)"
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"analytics-api --workers (default {DEFAULT_WORKERS})",
+    )
+    p.add_argument(
+        "--client",
+        choices=sorted(CLIENTS),
+        default="keepalive",
+        help="the load generator's HTTP client (default keepalive: a minimal HTTP/1.1 one)",
+    )
     args = p.parse_args()
     text, res = asyncio.run(
         run(
@@ -379,6 +571,8 @@ def main() -> int:
             args.cache_ttl,
             args.baseline,
             args.procs,
+            args.workers,
+            args.client,
         )
     )
     print(text)

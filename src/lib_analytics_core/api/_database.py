@@ -23,6 +23,19 @@ HEALTH_TIMEOUT_S: Final = 5.0
 HEALTH_INTERVAL_S: Final = 1.0
 
 
+async def _no_reset(_conn: asyncpg.Connection[Any]) -> None:
+    """What a released connection runs beyond asyncpg's own clean-up: nothing.
+
+    asyncpg always rolls back an open transaction and drops listeners on release; its
+    default ``reset`` then sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` and waits for it: a second round trip for every query, a sixth of the
+    cache-miss path's CPU in the load profile (issue 20). The API's queries (``read/``,
+    ``schema.health``) take no advisory lock, open no cursor, LISTEN to nothing and SET
+    nothing, so there is nothing to undo; the session settings (read-only, statement
+    timeout) are the connection's startup parameters and stay.
+    """
+
+
 class ReadOnlyDatabase:
     """A lazily created asyncpg pool whose sessions are read-only.
 
@@ -70,6 +83,7 @@ class ReadOnlyDatabase:
                         min_size=0,
                         max_size=self._max_size,
                         server_settings=self._settings(),
+                        reset=_no_reset,
                     )
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
                     raise DatabaseUnavailableError(

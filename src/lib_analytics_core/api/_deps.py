@@ -5,6 +5,7 @@ later module adds) and get what they need through these, so ``create_app`` only
 assembles: it puts the :class:`ReadOnlyDatabase` and the token on ``app.state`` and
 includes the routers. A router for ``/v1`` declares
 ``dependencies=[Depends(require_token)]`` and its routes take a :data:`Pool`.
+Every dependency is ``async``: none may run in the thread pool.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
@@ -40,8 +41,14 @@ async def require_token(
         raise Unauthorized
 
 
-def database(request: Request) -> ReadOnlyDatabase:
-    """The app's read-only database (created by ``create_app``)."""
+async def database(request: Request) -> ReadOnlyDatabase:
+    """The app's read-only database (created by ``create_app``).
+
+    ``async`` although it awaits nothing: FastAPI runs a plain ``def`` dependency in
+    anyio's thread pool, a thread hop and two GIL hand-offs on every request (and on
+    ``/healthz``), which the load profile showed as a tenth of the server's CPU and as
+    ``/healthz`` waiting behind the busy event loop (issue 20, ``tests/test_api_serving.py``).
+    """
     db: ReadOnlyDatabase = request.app.state.db
     return db
 
