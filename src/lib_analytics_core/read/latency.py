@@ -345,42 +345,93 @@ async def api_latency(
 # ------------------------------------------------------------- totals over a range
 
 
-def _total_sql(level: str, dims: tuple[str, ...], where: list[str], edges: str | None) -> str:
-    """Counts per rollup group over the range plus the group's cumulative rows at the
-    ends of its whole days (migration 0007). ``$1``/``$2``: the whole days; ``edges``:
-    the condition selecting the partial hours around them (None if there are none)."""
-    dim_list = ", ".join(dims)
-    sel = f"{dim_list}, " if dims else ""
-    filt = "".join(f" AND {w}" for w in where)
-    cols = (
-        "requests, requests_estimated, errors_4xx, errors_5xx, duration_count, "
-        "duration_sum_ms, duration_max_ms"
-    )
-    parts = [
-        f"SELECT {sel}{cols} FROM analytics_api_day_{level}"
-        f" WHERE bucket >= $1 AND bucket < $2{filt}"
-    ]
-    if edges:
-        parts.append(f"SELECT {sel}{cols} FROM analytics_api_hour_{level} WHERE {edges}{filt}")
-    join = " AND ".join(f"t.{d} = c.{d}" for d in dims) or "TRUE"
-    group = f"GROUP BY {dim_list}" if dims else "HAVING count(*) > 0"
-    order = f"ORDER BY {dim_list}" if dims else ""
-    return f"""
-WITH c AS (
-    SELECT {sel}{_COUNT_COLUMNS}
-    FROM ({" UNION ALL ".join(parts)}) AS x
-    {group}
+_RUNNING: Final = (
+    "requests",
+    "requests_estimated",
+    "errors_4xx",
+    "errors_5xx",
+    "duration_count",
+    "duration_sum_ms",
 )
-SELECT c.*, h.hist_keys AS hk, h.hist_cum AS hc, l.hist_keys AS lk, l.hist_cum AS lc
-FROM c
+
+
+def _total_sql(level: str, dims: tuple[str, ...], where: list[str], edges: str | None) -> str:
+    """Counts, maximum and running rows per rollup group over the range (migrations 0007
+    and 0009). ``$1``/``$2``: the whole days; ``edges``: the condition selecting the
+    partial hours around them (None if there are none).
+
+    The groups are the running table's, listed by a skip scan of its primary key (one
+    index descent per group, not a read of its rows). Per group three probes: ``h``, its
+    last row before ``$2`` (inside the range, else the group has no whole day there),
+    ``l``, its last row before ``$1``, and ``f``, its first row from ``$1``; the counts
+    are ``h - l``, the maximum the sparse tables' two windows covering ``[f, h]``
+    (``max_fwd``/``max_bwd``, see 0009's header), plus the edge hours' own rows.
+    """
+    filt = "".join(f" AND {w}" for w in where)
+    cum = f"analytics_cum_api_{level}"
+    if dims:
+        gcols = ", ".join(f"g_{d}" for d in dims)
+        tcols = ", ".join(f"t.{d}" for d in dims)
+        dim_list = ", ".join(dims)
+        first = f"(SELECT {dim_list} FROM {cum} WHERE TRUE{filt} ORDER BY {dim_list} LIMIT 1)"
+        step = (
+            f"SELECT n.* FROM grp, LATERAL (SELECT {tcols} FROM {cum} AS t"
+            f" WHERE ({tcols}) > ({gcols}){filt} ORDER BY {tcols} LIMIT 1) AS n"
+        )
+        groups = f"RECURSIVE grp({gcols}) AS ({first} UNION ALL {step})"
+        join = " AND ".join(f"t.{d} = grp.g_{d}" for d in dims)
+        out_dims = ", ".join(f"grp.g_{d} AS {d}" for d in dims) + ", "
+        order = f"ORDER BY {dim_list}"
+    else:
+        groups, join, out_dims, order = "grp AS (SELECT 1)", "TRUE", "", ""
+    running = ", ".join(_RUNNING)
+    edge_cte, edge_join = "", ""
+    if edges:
+        sel = "".join(f"{d}, " for d in dims)
+        group = f"GROUP BY {', '.join(dims)}" if dims else "HAVING count(*) > 0"
+        edge_cte = (
+            f", e AS (SELECT {sel}{_COUNT_COLUMNS} FROM analytics_api_hour_{level}"
+            f" WHERE {edges}{filt} {group})"
+        )
+        on = " AND ".join(f"e.{d} = grp.g_{d}" for d in dims) or "TRUE"
+        edge_join = f"LEFT JOIN e ON {on}"
+
+    def count(c: str, cast: str) -> str:
+        whole = f"h.{c} - coalesce(l.{c}, 0)"
+        extra = f" + coalesce(e.{c}, 0)" if edges else ""
+        return f"(coalesce({whole}, 0){extra})::{cast} AS {c}"
+
+    counts = ", ".join(
+        count(c, "float8" if c in ("requests_estimated", "duration_sum_ms") else "bigint")
+        for c in _RUNNING
+    )
+    level_j = (
+        "(floor(ln((extract(epoch FROM h.bucket - f.bucket) / 86400 + 1)::float8)"
+        " / ln(2::float8) + 1e-9))::int + 1"
+    )
+    whole_max = f"CASE WHEN h.bucket IS NOT NULL THEN greatest(f.max_fwd[j.j], h.max_bwd[j.j]) END"
+    dmax = f"greatest({whole_max}, e.duration_max_ms)" if edges else whole_max
+    present = "h.bucket IS NOT NULL" + (" OR e.requests IS NOT NULL" if edges else "")
+    return f"""
+WITH {groups}{edge_cte}
+SELECT {out_dims}{counts}, {dmax} AS duration_max_ms,
+       h.hist_keys AS hk, h.hist_cum AS hc, l.hist_keys AS lk, l.hist_cum AS lc
+FROM grp
 LEFT JOIN LATERAL (
-    SELECT hist_keys, hist_cum FROM analytics_cum_api_{level} t
-    WHERE {join} AND t.bucket < $2 ORDER BY t.bucket DESC LIMIT 1
+    SELECT bucket, hist_keys, hist_cum, max_bwd, {running} FROM {cum} t
+    WHERE {join} AND t.bucket >= $1 AND t.bucket < $2 ORDER BY t.bucket DESC LIMIT 1
 ) h ON $1 < $2
 LEFT JOIN LATERAL (
-    SELECT hist_keys, hist_cum FROM analytics_cum_api_{level} t
+    SELECT hist_keys, hist_cum, {running} FROM {cum} t
     WHERE {join} AND t.bucket < $1 ORDER BY t.bucket DESC LIMIT 1
-) l ON $1 < $2
+) l ON h.bucket IS NOT NULL
+LEFT JOIN LATERAL (
+    SELECT bucket, max_fwd FROM {cum} t
+    WHERE {join} AND t.bucket >= $1 ORDER BY t.bucket LIMIT 1
+) f ON h.bucket IS NOT NULL
+LEFT JOIN LATERAL (SELECT {level_j} AS j) j ON h.bucket IS NOT NULL
+{edge_join}
+WHERE {present}
 {order}
 """
 
