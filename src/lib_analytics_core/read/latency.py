@@ -409,7 +409,7 @@ def _total_sql(level: str, dims: tuple[str, ...], where: list[str], edges: str |
         "(floor(ln((extract(epoch FROM h.bucket - f.bucket) / 86400 + 1)::float8)"
         " / ln(2::float8) + 1e-9))::int + 1"
     )
-    whole_max = f"CASE WHEN h.bucket IS NOT NULL THEN greatest(f.max_fwd[j.j], h.max_bwd[j.j]) END"
+    whole_max = "CASE WHEN h.bucket IS NOT NULL THEN greatest(f.max_fwd[j.j], h.max_bwd[j.j]) END"
     dmax = f"greatest({whole_max}, e.duration_max_ms)" if edges else whole_max
     present = "h.bucket IS NOT NULL" + (" OR e.requests IS NOT NULL" if edges else "")
     return f"""
