@@ -924,6 +924,7 @@ CREATE OR REPLACE FUNCTION analytics_refresh_cumulative(p_from timestamp with ti
  RETURNS integer
  LANGUAGE plpgsql
  SET search_path TO 'public'
+ SET jit TO 'off'
 AS $function$
 DECLARE
     origin CONSTANT TIMESTAMPTZ := TIMESTAMPTZ '2000-01-03 00:00:00+00';
@@ -1003,19 +1004,23 @@ BEGIN
         -- a row), so the 2^j-day windows are built level by level with lead/lag:
         -- F_j(d) = greatest(F_(j-1)(d), F_(j-1)(d + 2^(j-1))), B_j likewise backwards.
         q := format($q$
-            SELECT g.s, g.e, g.m, day AS bucket, r.bucket IS NOT NULL AS present,
-                   r.requests, r.requests_estimated, r.errors_4xx, r.errors_5xx,
-                   r.duration_count, r.duration_sum_ms, r.duration_max_ms AS f0,
-                   r.duration_max_ms AS b0
-            FROM (SELECT %2$s, min(bucket), max(bucket) FROM %1$I WHERE bucket >= $1
-                  GROUP BY 1, 2, 3) AS g(s, e, m, first, last)
-            CROSS JOIN LATERAL generate_series(g.first, g.last, INTERVAL '24 hours') AS day
-            LEFT JOIN (SELECT %2$s, bucket, requests, requests_estimated, errors_4xx,
-                              errors_5xx, duration_count, duration_sum_ms, duration_max_ms
-                       FROM %1$I WHERE bucket >= $1)
-                 AS r(s, e, m, bucket, requests, requests_estimated, errors_4xx,
-                      errors_5xx, duration_count, duration_sum_ms, duration_max_ms)
-              ON r.s = g.s AND r.e = g.e AND r.m = g.m AND r.bucket = day
+            WITH r(s, e, m, bucket, requests, requests_estimated, errors_4xx, errors_5xx,
+                   duration_count, duration_sum_ms, duration_max_ms, nxt) AS (
+                SELECT %2$s, bucket, requests, requests_estimated, errors_4xx, errors_5xx,
+                       duration_count, duration_sum_ms, duration_max_ms,
+                       lead(bucket) OVER (PARTITION BY %2$s ORDER BY bucket) AS nxt
+                FROM %1$I WHERE bucket >= $1
+            )
+            SELECT s, e, m, bucket, TRUE AS present, requests, requests_estimated,
+                   errors_4xx, errors_5xx, duration_count, duration_sum_ms,
+                   duration_max_ms AS f0, duration_max_ms AS b0
+            FROM r
+            UNION ALL
+            SELECT s, e, m, day, FALSE, NULL::bigint, NULL::float8, NULL::bigint,
+                   NULL::bigint, NULL::bigint, NULL::float8, NULL::float8, NULL::float8
+            FROM r, generate_series(r.bucket + INTERVAL '24 hours', r.nxt - INTERVAL '24 hours',
+                                    INTERVAL '24 hours') AS day
+            WHERE r.nxt > r.bucket + INTERVAL '24 hours'
         $q$, lv.src, lv.sem);
         FOR j IN 1..9 LOOP
             q := format($q$
