@@ -113,3 +113,32 @@ def test_fast_rows_build_ordinary_frozen_rows(cls: Any, values: tuple[object, ..
     assert dataclasses.asdict(got) == dataclasses.asdict(want)
     with pytest.raises(dataclasses.FrozenInstanceError):
         got.service = "other"
+
+
+def test_build_rows_pauses_the_collector_and_restores_it() -> None:
+    """build_rows builds the same rows as the plain loop, with the cyclic collector off
+    while it runs and back in the state it found, also when a row fails."""
+    import gc
+
+    from lib_analytics_core.read._common import build_rows
+
+    seen: list[bool] = []
+
+    def make(*fields: object) -> tuple[object, ...]:
+        seen.append(gc.isenabled())
+        if fields == ("boom",):
+            raise ValueError("boom")
+        return fields
+
+    assert gc.isenabled()
+    assert build_rows(make, [(1, 2), (3, 4)]) == [(1, 2), (3, 4)]
+    assert seen == [False, False] and gc.isenabled()
+    with pytest.raises(ValueError, match="boom"):
+        build_rows(make, [("boom",)])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        build_rows(make, [(5,)])
+        assert not gc.isenabled()  # left disabled as found
+    finally:
+        gc.enable()

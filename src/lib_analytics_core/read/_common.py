@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterable
 from typing import Any, Final, TypeVar
 
 import asyncpg
@@ -199,6 +200,26 @@ async def _fetch_days(
 
 def _dt_or_none(value: object) -> _dt.datetime | None:
     return value if isinstance(value, _dt.datetime) else None
+
+
+def build_rows(make: Callable[..., _T], records: Iterable[Any]) -> list[_T]:
+    """``[make(*r) for r in records]`` with the cyclic garbage collector paused.
+
+    Why: a long series allocates one tracked object per row (100,000 for an hourly
+    endpoint series) and every 700 allocations trigger a collection that walks the
+    young objects, the records and rows built so far among them: measured on the
+    benchmark machine, 126-160 ms of building 100,000 rows became 53-71 ms with the
+    collector paused. Rows hold no reference cycles, so nothing is left for it to
+    find; the loop is synchronous (no other coroutine runs meanwhile), and the
+    collector is re-enabled at once if it was enabled.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return [make(*r) for r in records]
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def fast_rows(cls: type[_T]) -> Callable[..., _T]:

@@ -38,6 +38,7 @@ from ._common import (
     _max_ms,
     _range,
     _ratio,
+    build_rows,
     fast_rows,
 )
 
@@ -176,6 +177,14 @@ def _value_sql(key: str) -> str:
     )
 
 
+def _capped_sql(value: str) -> str:
+    """``_common._capped(value, max_ms)`` in SQL, bit for bit: ``round`` of a float8 is
+    half-to-even like Python's (``max_ms`` is the same expression), ``least`` returns
+    that float8, and a missing value or maximum leaves the value as it is. Rows of a
+    series then go straight to ``_build_row``, with no Python per field."""
+    return f"CASE WHEN {value} IS NOT NULL THEN least({value}, round(duration_max_ms)) END"
+
+
 def _latency_sql(
     table: str, *, group_cols: list[str], where: list[str], precomputed: bool, limit_arg: int
 ) -> str:
@@ -204,7 +213,8 @@ def _latency_sql(
 SELECT {", ".join(keys)}, requests, requests_estimated, errors_4xx, errors_5xx,
        CASE WHEN requests > 0 THEN (errors_4xx + errors_5xx)::float8 / requests END,
        CASE WHEN duration_count > 0 THEN duration_sum_ms / duration_count END,
-       {_value_sql("p50_key")}, {_value_sql("p95_key")}, {_value_sql("p99_key")},
+       {_capped_sql(_value_sql("p50_key"))}, {_capped_sql(_value_sql("p95_key"))},
+       {_capped_sql(_value_sql("p99_key"))},
        round(duration_max_ms)::bigint
 FROM {table}
 WHERE {" AND ".join(where)}
@@ -338,8 +348,7 @@ async def api_latency(
     records = await _fetch(db, sql, *args)
     if not precomputed:
         return _merge_latency(records, group_cols, lim)
-    make = _make_row
-    return [make(*r) for r in records]
+    return build_rows(_build_row, records)  # capped in SQL (_capped_sql)
 
 
 # ------------------------------------------------------------- totals over a range

@@ -57,6 +57,7 @@ from ._common import (
     _range,
     _ratio,
     _value,
+    build_rows,
     fast_rows,
 )
 from .latency import ApiLatencyRow, Granularity, LatencyGroupBy, api_latency
@@ -460,8 +461,7 @@ WHERE {where}
 ORDER BY hour, service, error_type
 LIMIT ${len(args)}
 """
-    make = _make_error
-    return [make(*r) for r in await _fetch(db, sql, *args)]
+    return build_rows(_make_error, await _fetch(db, sql, *args))
 
 
 async def top_errors(

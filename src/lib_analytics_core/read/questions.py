@@ -36,6 +36,7 @@ from ._common import (
     _limit,
     _range,
     _ratio,
+    build_rows,
     fast_rows,
 )
 from .latency import ApiLatencyRow, api_latency
@@ -239,8 +240,7 @@ async def event_trends(
         f"SELECT bucket, event_type, service, events::bigint, users::bigint FROM {table}"
         f" WHERE {' AND '.join(where)} ORDER BY bucket, event_type, service LIMIT ${len(args)}"
     )
-    make = _make_trend
-    return [make(*r) for r in await _fetch(db, sql, *args)]
+    return build_rows(_make_trend, await _fetch(db, sql, *args))
 
 
 async def list_event_types(
