@@ -160,7 +160,9 @@ async def _side_by_side(conn: Any, start: dt.datetime, end: dt.datetime) -> dict
       stored keys decoded in Python and the frozen dataclass ``__init__``;
     * total x endpoint and top_endpoints, 0009 vs 0007: counts and maximum from three
       probes of the running rows per endpoint vs summed from every daily row
-      (``_total_sql_0007``, swapped in for the "before" runs).
+      (``_total_sql_0007``, swapped in for the "before" runs);
+    * hour x endpoint (100,000 rows): rows capped and built in Python with the
+      collector running vs ``_common.build_rows`` of rows capped in SQL.
     """
     from lib_analytics_core.read import histogram as hist
     from lib_analytics_core.read import latency as lat
@@ -225,8 +227,28 @@ async def _side_by_side(conn: Any, start: dt.datetime, end: dt.datetime) -> dict
     async def top_0007() -> None:
         await with_0007(top)
 
+    hour_endpoint_sql = lat._latency_sql(
+        "analytics_api_hour_endpoint",
+        group_cols=["bucket", "service", "endpoint", "method"],
+        where=["bucket >= $1", "bucket < $2"],
+        precomputed=True,
+        limit_arg=3,
+    )
+
+    async def old_hour_endpoint() -> None:
+        # the rows as before build_rows/_capped_sql: capped in Python, collector on
+        # (the SQL's own cap is idempotent: the same values either way)
+        make = lat._make_row
+        _ = [make(*r) for r in await conn.fetch(hour_endpoint_sql, start, end, 100_000)]
+
+    async def new_hour_endpoint() -> None:
+        await lat.api_latency(
+            conn, start=start, end=end, granularity="hour", group_by="endpoint", limit=100_000
+        )
+
     out: dict[str, Any] = {}
     for name, old, new in (
+        ("hour x endpoint, rows in Python vs build_rows", old_hour_endpoint, new_hour_endpoint),
         ("total x endpoint", old_total, new_total),
         ("hour x service", old_series, new_series),
         ("total x endpoint, 0007 counts vs 0009", total_0007, new_total),
