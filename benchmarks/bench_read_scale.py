@@ -34,6 +34,7 @@ import asyncpg
 
 import lib_analytics_core as lac
 from lib_analytics_core.read import latency as lat
+from lib_analytics_core.read._common import epoch_sql
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -161,8 +162,9 @@ async def _side_by_side(conn: Any, start: dt.datetime, end: dt.datetime) -> dict
     * total x endpoint and top_endpoints, 0009 vs 0007: counts and maximum from three
       probes of the running rows per endpoint vs summed from every daily row
       (``_total_sql_0007``, swapped in for the "before" runs);
-    * hour x endpoint (100,000 rows): rows capped and built in Python with the
-      collector running vs ``_common.build_rows`` of rows capped in SQL.
+    * hour x endpoint (100,000 rows): buckets decoded as ``timestamptz``, rows capped
+      and built in Python with the collector running vs buckets as epoch seconds
+      (``_common.epoch_sql``) and ``_common.build_rows`` of rows capped in SQL.
     """
     from lib_analytics_core.read import histogram as hist
     from lib_analytics_core.read import latency as lat
@@ -233,11 +235,12 @@ async def _side_by_side(conn: Any, start: dt.datetime, end: dt.datetime) -> dict
         where=["bucket >= $1", "bucket < $2"],
         precomputed=True,
         limit_arg=3,
-    )
+    ).replace(epoch_sql("bucket"), "bucket", 1)
 
     async def old_hour_endpoint() -> None:
-        # the rows as before build_rows/_capped_sql: capped in Python, collector on
-        # (the SQL's own cap is idempotent: the same values either way)
+        # the rows as before build_rows/_capped_sql/epoch_sql: the bucket decoded as a
+        # timestamptz, capped in Python, collector on (the SQL's own cap is
+        # idempotent: the same values either way)
         make = lat._make_row
         _ = [make(*r) for r in await conn.fetch(hour_endpoint_sql, start, end, 100_000)]
 
@@ -248,7 +251,7 @@ async def _side_by_side(conn: Any, start: dt.datetime, end: dt.datetime) -> dict
 
     out: dict[str, Any] = {}
     for name, old, new in (
-        ("hour x endpoint, rows in Python vs build_rows", old_hour_endpoint, new_hour_endpoint),
+        ("hour x endpoint, rows before vs after", old_hour_endpoint, new_hour_endpoint),
         ("total x endpoint", old_total, new_total),
         ("hour x service", old_series, new_series),
         ("total x endpoint, 0007 counts vs 0009", total_0007, new_total),

@@ -39,6 +39,7 @@ from ._common import (
     _range,
     _ratio,
     build_rows,
+    epoch_sql,
     fast_rows,
 )
 
@@ -74,6 +75,7 @@ class ApiLatencyRow:
 
 
 _build_row: Final = fast_rows(ApiLatencyRow)
+_build_series_row: Final = fast_rows(ApiLatencyRow, epoch="bucket")
 """``ApiLatencyRow`` from its fields in declaration order, without the frozen
 ``__init__``'s per-field cost (``_common.fast_rows``)."""
 
@@ -209,6 +211,9 @@ def _latency_sql(
         "duration_sum_ms, duration_max_ms"
     )
     if precomputed:
+        # the bucket as epoch seconds, for _build_series_row; no alias, so ORDER BY
+        # still names the column and the covering index's order serves it
+        keys[0] = epoch_sql("bucket")
         return f"""
 SELECT {", ".join(keys)}, requests, requests_estimated, errors_4xx, errors_5xx,
        CASE WHEN requests > 0 THEN (errors_4xx + errors_5xx)::float8 / requests END,
@@ -348,7 +353,7 @@ async def api_latency(
     records = await _fetch(db, sql, *args)
     if not precomputed:
         return _merge_latency(records, group_cols, lim)
-    return build_rows(_build_row, records)  # capped in SQL (_capped_sql)
+    return build_rows(_build_series_row, records)  # capped in SQL (_capped_sql)
 
 
 # ------------------------------------------------------------- totals over a range

@@ -58,6 +58,7 @@ from ._common import (
     _ratio,
     _value,
     build_rows,
+    epoch_sql,
     fast_rows,
 )
 from .latency import ApiLatencyRow, Granularity, LatencyGroupBy, api_latency
@@ -434,7 +435,7 @@ def _error_filters(
     return " AND ".join(where), args
 
 
-_make_error: Final = fast_rows(ErrorRow)
+_make_error: Final = fast_rows(ErrorRow, epoch="hour")
 
 
 async def errors(
@@ -455,7 +456,7 @@ async def errors(
     where, args = _error_filters(lo, hi, service, error_type)
     args.append(lim)
     sql = f"""
-SELECT hour, service, error_type, errors::bigint AS errors, sample_message
+SELECT {epoch_sql("hour")}, service, error_type, errors::bigint AS errors, sample_message
 FROM analytics_errors_hourly
 WHERE {where}
 ORDER BY hour, service, error_type

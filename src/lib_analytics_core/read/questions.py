@@ -37,6 +37,7 @@ from ._common import (
     _range,
     _ratio,
     build_rows,
+    epoch_sql,
     fast_rows,
 )
 from .latency import ApiLatencyRow, api_latency
@@ -197,7 +198,7 @@ class EventTrendRow:
     users: int
 
 
-_make_trend: Final = fast_rows(EventTrendRow)
+_make_trend: Final = fast_rows(EventTrendRow, epoch="bucket")
 
 TrendGranularity = Literal["hour", "day"]
 
@@ -237,7 +238,8 @@ async def event_trends(
     )
     args.append(lim)
     sql = (
-        f"SELECT bucket, event_type, service, events::bigint, users::bigint FROM {table}"
+        f"SELECT {epoch_sql('bucket')}, event_type, service, events::bigint, users::bigint"
+        f" FROM {table}"
         f" WHERE {' AND '.join(where)} ORDER BY bucket, event_type, service LIMIT ${len(args)}"
     )
     return build_rows(_make_trend, await _fetch(db, sql, *args))
