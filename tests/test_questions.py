@@ -267,7 +267,7 @@ async def test_percentile_cap_in_sql_equals_pythons(db: asyncpg.Connection) -> N
     maxima = [None, 0.0, 0.5, 1.5, 2.5, 100.49, 100.5, 101.5, 374.0, 375.5, 1e9 + 0.5]
     values = [None, 0.0, 0.4, 1.0, 2.0, 100.0, 100.6, 101.9, 376.21, 375.5, 2e9]
     sql = (
-        f"SELECT v, duration_max_ms, {_capped_sql('v')} AS c"
+        f"SELECT v, duration_max_ms, {_capped_sql('v', 'v')} AS c"
         " FROM unnest($1::float8[]) AS a(v), unnest($2::float8[]) AS b(duration_max_ms)"
     )
     rows = await db.fetch(sql, values, maxima)
