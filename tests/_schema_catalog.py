@@ -119,8 +119,10 @@ class _Dump:
                         line += " NOT NULL"
                     lines.append(line)
                 cons = await self.conn.fetch(
+                    # contype 'n': PostgreSQL 18 lists NOT NULL as constraints too; the
+                    # column lines above already say NOT NULL on every version.
                     "SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint"
-                    " WHERE conrelid = $1 ORDER BY conname",
+                    " WHERE conrelid = $1 AND contype <> 'n' ORDER BY conname",
                     t["oid"],
                 )
                 lines += [f"    CONSTRAINT {c['conname']} {c['def']}" for c in cons]
@@ -264,15 +266,42 @@ class _Dump:
                     f"SELECT create_hypertable('{r['hypertable_name']}', '{r['column_name']}',"
                     f" chunk_time_interval => INTERVAL '{r['iv']}');"
                 )
-            if await _has(self.conn, "timescaledb_information.hypertable_compression_settings"):
+            settings = "timescaledb_information.hypertable_compression_settings"
+            if await _has(self.conn, settings):
+                columns = {
+                    r["attname"]
+                    for r in await self.conn.fetch(
+                        "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass"
+                        " AND attnum > 0 AND NOT attisdropped",
+                        settings,
+                    )
+                }
+                interval = (
+                    "compress_interval_length::text"
+                    if "compress_interval_length" in columns
+                    else "NULL::text"
+                )
+                index = "index::text" if "index" in columns else "NULL::text"
                 for r in await self.conn.fetch(
-                    "SELECT hypertable::text AS h, segmentby, orderby"
-                    " FROM timescaledb_information.hypertable_compression_settings ORDER BY 1"
+                    f"SELECT hypertable::text AS h, segmentby, orderby, {interval} AS iv,"
+                    f" {index} AS idx FROM {settings} ORDER BY 1"
                 ):
+                    extra = ""
+                    if r["iv"]:
+                        extra += f", timescaledb.compress_chunk_time_interval = '{r['iv']}'"
+                    # Only what a migration configured: the derived entries (orderby
+                    # metadata, auto sparse indexes) differ between server versions.
+                    configured = [
+                        f"{i['type']}({i['column']})"
+                        for i in json.loads(r["idx"] or "[]")
+                        if i.get("source") == "config"
+                    ]
+                    if configured:
+                        extra += f", timescaledb.compress_index = '{', '.join(configured)}'"
                     self.out.append(
                         f"ALTER TABLE {self.norm(r['h'])} SET (timescaledb.compress,"
                         f" timescaledb.compress_segmentby = '{r['segmentby'] or ''}',"
-                        f" timescaledb.compress_orderby = '{r['orderby'] or ''}');"
+                        f" timescaledb.compress_orderby = '{r['orderby'] or ''}'{extra});"
                     )
             jobs = await self.conn.fetch(
                 """

@@ -82,7 +82,13 @@ async def test_every_event_class_round_trips_to_a_row(
         assert row["user_id"] == event.concerned_user_id
         assert before - dt.timedelta(milliseconds=1) <= row["timestamp"] <= after
         assert row["event_id"].version == 7
-        assert lac.decode_event(row["event_type"], row["data"]) == event
+        # data leaves user_id/service to their columns (issue 18): decoding takes them back
+        assert (
+            lac.decode_event(
+                row["event_type"], row["data"], user_id=row["user_id"], service=row["service"]
+            )
+            == event
+        )
         enriched = lac.EnrichedEvent.from_record(row)
         assert enriched.event == event and enriched.event_id == row["event_id"]
         meta = msgspec.json.decode(row["data"])["_meta"]

@@ -46,11 +46,14 @@ def proxy(admin_url: str) -> Iterator[FaultProxy]:
 class Producer:
     """A steady stream of numbered events from an asyncio task."""
 
-    def __init__(self, client: AnalyticsClient, run: str, total: int) -> None:
+    def __init__(
+        self, client: AnalyticsClient, run: str, total: int, *, max_depth: int | None = None
+    ) -> None:
         self.client = client
         self.run = run
         self.total = total
         self.sent = 0
+        self.max_depth = max_depth
         self.task: asyncio.Task[None] | None = None
 
     async def _produce(self) -> None:
@@ -59,6 +62,13 @@ class Producer:
             self.sent = seq + 1
             if seq % 10 == 9:
                 await asyncio.sleep(0.002)
+                # A test of where batches go (not of overflow) keeps the queue from
+                # filling: on a busy machine the worker may drain slower than this loop.
+                if self.max_depth is not None:
+                    await wait_until(self._drained, "the queue to drain")
+
+    def _drained(self) -> bool:
+        return self.max_depth is None or self.client.queue_depth <= self.max_depth
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._produce())
@@ -436,7 +446,7 @@ async def test_an_outage_right_after_a_commit_spools_instead_of_dropping(
     )
     worker = AnalyticsWorker(cfg, proxy.dsn(database_name(database_url)))
     run = asyncio.create_task(worker.run())
-    producer = Producer(client, "reset-cut", total)
+    producer = Producer(client, "reset-cut", total, max_depth=500)
     producer.start()
     await producer.reach(500)
     proxy.cut_at_reset(1, then="refuse")

@@ -164,3 +164,50 @@ async def test_partitioned_tier_on_a_timescaledb_server_when_asked(timescale_url
         assert health.tier is SchemaTier.PARTITIONED and health.jobs == ()
     finally:
         conn.terminate()
+
+
+async def test_compressed_days_merge_into_chunks_of_up_to_7_days(timescale_url: str) -> None:
+    """Migration 0010: each day compressed by ``maintain`` (as by the policy) joins the
+    previous compressed chunk, up to 7 days per chunk; the rows, and every aggregate
+    computed from them, are unchanged; retention then drops a merged chunk whole."""
+    from lib_analytics_core import maintain
+
+    conn = await _connect(timescale_url)
+    try:
+        await migrate(conn)
+        now: dt.datetime = await conn.fetchval("SELECT now()")
+        events = ref.generate(now, days=24, n=2400, seed=41)
+        await ref.insert(conn, events, chunk_size=300)
+        raw = (
+            "SELECT count(*), count(DISTINCT event_id), sum(length(data::text))"
+            " FROM analytics_events"
+        )
+        before = tuple(await conn.fetchrow(raw))
+        days = len(await chunk_states(conn))
+        report = await maintain(conn)
+        assert report.chunks_compressed
+        chunks = await chunk_states(conn)
+        compressed = [c for c in chunks if c.compressed]
+        assert all(c.fully_compressed for c in compressed)
+        assert max(c.range_end - c.range_start for c in compressed) <= dt.timedelta(days=7)
+        assert len(compressed) < len(report.chunks_compressed), (
+            f"{len(report.chunks_compressed)} days compressed into {len(compressed)} chunks: "
+            "nothing merged"
+        )
+        assert len(chunks) < days
+        assert tuple(await conn.fetchrow(raw)) == before
+        ref.compare(await ref.fetch_aggregates(conn), ref.reference(events))
+
+        # Retention: a merged chunk stays while its newest day is inside the horizon
+        # (its older days with it), and goes whole once that day is past it.
+        oldest = min(compressed, key=lambda c: c.range_start)
+        assert oldest.range_end - oldest.range_start > dt.timedelta(days=1)
+        newest_age = now - oldest.range_end
+        kept = await maintain(conn, retention=newest_age + dt.timedelta(hours=12), refresh=False)
+        assert oldest.name not in kept.chunks_dropped
+        assert oldest.name in {c.name for c in await chunk_states(conn)}
+        gone = await maintain(conn, retention=newest_age - dt.timedelta(hours=12), refresh=False)
+        assert oldest.name in gone.chunks_dropped
+        assert oldest.name not in {c.name for c in await chunk_states(conn)}
+    finally:
+        conn.terminate()

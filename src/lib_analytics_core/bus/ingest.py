@@ -45,7 +45,7 @@ from .._dburl import describe_database_url
 from .._errors import BusError
 from ..ingest.delivery import Backoff
 from ..ingest.errors import describe, is_transient, not_ready_hint
-from ..ingest.rows import Rejected, Row, storable
+from ..ingest.rows import Rejected, Row, refused_row, storable
 from ..ingest.sinks.base import Sink
 from ..ingest.stats import Counters, LogLimiter
 from .config import IngestConfig
@@ -477,7 +477,7 @@ def _delivered(msg: Msg) -> int:
 
 
 def _as_rejected(row: Row, reason: str) -> Rejected:
-    return storable(Rejected(row[0], row[1], row[2], row[3], row[5], reason, None))
+    return storable(refused_row(row, reason))
 
 
 async def run_ingest(config: IngestConfig, *, handle_signals: bool = False) -> IngestStats:

@@ -34,7 +34,7 @@ import msgspec
 from .._config import AnalyticsConfig
 from ..ingest.clock import LoopClock
 from ..ingest.delivery import DeliveryPolicy
-from ..ingest.encoding import uuid7
+from ..ingest.encoding import stored_json, uuid7
 from ..ingest.rows import Rejected, Row, storable
 from ..ingest.sinks import Sink, make_sink
 from ..ingest.spool import Spool
@@ -151,10 +151,12 @@ class CollectorDelivery:
         max_bytes = self.settings.max_event_bytes
         encode = self._encode
         meta_json: dict[int, bytes] = {}  # per ClientMetadata object (enrich shares them)
-        for index, enriched, service, event_json in events:
+        for index, enriched, service, _event_json in events:
             event = enriched.event
             try:
-                body = event_json
+                # Not the request's event JSON (the content id hashes that, whole): ``data``
+                # is the worker's form, without the copies of the row's columns.
+                body = stored_json(event)
                 metadata = enriched.metadata
                 suffix = meta_json.get(id(metadata))
                 if suffix is None:

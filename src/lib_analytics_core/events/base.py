@@ -39,11 +39,26 @@ import msgspec
 from .._errors import EventValidationError, UnknownEventTypeError
 from .limits import BIGINT_MAX, BIGINT_MIN
 
-__all__ = ["Event", "decode_event", "event_class", "events_defined_in", "registered_event_types"]
+__all__ = [
+    "COLUMN_FIELDS",
+    "Event",
+    "column_fields_of",
+    "decode_event",
+    "event_class",
+    "events_defined_in",
+    "registered_event_types",
+]
 
 _E = TypeVar("_E", bound="Event")
 
 _REGISTRY: dict[str, type[Event]] = {}
+
+#: The event fields a stored row also holds in columns of its own. The row encoder
+#: (``ingest.encoding.stored_json``) leaves a field out of ``data`` when its column holds
+#: the field's value exactly, and :func:`decode_event` puts the column back: storing each
+#: value once is what takes TimescaleDB's compression past 90 % (a UUID per row is the
+#: least compressible part of ``data``). The one home of the pair; both sides read it.
+COLUMN_FIELDS: tuple[str, ...] = ("user_id", "service")
 _EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 
 
@@ -80,6 +95,10 @@ class _EventMeta(msgspec.StructMeta):
         # producer threads this doubled the cost of track()). Events hold scalars and
         # lists of scalars, so they cannot be part of a reference cycle.
         kwargs.setdefault("gc", False)
+        if kwargs.get("array_like"):
+            # A stored event is a JSON object: the aggregates read its keys, the row
+            # encoder adds "_meta" to it and leaves out the column copies by key.
+            raise EventValidationError(f"{name}: an event class cannot be array_like")
         return super().__new__(mcls, name, bases, namespace, **kwargs)
 
 
@@ -93,7 +112,8 @@ class Event(msgspec.Struct, metaclass=_EventMeta):
 
     Two field names have a meaning to the pipeline: ``user_id`` (a ``uuid.UUID`` or
     None) fills the ``user_id`` column, and ``service`` (a ``str``) overrides the
-    client's service name for the ``service`` column. Both are optional.
+    client's service name for the ``service`` column. Both are optional. A value its
+    column holds is stored there only, not again in ``data`` (:data:`COLUMN_FIELDS`).
     """
 
     event_type: ClassVar[str] = ""
@@ -176,13 +196,82 @@ def events_defined_in(module: str) -> tuple[type[Event], ...]:
     return tuple(cls for cls in _REGISTRY.values() if cls.__module__ == module)
 
 
-def decode_event(event_type: str, data: bytes | str) -> Event:
-    """Rebuild the typed event from a stored row's ``event_type`` and ``data``.
+def column_fields_of(event_type: str) -> tuple[str, ...]:
+    """The :data:`COLUMN_FIELDS` that ``event_type``'s registered class declares (none
+    for an unknown type): where a row's columns go back into the event's fields."""
+    cls = _REGISTRY.get(event_type)
+    if cls is None:
+        return ()
+    return tuple(f for f in COLUMN_FIELDS if f in cls.__struct_fields__)
 
-    Keys the class does not declare (such as the ``_meta`` the worker adds) are ignored,
-    so rows stay decodable after fields are removed from a class.
+
+class _Unset(enum.Enum):
+    UNSET = "unset"
+
+
+_UNSET: typing.Final = _Unset.UNSET
+
+
+def decode_event(
+    event_type: str,
+    data: bytes | str,
+    *,
+    user_id: uuid.UUID | _Unset | None = _UNSET,
+    service: str | _Unset | None = _UNSET,
+) -> Event:
+    """Rebuild the typed event from a stored row's ``event_type``, ``data`` and columns.
+
+    ``data`` leaves out the :data:`COLUMN_FIELDS` its row's columns hold, so pass the
+    row's ``user_id`` and ``service`` columns (``EnrichedEvent.from_record(row)`` does).
+    A key that ``data`` does hold wins over the column: rows stored before the copies
+    were dropped (and rows whose field the column could not hold exactly, such as an
+    empty ``service``) decode exactly as before. Keys the class does not declare (such
+    as the ``_meta`` the worker adds) are ignored, so rows stay decodable after fields
+    are removed from a class.
     """
-    return event_class(event_type).from_json(data)
+    cls = event_class(event_type)
+    return cls.from_json(_with_columns(cls, data, user_id, service))
+
+
+_COLUMN_KEYS: dict[type[Event], tuple[bytes | None, bytes | None]] = {}
+
+
+def _column_keys(cls: type[Event]) -> tuple[bytes | None, bytes | None]:
+    """The JSON keys (``"user_id":``, ``"service":``) of the column fields ``cls``
+    declares, None for one it does not declare (its encoded name, should it be renamed)."""
+    keys = _COLUMN_KEYS.get(cls)
+    if keys is None:
+        names = dict(zip(cls.__struct_fields__, cls.__struct_encode_fields__, strict=True))
+        user, svc = (names.get(f) for f in COLUMN_FIELDS)
+        keys = _COLUMN_KEYS[cls] = (
+            None if user is None else _ENCODER.encode(user) + b":",
+            None if svc is None else _ENCODER.encode(svc) + b":",
+        )
+    return keys
+
+
+def _with_columns(
+    cls: type[Event], data: bytes | str, user_id: object, service: object
+) -> bytes | str:
+    """``data`` with the column values put in front, where ``cls`` declares the field.
+
+    In front, because msgspec keeps the *last* of repeated keys: a copy ``data`` still
+    holds wins, and nothing else in ``data`` has to be parsed or searched.
+    """
+    user_key, service_key = _column_keys(cls)
+    parts = []
+    if user_key is not None and user_id is not _UNSET:
+        parts.append(user_key + _ENCODER.encode(user_id))
+    if service_key is not None and isinstance(service, str):
+        parts.append(service_key + _ENCODER.encode(service))
+    if not parts:
+        return data
+    raw = (data.encode() if isinstance(data, str) else bytes(data)).lstrip()
+    if not raw.startswith(b"{"):
+        return data  # not an object: the decoder says what it is
+    rest = raw[1:]
+    head = b"{" + b",".join(parts)
+    return head + rest if rest.lstrip().startswith(b"}") else head + b"," + rest
 
 
 # --------------------------------------------------------------------------- checking

@@ -34,6 +34,7 @@ __all__ = [
     "decode_rows",
     "encode_rejected",
     "encode_rows",
+    "refused_row",
     "storable",
     "storable_text",
 ]
@@ -66,6 +67,30 @@ class Rejected:
     payload: str
     error: str
     sqlstate: str | None = None
+
+
+def refused_row(
+    row: Row, error: str, sqlstate: str | None = None, *, payload_chars: int | None = None
+) -> Rejected:
+    """The dead letter of a row that a sink or the database refused.
+
+    Its payload is the row's ``data`` with the user id put back in front: ``data``
+    leaves the id to its column (``events.base.COLUMN_FIELDS``), but a dead letter has
+    no such column, and it must stay self-contained for whoever diagnoses or replays it,
+    and findable by ``forget_user``, which erases a user's dead letters by the id in
+    their payload. ``payload_chars`` cuts the payload (after the id, which comes first).
+    """
+    payload = row[5]
+    user_id = row[4]
+    if user_id is not None:
+        text = str(user_id)
+        if text not in payload:
+            rest = payload.lstrip()[1:] if payload.lstrip().startswith("{") else payload
+            sep = "" if rest.lstrip().startswith("}") else ","
+            payload = '{"user_id":"' + text + '"' + sep + rest
+    if payload_chars is not None:
+        payload = payload[:payload_chars]
+    return Rejected(row[0], row[1], row[2], row[3], payload, error, sqlstate)
 
 
 def storable_text(text: object, limit: int) -> str:

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import msgspec
 
-from ..rows import Rejected, Row
+from ...events.base import column_fields_of
+from ..rows import Rejected, Row, refused_row
 from .base import SinkOutcome
 
 if TYPE_CHECKING:
@@ -54,9 +55,13 @@ class CollectorRefused(Exception):
 
 
 def _envelope(row: Row) -> dict[str, Any]:
-    timestamp, event_id, event_type, service, _user_id, data = row
+    timestamp, event_id, event_type, service, user_id, data = row
     fields = _decode_data(data)
     meta = fields.pop("_meta", {}) or {}
+    # ``data`` leaves the fields its columns hold to the columns; the wire event is whole.
+    columns = {"user_id": user_id, "service": service}
+    for name in column_fields_of(event_type):
+        fields.setdefault(name, columns[name])
     return {
         "timestamp": timestamp.isoformat(),
         "event": {"type": event_type, **fields},
@@ -149,4 +154,4 @@ class HttpSink:
 
 
 def _refused(row: Row, reason: str) -> Rejected:
-    return Rejected(row[0], row[1], row[2], row[3], row[5][:1024], reason[:2000])
+    return refused_row(row, reason[:2000], payload_chars=1024)

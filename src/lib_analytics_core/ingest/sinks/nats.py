@@ -35,7 +35,7 @@ from ..._errors import BusError, ConfigurationError
 from ...bus.config import PAYLOAD_HEADROOM, BusConfig
 from ...bus.connect import ConnectionState, connect
 from ...bus.wire import encode_rejected, encode_rows
-from ..rows import Rejected, Row, storable
+from ..rows import Rejected, Row, refused_row, storable
 from .base import SinkOutcome
 
 if TYPE_CHECKING:
@@ -188,14 +188,11 @@ class NatsSink:
                 # then let other coroutines run (the worker does the same while encoding).
                 await asyncio.sleep(0)
         refused.extend(
-            Rejected(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[5][:_REFUSED_PAYLOAD_CHARS],
+            refused_row(
+                r,
                 f"event too large for the bus: its message exceeds the server's "
                 f"max_payload ({limit + PAYLOAD_HEADROOM} bytes)",
+                payload_chars=_REFUSED_PAYLOAD_CHARS,
             )
             for r in oversize
         )

@@ -47,7 +47,7 @@ from asyncpg.pool import PoolConnectionProxy
 from ...schema.facts import DEAD_LETTER_TABLE, EVENTS_TABLE, quote_ident
 from ..errors import is_duplicate, is_transient
 from ..fork import acquire_fork_safely
-from ..rows import COLUMNS, MAX_DEAD_LETTER_ERROR_CHARS, Rejected, Row, storable
+from ..rows import COLUMNS, MAX_DEAD_LETTER_ERROR_CHARS, Rejected, Row, refused_row, storable
 from .base import SinkOutcome
 
 if TYPE_CHECKING:
@@ -204,17 +204,7 @@ class BatchWriter:
                 row = rows[0]
                 return WriteResult(
                     0,
-                    [
-                        Rejected(
-                            row[0],
-                            row[1],
-                            row[2],
-                            row[3],
-                            row[5],
-                            _describe_refusal(err),
-                            getattr(err, "sqlstate", None),
-                        )
-                    ],
+                    [refused_row(row, _describe_refusal(err), getattr(err, "sqlstate", None))],
                 )
             mid = len(rows) // 2
             left = await self._write_splitting(conn, rows[:mid], budget)
