@@ -467,8 +467,9 @@ async def _total(
     limit: int,
 ) -> list[ApiLatencyRow]:
     """One row per group over ``[lo, hi)`` (hour-aligned): whole days from the running
-    distributions (two rows per rollup group, whatever the range), the partial days at
-    the edges from the hourly rollup."""
+    rows (counts, maximum and quantiles from three probes per rollup group, whatever
+    the range: migrations 0007 and 0009), the partial days at the edges from the hourly
+    rollup."""
     d_lo, d_hi = _ceil(lo, _DAY), _ceil(hi + _HOUR, _DAY) - _DAY
     if d_lo >= d_hi:  # no whole day: every hour is an edge hour
         d_lo = d_hi = lo
