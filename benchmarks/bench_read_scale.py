@@ -27,10 +27,14 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
+
+import lib_analytics_core as lac
+from lib_analytics_core.read import latency as lat
+from lib_analytics_core.read._common import epoch_sql
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -96,7 +100,7 @@ async def _refresh_costs(url: str) -> dict[str, float]:
             out[r["name"]] = round(time.perf_counter() - t0, 2)
         for label, sql in (
             ("distributions_0004", "SELECT analytics_refresh_distributions_0004($1, $2)"),
-            ("cumulative_0007", "SELECT analytics_refresh_cumulative($1)"),
+            ("cumulative_0007_0009", "SELECT analytics_refresh_cumulative($1)"),
         ):
             t0 = time.perf_counter()
             await conn.execute(sql, *((day, nxt) if "0004" in label else (day,)))
@@ -106,6 +110,47 @@ async def _refresh_costs(url: str) -> dict[str, float]:
     return out
 
 
+def _total_sql_0007(level: str, dims: tuple[str, ...], where: list[str], edges: str | None) -> str:
+    """The read of a latency total before migration 0009, kept for the side-by-side run:
+    counts and maxima summed from every daily rollup row of the range (a ``GROUP BY``
+    over 18,200 rows at 200 endpoints x 91 days), the running histograms of 0007 at its
+    ends."""
+    dim_list = ", ".join(dims)
+    sel = f"{dim_list}, " if dims else ""
+    filt = "".join(f" AND {w}" for w in where)
+    cols = (
+        "requests, requests_estimated, errors_4xx, errors_5xx, duration_count, "
+        "duration_sum_ms, duration_max_ms"
+    )
+    parts = [
+        f"SELECT {sel}{cols} FROM analytics_api_day_{level}"
+        f" WHERE bucket >= $1 AND bucket < $2{filt}"
+    ]
+    if edges:
+        parts.append(f"SELECT {sel}{cols} FROM analytics_api_hour_{level} WHERE {edges}{filt}")
+    join = " AND ".join(f"t.{d} = c.{d}" for d in dims) or "TRUE"
+    group = f"GROUP BY {dim_list}" if dims else "HAVING count(*) > 0"
+    order = f"ORDER BY {dim_list}" if dims else ""
+    return f"""
+WITH c AS (
+    SELECT {sel}{lat._COUNT_COLUMNS}
+    FROM ({" UNION ALL ".join(parts)}) AS x
+    {group}
+)
+SELECT c.*, h.hist_keys AS hk, h.hist_cum AS hc, l.hist_keys AS lk, l.hist_cum AS lc
+FROM c
+LEFT JOIN LATERAL (
+    SELECT hist_keys, hist_cum FROM analytics_cum_api_{level} t
+    WHERE {join} AND t.bucket < $2 ORDER BY t.bucket DESC LIMIT 1
+) h ON $1 < $2
+LEFT JOIN LATERAL (
+    SELECT hist_keys, hist_cum FROM analytics_cum_api_{level} t
+    WHERE {join} AND t.bucket < $1 ORDER BY t.bucket DESC LIMIT 1
+) l ON $1 < $2
+{order}
+"""
+
+
 async def _side_by_side(conn: Any, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
     """This issue's read-path changes against the code they replaced, runs interleaved
     in one process (so a busy machine slows both alike), 90 days, p50/p95 ms of 10.
@@ -113,7 +158,13 @@ async def _side_by_side(conn: Any, start: dt.datetime, end: dt.datetime) -> dict
     * total x endpoint: running distributions (0007) vs merging one daily histogram per
       endpoint and day in Python (the previous ``_merge_latency`` path);
     * hour x service: values computed in SQL and rows built by ``fast_rows`` vs the
-      stored keys decoded in Python and the frozen dataclass ``__init__``.
+      stored keys decoded in Python and the frozen dataclass ``__init__``;
+    * total x endpoint and top_endpoints, 0009 vs 0007: counts and maximum from three
+      probes of the running rows per endpoint vs summed from every daily row
+      (``_total_sql_0007``, swapped in for the "before" runs);
+    * hour x endpoint (100,000 rows): buckets decoded as ``timestamptz``, rows capped
+      and built in Python with the collector running vs buckets as epoch seconds
+      (``_common.epoch_sql``) and ``_common.build_rows`` of rows capped in SQL.
     """
     from lib_analytics_core.read import histogram as hist
     from lib_analytics_core.read import latency as lat
@@ -161,10 +212,50 @@ async def _side_by_side(conn: Any, start: dt.datetime, end: dt.datetime) -> dict
             conn, start=start, end=end, granularity="hour", group_by="service", limit=100_000
         )
 
+    async def with_0007(call: Callable[[], Awaitable[object]]) -> None:
+        current = lat._total_sql
+        lat._total_sql = _total_sql_0007
+        try:
+            await call()
+        finally:
+            lat._total_sql = current
+
+    async def total_0007() -> None:
+        await with_0007(new_total)
+
+    async def top() -> None:
+        await lac.top_endpoints(conn, start, end)
+
+    async def top_0007() -> None:
+        await with_0007(top)
+
+    hour_endpoint_sql = lat._latency_sql(
+        "analytics_api_hour_endpoint",
+        group_cols=["bucket", "service", "endpoint", "method"],
+        where=["bucket >= $1", "bucket < $2"],
+        precomputed=True,
+        limit_arg=3,
+    ).replace(epoch_sql("bucket"), "bucket", 1)
+
+    async def old_hour_endpoint() -> None:
+        # the rows as before build_rows/_capped_sql/epoch_sql: the bucket decoded as a
+        # timestamptz, capped in Python, collector on (the SQL's own cap is
+        # idempotent: the same values either way)
+        make = lat._make_row
+        _ = [make(*r) for r in await conn.fetch(hour_endpoint_sql, start, end, 100_000)]
+
+    async def new_hour_endpoint() -> None:
+        await lat.api_latency(
+            conn, start=start, end=end, granularity="hour", group_by="endpoint", limit=100_000
+        )
+
     out: dict[str, Any] = {}
     for name, old, new in (
+        ("hour x endpoint, rows before vs after", old_hour_endpoint, new_hour_endpoint),
         ("total x endpoint", old_total, new_total),
         ("hour x service", old_series, new_series),
+        ("total x endpoint, 0007 counts vs 0009", total_0007, new_total),
+        ("top_endpoints, 0007 counts vs 0009", top_0007, top),
     ):
         await old()
         await new()

@@ -255,3 +255,23 @@ async def test_series_values_computed_in_sql_equal_pythons(db: asyncpg.Connectio
             assert value == (None if s[key] is None else min(rep(s[key]), cap))
         assert g.max_ms == (None if dmax is None else round(dmax))
         assert type(g.max_ms) in (int, type(None))
+
+
+async def test_percentile_cap_in_sql_equals_pythons(db: asyncpg.Connection) -> None:
+    """The series cap their percentiles at max_ms in SQL (latency._capped_sql): the same
+    float as _common._capped of Python's rounding, halves (half-to-even) and NULLs
+    included."""
+    from lib_analytics_core.read._common import _capped, _max_ms
+    from lib_analytics_core.read.latency import _capped_sql
+
+    maxima = [None, 0.0, 0.5, 1.5, 2.5, 100.49, 100.5, 101.5, 374.0, 375.5, 1e9 + 0.5]
+    values = [None, 0.0, 0.4, 1.0, 2.0, 100.0, 100.6, 101.9, 376.21, 375.5, 2e9]
+    sql = (
+        f"SELECT v, duration_max_ms, {_capped_sql('v', 'v')} AS c"
+        " FROM unnest($1::float8[]) AS a(v), unnest($2::float8[]) AS b(duration_max_ms)"
+    )
+    rows = await db.fetch(sql, values, maxima)
+    assert len(rows) == len(values) * len(maxima)
+    for r in rows:
+        want = _capped(r["v"], _max_ms(r["duration_max_ms"]))
+        assert r["c"] == want and type(r["c"]) is type(want), dict(r)

@@ -113,3 +113,49 @@ def test_fast_rows_build_ordinary_frozen_rows(cls: Any, values: tuple[object, ..
     assert dataclasses.asdict(got) == dataclasses.asdict(want)
     with pytest.raises(dataclasses.FrozenInstanceError):
         got.service = "other"
+
+
+def test_build_rows_pauses_the_collector_and_restores_it() -> None:
+    """build_rows builds the same rows as the plain loop, with the cyclic collector off
+    while it runs and back in the state it found, also when a row fails."""
+    import gc
+
+    from lib_analytics_core.read._common import build_rows
+
+    seen: list[bool] = []
+
+    def make(*fields: object) -> tuple[object, ...]:
+        seen.append(gc.isenabled())
+        if fields == ("boom",):
+            raise ValueError("boom")
+        return fields
+
+    assert gc.isenabled()
+    assert build_rows(make, [(1, 2), (3, 4)]) == [(1, 2), (3, 4)]
+    assert seen == [False, False] and gc.isenabled()
+    with pytest.raises(ValueError, match="boom"):
+        build_rows(make, [("boom",)])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        build_rows(make, [(5,)])
+        assert not gc.isenabled()  # left disabled as found
+    finally:
+        gc.enable()
+
+
+def test_fast_rows_epoch_field_equals_the_decoded_datetime() -> None:
+    """A bucket sent as epoch seconds (``epoch_sql``) becomes the same UTC datetime
+    asyncpg would have decoded: equal, same tzinfo, same JSON."""
+    from lib_analytics_core.read._common import from_epoch
+
+    make = fast_rows(ErrorRow, epoch="hour")
+    for when in (T0, T0 + dt.timedelta(hours=5), dt.datetime(1999, 12, 31, 23, tzinfo=dt.UTC)):
+        seconds = int((when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).total_seconds())
+        got = make(seconds, "auth", "DbError", 3, None)
+        want = ErrorRow(
+            hour=when, service="auth", error_type="DbError", errors=3, sample_message=None
+        )
+        assert got == want and got.hour.tzinfo is dt.UTC
+        assert msgspec.json.encode(got) == msgspec.json.encode(want)
+        assert from_epoch(seconds) is from_epoch(seconds)  # built once per bucket

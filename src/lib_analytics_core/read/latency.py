@@ -38,6 +38,8 @@ from ._common import (
     _max_ms,
     _range,
     _ratio,
+    build_rows,
+    epoch_sql,
     fast_rows,
 )
 
@@ -73,6 +75,7 @@ class ApiLatencyRow:
 
 
 _build_row: Final = fast_rows(ApiLatencyRow)
+_build_series_row: Final = fast_rows(ApiLatencyRow, epoch="bucket")
 """``ApiLatencyRow`` from its fields in declaration order, without the frozen
 ``__init__``'s per-field cost (``_common.fast_rows``)."""
 
@@ -176,6 +179,18 @@ def _value_sql(key: str) -> str:
     )
 
 
+def _capped_sql(value: str, present: str) -> str:
+    """``_common._capped(value, max_ms)`` in SQL, bit for bit: ``round`` of a float8 is
+    half-to-even like Python's (``max_ms`` is the same expression), ``least`` returns
+    that float8, and a missing value or maximum leaves the value as it is. Rows of a
+    series then go straight to ``_build_row``, with no Python per field.
+
+    ``present``: an expression that is NULL exactly when ``value`` is (the bucket key):
+    PostgreSQL does not share common subexpressions, so testing ``value`` itself would
+    compute its ``exp`` twice per row."""
+    return f"CASE WHEN {present} IS NOT NULL THEN least({value}, round(duration_max_ms)) END"
+
+
 def _latency_sql(
     table: str, *, group_cols: list[str], where: list[str], precomputed: bool, limit_arg: int
 ) -> str:
@@ -200,11 +215,16 @@ def _latency_sql(
         "duration_sum_ms, duration_max_ms"
     )
     if precomputed:
+        # the bucket as epoch seconds, for _build_series_row; no alias, so ORDER BY
+        # still names the column and the covering index's order serves it
+        keys[0] = epoch_sql("bucket")
         return f"""
 SELECT {", ".join(keys)}, requests, requests_estimated, errors_4xx, errors_5xx,
        CASE WHEN requests > 0 THEN (errors_4xx + errors_5xx)::float8 / requests END,
        CASE WHEN duration_count > 0 THEN duration_sum_ms / duration_count END,
-       {_value_sql("p50_key")}, {_value_sql("p95_key")}, {_value_sql("p99_key")},
+       {_capped_sql(_value_sql("p50_key"), "p50_key")},
+       {_capped_sql(_value_sql("p95_key"), "p95_key")},
+       {_capped_sql(_value_sql("p99_key"), "p99_key")},
        round(duration_max_ms)::bigint
 FROM {table}
 WHERE {" AND ".join(where)}
@@ -338,49 +358,99 @@ async def api_latency(
     records = await _fetch(db, sql, *args)
     if not precomputed:
         return _merge_latency(records, group_cols, lim)
-    make = _make_row
-    return [make(*r) for r in records]
+    return build_rows(_build_series_row, records)  # capped in SQL (_capped_sql)
 
 
 # ------------------------------------------------------------- totals over a range
 
 
-def _total_sql(level: str, dims: tuple[str, ...], where: list[str], edges: str | None) -> str:
-    """Counts per rollup group over the range plus the group's cumulative rows at the
-    ends of its whole days (migration 0007). ``$1``/``$2``: the whole days; ``edges``:
-    the condition selecting the partial hours around them (None if there are none)."""
-    dim_list = ", ".join(dims)
-    sel = f"{dim_list}, " if dims else ""
-    filt = "".join(f" AND {w}" for w in where)
-    cols = (
-        "requests, requests_estimated, errors_4xx, errors_5xx, duration_count, "
-        "duration_sum_ms, duration_max_ms"
-    )
-    parts = [
-        f"SELECT {sel}{cols} FROM analytics_api_day_{level}"
-        f" WHERE bucket >= $1 AND bucket < $2{filt}"
-    ]
-    if edges:
-        parts.append(f"SELECT {sel}{cols} FROM analytics_api_hour_{level} WHERE {edges}{filt}")
-    join = " AND ".join(f"t.{d} = c.{d}" for d in dims) or "TRUE"
-    group = f"GROUP BY {dim_list}" if dims else "HAVING count(*) > 0"
-    order = f"ORDER BY {dim_list}" if dims else ""
-    return f"""
-WITH c AS (
-    SELECT {sel}{_COUNT_COLUMNS}
-    FROM ({" UNION ALL ".join(parts)}) AS x
-    {group}
+_RUNNING: Final = (
+    "requests",
+    "requests_estimated",
+    "errors_4xx",
+    "errors_5xx",
+    "duration_count",
+    "duration_sum_ms",
 )
-SELECT c.*, h.hist_keys AS hk, h.hist_cum AS hc, l.hist_keys AS lk, l.hist_cum AS lc
-FROM c
+
+
+def _total_sql(level: str, dims: tuple[str, ...], where: list[str], edges: str | None) -> str:
+    """Counts, maximum and running rows per rollup group over the range (migrations 0007
+    and 0009). ``$1``/``$2``: the whole days; ``edges``: the condition selecting the
+    partial hours around them (None if there are none).
+
+    The groups are the running table's, listed by a skip scan of its primary key (one
+    index descent per group, not a read of its rows). Per group three probes: ``h``, its
+    last row before ``$2`` (inside the range, else the group has no whole day there),
+    ``l``, its last row before ``$1``, and ``f``, its first row from ``$1``; the counts
+    are ``h - l``, the maximum the sparse tables' two windows covering ``[f, h]``
+    (``max_fwd``/``max_bwd``, see 0009's header), plus the edge hours' own rows.
+    """
+    filt = "".join(f" AND {w}" for w in where)
+    cum = f"analytics_cum_api_{level}"
+    if dims:
+        gcols = ", ".join(f"g_{d}" for d in dims)
+        tcols = ", ".join(f"t.{d}" for d in dims)
+        dim_list = ", ".join(dims)
+        first = f"(SELECT {dim_list} FROM {cum} WHERE TRUE{filt} ORDER BY {dim_list} LIMIT 1)"
+        step = (
+            f"SELECT n.* FROM grp, LATERAL (SELECT {tcols} FROM {cum} AS t"
+            f" WHERE ({tcols}) > ({gcols}){filt} ORDER BY {tcols} LIMIT 1) AS n"
+        )
+        groups = f"RECURSIVE grp({gcols}) AS ({first} UNION ALL {step})"
+        join = " AND ".join(f"t.{d} = grp.g_{d}" for d in dims)
+        out_dims = ", ".join(f"grp.g_{d} AS {d}" for d in dims) + ", "
+        order = f"ORDER BY {dim_list}"
+    else:
+        groups, join, out_dims, order = "grp AS (SELECT 1)", "TRUE", "", ""
+    running = ", ".join(_RUNNING)
+    edge_cte, edge_join = "", ""
+    if edges:
+        sel = "".join(f"{d}, " for d in dims)
+        group = f"GROUP BY {', '.join(dims)}" if dims else "HAVING count(*) > 0"
+        edge_cte = (
+            f", e AS (SELECT {sel}{_COUNT_COLUMNS} FROM analytics_api_hour_{level}"
+            f" WHERE {edges}{filt} {group})"
+        )
+        on = " AND ".join(f"e.{d} = grp.g_{d}" for d in dims) or "TRUE"
+        edge_join = f"LEFT JOIN e ON {on}"
+
+    def count(c: str, cast: str) -> str:
+        whole = f"h.{c} - coalesce(l.{c}, 0)"
+        extra = f" + coalesce(e.{c}, 0)" if edges else ""
+        return f"(coalesce({whole}, 0){extra})::{cast} AS {c}"
+
+    counts = ", ".join(
+        count(c, "float8" if c in ("requests_estimated", "duration_sum_ms") else "bigint")
+        for c in _RUNNING
+    )
+    level_j = (
+        "(floor(ln((extract(epoch FROM h.bucket - f.bucket) / 86400 + 1)::float8)"
+        " / ln(2::float8) + 1e-9))::int + 1"
+    )
+    whole_max = "CASE WHEN h.bucket IS NOT NULL THEN greatest(f.max_fwd[j.j], h.max_bwd[j.j]) END"
+    dmax = f"greatest({whole_max}, e.duration_max_ms)" if edges else whole_max
+    present = "h.bucket IS NOT NULL" + (" OR e.requests IS NOT NULL" if edges else "")
+    return f"""
+WITH {groups}{edge_cte}
+SELECT {out_dims}{counts}, {dmax} AS duration_max_ms,
+       h.hist_keys AS hk, h.hist_cum AS hc, l.hist_keys AS lk, l.hist_cum AS lc
+FROM grp
 LEFT JOIN LATERAL (
-    SELECT hist_keys, hist_cum FROM analytics_cum_api_{level} t
-    WHERE {join} AND t.bucket < $2 ORDER BY t.bucket DESC LIMIT 1
+    SELECT bucket, hist_keys, hist_cum, max_bwd, {running} FROM {cum} t
+    WHERE {join} AND t.bucket >= $1 AND t.bucket < $2 ORDER BY t.bucket DESC LIMIT 1
 ) h ON $1 < $2
 LEFT JOIN LATERAL (
-    SELECT hist_keys, hist_cum FROM analytics_cum_api_{level} t
+    SELECT hist_keys, hist_cum, {running} FROM {cum} t
     WHERE {join} AND t.bucket < $1 ORDER BY t.bucket DESC LIMIT 1
-) l ON $1 < $2
+) l ON h.bucket IS NOT NULL
+LEFT JOIN LATERAL (
+    SELECT bucket, max_fwd FROM {cum} t
+    WHERE {join} AND t.bucket >= $1 ORDER BY t.bucket LIMIT 1
+) f ON h.bucket IS NOT NULL
+LEFT JOIN LATERAL (SELECT {level_j} AS j) j ON h.bucket IS NOT NULL
+{edge_join}
+WHERE {present}
 {order}
 """
 
@@ -397,8 +467,9 @@ async def _total(
     limit: int,
 ) -> list[ApiLatencyRow]:
     """One row per group over ``[lo, hi)`` (hour-aligned): whole days from the running
-    distributions (two rows per rollup group, whatever the range), the partial days at
-    the edges from the hourly rollup."""
+    rows (counts, maximum and quantiles from three probes per rollup group, whatever
+    the range: migrations 0007 and 0009), the partial days at the edges from the hourly
+    rollup."""
     d_lo, d_hi = _ceil(lo, _DAY), _ceil(hi + _HOUR, _DAY) - _DAY
     if d_lo >= d_hi:  # no whole day: every hour is an edge hour
         d_lo = d_hi = lo

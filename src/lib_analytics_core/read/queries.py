@@ -57,6 +57,8 @@ from ._common import (
     _range,
     _ratio,
     _value,
+    build_rows,
+    epoch_sql,
     fast_rows,
 )
 from .latency import ApiLatencyRow, Granularity, LatencyGroupBy, api_latency
@@ -433,7 +435,7 @@ def _error_filters(
     return " AND ".join(where), args
 
 
-_make_error: Final = fast_rows(ErrorRow)
+_make_error: Final = fast_rows(ErrorRow, epoch="hour")
 
 
 async def errors(
@@ -454,14 +456,13 @@ async def errors(
     where, args = _error_filters(lo, hi, service, error_type)
     args.append(lim)
     sql = f"""
-SELECT hour, service, error_type, errors::bigint AS errors, sample_message
+SELECT {epoch_sql("hour")}, service, error_type, errors::bigint AS errors, sample_message
 FROM analytics_errors_hourly
 WHERE {where}
 ORDER BY hour, service, error_type
 LIMIT ${len(args)}
 """
-    make = _make_error
-    return [make(*r) for r in await _fetch(db, sql, *args)]
+    return build_rows(_make_error, await _fetch(db, sql, *args))
 
 
 async def top_errors(

@@ -36,6 +36,8 @@ from ._common import (
     _limit,
     _range,
     _ratio,
+    build_rows,
+    epoch_sql,
     fast_rows,
 )
 from .latency import ApiLatencyRow, api_latency
@@ -196,7 +198,7 @@ class EventTrendRow:
     users: int
 
 
-_make_trend: Final = fast_rows(EventTrendRow)
+_make_trend: Final = fast_rows(EventTrendRow, epoch="bucket")
 
 TrendGranularity = Literal["hour", "day"]
 
@@ -236,11 +238,11 @@ async def event_trends(
     )
     args.append(lim)
     sql = (
-        f"SELECT bucket, event_type, service, events::bigint, users::bigint FROM {table}"
+        f"SELECT {epoch_sql('bucket')}, event_type, service, events::bigint, users::bigint"
+        f" FROM {table}"
         f" WHERE {' AND '.join(where)} ORDER BY bucket, event_type, service LIMIT ${len(args)}"
     )
-    make = _make_trend
-    return [make(*r) for r in await _fetch(db, sql, *args)]
+    return build_rows(_make_trend, await _fetch(db, sql, *args))
 
 
 async def list_event_types(

@@ -407,6 +407,14 @@ CREATE TABLE analytics_cum_api_endpoint (
     bucket timestamp with time zone NOT NULL,
     hist_keys bytea NOT NULL,
     hist_cum bytea NOT NULL,
+    requests bigint DEFAULT 0 NOT NULL,
+    requests_estimated double precision DEFAULT 0 NOT NULL,
+    errors_4xx bigint DEFAULT 0 NOT NULL,
+    errors_5xx bigint DEFAULT 0 NOT NULL,
+    duration_count bigint DEFAULT 0 NOT NULL,
+    duration_sum_ms double precision DEFAULT 0 NOT NULL,
+    max_fwd double precision[] DEFAULT '{}'::double precision[] NOT NULL,
+    max_bwd double precision[] DEFAULT '{}'::double precision[] NOT NULL,
     CONSTRAINT analytics_cum_api_endpoint_pkey PRIMARY KEY (service, endpoint, method, bucket)
 );
 
@@ -415,6 +423,14 @@ CREATE TABLE analytics_cum_api_service (
     bucket timestamp with time zone NOT NULL,
     hist_keys bytea NOT NULL,
     hist_cum bytea NOT NULL,
+    requests bigint DEFAULT 0 NOT NULL,
+    requests_estimated double precision DEFAULT 0 NOT NULL,
+    errors_4xx bigint DEFAULT 0 NOT NULL,
+    errors_5xx bigint DEFAULT 0 NOT NULL,
+    duration_count bigint DEFAULT 0 NOT NULL,
+    duration_sum_ms double precision DEFAULT 0 NOT NULL,
+    max_fwd double precision[] DEFAULT '{}'::double precision[] NOT NULL,
+    max_bwd double precision[] DEFAULT '{}'::double precision[] NOT NULL,
     CONSTRAINT analytics_cum_api_service_pkey PRIMARY KEY (service, bucket)
 );
 
@@ -422,6 +438,14 @@ CREATE TABLE analytics_cum_api_total (
     bucket timestamp with time zone NOT NULL,
     hist_keys bytea NOT NULL,
     hist_cum bytea NOT NULL,
+    requests bigint DEFAULT 0 NOT NULL,
+    requests_estimated double precision DEFAULT 0 NOT NULL,
+    errors_4xx bigint DEFAULT 0 NOT NULL,
+    errors_5xx bigint DEFAULT 0 NOT NULL,
+    duration_count bigint DEFAULT 0 NOT NULL,
+    duration_sum_ms double precision DEFAULT 0 NOT NULL,
+    max_fwd double precision[] DEFAULT '{}'::double precision[] NOT NULL,
+    max_bwd double precision[] DEFAULT '{}'::double precision[] NOT NULL,
     CONSTRAINT analytics_cum_api_total_pkey PRIMARY KEY (bucket)
 );
 
@@ -900,14 +924,20 @@ CREATE OR REPLACE FUNCTION analytics_refresh_cumulative(p_from timestamp with ti
  RETURNS integer
  LANGUAGE plpgsql
  SET search_path TO 'public'
+ SET jit TO 'off'
 AS $function$
 DECLARE
     origin CONSTANT TIMESTAMPTZ := TIMESTAMPTZ '2000-01-03 00:00:00+00';
     lo TIMESTAMPTZ := date_bin(INTERVAL '1 day', p_from, origin);
+    -- the forward maxima of the 511 days before lo see lo's rows (absolute hours: no
+    -- time zone can make these days 23 or 25 hours long)
+    reach TIMESTAMPTZ := date_bin(INTERVAL '1 day', p_from, origin) - INTERVAL '12264 hours';
     lv RECORD;
     d TIMESTAMPTZ;
     total INTEGER := 0;
     cnt INTEGER;
+    q TEXT;
+    j INTEGER;
 BEGIN
     DROP TABLE IF EXISTS pg_temp.analytics_cum_state;
     CREATE TEMP TABLE analytics_cum_state (
@@ -917,12 +947,15 @@ BEGIN
     FOR lv IN
         SELECT * FROM (VALUES
             ('analytics_cum_api_total', 'analytics_api_day_total',
-             $$'', '', ''$$, '', ''),
+             $$'', '', ''$$, '', '', 'TRUE', 'TRUE'),
             ('analytics_cum_api_service', 'analytics_api_day_service',
-             $$service, '', ''$$, 'service, ', 's, '),
+             $$service, '', ''$$, 'service, ', 's, ',
+             't.service = g.s', 'c.service = x.s'),
             ('analytics_cum_api_endpoint', 'analytics_api_day_endpoint',
-             'service, endpoint, method', 'service, endpoint, method, ', 's, e, m, ')
-        ) AS t(cum, src, sem, cols, vals)
+             'service, endpoint, method', 'service, endpoint, method, ', 's, e, m, ',
+             't.service = g.s AND t.endpoint = g.e AND t.method = g.m',
+             'c.service = x.s AND c.endpoint = x.e AND c.method = x.m')
+        ) AS t(cum, src, sem, cols, vals, tjoin, cjoin)
     LOOP
         EXECUTE format('DELETE FROM %I WHERE bucket >= $1', lv.cum) USING lo;
         TRUNCATE analytics_cum_state;
@@ -946,15 +979,18 @@ BEGIN
                 WHERE r.bucket = $1
                 ON CONFLICT (s, e, m, k) DO UPDATE SET n = analytics_cum_state.n + excluded.n
             $q$, lv.src, lv.sem) USING d;
+            -- one row per group of the day, with or without values so far
             EXECUTE format($q$
                 INSERT INTO %1$I (%4$s bucket, hist_keys, hist_cum)
-                SELECT %5$s $1, string_agg(int2send(k), ''::bytea ORDER BY k),
-                       string_agg(int8send(run), ''::bytea ORDER BY k)
+                SELECT %5$s $1,
+                       coalesce(string_agg(int2send(k), ''::bytea ORDER BY k), ''::bytea),
+                       coalesce(string_agg(int8send(run), ''::bytea ORDER BY k), ''::bytea)
                 FROM (
-                    SELECT st.*, sum(st.n) OVER (PARTITION BY st.s, st.e, st.m ORDER BY st.k)::bigint
+                    SELECT g.s, g.e, g.m, st.k,
+                           sum(st.n) OVER (PARTITION BY g.s, g.e, g.m ORDER BY st.k)::bigint
                                AS run
-                    FROM analytics_cum_state st
-                    JOIN (SELECT DISTINCT %3$s FROM %2$I WHERE bucket = $1) AS g(s, e, m)
+                    FROM (SELECT DISTINCT %3$s FROM %2$I WHERE bucket = $1) AS g(s, e, m)
+                    LEFT JOIN analytics_cum_state st
                       ON g.s = st.s AND g.e = st.e AND g.m = st.m
                 ) x
                 GROUP BY s, e, m
@@ -962,6 +998,84 @@ BEGIN
             GET DIAGNOSTICS cnt = ROW_COUNT;
             total := total + cnt;
         END LOOP;
+
+        -- Counts and maxima. The daily rows from `reach` on, laid out densely per group
+        -- (a row for every day between its first and last, NULL maximum on days without
+        -- a row), so the 2^j-day windows are built level by level with lead/lag:
+        -- F_j(d) = greatest(F_(j-1)(d), F_(j-1)(d + 2^(j-1))), B_j likewise backwards.
+        q := format($q$
+            WITH r(s, e, m, bucket, requests, requests_estimated, errors_4xx, errors_5xx,
+                   duration_count, duration_sum_ms, duration_max_ms, nxt) AS (
+                SELECT %2$s, bucket, requests, requests_estimated, errors_4xx, errors_5xx,
+                       duration_count, duration_sum_ms, duration_max_ms,
+                       lead(bucket) OVER (PARTITION BY %2$s ORDER BY bucket) AS nxt
+                FROM %1$I WHERE bucket >= $1
+            )
+            SELECT s, e, m, bucket, TRUE AS present, requests, requests_estimated,
+                   errors_4xx, errors_5xx, duration_count, duration_sum_ms,
+                   duration_max_ms AS f0, duration_max_ms AS b0
+            FROM r
+            UNION ALL
+            SELECT s, e, m, day, FALSE, NULL::bigint, NULL::float8, NULL::bigint,
+                   NULL::bigint, NULL::bigint, NULL::float8, NULL::float8, NULL::float8
+            FROM r, generate_series(r.bucket + INTERVAL '24 hours', r.nxt - INTERVAL '24 hours',
+                                    INTERVAL '24 hours') AS day
+            WHERE r.nxt > r.bucket + INTERVAL '24 hours'
+        $q$, lv.src, lv.sem);
+        FOR j IN 1..9 LOOP
+            q := format($q$
+                SELECT *, greatest(f%1$s, lead(f%1$s, %2$s) OVER w) AS f%3$s,
+                          greatest(b%1$s, lag(b%1$s, %2$s) OVER w) AS b%3$s
+                FROM (%4$s) AS l%3$s
+                WINDOW w AS (PARTITION BY s, e, m ORDER BY bucket)
+            $q$, j - 1, 1 << (j - 1), j, q);
+        END LOOP;
+        EXECUTE format($q$
+            WITH dense AS MATERIALIZED (%3$s),
+            base AS (
+                SELECT g.s, g.e, g.m, t.requests, t.requests_estimated, t.errors_4xx,
+                       t.errors_5xx, t.duration_count, t.duration_sum_ms
+                FROM (SELECT DISTINCT s, e, m FROM dense) AS g
+                JOIN LATERAL (
+                    SELECT * FROM %1$I AS t WHERE %4$s AND t.bucket < $1
+                    ORDER BY t.bucket DESC LIMIT 1
+                ) AS t ON TRUE
+            ),
+            x AS (
+                SELECT d.s, d.e, d.m, d.bucket,
+                       coalesce(b.requests, 0) + sum(d.requests) OVER w AS requests,
+                       coalesce(b.requests_estimated, 0) + sum(d.requests_estimated) OVER w
+                           AS requests_estimated,
+                       coalesce(b.errors_4xx, 0) + sum(d.errors_4xx) OVER w AS errors_4xx,
+                       coalesce(b.errors_5xx, 0) + sum(d.errors_5xx) OVER w AS errors_5xx,
+                       coalesce(b.duration_count, 0) + sum(d.duration_count) OVER w
+                           AS duration_count,
+                       coalesce(b.duration_sum_ms, 0) + sum(d.duration_sum_ms) OVER w
+                           AS duration_sum_ms,
+                       ARRAY[f0, f1, f2, f3, f4, f5, f6, f7, f8, f9] AS max_fwd,
+                       ARRAY[b0, b1, b2, b3, b4, b5, b6, b7, b8, b9] AS max_bwd
+                FROM dense AS d
+                LEFT JOIN base AS b ON b.s = d.s AND b.e = d.e AND b.m = d.m
+                WHERE d.present
+                WINDOW w AS (PARTITION BY d.s, d.e, d.m ORDER BY d.bucket)
+            )
+            UPDATE %1$I AS c
+            SET requests = x.requests, requests_estimated = x.requests_estimated,
+                errors_4xx = x.errors_4xx, errors_5xx = x.errors_5xx,
+                duration_count = x.duration_count, duration_sum_ms = x.duration_sum_ms,
+                max_fwd = x.max_fwd,
+                -- before lo the backward windows reach below `reach`: keep those
+                max_bwd = CASE WHEN x.bucket >= $2 THEN x.max_bwd ELSE c.max_bwd END
+            FROM x
+            WHERE %5$s AND c.bucket = x.bucket
+              AND (c.requests, c.requests_estimated, c.errors_4xx, c.errors_5xx,
+                   c.duration_count, c.duration_sum_ms, c.max_fwd,
+                   CASE WHEN x.bucket >= $2 THEN c.max_bwd END)
+                  IS DISTINCT FROM
+                  (x.requests, x.requests_estimated, x.errors_4xx, x.errors_5xx,
+                   x.duration_count, x.duration_sum_ms, x.max_fwd,
+                   CASE WHEN x.bucket >= $2 THEN x.max_bwd END)
+        $q$, lv.cum, lv.src, q, lv.tjoin, lv.cjoin) USING reach, lo;
     END LOOP;
     DROP TABLE pg_temp.analytics_cum_state;
     RETURN total;
