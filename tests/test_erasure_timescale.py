@@ -129,11 +129,14 @@ async def test_forget_user_leaves_every_touched_chunk_fully_compressed(
         mine = sum(1 for e in events if e[4] == victim)
         await conn.execute("SELECT compress_chunk(c) FROM show_chunks('analytics_events') AS c")
         assert await conn.fetchval(PARTIAL_OR_UNCOMPRESSED) == 0
-        touched, days = await conn.fetchrow(
-            "SELECT count(DISTINCT tableoid), count(DISTINCT date_trunc('day', \"timestamp\"))"
+        spread = await conn.fetchrow(
+            "SELECT count(DISTINCT tableoid) AS chunks,"
+            " count(DISTINCT date_trunc('day', \"timestamp\")) AS days"
             " FROM analytics_events WHERE user_id = $1",
             victim,
         )
+        assert spread is not None
+        touched, days = spread["chunks"], spread["days"]
         # 12 daily chunks, compressed into chunks of up to 7 days (migration 0010) where
         # the server merges them: the victim is in every one of them, on most days.
         assert days >= 10 and touched >= 2

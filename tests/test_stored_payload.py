@@ -28,7 +28,7 @@ from lib_analytics_core import AnalyticsClient, AnalyticsEvent, AnalyticsWorker,
 from lib_analytics_core._config import AnalyticsConfig
 from lib_analytics_core.events.base import COLUMN_FIELDS
 from lib_analytics_core.ingest.encoding import RowEncoder, stored_json
-from lib_analytics_core.ingest.rows import refused_row
+from lib_analytics_core.ingest.rows import Row, refused_row
 from tests._collect import collector, seed_batch
 from tests._factories import build
 
@@ -228,8 +228,8 @@ async def test_forget_user_still_erases_a_dead_letter_of_a_refused_row(
 
     user = uuid.uuid4()
     event = AnalyticsEvent.TaskCreated(task_id=uuid.uuid4(), user_id=user, command="ls")
-    row = (dt.datetime.now(dt.UTC), uuid.uuid4(), "x" * 300, "platform", user)
-    row += (stored_json(event).decode(),)
+    row: Row = (dt.datetime.now(dt.UTC), uuid.uuid4(), "x" * 300, "platform", user, "")
+    row = (*row[:5], stored_json(event).decode())
     sink = PostgresSink(AnalyticsConfig(), database_url)
     await sink.open()
     try:
