@@ -4,6 +4,7 @@ corrupt and truncated segments; processes sharing a directory; the size cap."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -104,6 +105,14 @@ async def test_sigkill_with_the_database_down_then_replay_exactly_once(
     assert worker.stats().replayed == n
 
 
+def _spool_bytes(spool_dir: Path) -> int:
+    total = 0
+    for seg in spool_dir.glob("spool-*.seg"):
+        with contextlib.suppress(FileNotFoundError):  # replayed and removed meanwhile
+            total += seg.stat().st_size
+    return total
+
+
 @pytest.mark.slow
 async def test_sigkill_mid_stream_during_an_outage_leaves_a_gapless_prefix(
     admin_url: str, database_url: str, db: asyncpg.Connection, tmp_path: Path
@@ -121,7 +130,12 @@ async def test_sigkill_mid_stream_during_an_outage_leaves_a_gapless_prefix(
             proxy.cut()
             proxy.set_mode("refuse")
             await wait_until(lambda: any(spool_dir.glob("spool-*.seg")), "spooling to start")
-            await asyncio.sleep(0.3)  # let the spool grow; the kill point is arbitrary
+            # Let the spool grow past the first batch (which may be one already stored:
+            # a batch cut after its commit is spooled too) before the kill; the kill
+            # point is otherwise arbitrary. A condition, not a pause: on a busy machine
+            # the child may spool nothing new for a long time.
+            first = _spool_bytes(spool_dir)
+            await wait_until(lambda: _spool_bytes(spool_dir) > 2 * first, "the spool to grow")
             child.send_signal(signal.SIGKILL)
         finally:
             child.kill()

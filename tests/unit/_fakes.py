@@ -12,9 +12,47 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+from lib_analytics_core.ingest import spool_io
+from lib_analytics_core.ingest._threads import in_thread
 from lib_analytics_core.ingest.encoding import Rejected, Row
 from lib_analytics_core.ingest.sinks import SinkOutcome
+
+_T = TypeVar("_T")
+
+
+class _ThreadCalls:
+    """The spool's calls running in real threads, each as a future that completes
+    when its call has returned to the event loop.
+
+    Virtual time may only move when every task waits on the clock: a spool call still
+    running in its thread is work in progress, and advancing the clock past it (a fixed
+    real-time pause used to stand in for "the thread is done") let backoffs and
+    timeouts expire on a busy machine that never would on an idle one.
+    """
+
+    pending: set[asyncio.Future[None]] = set()  # noqa: RUF012 - one registry per process
+    real = staticmethod(in_thread)
+
+    @classmethod
+    async def counted(cls, fn: Callable[..., _T], *args: Any) -> _T:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        cls.pending.add(done)
+        try:
+            return await cls.real(fn, *args)
+        finally:
+            cls.pending.discard(done)
+            done.set_result(None)
+
+    @classmethod
+    async def wait(cls) -> None:
+        loop = asyncio.get_running_loop()
+        while mine := {f for f in cls.pending if f.get_loop() is loop}:
+            await asyncio.wait(mine)
+
+
+setattr(spool_io, "in_thread", _ThreadCalls.counted)  # noqa: B010 - a private name, patched for the whole unit layer
 
 
 class FakeClock:
@@ -47,11 +85,12 @@ class FakeClock:
                 self._sleepers.remove(entry)
 
     async def settle(self) -> None:
-        """Let every task run until it waits (on the clock, the sink, or a thread)."""
+        """Let every task run until it waits on the clock or the sink: spool calls in
+        their real threads are waited for (a condition, not a pause)."""
         for _ in range(3):
             for _ in range(50):
                 await asyncio.sleep(0)
-            await asyncio.sleep(0.001)  # spool I/O runs in a real thread
+            await _ThreadCalls.wait()
 
     async def advance(self, seconds: float) -> None:
         self.t += seconds
