@@ -261,7 +261,9 @@ def _latency_row(r: Any, pcts: Sequence[float | None], **totals: Any) -> ApiLate
     )
 
 
-_SUMMED: Final = (
+#: The additive columns of a latency rollup row: summed when rows are merged, and the
+#: ones migration 0009 keeps running (prefix) sums of, so a range total is a difference.
+_COUNTS: Final = (
     "requests",
     "requests_estimated",
     "errors_4xx",
@@ -271,6 +273,14 @@ _SUMMED: Final = (
 )
 
 
+def _sum_counts(rows: Sequence[asyncpg.Record]) -> dict[str, Any]:
+    """The counts of several rollup rows of one output group, summed, and their maximum."""
+    totals: dict[str, Any] = {c: sum(r[c] for r in rows) for c in _COUNTS}
+    maxima = [r["duration_max_ms"] for r in rows if r["duration_max_ms"] is not None]
+    totals["duration_max_ms"] = max(maxima) if maxima else None
+    return totals
+
+
 def _merge_latency(
     records: list[asyncpg.Record], group_cols: list[str], limit: int
 ) -> list[ApiLatencyRow]:
@@ -278,9 +288,7 @@ def _merge_latency(
     out: list[ApiLatencyRow] = []
     for _key, group in itertools.groupby(records, key=lambda r: tuple(r[c] for c in group_cols)):
         rows = list(group)
-        totals: dict[str, Any] = {c: sum(r[c] for r in rows) for c in _SUMMED}
-        maxima = [r["duration_max_ms"] for r in rows if r["duration_max_ms"] is not None]
-        totals["duration_max_ms"] = max(maxima) if maxima else None
+        totals = _sum_counts(rows)
         keys, counts = _histogram.merge((r["hist_keys"], r["hist_counts"]) for r in rows)
         out.append(_latency_row(rows[0], _histogram.percentiles(keys, counts, _QS), **totals))
         if len(out) >= limit:
@@ -364,16 +372,6 @@ async def api_latency(
 # ------------------------------------------------------------- totals over a range
 
 
-_RUNNING: Final = (
-    "requests",
-    "requests_estimated",
-    "errors_4xx",
-    "errors_5xx",
-    "duration_count",
-    "duration_sum_ms",
-)
-
-
 def _total_sql(level: str, dims: tuple[str, ...], where: list[str], edges: str | None) -> str:
     """Counts, maximum and running rows per rollup group over the range (migrations 0007
     and 0009). ``$1``/``$2``: the whole days; ``edges``: the condition selecting the
@@ -403,7 +401,7 @@ def _total_sql(level: str, dims: tuple[str, ...], where: list[str], edges: str |
         order = f"ORDER BY {dim_list}"
     else:
         groups, join, out_dims, order = "grp AS (SELECT 1)", "TRUE", "", ""
-    running = ", ".join(_RUNNING)
+    running = ", ".join(_COUNTS)
     edge_cte, edge_join = "", ""
     if edges:
         sel = "".join(f"{d}, " for d in dims)
@@ -422,7 +420,7 @@ def _total_sql(level: str, dims: tuple[str, ...], where: list[str], edges: str |
 
     counts = ", ".join(
         count(c, "float8" if c in ("requests_estimated", "duration_sum_ms") else "bigint")
-        for c in _RUNNING
+        for c in _COUNTS
     )
     level_j = (
         "(floor(ln((extract(epoch FROM h.bucket - f.bucket) / 86400 + 1)::float8)"
@@ -511,9 +509,7 @@ def _total_row(
     edge_hists: dict[tuple[object, ...], list[tuple[Sequence[int], Sequence[int]]]],
 ) -> ApiLatencyRow:
     """One output group from its rollup groups' counts, running rows and edge hours."""
-    totals: dict[str, Any] = {c: sum(r[c] for r in rows) for c in _SUMMED}
-    maxima = [r["duration_max_ms"] for r in rows if r["duration_max_ms"] is not None]
-    totals["duration_max_ms"] = max(maxima) if maxima else None
+    totals = _sum_counts(rows)
     terms: list[_cumulative.Term] = []
     pending: list[tuple[Sequence[int], Sequence[int]]] = []
     for r in rows:
