@@ -329,3 +329,19 @@ def test_msgspec_options_of_a_class_round_trip(event: Event) -> None:
     if isinstance(event, Renamed):
         body = msgspec.json.decode(row[5])
         assert "userId" not in body and "service" not in body
+
+
+@pytest.mark.parametrize(
+    "event", [Renamed(user_id=uuid.uuid4(), service="billing", invoice_total=5)]
+)
+def test_the_http_sinks_wire_event_is_whole_under_the_classs_own_key_names(event: Event) -> None:
+    """``HttpSink`` puts the columns back into the wire event it sends a collector, under
+    the names the class encodes them with (``userId`` for a camel-case class)."""
+    from lib_analytics_core.ingest.sinks.http import _envelope
+
+    encoder = RowEncoder(AnalyticsConfig(service_name="platform"))
+    (row,) = encoder.encode([(1_700_000_000_000_000_000, event)]).rows
+    wire = dict(_envelope(row)["event"])
+    assert wire.pop("type") == event.event_type
+    assert "user_id" not in wire
+    assert msgspec.json.decode(msgspec.json.encode(wire), type=type(event)) == event

@@ -196,13 +196,24 @@ def events_defined_in(module: str) -> tuple[type[Event], ...]:
     return tuple(cls for cls in _REGISTRY.values() if cls.__module__ == module)
 
 
-def column_fields_of(event_type: str) -> tuple[str, ...]:
-    """The :data:`COLUMN_FIELDS` that ``event_type``'s registered class declares (none
-    for an unknown type): where a row's columns go back into the event's fields."""
+def column_fields_of(event_type: str) -> dict[str, str]:
+    """The :data:`COLUMN_FIELDS` that ``event_type``'s registered class declares, each
+    with the JSON key the class encodes it under (``"userId"`` for a class with
+    ``rename="camel"``); empty for an unknown type. Where a row's columns go back into
+    the event's fields: :func:`decode_event` and the HTTP sink's wire events."""
     cls = _REGISTRY.get(event_type)
-    if cls is None:
-        return ()
-    return tuple(f for f in COLUMN_FIELDS if f in cls.__struct_fields__)
+    return {} if cls is None else _column_names(cls)
+
+
+_COLUMN_NAMES: dict[type[Event], dict[str, str]] = {}
+
+
+def _column_names(cls: type[Event]) -> dict[str, str]:
+    names = _COLUMN_NAMES.get(cls)
+    if names is None:
+        encoded = dict(zip(cls.__struct_fields__, cls.__struct_encode_fields__, strict=True))
+        names = _COLUMN_NAMES[cls] = {f: encoded[f] for f in COLUMN_FIELDS if f in encoded}
+    return names
 
 
 class _Unset(enum.Enum):
@@ -233,23 +244,6 @@ def decode_event(
     return cls.from_json(_with_columns(cls, data, user_id, service))
 
 
-_COLUMN_KEYS: dict[type[Event], tuple[bytes | None, bytes | None]] = {}
-
-
-def _column_keys(cls: type[Event]) -> tuple[bytes | None, bytes | None]:
-    """The JSON keys (``"user_id":``, ``"service":``) of the column fields ``cls``
-    declares, None for one it does not declare (its encoded name, should it be renamed)."""
-    keys = _COLUMN_KEYS.get(cls)
-    if keys is None:
-        names = dict(zip(cls.__struct_fields__, cls.__struct_encode_fields__, strict=True))
-        user, svc = (names.get(f) for f in COLUMN_FIELDS)
-        keys = _COLUMN_KEYS[cls] = (
-            None if user is None else _ENCODER.encode(user) + b":",
-            None if svc is None else _ENCODER.encode(svc) + b":",
-        )
-    return keys
-
-
 def _with_columns(
     cls: type[Event], data: bytes | str, user_id: object, service: object
 ) -> bytes | str:
@@ -258,12 +252,13 @@ def _with_columns(
     In front, because msgspec keeps the *last* of repeated keys: a copy ``data`` still
     holds wins, and nothing else in ``data`` has to be parsed or searched.
     """
-    user_key, service_key = _column_keys(cls)
+    names = _column_names(cls)
+    user_key, service_key = (names.get(f) for f in COLUMN_FIELDS)
     parts = []
     if user_key is not None and user_id is not _UNSET:
-        parts.append(user_key + _ENCODER.encode(user_id))
+        parts.append(_ENCODER.encode(user_key) + b":" + _ENCODER.encode(user_id))
     if service_key is not None and isinstance(service, str):
-        parts.append(service_key + _ENCODER.encode(service))
+        parts.append(_ENCODER.encode(service_key) + b":" + _ENCODER.encode(service))
     if not parts:
         return data
     raw = (data.encode() if isinstance(data, str) else bytes(data)).lstrip()

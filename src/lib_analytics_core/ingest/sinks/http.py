@@ -58,10 +58,11 @@ def _envelope(row: Row) -> dict[str, Any]:
     timestamp, event_id, event_type, service, user_id, data = row
     fields = _decode_data(data)
     meta = fields.pop("_meta", {}) or {}
-    # ``data`` leaves the fields its columns hold to the columns; the wire event is whole.
+    # ``data`` leaves the fields its columns hold to the columns; the wire event is whole,
+    # under the keys the class encodes those fields with.
     columns = {"user_id": user_id, "service": service}
-    for name in column_fields_of(event_type):
-        fields.setdefault(name, columns[name])
+    for field, key in column_fields_of(event_type).items():
+        fields.setdefault(key, columns[field])
     return {
         "timestamp": timestamp.isoformat(),
         "event": {"type": event_type, **fields},
