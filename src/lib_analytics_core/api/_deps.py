@@ -16,6 +16,7 @@ import asyncpg
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from .._errors import AnalyticsError
 from ._database import ReadOnlyDatabase
 
 __all__ = ["Database", "Pool", "Unauthorized", "database", "pool", "require_token"]
@@ -23,7 +24,7 @@ __all__ = ["Database", "Pool", "Unauthorized", "database", "pool", "require_toke
 _bearer = HTTPBearer(auto_error=False, description="The value of ANALYTICS_API_TOKEN.")
 
 
-class Unauthorized(Exception):
+class Unauthorized(AnalyticsError):
     """Raised by :func:`require_token`; the app turns it into a 401 with WWW-Authenticate."""
 
 

@@ -34,6 +34,7 @@ import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from .._errors import AnalyticsError
 from ..events.wire import WireCatalogue, WireReject, wire_catalogue
 from .batch import enrich
 from .config import CollectorConfig
@@ -82,7 +83,7 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return _json({"error": message}, status, headers)
 
 
-class _TooLarge(Exception):
+class _TooLarge(AnalyticsError):
     pass
 
 

@@ -32,6 +32,7 @@ from typing import Any
 import msgspec
 
 from .._config import AnalyticsConfig
+from .._errors import AnalyticsError
 from ..ingest.clock import LoopClock
 from ..ingest.delivery import DeliveryPolicy
 from ..ingest.encoding import stored_json, uuid7
@@ -64,7 +65,7 @@ def _cancelling() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-class Unavailable(Exception):
+class Unavailable(AnalyticsError):
     """Neither the sink nor the spool took the rows: answer 503 with Retry-After."""
 
 

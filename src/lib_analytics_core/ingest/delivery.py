@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from .._config import AnalyticsConfig
+from .._errors import AnalyticsError
 from .clock import Clock
 from .rows import Rejected, Row
 from .sinks.base import Sink
@@ -91,7 +92,7 @@ class Backoff:
         return n
 
 
-class _SinkCancelled(Exception):
+class _SinkCancelled(AnalyticsError):
     """A sink call ended cancelled although nobody cancelled the caller."""
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import msgspec
 
+from ..._errors import AnalyticsError
 from ...events.base import column_fields_of
 from ..rows import Rejected, Row, refused_row
 from .base import SinkOutcome
@@ -50,7 +51,7 @@ _decode_data = msgspec.json.Decoder(dict[str, Any]).decode
 _encode = msgspec.json.Encoder().encode
 
 
-class CollectorRefused(Exception):
+class CollectorRefused(AnalyticsError):
     """The collector answered with a status worth retrying (429, 5xx)."""
 
 
