@@ -178,7 +178,9 @@ async def test_bad_parameters_are_readable_client_errors(
 ) -> None:
     r = await client.get(path, params=params, headers=AUTH)
     assert r.status_code == status, r.text
-    assert fragment in r.text
+    body = r.json()
+    assert set(body) == {"error", "message"} and body["error"] == "bad_request", body
+    assert fragment in body["message"]
 
 
 async def test_the_window_and_the_default_range_are_last_days(client: httpx.AsyncClient) -> None:
@@ -278,7 +280,10 @@ async def test_healthz_reports_an_unreachable_database() -> None:
             assert r.status_code == 503 and r.json()["database"] == "unreachable"
             r = await c.get("/v1/tasks", headers=AUTH)
             assert r.status_code == 503
-            assert r.json() == {"detail": "the analytics database is unavailable"}
+            assert r.json() == {
+                "error": "unavailable",
+                "message": "the analytics database is unavailable",
+            }
 
 
 async def test_the_pool_cannot_write(

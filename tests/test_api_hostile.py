@@ -86,7 +86,7 @@ async def test_date_edges_are_400_on_every_route(client: httpx.AsyncClient, path
     for params, name in DATE_EDGES:
         r = await get(client, path, **params)
         assert r.status_code == 400, (path, params, r.status_code, r.text)
-        detail = r.json()["detail"]
+        detail = r.json()["message"]
         assert name in detail and "between 2000-01-01 and 2200-01-01" in detail, (params, detail)
 
 
@@ -95,7 +95,7 @@ async def test_date_edges_are_400_on_every_route(client: httpx.AsyncClient, path
 )
 async def test_services_since_edges_are_400(client: httpx.AsyncClient, since: str) -> None:
     r = await get(client, "/v1/services", since=since)
-    assert r.status_code == 400 and "since" in r.json()["detail"], r.text
+    assert r.status_code == 400 and "since" in r.json()["message"], r.text
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,10 @@ async def test_control_characters_in_filters_are_400(
 ) -> None:
     r = await get(client, path, **{param: value})
     assert r.status_code == 400, (r.status_code, r.text)
-    assert r.json() == {"detail": f"{param} must not contain control characters"}
+    assert r.json() == {
+        "error": "bad_request",
+        "message": f"{param} must not contain control characters",
+    }
 
 
 async def test_database_text_never_reaches_the_client(
@@ -144,7 +147,11 @@ async def test_database_text_never_reaches_the_client(
         await conn.close()
     r = await get(client, "/v1/auth")
     assert r.status_code == 503
-    assert r.json() == {"detail": "the analytics query failed; the server log has the details"}
+    assert r.json() == {
+        "error": "not_migrated",
+        "message": "the analytics schema is missing or outdated in this database: "
+        "run analytics-migrate",
+    }
     assert "login_failed" not in r.text and "column" not in r.text
 
 
@@ -155,7 +162,7 @@ async def test_an_unreachable_database_is_a_generic_503() -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
             r = await c.get("/v1/tasks", headers=AUTH)
     assert r.status_code == 503
-    assert r.json() == {"detail": "the analytics database is unavailable"}
+    assert r.json() == {"error": "unavailable", "message": "the analytics database is unavailable"}
 
 
 async def test_healthz_answers_while_hostile_requests_run(database_url: str) -> None:
@@ -243,7 +250,7 @@ async def test_openapi_declares_errors_and_limits(client: httpx.AsyncClient) -> 
                 strings = [s for s in schema.get("anyOf", [schema]) if s.get("type") == "string"]
                 assert strings[0]["minLength"] == 1 and strings[0]["maxLength"] == 200
     body = spec["components"]["schemas"]["ErrorBody"]
-    assert body["required"] == ["detail"]
+    assert body["required"] == ["error", "message"]
 
 
 # --------------------------------------------------------------------- the access log

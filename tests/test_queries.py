@@ -305,8 +305,9 @@ async def test_parameter_validation(database_url: str) -> None:
 async def test_missing_schema_is_a_database_error(empty_database_url: str) -> None:
     conn = await asyncpg.connect(empty_database_url)
     try:
-        with pytest.raises(lac.DatabaseError, match="run the migrations"):
+        with pytest.raises(lac.NotMigratedError, match="run `analytics-migrate`") as caught:
             await lac.task_stats(conn, start=dt.date(2026, 1, 1), end=dt.date(2026, 1, 2))
+        assert caught.value.kind is lac.ErrorKind.NOT_MIGRATED
     finally:
         await conn.close()
 

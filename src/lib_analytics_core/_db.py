@@ -8,9 +8,11 @@ released, a DSN's connection closed, a caller's connection left open).
 
 :func:`translate` is the boundary ``_errors`` promises: inside it, asyncpg and OS
 errors become :class:`~lib_analytics_core.DatabaseUnavailableError` (the server is
-gone or unreachable) or the given :class:`~lib_analytics_core.DatabaseError` subclass
-(the server refused), each message naming the step that failed, with the driver's
-error chained as ``__cause__``. A missing privilege says which one and how to grant it.
+gone or unreachable), :class:`~lib_analytics_core.NotMigratedError` or the given
+:class:`~lib_analytics_core.DatabaseError` subclass, each message naming the step that
+failed, each carrying the one classification (``_dberrors``) as ``kind``, with the
+driver's error chained as ``__cause__``. A missing privilege says which one and how to
+grant it.
 
 :func:`advisory_lock` holds a session advisory lock for a block; releasing it never
 replaces the error that ended the block (on a dead connection the release fails too,
@@ -22,16 +24,30 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from ._errors import AnalyticsError, DatabaseError, DatabaseUnavailableError
+from ._dberrors import classify, hint
+from ._errors import (
+    AnalyticsError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    ErrorKind,
+    NotMigratedError,
+)
 
-__all__ = ["Connectable", "acquire", "advisory_lock", "is_unavailable", "translate"]
+__all__ = [
+    "DRIVER_ERRORS",
+    "Connectable",
+    "acquire",
+    "advisory_lock",
+    "is_unavailable",
+    "translate",
+    "translated",
+]
 
 logger = logging.getLogger("lib_analytics_core")
 
@@ -40,45 +56,23 @@ Connectable: TypeAlias = (
 )
 """What database-facing calls accept: a pool, a connection, or a DSN."""
 
+#: What the driver raises for a failed call (everything :func:`translate` translates).
+DRIVER_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresError,
+    asyncpg.InternalClientError,
+)
+
 CONNECT_TIMEOUT = 10.0
 """Seconds to open a connection from a DSN before reporting the database unreachable."""
 
-_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
-"""Connection exceptions, admin/crash shutdown, cannot connect now, too many connections."""
-
-_DENIED = re.compile(r"permission denied for (\w+) (\S+)")
-
 
 def is_unavailable(err: BaseException) -> bool:
-    """True when ``err`` means the server cannot be used right now (not that it refused)."""
-    if isinstance(err, (OSError, TimeoutError, asyncpg.ConnectionDoesNotExistError)):
-        return True
-    if isinstance(err, asyncpg.InterfaceError):  # misuse is not an outage; a closed link is
-        return "closed" in str(err)
-    if isinstance(err, asyncpg.PostgresError):
-        state = getattr(err, "sqlstate", "") or ""
-        return state.startswith(_UNAVAILABLE_STATES)
-    return False
-
-
-def _privilege_hint(err: BaseException) -> str:
-    if "create extension" in str(err):
-        return (
-            "creating the extension needs a superuser (or a trusted extension): have one run "
-            "CREATE EXTENSION in this database first, or migrate with --tier partitioned"
-        )
-    m = _DENIED.search(str(err))
-    if m is None:
-        return "the connecting role lacks a privilege this step needs"
-    kind, name = m.group(1), m.group(2).strip('"')
-    if kind == "schema":
-        return (
-            f"the connecting role needs CREATE (and USAGE) on schema {name}: run as the "
-            f"database owner, or GRANT CREATE ON SCHEMA {name} TO <role>"
-        )
-    if kind == "database":
-        return f"the connecting role needs CREATE on database {name}"
-    return f"the connecting role needs a privilege on {kind} {name} (or must own it)"
+    """True when ``err`` means the server cannot be used right now (not that it refused):
+    ``classify(err) is ErrorKind.UNAVAILABLE`` (``_dberrors``)."""
+    return classify(err) is ErrorKind.UNAVAILABLE
 
 
 @contextlib.contextmanager
@@ -88,20 +82,40 @@ def translate(
     """Re-raise driver errors from the block as the library's own, naming ``step``.
 
     Messages read ``"<step> failed: <driver error>"`` (``failed=""`` when ``step`` is
-    already phrased as a failure). Library errors pass through unchanged (an inner step
-    already named itself).
+    already phrased as a failure), followed by what an operator should do where
+    ``_dberrors.hint`` knows. The exception carries the one classification as ``kind``:
+    an unavailable server raises :class:`DatabaseUnavailableError`, a missing schema
+    :class:`NotMigratedError` (unless ``error`` is more specific, as a migration's
+    own :class:`MigrationError` is), anything else ``error``. Library errors pass
+    through unchanged (an inner step already named itself).
     """
     try:
         yield
     except AnalyticsError:
         raise
-    except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresError) as err:
-        detail = f"{type(err).__name__}: {err}"
-        if is_unavailable(err):
-            raise DatabaseUnavailableError(f"{step}: database unavailable: {detail}") from err
-        if isinstance(err, asyncpg.InsufficientPrivilegeError):
-            raise error(f"{step}: permission denied ({err}): {_privilege_hint(err)}") from err
-        raise error(f"{step}{failed}: {detail}") from err
+    except DRIVER_ERRORS as err:
+        raise translated(step, err, error, failed=failed) from err
+
+
+def translated(
+    step: str,
+    err: BaseException,
+    error: type[DatabaseError] = DatabaseError,
+    *,
+    failed: str = " failed",
+) -> DatabaseError:
+    """The library error :func:`translate` raises for driver error ``err`` (for the
+    callers that catch the driver's errors themselves)."""
+    kind = classify(err)
+    detail = f"{type(err).__name__}: {err}"
+    advice = hint(err)
+    if kind is ErrorKind.UNAVAILABLE:
+        return DatabaseUnavailableError(f"{step}: database unavailable: {detail}")
+    if kind is ErrorKind.PERMISSION:
+        return error(f"{step}: permission denied ({err}): {advice}", kind=kind)
+    cls = NotMigratedError if kind is ErrorKind.NOT_MIGRATED and error is DatabaseError else error
+    message = f"{step}{failed}: {detail}"
+    return cls(f"{message} ({advice})" if advice else message, kind=kind)
 
 
 @contextlib.asynccontextmanager

@@ -12,14 +12,19 @@ where an answer has more to say (the collector's per-event ``rejected`` list, a
 dashboard, an SDK, a probe) needs one error parser, and a code survives rewording.
 
 Nothing here imports a web framework: the API (FastAPI) and the collector (its own ASGI
-routes) both encode the dict this returns.
+routes) both encode the dict this returns. :func:`database_error` is the one answer to a
+failed database call, derived from the one classification (``_dberrors``): the
+database's own text names tables, roles and values, so it goes to the server log, and
+the client gets the kind's code and a sentence that says what to do.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-__all__ = ["ERROR_CODES", "error_body"]
+from ._errors import ErrorKind
+
+__all__ = ["DATABASE_ERRORS", "ERROR_CODES", "database_error", "error_body"]
 
 #: The codes an error body may carry, with the HTTP status each usually goes with (a
 #: server may answer a code with another status where its clients need it, e.g. the
@@ -43,3 +48,45 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     if code not in ERROR_CODES:
         raise ValueError(f"unknown error code {code!r}; add it to ERROR_CODES")
     return {"error": code, "message": message, **extra}
+
+
+_FAILED: Final = "the analytics query failed; the server log has the details"
+
+#: Status, code and client-facing message of a failed database call, by its kind.
+DATABASE_ERRORS: Final[dict[ErrorKind, tuple[int, str, str]]] = {
+    ErrorKind.UNAVAILABLE: (503, "unavailable", "the analytics database is unavailable"),
+    ErrorKind.CONFLICT: (
+        503,
+        "unavailable",
+        "the analytics database is busy with a conflicting operation; retry",
+    ),
+    ErrorKind.TIMEOUT: (
+        503,
+        "timeout",
+        "the query took too long and was cancelled; try a shorter range",
+    ),
+    ErrorKind.NOT_MIGRATED: (
+        503,
+        "not_migrated",
+        "the analytics schema is missing or outdated in this database: run analytics-migrate",
+    ),
+    ErrorKind.MISCONFIGURED: (
+        503,
+        "unavailable",
+        "the analytics database is not reachable as configured; the server log says why",
+    ),
+    ErrorKind.PERMISSION: (
+        503,
+        "unavailable",
+        "the server's database login lacks a privilege; the server log says which",
+    ),
+    ErrorKind.REFUSED: (400, "bad_request", "a parameter value was rejected by the database"),
+    ErrorKind.DUPLICATE: (500, "internal", _FAILED),
+    ErrorKind.INTERNAL: (500, "internal", _FAILED),
+}
+
+
+def database_error(kind: ErrorKind, **extra: Any) -> tuple[int, dict[str, Any]]:
+    """Status and body of a failed database call of ``kind`` (no database text)."""
+    status, code, message = DATABASE_ERRORS[kind]
+    return status, error_body(code, message, **extra)

@@ -19,11 +19,15 @@ Authentication is a single bearer token (``ANALYTICS_API_TOKEN``) on everything 
 ``/v1/``. The dashboard page and its static assets are public (they contain no data);
 the page asks for the token once and keeps it in ``sessionStorage``.
 
-Bad parameters never reach the database: FastAPI rejects wrong types with 422; dates
-outside the supported years, control characters in filters and the query layer's
-:class:`QueryError` (range order, maximum range, limits) become 400 with a message naming
-the parameter (``_params.py``). Database failures answer 503 with a generic message: the
-database's own text goes to the server log, never to the client.
+Every error answer has the one body of ``_http_errors`` (``{"error": code, "message":
+...}``, shared with the collector). Bad parameters never reach the database: FastAPI
+rejects wrong types with 422; dates outside the supported years, control characters in
+filters and the query layer's :class:`QueryError` (range order, maximum range, limits)
+become 400 with a message naming the parameter (``_params.py``); both carry
+``"error": "bad_request"``. A failed database call answers what its kind says
+(``_http_errors.database_error``: 503 ``unavailable``/``timeout``/``not_migrated``, 400
+for a value the database refused, 500 ``internal`` for a bug) with a sentence of ours:
+the database's own text goes to the server log, never to the client.
 
 ``/docs`` (Swagger UI) is off: FastAPI loads it from a public CDN without integrity
 checks, on the dashboard's origin. ``/openapi.json`` stays, for any local viewer.
@@ -35,12 +39,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import asyncpg
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from .._errors import ConfigurationError, DatabaseError, DatabaseUnavailableError, QueryError
+from .._errors import ConfigurationError, DatabaseError, QueryError
+from .._http_errors import database_error, error_body
 from . import routes_ops, routes_questions, routes_v1
 from ._cache import DEFAULT_CACHE_TTL_S, ResponseCache
 from ._database import DEFAULT_POOL_MAX_SIZE, DEFAULT_STATEMENT_TIMEOUT_MS, ReadOnlyDatabase
@@ -105,6 +110,8 @@ def create_app(
     app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(QueryError, _bad_query)
     app.add_exception_handler(DatabaseError, _db_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(Exception, _internal)
     app.include_router(routes_v1.router)
     app.include_router(routes_questions.router)
     app.include_router(routes_ops.router)
@@ -118,32 +125,43 @@ def create_app(
 
 async def _unauthorized(_request: Request, _exc: Exception) -> Response:
     return JSONResponse(
-        {"detail": "missing or invalid bearer token"},
+        error_body("unauthorized", "missing or invalid bearer token"),
         status_code=401,
         headers={"WWW-Authenticate": "Bearer"},
     )
 
 
 async def _bad_query(_request: Request, exc: Exception) -> Response:
-    return JSONResponse({"detail": str(exc)}, status_code=400)
+    return JSONResponse(error_body("bad_request", str(exc)), status_code=400)
+
+
+async def _invalid_request(_request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 (a parameter of the wrong type or shape), in the one error body:
+    one sentence naming each parameter, instead of pydantic's list of objects."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(error_body("bad_request", _validation_message(exc)), status_code=422)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = [str(p) for p in error.get("loc", ()) if p not in ("query", "path", "body")]
+        name = ".".join(where) or "request"
+        parts.append(f"{name}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "the request's parameters are invalid"
 
 
 async def _db_error(_request: Request, exc: Exception) -> Response:
     # The database's text can name tables, roles or values: log it, do not send it.
-    logger.warning("analytics API query failed: %s", exc)
     assert isinstance(exc, DatabaseError)
-    status, detail = _public_error(exc)
-    return JSONResponse({"detail": detail}, status_code=status)
+    logger.warning("analytics API query failed (%s): %s", exc.kind.value, exc)
+    status, body = database_error(exc.kind)
+    return JSONResponse(body, status_code=status)
 
 
-def _public_error(exc: DatabaseError) -> tuple[int, str]:
-    """Status and client-facing message of a database failure (no database text)."""
-    cause = exc.__cause__
-    if isinstance(cause, asyncpg.DataError):
-        # SQLSTATE class 22: a value the database cannot take (what validation missed).
-        return 400, "a parameter value was rejected by the database"
-    if isinstance(cause, asyncpg.QueryCanceledError):
-        return 503, "the query took too long and was cancelled; try a shorter range"
-    if isinstance(exc, DatabaseUnavailableError):
-        return 503, "the analytics database is unavailable"
-    return 503, "the analytics query failed; the server log has the details"
+async def _internal(_request: Request, exc: Exception) -> Response:
+    """Anything unhandled: a bug. Starlette logs the traceback after this answers."""
+    return JSONResponse(
+        error_body("internal", "the server failed to answer; its log has the details"),
+        status_code=500,
+    )

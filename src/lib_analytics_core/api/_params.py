@@ -97,16 +97,23 @@ Text = Annotated[
 
 
 class ErrorBody(BaseModel):
-    """The body of every 400, 401 and 503: a human-readable ``detail``."""
+    """The body of every error answer (``_http_errors``): a stable ``error`` code for
+    programs and a ``message`` for people."""
 
-    detail: str
+    error: str
+    message: str
 
 
 #: Declared on every /v1 route, so the OpenAPI document lists what a client can receive.
 ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     400: {"model": ErrorBody, "description": "A parameter is outside its documented limits."},
     401: {"model": ErrorBody, "description": "Missing or invalid bearer token."},
-    503: {"model": ErrorBody, "description": "The database is unavailable or timed out."},
+    422: {"model": ErrorBody, "description": "A parameter has the wrong type or shape."},
+    500: {"model": ErrorBody, "description": "A bug; the server log has the details."},
+    503: {
+        "model": ErrorBody,
+        "description": "The database is unavailable, not migrated, or the query timed out.",
+    },
 }
 
 

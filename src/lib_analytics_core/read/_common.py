@@ -16,7 +16,8 @@ from typing import Any, Final, TypeVar
 
 import asyncpg
 
-from .._errors import DatabaseError, DatabaseUnavailableError, QueryError
+from .._db import translate
+from .._errors import QueryError
 from . import histogram as _histogram
 from .window import EARLIEST, LATEST
 
@@ -134,25 +135,11 @@ def _equals(where: list[str], args: list[object], filters: dict[str, str | None]
 
 
 async def _fetch(db: Any, sql: str, *args: object) -> list[asyncpg.Record]:
-    """Run one read; translate driver errors so callers catch the library's types."""
-    try:
+    """Run one read; driver errors become the library's (``_db.translate``: the one
+    classification, so a missing schema is a ``NotMigratedError``, an overloaded or
+    shut-down server a ``DatabaseUnavailableError``, every one with its ``kind``)."""
+    with translate("analytics query"):
         rows: list[asyncpg.Record] = await db.fetch(sql, *args)
-    except asyncpg.UndefinedTableError as err:
-        raise DatabaseError(
-            "the analytics aggregates do not exist in this database: run the migrations "
-            "(`analytics-migrate all`) first"
-        ) from err
-    except asyncpg.InsufficientPrivilegeError as err:
-        raise DatabaseError(
-            "permission denied reading the analytics aggregates: grant the role "
-            "analytics_reader to this login (see docs)"
-        ) from err
-    except (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as err:
-        raise DatabaseUnavailableError(f"database unavailable: {err}") from err
-    except asyncpg.PostgresError as err:
-        raise DatabaseError(f"analytics query failed ({err.sqlstate}): {err}") from err
-    except (OSError, TimeoutError, asyncpg.InterfaceError) as err:
-        raise DatabaseUnavailableError(f"database unavailable: {type(err).__name__}") from err
     return rows
 
 

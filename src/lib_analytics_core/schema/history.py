@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from .._db import translate
-from .._errors import ChecksumMismatchError, MigrationError
+from .._errors import ChecksumMismatchError, ErrorKind, MigrationError
 from .facts import HISTORY_TABLE
 from .server import SchemaTier, ServerInfo, TierChoice, choose_tier, detect_server, requested_tier
 from .timescale import DEFAULT_RETRY, RefreshRetry
@@ -170,8 +170,6 @@ LOCK_TIMEOUT = "10s"
 a lock (a policy job working on the relation it alters) gives up, the transaction rolls
 back and is retried, instead of queueing every writer behind its lock request."""
 
-_TRANSIENT = (asyncpg.DeadlockDetectedError, asyncpg.LockNotAvailableError)
-
 
 async def apply_migration(
     conn: asyncpg.Connection[Any],
@@ -193,7 +191,7 @@ async def apply_migration(
             await _apply_once(conn, mig, statements, tier, pending)
             return
         except MigrationError as err:
-            if not isinstance(err.__cause__, _TRANSIENT) or attempt == len(delays):
+            if err.kind is not ErrorKind.CONFLICT or attempt == len(delays):
                 raise
             logger.info("migration %s: %s; retrying in %.2fs", mig.name, err, delays[attempt])
             await asyncio.sleep(delays[attempt])
