@@ -97,9 +97,9 @@
     if (!resp.ok) {
       let detail = resp.statusText;
       try {
+        // The one error body of the API and the collector: {"error": code, "message": text}.
         const body = await resp.json();
-        detail = typeof body.detail === 'string' ? body.detail
-          : (body.detail || []).map((d) => `${(d.loc || []).slice(-1)[0]}: ${d.msg}`).join('; ');
+        if (typeof body.message === 'string') detail = body.message;
       } catch (_) { /* not JSON */ }
       throw new Error(`${path}: ${resp.status} ${detail}`);
     }
