@@ -38,6 +38,7 @@ from lib_analytics_core.read._common import epoch_sql
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import _explore_bench
 import bench_queries
 from _common import bench_database, database_url, summarize, table, with_database
 
@@ -276,6 +277,47 @@ async def _side_by_side(conn: Any, start: dt.datetime, end: dt.datetime) -> dict
     return out
 
 
+async def run_issue25(admin: str, reuse: str) -> dict[str, Any]:
+    """Only issue 25's figures (explore, timeline, drill-down, export) on a loaded
+    database: what ``--issue25`` runs, so they can be measured in a short locked run."""
+    url = with_database(admin, reuse)
+    conn = await asyncpg.connect(url)
+    try:
+        now: dt.datetime = await conn.fetchval("SELECT now()")
+        total = int(await conn.fetchval("SELECT count(*) FROM analytics_events"))
+        users = int(await conn.fetchval("SELECT count(DISTINCT user_id) FROM analytics_events"))
+        size = await conn.fetchval(
+            "SELECT pg_size_pretty(pg_total_relation_size('analytics_events'))"
+            " || ' (' || (SELECT pg_size_pretty(sum(pg_relation_size(i.indexrelid)))"
+            " FROM pg_inherits h JOIN pg_index i ON i.indrelid = h.inhrelid"
+            " WHERE h.inhparent = 'analytics_events'::regclass) || ' of indexes)'"
+        )
+    finally:
+        await conn.close()
+    end = now.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+    figures = await _explore_bench.issue25(url, end)
+    print(
+        table(
+            f"Explore at {total:,} raw events, {users:,} users (library vs straightforward SQL)",
+            ["question", "rows in range", "p50 ms", "p95 ms", "raw p50 ms", "raw p95 ms"],
+            [
+                [k, v["rows_in_range"], v["p50_ms"], v["p95_ms"], v["raw_p50_ms"], v["raw_p95_ms"]]
+                for k, v in figures["explore"].items()
+            ],
+        )
+    )
+    print(
+        table(
+            "Drill-down and hour x endpoint, 7 days",
+            ["question", "p50 ms", "p95 ms", "raw p50 ms", "raw p95 ms", "raw/lib p50"],
+            [[k, *v.values()] for k, v in figures["drilldown"].items()],
+        )
+    )
+    print(f"timeline: {figures['timeline']}")
+    print(f"export: {figures['export']}")
+    return {"events": total, "users": users, "events_table": size, **figures}
+
+
 async def run(
     admin: str, events: int, reuse: str | None, raw_mode: str, refresh_reps: int = 3
 ) -> dict[str, Any]:
@@ -362,14 +404,62 @@ async def run(
     }
 
 
+async def load_into(admin: str, name: str, events: int, users: int) -> dict[str, Any]:
+    """Create database ``name`` (migrated), load ``events`` over the last 91 days from
+    ``users`` distinct users, vacuum, and keep it for ``--database name`` runs."""
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = with_database(admin, name)
+    conn = await asyncpg.connect(url)
+    try:
+        await lac.migrate(conn)
+        now: dt.datetime = await conn.fetchval("SELECT now()")
+    finally:
+        await conn.close()
+    end = now.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+    info = await bench_queries.load_raw(url, events, end - dt.timedelta(days=91), end, users)
+    info["vacuum_s"] = round(await _vacuum(url), 1)
+    return {"database": name, "users": users, **info}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument(
+        "--load-into", metavar="NAME", help="only create and load database NAME (kept), then exit"
+    )
+    p.add_argument(
+        "--users",
+        type=int,
+        default=100_000,
+        help="distinct user ids of the generated events (issue 25: 100,000)",
+    )
     p.add_argument("--database-url", help="admin DSN of the server (default: local)")
     p.add_argument("--events", type=int, default=5_000_000)
     p.add_argument("--database", help="reuse this already loaded database (kept)")
     p.add_argument("--raw", choices=("all", "some"), help="raw SQL for every question or a few")
     p.add_argument("--refresh-reps", type=int, default=3, help="runs of the one-day refresh")
+    p.add_argument(
+        "--issue25",
+        action="store_true",
+        help="only issue 25's figures (explore, timeline, drill-down, CSV export); "
+        "needs --database",
+    )
     args = p.parse_args()
+    if args.issue25:
+        if not args.database:
+            p.error("--issue25 needs --database NAME (a loaded database)")
+        figures = asyncio.run(run_issue25(database_url(args.database_url), args.database))
+        print(json.dumps(figures))
+        return 0
+    if args.load_into:
+        loaded = asyncio.run(
+            load_into(database_url(args.database_url), args.load_into, args.events, args.users)
+        )
+        print(json.dumps(loaded))
+        return 0
     raw_mode = args.raw or ("all" if args.events <= 2_000_000 else "some")
     result = asyncio.run(
         run(

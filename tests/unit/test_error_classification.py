@@ -8,7 +8,7 @@ must behave as the kind says:
 * ``_db.translate``/``translated``: the library error carries the kind; unavailable is
   a ``DatabaseUnavailableError``, a missing schema a ``NotMigratedError``;
 * ``_db.is_unavailable`` and ``ingest.errors.is_transient/is_duplicate``;
-* the read side's one execution point (``read._common._fetch``);
+* the read side's one execution point (``read._exec.fetch``);
 * the API's error handler (status and the one error body, no database text);
 * the PostgreSQL writer: retry (raise) when ``kind.retry``, the idempotent path on a
   duplicate, bisection into refused rows otherwise.
@@ -53,7 +53,7 @@ from lib_analytics_core._dberrors import BY_CLASS, BY_STATE, classify, describe,
 from lib_analytics_core._http_errors import DATABASE_ERRORS, ERROR_CODES, database_error
 from lib_analytics_core.ingest.errors import is_duplicate, is_transient, not_ready_hint
 from lib_analytics_core.ingest.sinks.postgres import BatchWriter
-from lib_analytics_core.read._common import _fetch
+from lib_analytics_core.read import _exec
 
 K = ErrorKind
 
@@ -146,11 +146,11 @@ def test_pgbouncer_refusing_a_startup_parameter_is_a_configuration_not_an_outage
 
 async def _read_kind(err: BaseException) -> DatabaseError:
     class FailingDb:
-        async def fetch(self, sql: str, *args: object) -> list[Any]:
+        async def fetch(self, sql: str, *args: object, **kwargs: object) -> list[Any]:
             raise err
 
     with pytest.raises(DatabaseError) as caught:
-        await _fetch(FailingDb(), "SELECT 1")
+        await _exec.fetch(FailingDb(), "test", "SELECT 1")
     return caught.value
 
 
@@ -232,11 +232,16 @@ async def check_layers(err: BaseException) -> ErrorKind:
         assert translated("step", err).kind is kind
 
         read = await _read_kind(err)
-        assert read.kind is kind and read.__cause__ is err
-        assert isinstance(read, DatabaseUnavailableError) is (kind is K.UNAVAILABLE)
+        if isinstance(err, TimeoutError):
+            # The read layer's fetch(timeout=...) expiring is its own time limit: "ask a
+            # smaller question" (TIMEOUT), not "the server is down".
+            assert read.kind is K.TIMEOUT
+        else:
+            assert read.kind is kind and read.__cause__ is err
+            assert isinstance(read, DatabaseUnavailableError) is (kind is K.UNAVAILABLE)
 
         status, body = await _api_answer(read)
-        assert (status, body) == database_error(kind)
+        assert (status, body) == database_error(read.kind)
         assert set(body) == {"error", "message"} and body["error"] in ERROR_CODES
         assert "secret_table" not in body["message"]
 

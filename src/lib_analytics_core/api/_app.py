@@ -1,9 +1,11 @@
 """The read-only HTTP API and dashboard (FastAPI): ``create_app`` assembles it.
 
-The routes live at module level, in routers (``routes_v1.py``: the ``/v1`` questions;
-``routes_questions.py``: slowest endpoints, overview, event trends; ``routes_ops.py``:
-``/healthz`` and the page); they get the database and the token check
-through dependencies (``_deps.py``) that read ``app.state``. This module only builds the
+The routes live at module level, in one router per family of questions
+(``routes_v1.py``: the precomputed series; ``routes_questions.py``: slowest endpoints,
+overview, event trends; ``routes_explore.py``: explore and event fields;
+``routes_users.py``: a user's summary and timeline; ``routes_ops.py``: ``/healthz`` and
+the page), all declared through ``_routing.py``; they get the database and the token
+check through dependencies (``_deps.py``) that read ``app.state``. This module only builds the
 app: the database, the token, the middleware, the error handlers, the routers, the
 static assets.
 
@@ -46,7 +48,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .._errors import ConfigurationError, DatabaseError, QueryError
 from .._http_errors import database_error, error_body
-from . import routes_ops, routes_questions, routes_v1
+from . import routes_explore, routes_ops, routes_questions, routes_users, routes_v1
 from ._cache import DEFAULT_CACHE_TTL_S, ResponseCache
 from ._database import DEFAULT_POOL_MAX_SIZE, DEFAULT_STATEMENT_TIMEOUT_MS, ReadOnlyDatabase
 from ._deps import Unauthorized
@@ -114,6 +116,8 @@ def create_app(
     app.add_exception_handler(Exception, _internal)
     app.include_router(routes_v1.router)
     app.include_router(routes_questions.router)
+    app.include_router(routes_explore.router)
+    app.include_router(routes_users.router)
     app.include_router(routes_ops.router)
     app.mount(
         "/static",

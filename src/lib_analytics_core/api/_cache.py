@@ -31,6 +31,10 @@ __all__ = ["DEFAULT_CACHE_TTL_S", "ResponseCache"]
 DEFAULT_CACHE_TTL_S: Final = 2.0
 #: The most answers kept (a dashboard view is about ten).
 DEFAULT_MAX_ENTRIES: Final = 512
+#: The largest answer kept (bytes). A larger one (a CSV export streamed chunk by chunk,
+#: ``_csv.py``) passes through without being copied: keeping it would hold the whole
+#: export in memory, which streaming exists to avoid.
+MAX_CACHED_BYTES: Final = 1 << 20
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -105,19 +109,25 @@ class ResponseCache:
         """Run the app, passing its answer through and keeping a 200 one."""
         start: Message | None = None
         chunks: list[bytes] = []
+        size = 0
         complete = False
 
         async def capture(message: Message) -> None:
-            nonlocal start, complete
+            nonlocal start, complete, size
             if message["type"] == "http.response.start":
                 start = message
             elif message["type"] == "http.response.body":
-                chunks.append(bytes(message.get("body", b"")))
+                body = message.get("body", b"")
+                size += len(body)
+                if size <= MAX_CACHED_BYTES:
+                    chunks.append(bytes(body))
+                else:
+                    chunks.clear()  # too large to keep: pass the rest through
                 complete = not message.get("more_body", False)
             await send(message)
 
         await self.app(scope, receive, capture)
-        if start is None or start.get("status") != 200 or not complete:
+        if start is None or start.get("status") != 200 or not complete or size > MAX_CACHED_BYTES:
             return None
         return _Answer(time.monotonic() + self.ttl_s, dict(start), b"".join(chunks))
 

@@ -16,7 +16,7 @@ provider or error type contains a control character.
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
 import datetime as _dt
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import Query
 from pydantic import BaseModel
@@ -28,6 +28,7 @@ from ..read import window as _window
 __all__ = [
     "DATE_PATTERN",
     "ERROR_RESPONSES",
+    "CsvFormat",
     "DateTime",
     "End",
     "Limit",
@@ -92,6 +93,17 @@ Text = Annotated[
         min_length=1,
         max_length=200,
         description="Exact match; 1-200 characters, no control characters (else a 400).",
+    ),
+]
+
+
+#: ``format=csv``: the same rows as a streamed CSV file (``_csv.py``).
+CsvFormat = Annotated[
+    Literal["json", "csv"],
+    Query(
+        alias="format",
+        description="`json` (default) or `csv`: the same rows as CSV, streamed, with a "
+        "header line (date-times ISO 8601 UTC, empty cells for null).",
     ),
 ]
 

@@ -40,25 +40,31 @@ REDACTED: Final = "[redacted]"
 ACCESS_LOGGER: Final = "uvicorn.access"
 
 #: Query parameters whose values are logged as sent: the API's and the dashboard's own,
-#: none of which can hold a secret. Every other parameter's value is redacted.
+#: none of which can hold a secret. Every other parameter's value is redacted, explore's
+#: ``filter`` among them: its values are whatever a user typed (an email address, ...).
 LOGGED_PARAMETERS: Final = frozenset(
     {
+        "before",
         "by",
         "by_day",
+        "compare",
         "days",
         "end",
         "endpoint",
         "error_type",
         "event_type",
+        "format",
         "granularity",
         "group_by",
         "limit",
         "max_staleness_minutes",
+        "measure",
         "method",
         "provider",
         "service",
         "since",
         "start",
+        "top",
     }
 )
 

@@ -1,35 +1,27 @@
-"""``/v1`` routes for the one-request questions: slowest endpoints, the KPI overview, and
-the trend of any event type (``read/questions.py``).
+"""``/v1`` routes of the one-request questions: slowest endpoints, the KPI overview (with
+the previous period), event trends and the event-type picker.
 
-A module-level router with the same bearer-token dependency as every ``/v1`` route
-(``_deps.require_token``); ``create_app`` includes it; the database is the app's
-(``request.app.state.db``).
+Declared the one way every route module declares them (``_routing.py``).
 """
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
-import datetime as _dt
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import asyncpg
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Query
 from fastapi.responses import Response
 
-from ..read import queries as q
-from ..read import questions as qq
-from ._deps import require_token
-from ._params import ERROR_RESPONSES, End, Since, Start, Text, bounded, resolve, text
-from ._responses import Series
-from ._responses import json_response as _json
+from ..read import _common as limits
+from ..read import catalog, events, latency
+from ..read import overview as ov
+from ._deps import Pool
+from ._params import CsvFormat, End, Since, Start, Text, bounded, resolve, text
+from ._responses import Series, json_response
+from ._routing import get, series, v1_router
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/v1",
-    dependencies=[Depends(require_token)],
-    tags=["analytics"],
-    responses=ERROR_RESPONSES,
-)
+router = v1_router()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,74 +29,105 @@ class EventTypes:
     event_types: list[str]
 
 
-async def _pool(request: Request) -> "asyncpg.Pool[Any]":
-    pool: asyncpg.Pool[Any] = await request.app.state.db.pool()
-    return pool
-
-
-@router.get(
+@get(
+    router,
     "/endpoints/top",
-    response_model=Series[q.ApiLatencyRow],
-    description="The slowest (or busiest, or most failing) endpoints over the range: one "
-    "row per service, endpoint and method, sorted descending by `by` (ties by requests). "
-    f"Ranges up to {q.MAX_DAILY_RANGE.days} days; longer is a 400.",
+    model=Series[latency.ApiLatencyRow],
+    max_range=limits.MAX_DAILY_RANGE,
+    csv=True,
 )
 async def top_endpoints(  # noqa: PLR0917 - FastAPI query parameters
-    request: Request,
+    db: Pool,
     start: Start = None,
     end: End = None,
     service: Text = None,
     by: Literal["p95", "p99", "error_rate", "requests"] = "p95",
-    limit: Annotated[int, Query(ge=1, le=qq.MAX_TOP_ENDPOINTS)] = qq.DEFAULT_TOP_ENDPOINTS,
+    limit: Annotated[
+        int, Query(ge=1, le=latency.MAX_TOP_ENDPOINTS)
+    ] = latency.DEFAULT_TOP_ENDPOINTS,
+    fmt: CsvFormat = "json",
 ) -> Response:
-    """Top endpoints by p95, p99, error rate or requests."""
-    lo, hi = resolve(start, end)
-    rows = await qq.top_endpoints(
-        await _pool(request), lo, hi, by=by, limit=limit, service=text(service, "service")
+    """The slowest (or busiest, or most failing) endpoints over the range: one row per
+    service, endpoint and method, sorted descending by `by` (ties by requests). Each row
+    leads to its drill-down: `/v1/api-latency?group_by=endpoint` with its service,
+    endpoint and method."""
+    return await series(
+        latency.top_endpoints,
+        db,
+        *resolve(start, end),
+        row=latency.ApiLatencyRow,
+        fmt=fmt,
+        name="top-endpoints",
+        by=by,
+        limit=limit,
+        service=text(service, "service"),
     )
-    return _json(Series(start=lo, end=hi, rows=rows))
 
 
-@router.get("/overview", response_model=qq.Overview)
-async def overview(request: Request, start: Start = None, end: End = None) -> Response:
+@get(
+    router,
+    "/overview",
+    model=ov.Overview | ov.OverviewComparison,
+    max_range=limits.MAX_DAILY_RANGE,
+)
+async def overview(
+    db: Pool,
+    start: Start = None,
+    end: End = None,
+    compare: Annotated[
+        bool,
+        Query(
+            description="Answer `{current, previous}`: the cards of the range and of the "
+            "previous period of equal length, for each card's change."
+        ),
+    ] = False,
+) -> Response:
     """Every KPI card in one answer. `dau` counts the distinct users of `dau_day`: the
-    last whole UTC day inside the range, or today so far if the range holds only today."""
+    last whole UTC day inside the range, or today so far if the range holds only today.
+    With `compare=true` the answer is `{current, previous}`, `previous` the cards of
+    `[start - (end - start), start)` (null before 2000-01-01)."""
     lo, hi = resolve(start, end)
-    return _json(await qq.overview(await _pool(request), lo, hi))
+    if compare:
+        return json_response(await ov.overview_comparison(db, start=lo, end=hi))
+    return json_response(await ov.overview(db, start=lo, end=hi))
 
 
-@router.get(
+@get(
+    router,
     "/events/trends",
-    response_model=Series[qq.EventTrendRow],
-    description="Events and distinct users per hour or day, event type and service, for "
-    f"every stored event type (custom ones included). Ranges up to {q.MAX_HOURLY_RANGE.days}"
-    f" days hourly, {q.MAX_DAILY_RANGE.days} days daily; longer is a 400.",
+    model=Series[events.EventTrendRow],
+    csv=True,
+    note=f"Ranges up to {limits.MAX_HOURLY_RANGE.days} days hourly, "
+    f"{limits.MAX_DAILY_RANGE.days} days daily; longer is a 400.",
 )
 async def event_trends(  # noqa: PLR0917 - FastAPI query parameters
-    request: Request,
+    db: Pool,
     start: Start = None,
     end: End = None,
     granularity: Literal["hour", "day"] = "day",
     event_type: Text = None,
     service: Text = None,
-    limit: Annotated[int, Query(ge=1, le=q.MAX_LIMIT)] = q.DEFAULT_LIMIT,
+    limit: Annotated[int, Query(ge=1, le=limits.MAX_LIMIT)] = limits.DEFAULT_LIMIT,
+    fmt: CsvFormat = "json",
 ) -> Response:
-    """Events and distinct users per bucket, event type and service."""
-    lo, hi = resolve(start, end)
-    rows = await qq.event_trends(
-        await _pool(request),
-        lo,
-        hi,
+    """Events and distinct users per hour or day, event type and service, for every
+    stored event type (custom ones included)."""
+    return await series(
+        events.event_trends,
+        db,
+        *resolve(start, end),
+        row=events.EventTrendRow,
+        fmt=fmt,
+        name="event-trends",
         granularity=granularity,
         event_type=text(event_type, "event_type"),
         service=text(service, "service"),
         limit=limit,
     )
-    return _json(Series(start=lo, end=hi, rows=rows))
 
 
-@router.get("/events/types", response_model=EventTypes)
-async def event_types(request: Request, since: Since = None) -> Response:
+@get(router, "/events/types", model=EventTypes)
+async def event_types(db: Pool, since: Since = None) -> Response:
     """Event types stored since `since` (for a picker), custom ones included."""
-    lo: _dt.datetime | None = bounded(since, "since")
-    return _json(EventTypes(event_types=await qq.list_event_types(await _pool(request), lo)))
+    lo = bounded(since, "since")
+    return json_response(EventTypes(event_types=await catalog.list_event_types(db, since=lo)))

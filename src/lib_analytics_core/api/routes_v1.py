@@ -1,54 +1,35 @@
-"""The ``/v1`` routes: one GET per typed query, behind the bearer token.
+"""``/v1`` routes of the precomputed questions: users, tasks, API latency (and an
+endpoint's drill-down), integrations, auth, cocoons, errors, services, the window and
+the data's health.
 
-A module-level :class:`~fastapi.APIRouter` whose dependencies carry the token check
-(``_deps.require_token``); each route takes the pool as a dependency (``_deps.Pool``) and
-answers through :func:`~._responses.json_response`. ``create_app`` includes it.
+Declared the one way every route module declares them (``_routing.py``): a module-level
+router behind the token, the description from the docstring, the pool as a dependency,
+``format=csv`` on every series.
 """
 
 # No `from __future__ import annotations`: FastAPI resolves these annotations at runtime.
 import datetime as _dt
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Query
 from fastapi.responses import Response
 
-from ..read import queries as q
+from ..read import _common as limits
+from ..read import activity, auth, catalog, cocoons, errors, integrations, latency, tasks
 from ..read import window as _window
 from ..schema.health import DEFAULT_MAX_STALENESS, schema_health
-from ._deps import Pool, require_token
-from ._params import ERROR_RESPONSES, End, Limit, Since, Start, Text, bounded, resolve, text
+from ._csv import csv_response
+from ._deps import Pool
+from ._params import CsvFormat, End, Limit, Since, Start, Text, bounded, resolve, text
 from ._responses import Series, Services, WindowBody, json_response
+from ._routing import get, series, v1_router
 
 __all__ = ["router"]
 
-_T = TypeVar("_T")
-
-router = APIRouter(
-    prefix="/v1",
-    dependencies=[Depends(require_token)],
-    tags=["analytics"],
-    responses=ERROR_RESPONSES,
-)
+router = v1_router()
 
 
-def _described(summary: str, maximum: _dt.timedelta) -> str:
-    """A route's OpenAPI description with its range limit, from the query layer's constant."""
-    return f"{summary} Ranges up to {maximum.days} days; longer is a 400."
-
-
-async def _series(
-    fn: Callable[..., Awaitable[list[_T]]],
-    db: Any,
-    lo: _dt.datetime,
-    hi: _dt.datetime,
-    **kwargs: Any,
-) -> Response:
-    rows = await fn(db, start=lo, end=hi, **kwargs)
-    return json_response(Series(start=lo, end=hi, rows=rows))
-
-
-@router.get("/window", response_model=WindowBody)
+@get(router, "/window", model=WindowBody)
 async def window(
     days: Annotated[
         int, Query(ge=1, le=_window.MAX_WINDOW_DAYS, description="How many days.")
@@ -60,36 +41,52 @@ async def window(
     return json_response(WindowBody(start=w.start, end=w.end, days=w.days))
 
 
-@router.get(
+@get(
+    router,
     "/active-users",
-    response_model=Series[q.ActiveUsersRow],
-    description=_described(
-        "DAU, WAU and MAU per day (exact distinct counts).", q.MAX_ACTIVE_USERS_RANGE
-    ),
+    model=Series[activity.ActiveUsersRow],
+    max_range=limits.MAX_ACTIVE_USERS_RANGE,
+    csv=True,
 )
-async def active_users(db: Pool, start: Start = None, end: End = None) -> Response:
+async def active_users(
+    db: Pool, start: Start = None, end: End = None, fmt: CsvFormat = "json"
+) -> Response:
     """DAU, WAU and MAU per day (exact distinct counts)."""
-    return await _series(q.active_users, db, *resolve(start, end))
+    return await series(
+        activity.active_users,
+        db,
+        *resolve(start, end),
+        row=activity.ActiveUsersRow,
+        fmt=fmt,
+        name="active-users",
+    )
 
 
-@router.get(
+@get(
+    router,
     "/tasks",
-    response_model=Series[q.TaskStatsRow],
-    description=_described(
-        "Task outcomes per day, success rate, average/p50/p95 duration.", q.MAX_DAILY_RANGE
-    ),
+    model=Series[tasks.TaskStatsRow],
+    max_range=limits.MAX_DAILY_RANGE,
+    csv=True,
 )
-async def tasks(db: Pool, start: Start = None, end: End = None) -> Response:
+async def task_stats(
+    db: Pool, start: Start = None, end: End = None, fmt: CsvFormat = "json"
+) -> Response:
     """Task outcomes per day, success rate, average/p50/p95 duration."""
-    return await _series(q.task_stats, db, *resolve(start, end))
+    return await series(
+        tasks.task_stats, db, *resolve(start, end), row=tasks.TaskStatsRow, fmt=fmt, name="tasks"
+    )
 
 
-@router.get(
+@get(
+    router,
     "/api-latency",
-    response_model=Series[q.ApiLatencyRow],
-    description="Requests, 4xx/5xx and p50/p95/p99 latency per hour or day. Ranges: up "
-    f"to {q.MAX_HOURLY_RANGE.days} days with `granularity=hour` (and for a `total` "
-    f"that does not start and end at midnight UTC), up to {q.MAX_DAILY_RANGE.days} "
+    model=Series[latency.ApiLatencyRow],
+    csv=True,
+    note="The drill-down of one endpoint: `group_by=endpoint` with its `service`, "
+    "`endpoint` and `method`, `granularity=hour` or `day`. Ranges: up to "
+    f"{limits.MAX_HOURLY_RANGE.days} days with `granularity=hour` (and for a `total` "
+    f"that does not start and end at midnight UTC), up to {limits.MAX_DAILY_RANGE.days} "
     "days otherwise; longer is a 400.",
 )
 async def api_latency(  # noqa: PLR0917 - FastAPI query parameters
@@ -107,122 +104,151 @@ async def api_latency(  # noqa: PLR0917 - FastAPI query parameters
     service: Text = None,
     endpoint: Text = None,
     method: Text = None,
-    limit: Limit = q.DEFAULT_LIMIT,
+    limit: Limit = limits.DEFAULT_LIMIT,
+    fmt: CsvFormat = "json",
 ) -> Response:
     """Requests, 4xx/5xx and p50/p95/p99 latency per hour or day."""
-    return await _series(
-        q.api_latency,
-        db,
-        *resolve(start, end),
-        granularity=granularity,
-        group_by=group_by,
-        service=text(service, "service"),
-        endpoint=text(endpoint, "endpoint"),
-        method=text(method, "method"),
-        limit=limit,
-    )
+    lo, hi = resolve(start, end)
+    question: dict[str, Any] = {
+        "granularity": granularity,
+        "group_by": group_by,
+        "service": text(service, "service"),
+        "endpoint": text(endpoint, "endpoint"),
+        "method": text(method, "method"),
+        "limit": limit,
+    }
+    if fmt == "csv":  # written by the server itself where the rows are stored ones
+        chunks = latency.api_latency_csv(db, start=lo, end=hi, **question)
+        return await csv_response(chunks, filename="api-latency")
+    rows = await latency.api_latency(db, start=lo, end=hi, **question)
+    return json_response(Series(start=lo, end=hi, rows=rows))
 
 
-@router.get(
+@get(
+    router,
     "/integrations",
-    response_model=Series[q.IntegrationHealthRow],
-    description=_described(
-        "Integration usage, success rate and errors per provider.", q.MAX_DAILY_RANGE
-    ),
+    model=Series[integrations.IntegrationHealthRow],
+    max_range=limits.MAX_DAILY_RANGE,
+    csv=True,
 )
-async def integrations(
+async def integration_health(  # noqa: PLR0917 - FastAPI query parameters
     db: Pool,
     start: Start = None,
     end: End = None,
     provider: Text = None,
     by_day: Annotated[bool, Query(description="false: one row per provider")] = True,
+    fmt: CsvFormat = "json",
 ) -> Response:
     """Integration usage, success rate and errors per provider."""
-    return await _series(
-        q.integration_health,
+    return await series(
+        integrations.integration_health,
         db,
         *resolve(start, end),
+        row=integrations.IntegrationHealthRow,
+        fmt=fmt,
+        name="integrations",
         provider=text(provider, "provider"),
         by_day=by_day,
     )
 
 
-@router.get(
-    "/auth",
-    response_model=Series[q.AuthMetricsRow],
-    description=_described(
-        "Logins, login codes, token refreshes and session checks per day.", q.MAX_DAILY_RANGE
-    ),
-)
-async def auth(db: Pool, start: Start = None, end: End = None) -> Response:
+@get(router, "/auth", model=Series[auth.AuthMetricsRow], max_range=limits.MAX_DAILY_RANGE, csv=True)
+async def auth_metrics(
+    db: Pool, start: Start = None, end: End = None, fmt: CsvFormat = "json"
+) -> Response:
     """Logins, login codes, token refreshes and session checks per day."""
-    return await _series(q.auth_metrics, db, *resolve(start, end))
+    return await series(
+        auth.auth_metrics, db, *resolve(start, end), row=auth.AuthMetricsRow, fmt=fmt, name="auth"
+    )
 
 
-@router.get(
+@get(
+    router,
     "/cocoons",
-    response_model=Series[q.CocoonActivityRow],
-    description=_described(
-        "Cocoon registrations, connections and setup tokens per day.", q.MAX_DAILY_RANGE
-    ),
+    model=Series[cocoons.CocoonActivityRow],
+    max_range=limits.MAX_DAILY_RANGE,
+    csv=True,
 )
-async def cocoons(db: Pool, start: Start = None, end: End = None) -> Response:
+async def cocoon_activity(
+    db: Pool, start: Start = None, end: End = None, fmt: CsvFormat = "json"
+) -> Response:
     """Cocoon registrations, connections and setup tokens per day."""
-    return await _series(q.cocoon_activity, db, *resolve(start, end))
+    return await series(
+        cocoons.cocoon_activity,
+        db,
+        *resolve(start, end),
+        row=cocoons.CocoonActivityRow,
+        fmt=fmt,
+        name="cocoons",
+    )
 
 
-@router.get(
+@get(
+    router,
     "/errors",
-    response_model=Series[q.ErrorRow],
-    description=_described(
-        "Errors per hour, service and error type, with a sample message.", q.MAX_HOURLY_RANGE
-    ),
+    model=Series[errors.ErrorRow],
+    max_range=limits.MAX_HOURLY_RANGE,
+    csv=True,
 )
-async def errors(  # noqa: PLR0917 - FastAPI query parameters
+async def error_series(  # noqa: PLR0917 - FastAPI query parameters
     db: Pool,
     start: Start = None,
     end: End = None,
     service: Text = None,
     error_type: Text = None,
-    limit: Limit = q.DEFAULT_LIMIT,
+    limit: Limit = limits.DEFAULT_LIMIT,
+    fmt: CsvFormat = "json",
 ) -> Response:
     """Errors per hour, service and error type, with a sample message."""
-    return await _series(
-        q.errors,
+    return await series(
+        errors.errors,
         db,
         *resolve(start, end),
+        row=errors.ErrorRow,
+        fmt=fmt,
+        name="errors",
         service=text(service, "service"),
         error_type=text(error_type, "error_type"),
         limit=limit,
     )
 
 
-@router.get(
+@get(
+    router,
     "/errors/top",
-    response_model=Series[q.TopErrorRow],
-    description=_described("The most frequent error types over the range.", q.MAX_DAILY_RANGE),
+    model=Series[errors.TopErrorRow],
+    max_range=limits.MAX_DAILY_RANGE,
+    csv=True,
 )
-async def top_errors(
+async def top_errors(  # noqa: PLR0917 - FastAPI query parameters
     db: Pool,
     start: Start = None,
     end: End = None,
     service: Text = None,
-    limit: Annotated[int, Query(ge=1, le=q.MAX_TOP_ERRORS)] = q.DEFAULT_TOP_ERRORS,
+    limit: Annotated[int, Query(ge=1, le=limits.MAX_TOP_ERRORS)] = limits.DEFAULT_TOP_ERRORS,
+    fmt: CsvFormat = "json",
 ) -> Response:
     """The most frequent error types over the range."""
-    return await _series(
-        q.top_errors, db, *resolve(start, end), service=text(service, "service"), limit=limit
+    return await series(
+        errors.top_errors,
+        db,
+        *resolve(start, end),
+        row=errors.TopErrorRow,
+        fmt=fmt,
+        name="top-errors",
+        service=text(service, "service"),
+        limit=limit,
     )
 
 
-@router.get("/services", response_model=Services)
+@get(router, "/services", model=Services)
 async def services(db: Pool, since: Since = None) -> Response:
     """Services with API traffic or errors (for a filter)."""
     lo = bounded(since, "since")
-    return json_response(Services(services=await q.list_services(db, since=lo)))
+    return json_response(Services(services=await catalog.list_services(db, since=lo)))
 
 
-@router.get("/health", tags=["ops"])
+@get(router, "/health", tags=["ops"])
 async def health(
     db: Pool,
     max_staleness_minutes: Annotated[

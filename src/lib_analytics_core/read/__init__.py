@@ -1,5 +1,29 @@
-"""The read side: typed queries over the aggregates and the latency distributions.
+"""The read side: typed questions over the aggregates and the raw events.
 
-Reads only aggregates, never raw events in a request path. Imports ``_errors``; never
-imports ``ingest``, ``api``, ``demo`` or ``cli``.
+One module per family of questions, each with the one signature
+``question(db, *, start, end, **filters)``:
+
+* :mod:`.activity` (DAU/WAU/MAU), :mod:`.tasks`, :mod:`.latency` (API traffic, slowest
+  endpoints, an endpoint's drill-down), :mod:`.errors`, :mod:`.integrations`,
+  :mod:`.auth`, :mod:`.cocoons`, :mod:`.events` (event trends), :mod:`.overview` (KPI
+  cards and the previous period): the precomputed questions, from the aggregates;
+* :mod:`.explore` (any measure of any event type, grouped and filtered) and :mod:`.users`
+  (a user's timeline and summary): from the raw events;
+* :mod:`.catalog`: the values a picker offers (services, event types, an event's fields).
+
+What they share: :mod:`.filters` (the filter language on any event field, the metadata
+and the columns), :mod:`._exec` (the one execution point: time limit, error
+classification through ``_db``, tracing; :class:`._exec.Params` for bind parameters),
+:mod:`._sql` (named statements in ``sql/queries.sql``, relation names from
+``schema.facts``), :mod:`._common` (ranges, limits, fast rows), :mod:`.window`,
+:mod:`.histogram`, :mod:`.cumulative`. :mod:`.queries` and :mod:`.questions` re-export the
+questions under the names users imported before.
+
+Adding a question: a module here (its row dataclass and ``async def question(db, *,
+start, end, ...)`` running its SQL through ``_exec.fetch``, tables from ``schema.facts``,
+user-chosen fields through ``filters``), a route in ``api/routes_<family>.py``, its test
+against a recomputation from raw, and its line in ``docs/api.md``.
+
+Imports ``_errors``, ``_db``, ``events`` (decoding stored rows) and ``schema.facts``;
+never imports ``ingest``, ``api``, ``demo`` or ``cli``.
 """

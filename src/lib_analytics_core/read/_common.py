@@ -1,8 +1,9 @@
-"""What every read shares: the accepted range of dates, limits, filters, and the one
-place driver errors become the library's errors.
+"""What every question module shares: the accepted range of dates, limits, the simple
+equality filters of the aggregates, and the fast construction of result rows.
 
-Private to the read layer (``queries`` and ``latency`` import it; users import the
-functions and constants from :mod:`lib_analytics_core.read.queries`).
+Private to the read layer (the question modules import it; users import the functions
+and constants from the question modules, or from :mod:`lib_analytics_core.read.queries`
+as before). Statements run through :mod:`._exec`, never from here.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from typing import Any, Final, TypeVar
 
 import asyncpg
 
-from .._db import translate
 from .._errors import QueryError
+from . import _exec
 from . import histogram as _histogram
-from .window import EARLIEST, LATEST
+from .window import EARLIEST, LATEST, MAX_WINDOW_DAYS
 
 _T = TypeVar("_T")
 
-#: Longest range of a daily series (two years): bounds the work per request.
-MAX_DAILY_RANGE: Final = _dt.timedelta(days=732)
+#: Longest range of a daily series (two years): bounds the work per request. The same
+#: number as the longest "last N days" (``window.MAX_WINDOW_DAYS``), written there once.
+MAX_DAILY_RANGE: Final = _dt.timedelta(days=MAX_WINDOW_DAYS)
 #: Longest range read from an hourly aggregate (three months, ~2,200 buckets per series).
 MAX_HOURLY_RANGE: Final = _dt.timedelta(days=93)
 #: Longest DAU/WAU/MAU series: each day's MAU is an exact distinct count over 30 days of
@@ -124,23 +126,12 @@ def _filter(value: str | None, name: str) -> str | None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _equals(where: list[str], args: list[object], filters: dict[str, str | None]) -> None:
-    """Append ``column = $n`` to ``where`` and the value to ``args`` for every filter that
-    is set: values only ever travel as bind parameters; the column names are the query
-    layer's own constants."""
+def _equals(where: list[str], params: _exec.Params, filters: dict[str, str | None]) -> None:
+    """Append ``column = $n`` to ``where`` for every filter that is set: values only ever
+    travel as bind parameters; the column names are the question module's own constants."""
     for column, value in filters.items():
         if value is not None:
-            args.append(value)
-            where.append(f"{column} = ${len(args)}")
-
-
-async def _fetch(db: Any, sql: str, *args: object) -> list[asyncpg.Record]:
-    """Run one read; driver errors become the library's (``_db.translate``: the one
-    classification, so a missing schema is a ``NotMigratedError``, an overloaded or
-    shut-down server a ``DatabaseUnavailableError``, every one with its ``kind``)."""
-    with translate("analytics query"):
-        rows: list[asyncpg.Record] = await db.fetch(sql, *args)
-    return rows
+            where.append(f"{column} = {params.add(value)}")
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -173,17 +164,35 @@ def _max_ms(value: object) -> int | None:
 
 async def _fetch_days(
     db: Any,
+    question: str,
     sql: str,
+    *,
     start: _dt.date | _dt.datetime,
     end: _dt.date | _dt.datetime,
     max_range: _dt.timedelta,
 ) -> list[asyncpg.Record]:
-    """Rows of a one-row-per-day query over the validated range ``[start, end)``."""
+    """Rows of a one-row-per-day statement over the validated range ``[start, end)``
+    (``$1``/``$2``: the first and last day bucket)."""
     lo, hi = _range(start, end, max_range)
     days = _day_series(lo, hi)
     if days is None:
         return []
-    return await _fetch(db, sql, *days)
+    return await _exec.fetch(db, question, sql, *days)
+
+
+def daily_sums_sql(table: str, columns: tuple[str, ...]) -> str:
+    """One row per day of ``[$1, $2]`` with each of ``columns`` of ``table`` summed (zeros
+    where the day has no row): the shape of every "counts per day" question."""
+    sums = ", ".join(f"coalesce(sum(t.{c}), 0)::bigint AS {c}" for c in columns)
+    return f"""
+WITH days AS (
+    SELECT d AS day FROM generate_series($1::timestamptz, $2::timestamptz, interval '24 hours') d
+)
+SELECT days.day, {sums}
+FROM days LEFT JOIN {table} t ON t.day = days.day
+GROUP BY days.day
+ORDER BY days.day
+"""
 
 
 def _dt_or_none(value: object) -> _dt.datetime | None:

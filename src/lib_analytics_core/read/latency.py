@@ -1,4 +1,5 @@
-"""API traffic: request counts, 4xx/5xx and p50/p95/p99 latency per bucket and group.
+"""API traffic: request counts, 4xx/5xx and p50/p95/p99 latency per bucket and group,
+and the slowest (or busiest, or most failing) endpoints over a range.
 
 The one latency question (granularity x group_by x filters x range) is answered from the
 rollup whose grain matches it (migration 0004, ``docs/schema.md``): the coarsest level
@@ -9,15 +10,18 @@ merges the stored sparse histograms (exact) and takes the percentiles of the sum
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import asyncpg
 
 from .._errors import QueryError
+from ..schema.facts import api_rollup, api_running
+from . import _csv, _exec
 from . import cumulative as _cumulative
 from . import histogram as _histogram
 from ._common import (
@@ -32,7 +36,6 @@ from ._common import (
     _days,
     _dt_or_none,
     _equals,
-    _fetch,
     _filter,
     _limit,
     _max_ms,
@@ -43,7 +46,17 @@ from ._common import (
     fast_rows,
 )
 
-__all__ = ["ApiLatencyRow", "Granularity", "LatencyGroupBy", "api_latency"]
+__all__ = [
+    "DEFAULT_TOP_ENDPOINTS",
+    "MAX_TOP_ENDPOINTS",
+    "ApiLatencyRow",
+    "EndpointRanking",
+    "Granularity",
+    "LatencyGroupBy",
+    "api_latency",
+    "api_latency_csv",
+    "top_endpoints",
+]
 
 Granularity = Literal["hour", "day", "total"]
 LatencyGroupBy = Literal["total", "service", "endpoint"]
@@ -300,7 +313,7 @@ _QS: Final = (0.50, 0.95, 0.99)
 
 
 async def api_latency(
-    db: asyncpg.Pool[Any] | asyncpg.Connection[Any],
+    db: _exec.Db,
     *,
     start: _dt.date | _dt.datetime,
     end: _dt.date | _dt.datetime,
@@ -322,6 +335,55 @@ async def api_latency(
     ``avg_ms`` is over the requests with a usable duration. Rows are ordered by bucket,
     then by the group columns; at most ``limit`` are returned.
     """
+    plan = _plan(start, end, granularity, group_by, service, endpoint, method, limit)
+    if plan is None:
+        return []
+    if plan.total:
+        return await _total(
+            db,
+            plan.lo,
+            plan.hi,
+            level=plan.level,
+            dims=plan.dims,
+            group_cols=plan.group_cols,
+            filters=plan.filters,
+            limit=plan.limit,
+        )
+    records = await _exec.fetch(db, "latency.api_latency", plan.sql, *plan.params.values)
+    if not plan.precomputed:
+        return _merge_latency(records, ["bucket", *plan.group_cols], plan.limit)
+    return build_rows(_build_series_row, records)  # capped in SQL (_capped_sql)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One latency question, validated and resolved to its rollup and statement."""
+
+    lo: _dt.datetime
+    hi: _dt.datetime
+    level: str
+    dims: tuple[str, ...]
+    group_cols: list[str]
+    filters: dict[str, str | None]
+    limit: int
+    total: bool
+    precomputed: bool = False
+    sql: str = ""
+    params: _exec.Params = field(default_factory=_exec.Params)
+
+
+def _plan(  # noqa: PLR0917 - api_latency's parameters, in its order
+    start: _dt.date | _dt.datetime,
+    end: _dt.date | _dt.datetime,
+    granularity: Granularity,
+    group_by: LatencyGroupBy,
+    service: str | None,
+    endpoint: str | None,
+    method: str | None,
+    limit: int,
+) -> _Plan | None:
+    """Validate an ``api_latency`` question and pick its rollup and statement (None: the
+    range holds no bucket)."""
     if granularity not in ("hour", "day", "total"):
         raise QueryError(f"granularity must be 'hour', 'day' or 'total', not {granularity!r}")
     if group_by not in _GROUP_COLUMNS:
@@ -337,36 +399,72 @@ async def api_latency(
 
     lo, hi, width = _latency_range(start, end, granularity)
     if lo >= hi:
-        return []
+        return None
     level, dims = _rollup_for(group_by, filters)
+    group_cols = list(_GROUP_COLUMNS[group_by])
     if granularity == "total":
-        return await _total(
-            db,
-            lo,
-            hi,
-            level=level,
-            dims=dims,
-            group_cols=list(_GROUP_COLUMNS[group_by]),
-            filters=filters,
-            limit=lim,
-        )
-    table = f"analytics_api_{width}_{level}"
-
-    args: list[object] = [lo, hi]
+        return _Plan(lo, hi, level, dims, group_cols, filters, lim, total=True)
+    params = _exec.Params(lo, hi)
     where = ["bucket >= $1", "bucket < $2"]
-    _equals(where, args, filters)
-    group_cols = ["bucket", *_GROUP_COLUMNS[group_by]]
+    _equals(where, params, filters)
     fixed = {c for c, v in filters.items() if v is not None}
-    precomputed = "bucket" in group_cols and all(d in group_cols or d in fixed for d in dims)
+    precomputed = all(d in group_cols or d in fixed for d in dims)
     if precomputed:
-        args.append(lim)
+        params.add(lim)
     sql = _latency_sql(
-        table, group_cols=group_cols, where=where, precomputed=precomputed, limit_arg=len(args)
+        api_rollup(width, level),
+        group_cols=["bucket", *group_cols],
+        where=where,
+        precomputed=precomputed,
+        limit_arg=len(params),
     )
-    records = await _fetch(db, sql, *args)
-    if not precomputed:
-        return _merge_latency(records, group_cols, lim)
-    return build_rows(_build_series_row, records)  # capped in SQL (_capped_sql)
+    return _Plan(lo, hi, level, dims, group_cols, filters, lim, False, precomputed, sql, params)
+
+
+async def api_latency_csv(
+    db: _exec.Db,
+    *,
+    start: _dt.date | _dt.datetime,
+    end: _dt.date | _dt.datetime,
+    granularity: Granularity = "hour",
+    group_by: LatencyGroupBy = "service",
+    service: str | None = None,
+    endpoint: str | None = None,
+    method: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> AsyncIterator[bytes]:
+    """:func:`api_latency`'s rows as CSV text (header: the :class:`ApiLatencyRow` fields),
+    in chunks.
+
+    A series read from stored rows (the long ones: 100,000 rows of ``hour x endpoint``)
+    is written by the server itself from :func:`api_latency`'s own statement
+    (``_exec.copy_csv``): no row becomes a Python object, memory holds a few chunks.
+    Merged rows and totals are computed as :func:`api_latency` does (a few rows per
+    group) and rendered here.
+    """
+    plan = _plan(start, end, granularity, group_by, service, endpoint, method, limit)
+    if plan is not None and plan.precomputed and not plan.total:
+        sql = plan.sql.replace(epoch_sql("bucket"), _csv.ISO_SQL.format("bucket"), 1)
+        async for chunk in _exec.copy_csv(
+            db, "latency.api_latency_csv", sql, *plan.params.values, columns=_FIELDS
+        ):
+            yield chunk
+        return
+    rows = await api_latency(
+        db,
+        start=start,
+        end=end,
+        granularity=granularity,
+        group_by=group_by,
+        service=service,
+        endpoint=endpoint,
+        method=method,
+        limit=limit,
+    )
+    yield _csv.rows_csv(([getattr(r, f) for f in _FIELDS] for r in rows), _FIELDS)
+
+
+_FIELDS: Final = tuple(f.name for f in dataclasses.fields(ApiLatencyRow))
 
 
 # ------------------------------------------------------------- totals over a range
@@ -385,7 +483,7 @@ def _total_sql(level: str, dims: tuple[str, ...], where: list[str], edges: str |
     (``max_fwd``/``max_bwd``, see 0009's header), plus the edge hours' own rows.
     """
     filt = "".join(f" AND {w}" for w in where)
-    cum = f"analytics_cum_api_{level}"
+    cum = api_running(level)
     if dims:
         gcols = ", ".join(f"g_{d}" for d in dims)
         tcols = ", ".join(f"t.{d}" for d in dims)
@@ -407,7 +505,7 @@ def _total_sql(level: str, dims: tuple[str, ...], where: list[str], edges: str |
         sel = "".join(f"{d}, " for d in dims)
         group = f"GROUP BY {', '.join(dims)}" if dims else "HAVING count(*) > 0"
         edge_cte = (
-            f", e AS (SELECT {sel}{_COUNT_COLUMNS} FROM analytics_api_hour_{level}"
+            f", e AS (SELECT {sel}{_COUNT_COLUMNS} FROM {api_rollup('hour', level)}"
             f" WHERE {edges}{filt} {group})"
         )
         on = " AND ".join(f"e.{d} = grp.g_{d}" for d in dims) or "TRUE"
@@ -474,24 +572,23 @@ async def _total(
         spans = [(lo, hi)]
     else:
         spans = [(a, b) for a, b in ((lo, d_lo), (d_hi, hi)) if a < b]
-    args: list[object] = [d_lo, d_hi]
+    params = _exec.Params(d_lo, d_hi)
     where: list[str] = []
-    _equals(where, args, filters)
-    conds: list[str] = []
-    for a, b in spans:
-        args.extend((a, b))
-        conds.append(f"(bucket >= ${len(args) - 1} AND bucket < ${len(args)})")
+    _equals(where, params, filters)
+    conds = [f"(bucket >= {params.add(a)} AND bucket < {params.add(b)})" for a, b in spans]
     edges = f"({' OR '.join(conds)})" if conds else None
-    records = await _fetch(db, _total_sql(level, dims, where, edges), *args)
+    records = await _exec.fetch(
+        db, "latency.total", _total_sql(level, dims, where, edges), *params.values
+    )
     edge_hists: dict[tuple[object, ...], list[tuple[Sequence[int], Sequence[int]]]] = {}
     if edges:
         edge_sql = (
             f"SELECT {', '.join([*dims, 'hist_keys', 'hist_counts'])}"
-            f" FROM analytics_api_hour_{level} WHERE {edges}"
+            f" FROM {api_rollup('hour', level)} WHERE {edges}"
             + "".join(f" AND {w}" for w in where)
             + " AND $1::timestamptz IS NOT NULL AND $2::timestamptz IS NOT NULL"
         )
-        for r in await _fetch(db, edge_sql, *args):
+        for r in await _exec.fetch(db, "latency.total_edges", edge_sql, *params.values):
             key = tuple(r[d] for d in dims)
             edge_hists.setdefault(key, []).append((r["hist_keys"], r["hist_counts"]))
     out: list[ApiLatencyRow] = []
@@ -536,3 +633,63 @@ class _GroupOnly:
 
     def __getitem__(self, name: str) -> Any:
         return self._row[name] if name in self._cols else None
+
+
+# ------------------------------------------------------------------ slowest endpoints
+
+#: Rows of :func:`top_endpoints` by default, and at most.
+DEFAULT_TOP_ENDPOINTS: Final = 10
+MAX_TOP_ENDPOINTS: Final = 1_000
+
+EndpointRanking = Literal["p95", "p99", "error_rate", "requests"]
+_RANKING: Final[dict[str, Callable[[ApiLatencyRow], float | None]]] = {
+    "p95": lambda r: r.p95_ms,
+    "p99": lambda r: r.p99_ms,
+    "error_rate": lambda r: r.error_rate,
+    "requests": lambda r: float(r.requests),
+}
+
+
+async def top_endpoints(
+    db: _exec.Db,
+    *,
+    start: _dt.date | _dt.datetime,
+    end: _dt.date | _dt.datetime,
+    by: EndpointRanking = "p95",
+    limit: int = DEFAULT_TOP_ENDPOINTS,
+    service: str | None = None,
+) -> list[ApiLatencyRow]:
+    """The ``limit`` (service, endpoint, method) groups ranked by ``by`` over the range.
+
+    One row per group (``bucket`` None), descending by ``by``; ties, and groups whose
+    value is None (no usable duration), go by requests descending, then by name.
+    Percentiles are within 1 % of the exact ones, as everywhere (:mod:`.histogram`).
+    Reads the running distributions (``granularity="total"``): a few rows per endpoint
+    whatever the range.
+    """
+    if by not in _RANKING:
+        raise QueryError(f"by must be 'p95', 'p99', 'error_rate' or 'requests', not {by!r}")
+    lim = _limit(limit, MAX_TOP_ENDPOINTS)
+    rows = await api_latency(
+        db,
+        start=start,
+        end=end,
+        granularity="total",
+        group_by="endpoint",
+        service=service,
+        limit=MAX_LIMIT,
+    )
+    value = _RANKING[by]
+
+    def order(r: ApiLatencyRow) -> tuple[int, float, int, str, str, str]:
+        v = value(r)
+        return (
+            0 if v is not None else 1,
+            -float(v or 0),
+            -r.requests,
+            r.service or "",
+            r.endpoint or "",
+            r.method or "",
+        )
+
+    return sorted(rows, key=order)[:lim]

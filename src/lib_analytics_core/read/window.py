@@ -42,7 +42,8 @@ __all__ = [
 
 #: The window of a request that names no range, and of the dashboard's first view.
 DEFAULT_WINDOW_DAYS: Final = 30
-#: The longest "last N days" (the longest daily series of the read side, two years).
+#: The longest "last N days", and the longest range of any daily series of the read side
+#: (two years): its one home (``_common.MAX_DAILY_RANGE`` is this many days).
 MAX_WINDOW_DAYS: Final = 732
 #: The earliest instant any range may start at, for the API and the library alike.
 #: Nothing this library stores is older, and the aggregates' week buckets are aligned

@@ -542,6 +542,12 @@ CREATE TABLE analytics_maintenance_state (
     CONSTRAINT analytics_maintenance_state_pkey PRIMARY KEY (key)
 );
 
+CREATE TABLE analytics_ordered_days (
+    day timestamp with time zone NOT NULL,
+    ordered_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT analytics_ordered_days_pkey PRIMARY KEY (day)
+);
+
 CREATE TABLE analytics_refresh_invalidations (
     day timestamp with time zone NOT NULL
 );
@@ -733,6 +739,7 @@ CREATE INDEX analytics_integration_health_daily_day_ix ON analytics_integration_
 CREATE INDEX analytics_integration_health_daily_idx ON analytics_integration_health_daily_v0002 USING btree (provider, day);
 CREATE INDEX analytics_integration_health_daily_ix ON analytics_integration_health_daily USING btree (provider, day);
 CREATE UNIQUE INDEX analytics_maintenance_state_pkey ON analytics_maintenance_state USING btree (key);
+CREATE UNIQUE INDEX analytics_ordered_days_pkey ON analytics_ordered_days USING btree (day);
 CREATE UNIQUE INDEX analytics_schema_migrations_pkey ON analytics_schema_migrations USING btree (version);
 CREATE UNIQUE INDEX analytics_task_durations_daily_pkey ON analytics_task_durations_daily USING btree (day);
 CREATE INDEX analytics_task_stats_daily_day_idx ON analytics_task_stats_daily_v0002 USING btree (day);
@@ -872,6 +879,36 @@ AS $function$
 SELECT CASE WHEN jsonb_typeof(j) = 'number' THEN
            CASE WHEN j::numeric BETWEEN lo AND hi THEN j::numeric END
        END
+$function$;
+
+CREATE OR REPLACE FUNCTION analytics_order_partition(p_day timestamp with time zone)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+    lo   TIMESTAMPTZ := date_bin(INTERVAL '1 day', p_day, TIMESTAMPTZ '2000-01-03 00:00:00+00');
+    part TEXT := 'analytics_events_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD');
+    idx  TEXT;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7236912002);
+    IF to_regclass(quote_ident(part)) IS NULL THEN
+        RETURN FALSE;
+    END IF;
+    SELECT c.relname INTO idx
+    FROM pg_index i
+    JOIN pg_inherits h ON h.inhrelid = i.indexrelid
+    JOIN pg_class c ON c.oid = i.indexrelid
+    WHERE i.indrelid = to_regclass(quote_ident(part))
+      AND h.inhparent = to_regclass('analytics_events_event_type_idx');
+    IF idx IS NULL THEN
+        RETURN FALSE;
+    END IF;
+    EXECUTE format('CLUSTER %I USING %I', part, idx);
+    INSERT INTO analytics_ordered_days (day) VALUES (lo)
+    ON CONFLICT (day) DO UPDATE SET ordered_at = now();
+    RETURN TRUE;
+END
 $function$;
 
 CREATE OR REPLACE FUNCTION analytics_refresh_active_users(p_from timestamp with time zone, p_to timestamp with time zone)
@@ -1247,6 +1284,7 @@ GRANT SELECT ON analytics_events TO analytics_reader;
 GRANT SELECT ON analytics_integration_health_daily TO analytics_reader;
 GRANT SELECT ON analytics_integration_health_daily_v0002 TO analytics_reader;
 GRANT SELECT ON analytics_maintenance_state TO analytics_reader;
+GRANT SELECT ON analytics_ordered_days TO analytics_reader;
 GRANT SELECT ON analytics_refresh_invalidations TO analytics_reader;
 GRANT SELECT ON analytics_schema_migrations TO analytics_reader;
 GRANT SELECT ON analytics_task_durations_daily TO analytics_reader;

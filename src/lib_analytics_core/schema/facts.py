@@ -24,20 +24,37 @@ from .._errors import ConfigurationError
 __all__ = [
     "ACTIVE_USERS_TABLE",
     "AGGREGATES",
+    "API_LATENCY_DAILY",
+    "API_LATENCY_HOURLY",
+    "API_LEVELS",
+    "API_WIDTHS",
+    "AUTH_EVENTS_TABLE",
     "BUCKET_ORIGIN",
     "BUCKET_ORIGIN_SQL",
+    "COCOON_ACTIVITY_TABLE",
     "COMPRESS_AFTER",
     "CUMULATIVE",
     "DAILY_ACTIVE_USERS",
     "DEAD_LETTER_TABLE",
     "DISTRIBUTIONS",
+    "ERRORS_TABLE",
     "EVENTS_TABLE",
+    "EVENT_TRENDS_DAILY",
+    "EVENT_TRENDS_HOURLY",
     "HISTORY_TABLE",
+    "INTEGRATION_HEALTH_TABLE",
     "MAINTENANCE_LOCK_KEY",
     "MIGRATION_LOCK_KEY",
+    "ORDERED_DAYS_TABLE",
+    "ORDER_AFTER",
+    "ORDER_PER_RUN",
     "PREMAKE",
     "RAW_RETENTION",
     "REFRESH_WINDOW",
+    "TASK_DURATIONS_TABLE",
+    "TASK_STATS_TABLE",
+    "api_rollup",
+    "api_running",
     "ceil_day",
     "floor_day",
     "quote_ident",
@@ -54,30 +71,69 @@ DAILY_ACTIVE_USERS: Final = "analytics_daily_active_users"
 ACTIVE_USERS_TABLE: Final = "analytics_active_users_daily"
 """Precomputed DAU/WAU/MAU per day (migration 0003), derived from DAILY_ACTIVE_USERS."""
 
+TASK_STATS_TABLE: Final = "analytics_task_stats_daily"
+"""Task outcomes and duration counts per day."""
+API_LATENCY_HOURLY: Final = "analytics_api_latency_hourly"
+API_LATENCY_DAILY: Final = "analytics_api_latency_daily"
+INTEGRATION_HEALTH_TABLE: Final = "analytics_integration_health_daily"
+"""Integration usage per provider and day."""
+AUTH_EVENTS_TABLE: Final = "analytics_auth_events_daily"
+"""Logins, codes, token refreshes and session checks per day."""
+COCOON_ACTIVITY_TABLE: Final = "analytics_cocoon_activity_daily"
+"""Cocoon lifecycle events per day."""
+ERRORS_TABLE: Final = "analytics_errors_hourly"
+"""Errors per hour, service and error type, with a sample message."""
+EVENT_TRENDS_HOURLY: Final = "analytics_event_trends_hourly"
+EVENT_TRENDS_DAILY: Final = "analytics_event_trends_daily"
+"""Events and distinct users per bucket, event type and service (migration 0008)."""
+
 AGGREGATES: Final = (
     # Refresh order: a rollup after its source (api_latency_daily reads the hourly one).
     DAILY_ACTIVE_USERS,
-    "analytics_task_stats_daily",
-    "analytics_api_latency_hourly",
-    "analytics_api_latency_daily",
-    "analytics_integration_health_daily",
-    "analytics_auth_events_daily",
-    "analytics_cocoon_activity_daily",
-    "analytics_errors_hourly",
-    "analytics_event_trends_hourly",
-    "analytics_event_trends_daily",
+    TASK_STATS_TABLE,
+    API_LATENCY_HOURLY,
+    API_LATENCY_DAILY,
+    INTEGRATION_HEALTH_TABLE,
+    AUTH_EVENTS_TABLE,
+    COCOON_ACTIVITY_TABLE,
+    ERRORS_TABLE,
+    EVENT_TRENDS_HOURLY,
+    EVENT_TRENDS_DAILY,
 )
 """The aggregates of migrations 0002 and 0008 (continuous aggregates on TimescaleDB), in
 refresh order."""
 
+API_WIDTHS: Final = ("hour", "day")
+"""Bucket widths of the API latency rollups."""
+API_LEVELS: Final = ("total", "service", "endpoint")
+"""Grouping levels of the API latency rollups (all services, per service, per endpoint)."""
+
+
+def api_rollup(width: str, level: str) -> str:
+    """The sparse-distribution rollup of migration 0004 at ``width`` x ``level``."""
+    if width not in API_WIDTHS or level not in API_LEVELS:
+        raise ValueError(f"no API rollup {width!r} x {level!r}")
+    return f"analytics_api_{width}_{level}"
+
+
+def api_running(level: str) -> str:
+    """The running (prefix) distributions of migrations 0007/0009 at ``level``."""
+    if level not in API_LEVELS:
+        raise ValueError(f"no running API distribution at level {level!r}")
+    return f"analytics_cum_api_{level}"
+
+
+TASK_DURATIONS_TABLE: Final = "analytics_task_durations_daily"
+"""Task duration distributions per day (migration 0004)."""
+
 DISTRIBUTIONS: Final = (
-    *(f"analytics_api_{w}_{g}" for w in ("hour", "day") for g in ("total", "service", "endpoint")),
-    "analytics_task_durations_daily",
+    *(api_rollup(w, g) for w in API_WIDTHS for g in API_LEVELS),
+    TASK_DURATIONS_TABLE,
 )
 """The sparse-distribution rollups of migration 0004 (plain tables on both tiers, filled
 by ``analytics_refresh_distributions()``), one per question grain."""
 
-CUMULATIVE: Final = tuple(f"analytics_cum_api_{g}" for g in ("total", "service", "endpoint"))
+CUMULATIVE: Final = tuple(api_running(g) for g in API_LEVELS)
 """The running distributions of migration 0007, one per level of the daily API rollups,
 derived from them (not from raw rows) by ``analytics_refresh_distributions()`` right after
 it refreshed those: their freshness is that of ``analytics_api_day_*``."""
@@ -96,6 +152,15 @@ COMPRESS_AFTER: Final = dt.timedelta(days=7)
 """Timescale tier: chunks entirely older than this are compressed."""
 PREMAKE: Final = dt.timedelta(days=7)
 """Partitioned tier: daily partitions are created this far ahead."""
+ORDERED_DAYS_TABLE: Final = "analytics_ordered_days"
+"""Partitioned tier: the days whose partition ``maintain()`` ordered by event type
+(migration 0013), so one type's rows sit on pages of their own (explore's reads)."""
+ORDER_AFTER: Final = REFRESH_WINDOW
+"""Partitioned tier: a day is ordered once it ended this long ago (past the refresh
+window: late events and the aggregates' refresh no longer touch it)."""
+ORDER_PER_RUN: Final = 7
+"""Partitioned tier: at most this many days are ordered per ``maintain()`` run (a
+backlog after upgrading is worked off over several runs, each run stays short)."""
 
 MIGRATION_LOCK_KEY: Final = 7236912001
 """Advisory lock key serialising migration runs (per database)."""

@@ -19,6 +19,9 @@ job there is. Each run:
    the last refresh (the watermark that keeps backfilled history from being missed).
    Each day range is recomputed as delete + insert of its buckets, all in one
    transaction with consuming the log, so a failure leaves the old rows and the log.
+4. orders the partitions of finished days (older than ``ORDER_AFTER``, at most
+   ``ORDER_PER_RUN`` per run, newest first) by event type (migration 0013), once each, so
+   a question over one event type reads that type's pages only.
 
 On the **timescale** tier TimescaleDB's jobs do this when its scheduler runs; where it
 is off, starved or failing (see ``schema_health()``), each run does their work itself
@@ -44,6 +47,9 @@ from .facts import (
     COMPRESS_AFTER,
     DAILY_ACTIVE_USERS,
     MAINTENANCE_LOCK_KEY,
+    ORDER_AFTER,
+    ORDER_PER_RUN,
+    ORDERED_DAYS_TABLE,
     PREMAKE,
     RAW_RETENTION,
     REFRESH_WINDOW,
@@ -77,6 +83,8 @@ class MaintenanceReport:
     """Timescale tier: chunks compressed or recompressed by this run."""
     chunks_dropped: tuple[str, ...] = ()
     """Timescale tier: raw chunks dropped by retention in this run."""
+    days_ordered: tuple[dt.datetime, ...] = ()
+    """Partitioned tier: days whose partition this run ordered by event type (0013)."""
 
 
 def _merge(ranges: list[tuple[dt.datetime, dt.datetime]]) -> list[tuple[dt.datetime, dt.datetime]]:
@@ -122,6 +130,8 @@ async def maintain(
                 ranges: tuple[tuple[dt.datetime, dt.datetime], ...] = ()
                 if refresh:
                     ranges = await _refresh_partitioned(conn, now, None, None)
+            with translate("maintenance: ordering finished days by event type"):
+                ordered = await _order_days(conn, now, cutoff)
     if dropped:
         logger.info("retention dropped %d raw partitions", len(dropped))
     return MaintenanceReport(
@@ -129,7 +139,44 @@ async def maintain(
         partitions_created=created,
         partitions_dropped=tuple(dropped),
         refreshed_ranges=ranges,
+        days_ordered=ordered,
     )
+
+
+async def _order_days(
+    conn: asyncpg.Connection[Any], now: dt.datetime, cutoff: dt.datetime
+) -> tuple[dt.datetime, ...]:
+    """Order up to ``ORDER_PER_RUN`` finished, not yet ordered days (newest first), each
+    in a transaction of its own (its partition is locked only while it is rewritten).
+    A schema from before migration 0013 has nothing to order."""
+    if not await conn.fetchval("SELECT to_regproc('analytics_order_partition') IS NOT NULL"):
+        return ()
+    await conn.execute(f"DELETE FROM {ORDERED_DAYS_TABLE} WHERE day < $1", _floor_day(cutoff))
+    days = await conn.fetch(
+        f"""
+        SELECT d.day FROM (
+            SELECT (to_date(right(c.relname, 8), 'YYYYMMDD')::timestamp AT TIME ZONE 'UTC') AS day
+            FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE i.inhparent = 'analytics_events'::regclass
+              AND c.relname ~ '^analytics_events_p[0-9]{{8}}$'
+        ) AS d
+        WHERE d.day + INTERVAL '1 day' <= $1 AND d.day >= $2
+          AND NOT EXISTS (SELECT 1 FROM {ORDERED_DAYS_TABLE} o WHERE o.day = d.day)
+        ORDER BY d.day DESC
+        LIMIT $3
+        """,
+        now - ORDER_AFTER,
+        _floor_day(cutoff),
+        ORDER_PER_RUN,
+    )
+    ordered: list[dt.datetime] = []
+    for row in days:
+        async with conn.transaction():
+            if await conn.fetchval("SELECT analytics_order_partition($1)", row["day"]):
+                ordered.append(row["day"])
+    if ordered:
+        logger.info("ordered %d raw partitions by event type", len(ordered))
+    return tuple(ordered)
 
 
 async def _maintain_timescale(
