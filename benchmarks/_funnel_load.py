@@ -1,0 +1,113 @@
+"""Loading the funnel benchmark's raw events (issue 26): the read-scale benchmark's
+generator (``bench_queries._LOAD_SQL``: the demo's event mix, skewed users, 91 days),
+without the aggregates' refresh (funnels and retention read raw rows only; the refresh
+of 10M rows takes half an hour here and measures nothing of this question).
+
+On the timescale tier the chunks older than ``COMPRESS_AFTER`` are compressed
+afterwards, as the compression policy would have done: the compressed tier is where a
+naive plan decompresses everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from typing import Any
+
+import asyncpg
+import bench_queries
+from _common import with_database
+
+import lib_analytics_core as lac
+
+_DAY = dt.timedelta(days=1)
+
+
+async def exists(admin: str, name: str) -> bool:
+    conn = await asyncpg.connect(admin)
+    try:
+        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+    finally:
+        await conn.close()
+
+
+async def load(admin: str, name: str, events: int, users: int) -> dict[str, Any]:
+    """Create database ``name`` (migrated; TimescaleDB when the server has it), load
+    ``events`` over the 91 days up to tomorrow 00:00 UTC, index, vacuum, compress."""
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = with_database(admin, name)
+    conn = await asyncpg.connect(url)
+    try:
+        if await conn.fetchval(
+            "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'"
+        ):
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        await lac.migrate(conn)
+        now: dt.datetime = await conn.fetchval("SELECT now()")
+        timescale = bool(
+            await conn.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")
+        )
+        hi = now.replace(hour=0, minute=0, second=0, microsecond=0) + _DAY
+        lo = hi - 91 * _DAY
+        if not timescale:
+            d = lo
+            while d < hi:
+                await conn.execute("SELECT analytics_ensure_partition($1)", d)
+                d += _DAY
+        idx = await conn.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'analytics_events'"
+            " AND indexdef NOT LIKE '%UNIQUE%'"
+        )
+        for r in idx:
+            await conn.execute(f'DROP INDEX IF EXISTS "{r["indexname"]}"')
+    finally:
+        await conn.close()
+    t0 = time.perf_counter()
+    days = []
+    d = lo
+    while d < hi:
+        days.append(d)
+        d += _DAY
+    per, extra = divmod(events, len(days))
+
+    async def loader(k: int) -> None:
+        c = await asyncpg.connect(url)
+        try:
+            for i in range(k, len(days), 2):
+                m = per + (1 if i < extra else 0)
+                await c.execute(bench_queries._LOAD_SQL, days[i], days[i] + _DAY, m, users)
+        finally:
+            await c.close()
+
+    await asyncio.gather(loader(0), loader(1))
+    t_load = time.perf_counter()
+    conn = await asyncpg.connect(url)
+    try:
+        for r in idx:
+            await conn.execute(r["indexdef"].replace(" ON ONLY ", " ON ", 1))
+        await conn.execute("VACUUM ANALYZE analytics_events")
+        t_idx = time.perf_counter()
+        if timescale:
+            await conn.execute(
+                "SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks("
+                "'analytics_events', older_than => now() - interval '7 days') c"
+            )
+            await conn.execute("ANALYZE analytics_events")
+        t_cmp = time.perf_counter()
+        total = int(await conn.fetchval("SELECT count(*) FROM analytics_events"))
+    finally:
+        await conn.close()
+    return {
+        "database": name,
+        "timescale": timescale,
+        "rows_total": total,
+        "users": users,
+        "load_s": round(t_load - t0, 1),
+        "index_vacuum_s": round(t_idx - t_load, 1),
+        "compress_s": round(t_cmp - t_idx, 1),
+    }
