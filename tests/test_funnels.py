@@ -14,17 +14,19 @@ import json
 import math
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lib_analytics_core as lac
 from lib_analytics_core import QueryError
+from lib_analytics_core.api import create_app
 from lib_analytics_core.read import _raw
 from lib_analytics_core.read import funnels as fn
 from lib_analytics_core.read import retention as rt
@@ -374,3 +376,120 @@ async def test_a_range_older_than_raw_retention_is_refused_not_undercounted(
     # at the horizon itself it answers
     assert _raw.clock() - now < DAY
     await fn.funnel(db, start=now - 89 * DAY, end=now, steps=["a", "b"])
+
+
+# ------------------------------------------------------------------ the HTTP routes
+
+TOKEN = "funnels-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+async def client(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, asyncpg.Connection]]:
+    conn = await asyncpg.connect(database_url)
+    now: dt.datetime = await conn.fetchval("SELECT now()")
+    base = now.replace(hour=0, minute=0, second=0, microsecond=0) - 20 * DAY
+    rng = random.Random(7)
+    evs = [
+        Ev(rng.randrange(5), rng.choice(TYPES), rng.randrange(200), rng.choice(SERVICES),
+           rng.choice(["pro", "free", None]), rng.randrange(6), False)
+        for _ in range(300)
+    ]  # fmt: skip
+    await write(conn, [to_raw(e, base, i) for i, e in enumerate(evs)])
+    app = create_app(database_url, TOKEN, cache_ttl_s=0)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+            yield c, conn
+    await conn.close()
+
+
+async def test_routes_answer_the_typed_queries(
+    client: tuple[httpx.AsyncClient, asyncpg.Connection],
+) -> None:
+    c, conn = client
+    now: dt.datetime = await conn.fetchval("SELECT now()")
+    start, end = now - 20 * DAY, now
+    r = await c.get(
+        "/v1/funnel",
+        params=[
+            ("steps", "a,b,a"),
+            ("within", "3d"),
+            ("start", start.isoformat()),
+            ("end", end.isoformat()),
+            ("step_filter", "2:plan:eq:pro"),
+            ("step_filter", "1:n:gt:1"),
+            ("breakdown", "service"),
+            ("top", "2"),
+        ],
+        headers=AUTH,
+    )
+    assert r.status_code == 200, r.text
+    typed = await fn.funnel(
+        conn,
+        start=start,
+        end=end,
+        steps=[fn.Step("a", ("n:gt:1",)), fn.Step("b", ("plan:eq:pro",)), "a"],  # type: ignore[arg-type]
+        within="3d",
+        breakdown="service",
+        top=2,
+    )
+    body = r.json()
+    assert [s["users"] for s in body["steps"]] == [s.users for s in typed.steps]
+    assert body["steps"][0]["users"] > 0 and body["breakdown"] == "service"
+    assert [(g["value"], g["other"]) for g in body["groups"]] == [
+        (g.value, g.other) for g in typed.groups or []
+    ]
+    assert set(body["steps"][1]) == {
+        "event_type", "users", "conversion_from_previous", "conversion_from_first",
+        "median_seconds_from_previous", "p95_seconds_from_previous",
+    }  # fmt: skip
+    r = await c.get(
+        "/v1/retention",
+        params={"cohort_event": "a", "return_event": "b", "period": "day",
+                "start": start.isoformat(), "end": end.isoformat()},
+        headers=AUTH,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    ret = await rt.retention(
+        conn, start=start, end=end, cohort_event="a", return_event="b", period="day"
+    )
+    assert [(x["size"], x["returned"]) for x in r.json()["cohorts"]] == [
+        (x.size, x.returned) for x in ret.cohorts
+    ]
+    assert r.json()["cohorts"][0]["size"] > 0
+    assert (await c.get("/v1/funnel", params={"steps": "a,b"})).status_code == 401
+    spec = (await c.get("/openapi.json")).json()
+    described = {p["name"] for p in spec["paths"]["/v1/funnel"]["get"]["parameters"]}
+    assert {"steps", "within", "step_filter", "breakdown", "top", "start", "end"} <= described
+    assert "90 days" in spec["paths"]["/v1/retention"]["get"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "reason"),
+    [
+        ("/v1/funnel", {"steps": "a"}, "2 to 10 steps"),
+        ("/v1/funnel", {"steps": ",".join("abcdefghijk")}, "2 to 10 steps"),
+        ("/v1/funnel", {"steps": "a,,b"}, "step 2"),
+        ("/v1/funnel", {"steps": "a,b", "within": "1y"}, "within"),
+        ("/v1/funnel", {"steps": "a,b", "step_filter": "3:plan:eq:x"}, "step number"),
+        ("/v1/funnel", {"steps": "a,b", "step_filter": "1:plan:like:x"}, "unknown operator"),
+        ("/v1/funnel", {"steps": "a,b", "breakdown": "bad name"}, "invalid field name"),
+        ("/v1/funnel", {"steps": "a,b", "start": "2020-01-01", "end": "2020-02-01"}, "90 days"),
+        (
+            "/v1/retention",
+            {"cohort_event": "a", "start": "2020-01-01", "end": "2020-02-01"},
+            "90 days",
+        ),
+    ],
+)
+async def test_routes_bad_input_is_a_400_with_the_reason(
+    client: tuple[httpx.AsyncClient, asyncpg.Connection],
+    path: str,
+    params: dict[str, str],
+    reason: str,
+) -> None:
+    c, _ = client
+    r = await c.get(path, params=params, headers=AUTH)
+    assert r.status_code == 400, r.text
+    assert reason in r.json()["message"], r.text

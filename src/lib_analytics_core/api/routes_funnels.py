@@ -1,0 +1,180 @@
+"""``/v1/funnel`` and ``/v1/retention``: the funnel and cohort questions of
+``read/funnels.py`` and ``read/retention.py`` (their definitions are the contract).
+
+Declared the one way every route module declares them (``_routing.py``).
+"""
+
+# No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
+from typing import Annotated, Literal
+
+from fastapi import Query
+from fastapi.responses import Response
+
+from .._errors import QueryError
+from ..read import _raw, funnels, retention
+from ..read.filters import parse_filter
+from ._deps import Pool
+from ._params import End, Start, resolve, text
+from ._responses import json_response
+from ._routing import get, v1_router
+
+__all__ = ["router"]
+
+router = v1_router()
+
+_HORIZON = (
+    "Both read raw events, which are kept for 90 days: a range starting earlier is a 400 "
+    "(an answer there would silently miss the users whose events were dropped)."
+)
+_Top = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=_raw.MAX_TOP,
+        description="Breakdown values kept (ranked by users); the rest are one group with "
+        "`other` true.",
+    ),
+]
+
+
+@get(
+    router,
+    "/funnel",
+    model=funnels.FunnelResult,
+    note=f"Ranges up to {funnels.MAX_RANGE.days} days. {_HORIZON} A bad step, window, "
+    "filter or breakdown is a 400 that says which and why.",
+)
+async def funnel(  # noqa: PLR0917 - FastAPI query parameters
+    db: Pool,
+    steps: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=1100,
+            description=f"{funnels.MIN_STEPS}-{funnels.MAX_STEPS} event types, "
+            "comma-separated, in order (`task_created,task_started,task_completed`); a "
+            "type may repeat.",
+        ),
+    ],
+    start: Start = None,
+    end: End = None,
+    within: Annotated[
+        str,
+        Query(
+            max_length=12,
+            description="Conversion window from the entry to the last step reached: a "
+            "whole number of `s`, `m`, `h`, `d` or `w` (`7d`), at most "
+            f"{funnels.MAX_WITHIN.days} days.",
+        ),
+    ] = "14d",
+    step_filter: Annotated[
+        list[str] | None,
+        Query(
+            max_length=50,
+            description="Repeatable, all of a step's must hold: `<step number>:field:op:"
+            "value` (`2:amount_cents:gt:100`), the filter syntax of `/v1/explore` after "
+            "the step number (1 is the entry step).",
+        ),
+    ] = None,
+    breakdown: Annotated[
+        str | None,
+        Query(
+            max_length=105,
+            description="`service` or any field of the entering event (as in `/v1/explore`"
+            "): each user counts in the group of their earliest deepest entry.",
+        ),
+    ] = None,
+    top: _Top = _raw.DEFAULT_TOP,
+) -> Response:
+    """Of the users who did the first step in the range, how many went on to each next
+    step, in order, within the window: per step the users (each counted once, at the
+    deepest step any of their entries reached), the conversion from the previous and the
+    first step, and the median and p95 seconds from the previous step (along the
+    earliest path of each user's earliest deepest entry; exact nearest rank)."""
+    lo, hi = resolve(start, end)
+    names = [s.strip() for s in (text(steps, "steps") or "").split(",")]
+    filters: dict[int, list[str]] = {}
+    for raw in step_filter or []:
+        number, sep, rest = (text(raw, "step_filter") or "").partition(":")
+        if not sep or not number.isdigit() or not 1 <= int(number) <= len(names):
+            raise QueryError(
+                f"step_filter {raw!r}: expected <step number 1-{len(names)}>:field:op:value"
+            )
+        filters.setdefault(int(number), []).append(rest)
+    result = await funnels.funnel(
+        db,
+        start=lo,
+        end=hi,
+        steps=[
+            funnels.Step(name, tuple(parse_filter(f) for f in filters.get(i, [])))
+            for i, name in enumerate(names, 1)
+        ],
+        within=within,
+        breakdown=text(breakdown, "breakdown"),
+        top=top,
+    )
+    return json_response(result)
+
+
+@get(
+    router,
+    "/retention",
+    model=retention.RetentionResult,
+    note=f"Ranges up to {retention.MAX_RANGE.days} days. {_HORIZON}",
+)
+async def cohorts(  # noqa: PLR0917 - FastAPI query parameters
+    db: Pool,
+    cohort_event: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="The event type whose first occurrence in the range puts a user "
+            "in the cohort of its period.",
+        ),
+    ],
+    return_event: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="The event type that counts as coming back (default: any event).",
+        ),
+    ] = None,
+    period: Annotated[
+        Literal["day", "week", "month"],
+        Query(description="UTC days, weeks starting Monday, or calendar months."),
+    ] = "week",
+    periods: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=retention.MAX_PERIODS,
+            description="Periods followed after each cohort (default: as many as the range "
+            "has); periods that have not begun are omitted.",
+        ),
+    ] = None,
+    start: Start = None,
+    end: End = None,
+    breakdown: Annotated[
+        Literal["service"] | None,
+        Query(description="`service`: cohorts per service of the cohort event."),
+    ] = None,
+    top: _Top = _raw.DEFAULT_TOP,
+) -> Response:
+    """Cohorts by the period of each user's first `cohort_event` in the range:
+    `returned[0]` is the cohort's size, `returned[k]` how many of its users did
+    `return_event` (any event by default) in the k-th period after."""
+    lo, hi = resolve(start, end)
+    result = await retention.retention(
+        db,
+        start=lo,
+        end=hi,
+        cohort_event=text(cohort_event, "cohort_event") or "",
+        return_event=text(return_event, "return_event"),
+        period=period,
+        periods=periods,
+        breakdown=breakdown,
+        top=top,
+    )
+    return json_response(result)
