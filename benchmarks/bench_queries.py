@@ -23,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import _tier
 import asyncpg
 from _common import Summary, summarize, table
 
@@ -389,46 +390,9 @@ def _dashboard_queries() -> list[tuple[str, Query, list[str]]]:
     ]
 
 
-async def sizes(url: str) -> tuple[str, dict[str, Any]]:
-    """Each aggregate's size (table + indexes + TOAST) against the raw table's."""
-    conn = await asyncpg.connect(url)
-    try:
-        raw = int(
-            await conn.fetchval(
-                "SELECT coalesce(sum(pg_total_relation_size(relid)), 0)"
-                " FROM pg_partition_tree('analytics_events')"
-            )
-        )
-        rels = await conn.fetch(
-            "SELECT c.relname, pg_total_relation_size(c.oid) AS bytes, c.reltuples::bigint AS n"
-            " FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace"
-            " WHERE ns.nspname = current_schema() AND c.relkind = 'r'"
-            " AND c.relname LIKE 'analytics\\_%' AND c.relname NOT LIKE 'analytics_events%'"
-            " AND c.relname NOT LIKE '%\\_v0002'"
-            " AND c.relname NOT IN ('analytics_dead_letters', 'analytics_schema_migrations',"
-            " 'analytics_aggregate_refresh', 'analytics_maintenance_state',"
-            " 'analytics_refresh_invalidations')"
-            " ORDER BY 2 DESC"
-        )
-    finally:
-        await conn.close()
-    total = sum(int(r["bytes"]) for r in rels)
-    rows: list[list[object]] = [
-        [r["relname"], f"{int(r['bytes']) / 1e6:.2f}", int(r["n"]), f"{100 * r['bytes'] / raw:.2f}"]
-        for r in rels
-    ]
-    rows.append(["all aggregates", f"{total / 1e6:.2f}", "", f"{100 * total / raw:.2f}"])
-    rows.append(["raw analytics_events", f"{raw / 1e6:.2f}", "", "100"])
-    text = table("Aggregate sizes (MB, with indexes)", ["relation", "MB", "rows", "% of raw"], rows)
-    return text, {
-        "aggregate_bytes": total,
-        "raw_bytes": raw,
-        "aggregates_pct_of_raw": round(100 * total / raw, 2),
-    }
-
-
 async def refresh_per_day(url: str, reps: int = 3) -> float:
-    """Median seconds to recompute every aggregate for one full day of data (yesterday)."""
+    """Median seconds to recompute every aggregate for one full day of data (yesterday),
+    on either tier (``_tier.refresh_day``)."""
     conn = await asyncpg.connect(url)
     try:
         now: dt.datetime = await conn.fetchval("SELECT now()")
@@ -436,7 +400,7 @@ async def refresh_per_day(url: str, reps: int = 3) -> float:
         times: list[float] = []
         for _ in range(reps):
             t0 = time.perf_counter()
-            await refresh_aggregates(conn, start=day, end=day + dt.timedelta(days=1))
+            await _tier.refresh_day(conn, day)
             times.append(time.perf_counter() - t0)
     finally:
         await conn.close()

@@ -25,6 +25,7 @@ import asyncpg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import _tier
 import bench_api_load
 import bench_bus
 import bench_collect
@@ -71,7 +72,7 @@ async def _query_stages(
             url, reps, raw_reps, f" at {info['rows_total']:,} raw events"
         )
         texts.append(text + f"\nload: {info}\n")
-        size_text, size_res = await bench_queries.sizes(url)
+        size_text, size_res = await _tier.sizes(url)
         result.update(size_res)
         result["refresh_s_per_day"] = round(await bench_queries.refresh_per_day(url), 2)
         texts.append(size_text + f"\nrefresh of one day: {result['refresh_s_per_day']} s\n")
