@@ -63,14 +63,13 @@ async def deliver_pending(
 ) -> DeliveryReport:
     """Deliver the outbox rows due at ``at`` (module docstring)."""
     rows = await conn.fetch(
-        f"SELECT id, webhook, idempotency_key, body::text AS body, attempts"
-        f" FROM {ALERT_DELIVERIES_TABLE}"
-        " WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1"
-        " ORDER BY id LIMIT $2",
+        f"SELECT id, webhook, idempotency_key, body::text AS body, attempts,"
+        f" next_attempt_at <= $1 AS due FROM {ALERT_DELIVERIES_TABLE}"
+        " WHERE delivered_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT $2",
         at,
         BATCH,
     )
-    if not rows:
+    if not any(r["due"] for r in rows):
         return DeliveryReport()
     own = client is None
     http = client or httpx.AsyncClient(follow_redirects=False)
@@ -80,6 +79,9 @@ async def deliver_pending(
         for r in rows:
             hook = config.webhook(r["webhook"])
             if r["webhook"] in blocked:
+                continue
+            if not r["due"]:  # an older row still backing off: keep the order
+                blocked.add(r["webhook"])
                 continue
             if hook is None:
                 await _fail(conn, r["id"], "webhook no longer in the alerting file")
