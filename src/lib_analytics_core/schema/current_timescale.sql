@@ -11,6 +11,71 @@ CREATE TABLE analytics_active_users_daily (
     CONSTRAINT analytics_active_users_daily_pkey PRIMARY KEY (day)
 );
 
+CREATE TABLE analytics_alert_deliveries (
+    id bigint DEFAULT nextval('analytics_alert_deliveries_id_seq'::regclass) NOT NULL,
+    history_id bigint NOT NULL,
+    webhook text NOT NULL,
+    idempotency_key text NOT NULL,
+    body jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone NOT NULL,
+    delivered_at timestamp with time zone,
+    failed_at timestamp with time zone,
+    last_error text,
+    CONSTRAINT analytics_alert_deliveries_history_id_fkey FOREIGN KEY (history_id) REFERENCES analytics_alert_history(id) ON DELETE CASCADE,
+    CONSTRAINT analytics_alert_deliveries_idempotency_key_key UNIQUE (idempotency_key),
+    CONSTRAINT analytics_alert_deliveries_pkey PRIMARY KEY (id)
+);
+
+CREATE TABLE analytics_alert_history (
+    id bigint DEFAULT nextval('analytics_alert_history_id_seq'::regclass) NOT NULL,
+    rule text NOT NULL,
+    at timestamp with time zone NOT NULL,
+    state text NOT NULL,
+    severity text,
+    previous text,
+    since timestamp with time zone NOT NULL,
+    value jsonb DEFAULT '{}'::jsonb NOT NULL,
+    recorded_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT analytics_alert_history_pkey PRIMARY KEY (id),
+    CONSTRAINT analytics_alert_history_severity_check CHECK ((severity = ANY (ARRAY['page'::text, 'ticket'::text]))),
+    CONSTRAINT analytics_alert_history_state_check CHECK ((state = ANY (ARRAY['ok'::text, 'firing'::text])))
+);
+
+CREATE TABLE analytics_alert_minutes (
+    rule_key text NOT NULL,
+    minute timestamp with time zone NOT NULL,
+    total bigint NOT NULL,
+    bad bigint NOT NULL,
+    CONSTRAINT analytics_alert_minutes_pkey PRIMARY KEY (rule_key, minute)
+);
+
+CREATE TABLE analytics_alert_rollups (
+    rule_key text NOT NULL,
+    rule text NOT NULL,
+    objective double precision NOT NULL,
+    window_s bigint NOT NULL,
+    filled_from timestamp with time zone NOT NULL,
+    complete_to timestamp with time zone NOT NULL,
+    CONSTRAINT analytics_alert_rollups_pkey PRIMARY KEY (rule_key)
+);
+
+CREATE TABLE analytics_alert_states (
+    rule text NOT NULL,
+    kind text NOT NULL,
+    state text NOT NULL,
+    severity text,
+    since timestamp with time zone NOT NULL,
+    evaluated_at timestamp with time zone NOT NULL,
+    rule_key text,
+    value jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT analytics_alert_states_kind_check CHECK ((kind = ANY (ARRAY['slo'::text, 'threshold'::text]))),
+    CONSTRAINT analytics_alert_states_pkey PRIMARY KEY (rule),
+    CONSTRAINT analytics_alert_states_severity_check CHECK ((severity = ANY (ARRAY['page'::text, 'ticket'::text]))),
+    CONSTRAINT analytics_alert_states_state_check CHECK ((state = ANY (ARRAY['ok'::text, 'firing'::text])))
+);
+
 CREATE TABLE analytics_api_day_endpoint (
     service text NOT NULL,
     endpoint text NOT NULL,
@@ -219,6 +284,14 @@ CREATE TABLE analytics_task_durations_daily (
 );
 
 CREATE UNIQUE INDEX analytics_active_users_daily_pkey ON analytics_active_users_daily USING btree (day);
+CREATE UNIQUE INDEX analytics_alert_deliveries_idempotency_key_key ON analytics_alert_deliveries USING btree (idempotency_key);
+CREATE INDEX analytics_alert_deliveries_pending_ix ON analytics_alert_deliveries USING btree (next_attempt_at) WHERE ((delivered_at IS NULL) AND (failed_at IS NULL));
+CREATE UNIQUE INDEX analytics_alert_deliveries_pkey ON analytics_alert_deliveries USING btree (id);
+CREATE INDEX analytics_alert_history_at_ix ON analytics_alert_history USING btree (at DESC, id DESC);
+CREATE UNIQUE INDEX analytics_alert_history_pkey ON analytics_alert_history USING btree (id);
+CREATE UNIQUE INDEX analytics_alert_minutes_pkey ON analytics_alert_minutes USING btree (rule_key, minute);
+CREATE UNIQUE INDEX analytics_alert_rollups_pkey ON analytics_alert_rollups USING btree (rule_key);
+CREATE UNIQUE INDEX analytics_alert_states_pkey ON analytics_alert_states USING btree (rule);
 CREATE INDEX analytics_api_day_endpoint_narrow_ix ON analytics_api_day_endpoint USING btree (bucket, service, endpoint, method) INCLUDE (requests, requests_estimated, errors_4xx, errors_5xx, duration_count, duration_sum_ms, duration_max_ms, p50_key, p95_key, p99_key);
 CREATE UNIQUE INDEX analytics_api_day_endpoint_pkey ON analytics_api_day_endpoint USING btree (bucket, service, endpoint, method);
 CREATE INDEX analytics_api_day_endpoint_service_endpoint_method_bucket_idx ON analytics_api_day_endpoint USING btree (service, endpoint, method, bucket);
@@ -1442,6 +1515,8 @@ SELECT time_bucket('1 day'::interval, "timestamp") AS day,
   WHERE (true AND ((event_type)::text = ANY ((ARRAY['task_created'::character varying, 'task_started'::character varying, 'task_completed'::character varying, 'task_failed'::character varying, 'task_cancelled'::character varying])::text[])))
   GROUP BY (time_bucket('1 day'::interval, "timestamp"));
 
+-- sequence analytics_alert_deliveries_id_seq
+-- sequence analytics_alert_history_id_seq
 -- sequence analytics_dead_letters_id_seq
 -- sequence analytics_events_id_seq
 
@@ -1875,6 +1950,11 @@ $function$;
 
 
 GRANT SELECT ON analytics_active_users_daily TO analytics_reader;
+GRANT SELECT ON analytics_alert_deliveries TO analytics_reader;
+GRANT SELECT ON analytics_alert_history TO analytics_reader;
+GRANT SELECT ON analytics_alert_minutes TO analytics_reader;
+GRANT SELECT ON analytics_alert_rollups TO analytics_reader;
+GRANT SELECT ON analytics_alert_states TO analytics_reader;
 GRANT SELECT ON analytics_api_day_endpoint TO analytics_reader;
 GRANT SELECT ON analytics_api_day_service TO analytics_reader;
 GRANT SELECT ON analytics_api_day_total TO analytics_reader;

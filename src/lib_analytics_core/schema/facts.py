@@ -193,3 +193,28 @@ def ceil_day(t: dt.datetime) -> dt.datetime:
     """``t`` if it starts a UTC day, else the start of the next one."""
     f = floor_day(t)
     return f if f == t else f + _DAY
+
+
+# ------------------------------------------------------------- alerts (migration 0017)
+
+ALERT_MINUTES_TABLE: Final = "analytics_alert_minutes"
+"""Requests and bad requests per minute of one SLO definition (``alerts.rollup``)."""
+ALERT_ROLLUPS_TABLE: Final = "analytics_alert_rollups"
+"""Per SLO definition: objective, window and how far its minutes are complete."""
+ALERT_STATES_TABLE: Final = "analytics_alert_states"
+"""The current state of every alert rule."""
+ALERT_HISTORY_TABLE: Final = "analytics_alert_history"
+"""Every change of an alert rule's state."""
+ALERT_DELIVERIES_TABLE: Final = "analytics_alert_deliveries"
+"""The webhook outbox: one row per change and webhook, pending until delivered."""
+ALERTS_LOCK_KEY: Final = 7236912003
+"""Advisory lock key serialising alert evaluations (one evaluator at a time per database)."""
+
+__all__ += [
+    "ALERTS_LOCK_KEY",
+    "ALERT_DELIVERIES_TABLE",
+    "ALERT_HISTORY_TABLE",
+    "ALERT_MINUTES_TABLE",
+    "ALERT_ROLLUPS_TABLE",
+    "ALERT_STATES_TABLE",
+]
