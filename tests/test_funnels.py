@@ -493,3 +493,47 @@ async def test_routes_bad_input_is_a_400_with_the_reason(
     r = await c.get(path, params=params, headers=AUTH)
     assert r.status_code == 400, r.text
     assert reason in r.json()["message"], r.text
+
+
+async def test_the_worked_examples_of_docs_api_md(db: asyncpg.Connection) -> None:
+    """The funnel and retention examples a product manager reads in docs/api.md."""
+    now: dt.datetime = await db.fetchval("SELECT now()")
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0) - 30 * DAY
+    monday = day - dt.timedelta(days=day.weekday())
+    ana, ben, cleo = USERS[:3]
+
+    def at(h: float) -> dt.datetime:
+        return day + dt.timedelta(hours=h)
+
+    h = [
+        (ana, "signup", at(9)), (ana, "invite", at(9)), (ana, "invite", at(9 + 20 / 60)),
+        (ana, "invite", at(9 + 50 / 60)),
+        (ben, "signup", at(9)), (ben, "signup", at(14)), (ben, "invite", at(9 + 10 / 60)),
+        (ben, "invite", at(16)),
+        (cleo, "invite", at(8)), (cleo, "signup", at(8.5)),
+        # retention: first task_created in week 1 (Tue / Sun), back in weeks 2 and 3
+        (ana, "task_created", monday + 1 * DAY), (ana, "task_created", monday + 11 * DAY),
+        (ben, "task_created", monday + 6 * DAY), (ben, "task_created", monday + 15 * DAY),
+    ]  # fmt: skip
+    rows = [
+        Raw(t, uuid.UUID(int=0xD000 + i, version=4), e, "web", u, {})
+        for i, (u, e, t) in enumerate(h)
+    ]
+    await write(db, rows)
+    got = await fn.funnel(
+        db, start=day, end=day + DAY, steps=["signup", "invite", "invite"], within="1h"
+    )
+    assert [s.users for s in got.steps] == [3, 2, 1]
+    assert [s.conversion_from_previous for s in got.steps] == [None, 2 / 3, 0.5]
+    assert got.steps[2].conversion_from_first == 1 / 3
+    assert got.steps[2].median_seconds_from_previous == 30 * 60.0  # Ana: 9:20 -> 9:50
+    assert got.steps[1].median_seconds_from_previous == 10 * 60.0  # Ben 10 min, Ana 20
+    ret = await rt.retention(
+        db,
+        start=monday,
+        end=monday + 7 * DAY,
+        cohort_event="task_created",
+        period="week",
+        periods=3,
+    )
+    assert [(c.period_start, c.returned) for c in ret.cohorts] == [(monday, [2, 1, 1, 0])]

@@ -21,22 +21,16 @@ The definition (issue 26; ``docs/api.md`` and the tests' reference implementatio
   other value is one group with ``other`` true.
 
 How it is computed: one statement over the raw rows of the step types in
-``[start, end + W)`` (index on ``event_type, "timestamp"``; segment-by ``event_type`` in
-compressed chunks), in two ordered passes per user, each a stack of window functions
-over one sort (no join, no recursion, linear in the rows read):
-
-1. forward, by time: for each row that matches step j, the latest entry from which a
-   chain can reach it (the maximum over strictly earlier rows of step j-1, a running
-   maximum whose frame only grows); a row reaches step j when that entry is within W.
-   The user's depth D is the deepest step any row reaches.
-2. backward, by time descending: for each row matching step j < D, the earliest path
-   from it to step D (the lexicographic minimum of the paths of the strictly later rows
-   of step j+1, again a growing frame). An entry reaches D when its path's last step is
-   within W of it; the earliest such path is the user's.
-
-Why the earliest path is the lexicographic minimum: "the first matching event after the
-previous one" makes every later step as early as it can be, and an entry that cannot
-reach D that way cannot reach it at all (a later step only leaves less of W).
+``[start, end + W)`` of the users who entered (index on ``event_type, "timestamp"``;
+segment-by ``event_type`` in compressed chunks), in one ordered pass per user: a stack of
+k-1 window functions over one sort by time descending (no join, no recursion, linear in
+the rows read). For a row of step j and each later step m, ``r{j}_{m}`` is the earliest
+time a chain from that row reaches step m: the minimum of the strictly later rows' of
+step j+1 (a frame that only grows). For an entry, ``r1_2 ... r1_k`` is then exactly its
+earliest path (each step the first matching event after the previous one makes every
+step as early as it can be), and its depth is how many of them lie within W of it (an
+entry that cannot reach step m that way cannot reach it at all: a later step only leaves
+less of W). The deepest entries' earliest one is the user's.
 """
 
 from __future__ import annotations
@@ -230,8 +224,8 @@ def _sql(  # noqa: PLR0917 - one statement's parts
     breakdown: str | None,
     top: int,
 ) -> tuple[str, _exec.Params]:
-    """The statement (module docstring): rows, forward pass, depth, backward pass, the
-    users' paths, the answer per group."""
+    """The statement (module docstring): rows, the backward pass, each entry's depth,
+    each user's earliest deepest entry, the answer per group."""
     k = len(ss)
     types = sorted({s.event_type for s in ss})
     params = _exec.Params(lo, hi, hi + w, w, types, ss[0].event_type)
@@ -249,7 +243,8 @@ def _sql(  # noqa: PLR0917 - one statement's parts
     # the raw rows: one user's events of the step types, entries in range, the rest
     # until end + W (a chain's last step is at most W after its entry)
     sql = (
-        'SELECT user_id AS u, "timestamp" AS ts, event_id AS eid,'
+        'SELECT user_id AS u, "timestamp" AS ts,'
+        f" {'event_id' if breakdown is not None else 'NULL::uuid'} AS eid,"
         f" {', '.join(f'{c} AS f{j}' for j, c in enumerate(flags, 1))}, {group} AS g"
         f" FROM {EVENTS_TABLE}"
         f' WHERE event_type = ANY($5::text[]) AND "timestamp" >= $1 AND "timestamp" < $3'
@@ -260,45 +255,39 @@ def _sql(  # noqa: PLR0917 - one statement's parts
         f" AND {flags[0]})"
     )
     sql = f"SELECT * FROM ({sql}) AS r WHERE {' OR '.join(f'f{j}' for j in range(1, k + 1))}"
-    # forward: m_j = the latest entry a chain can reach this row (as step j) from
-    fwd = "PARTITION BY u ORDER BY ts " + _AFTER
-    reach = ["(CASE WHEN f1 THEN ts END)"]  # this row's latest entry as step j, if within W
-    for j in range(2, k + 1):
-        sql = (
-            f"SELECT x.*, CASE WHEN f{j} THEN max({reach[-1]}) OVER w END AS m{j}"
-            f" FROM ({sql}) AS x WINDOW w AS ({fwd})"
-        )
-        reach.append(f"(CASE WHEN ts - m{j} <= $4::interval THEN m{j} END)")
-    depth = " ".join(f"WHEN {reach[j - 1]} IS NOT NULL THEN {j}" for j in range(k, 0, -1))
-    sql = f"SELECT x.*, max(CASE {depth} ELSE 0 END) OVER (PARTITION BY u) AS d FROM ({sql}) AS x"
-    sql = f"SELECT * FROM ({sql}) AS x WHERE d >= 1"
-    # backward: n_j = the earliest path from this row (as step j) to step d
-    bwd = "PARTITION BY u ORDER BY ts DESC " + _AFTER
-    path = f"(CASE WHEN f{k} AND d = {k} THEN ARRAY[ts] END)"
+    # backward, by time descending: r{j}_{m} = for a row of step j, the earliest time a
+    # chain from it reaches step m (the minimum over strictly later rows of step j+1)
+    after = f"PARTITION BY u ORDER BY ts DESC {_AFTER}"
     for j in range(k - 1, 0, -1):
-        sql = (
-            f"SELECT x.*, CASE WHEN f{j} AND d > {j} THEN min({path}) OVER w END AS n{j}"
-            f" FROM ({sql}) AS x WINDOW w AS ({bwd})"
-        )
-        path = (
-            f"(CASE WHEN f{j} AND d = {j} THEN ARRAY[ts]"
-            f" WHEN n{j} IS NOT NULL THEN array_prepend(ts, n{j}) END)"
-        )
-    # the user's earliest entry reaching d, its path, and its breakdown value
-    valid = f"f1 AND {path}[d] - ts <= $4::interval"
-    sql = (
-        f"SELECT x.*, {path} AS q, min(CASE WHEN {valid} THEN {path} END)"
-        f" OVER (PARTITION BY u) AS best FROM ({sql}) AS x"
+        earliest = [
+            f"CASE WHEN f{j} THEN min("
+            + (f"CASE WHEN f{m} THEN ts END" if m == j + 1 else f"r{j + 1}_{m}")
+            + f") OVER w END AS r{j}_{m}"
+            for m in range(j + 1, k + 1)
+        ]
+        sql = f"SELECT x.*, {', '.join(earliest)} FROM ({sql}) AS x WINDOW w AS ({after})"
+    # each entry's depth: its earliest times are its earliest path, within W or not
+    depth = " + ".join(
+        ["1", *(f"coalesce(r1_{m} - ts <= $4::interval, false)::int" for m in range(2, k + 1))]
     )
+    path = ", ".join(["ts", *(f"r1_{m}" for m in range(2, k + 1))])
+    sql = (
+        f"SELECT x.*, max(e) OVER (PARTITION BY u) AS d FROM"
+        f" (SELECT y.*, {depth} AS e,"
+        f" ARRAY[{path}] AS q FROM ({sql}) AS y WHERE f1) AS x"
+    )
+    # the user's earliest deepest entry: its path and its breakdown value
+    pick = "(array_agg(g ORDER BY ts, eid) FILTER (WHERE e = d))[1]"
     users = (
-        "SELECT u, max(d) AS d, min(best) AS best,"
-        " (array_agg(g ORDER BY eid) FILTER (WHERE f1 AND q = best))[1] AS g"
+        "SELECT u, max(d) AS d, min(q) FILTER (WHERE e = d) AS best,"
+        f" {pick if breakdown is not None else 'NULL::text'} AS g"
         f" FROM ({sql}) AS x GROUP BY u"
     )
     counts = [f"count(*) FILTER (WHERE d >= {j}) AS n{j}" for j in range(1, k + 1)]
     pcts = [
         "percentile_disc(ARRAY[0.5, 0.95]::float8[]) WITHIN GROUP (ORDER BY"
-        f" extract(epoch FROM best[{j}] - best[{j - 1}])::float8) AS p{j}"
+        f" CASE WHEN d >= {j} THEN extract(epoch FROM best[{j}] - best[{j - 1}])::float8 END)"
+        f" AS p{j}"
         for j in range(2, k + 1)
     ]
     measures = ", ".join([*counts, *pcts])
