@@ -189,3 +189,23 @@ def test_cli_rejects_a_bad_file_before_touching_a_database(tmp_path: Path) -> No
         check=False,
     )
     assert ok.returncode == 0 and "2 SLOs, 1 threshold rules, 1 webhooks: OK" in ok.stdout
+
+
+def test_cli_without_httpx_names_the_extra_before_anything_runs(tmp_path: Path) -> None:
+    from lib_analytics_core._extras import install_hint
+
+    from .test_console_scripts import run_script
+
+    path = tmp_path / "alerts.toml"
+    path.write_text(EXAMPLE)
+    proc = run_script(
+        tmp_path,
+        "analytics-alerts",
+        ["evaluate", "--config", str(path)],
+        "httpx",
+        DATABASE_URL="postgresql://nobody@127.0.0.1:1/none",
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in output, output
+    assert install_hint("alerts") in " ".join(output.split()), output
+    assert run_script(tmp_path, "analytics-alerts", ["--help"], "httpx,fastapi").returncode == 0

@@ -48,7 +48,15 @@ from fastapi.staticfiles import StaticFiles
 
 from .._errors import ConfigurationError, DatabaseError, QueryError
 from .._http_errors import database_error, error_body
-from . import routes_explore, routes_funnels, routes_ops, routes_questions, routes_users, routes_v1
+from . import (
+    routes_alerts,
+    routes_explore,
+    routes_funnels,
+    routes_ops,
+    routes_questions,
+    routes_users,
+    routes_v1,
+)
 from ._cache import DEFAULT_CACHE_TTL_S, ResponseCache
 from ._database import DEFAULT_POOL_MAX_SIZE, DEFAULT_STATEMENT_TIMEOUT_MS, ReadOnlyDatabase
 from ._deps import Unauthorized
@@ -120,6 +128,7 @@ def create_app(
     app.include_router(routes_users.router)
     app.include_router(routes_funnels.router)
     app.include_router(routes_ops.router)
+    app.include_router(routes_alerts.router)
     app.mount(
         "/static",
         StaticFiles(packages=[("lib_analytics_core.api", "static")]),

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 
 from .._dburl import resolve_database_url
 from .._errors import AnalyticsError, ConfigurationError, DatabaseUnavailableError
+from .._extras import install_hint
 from ..alerts.engine import DEFAULT_INTERVAL_S, evaluate_once, run
 from ..alerts.rules import AlertConfig, load_config
 
@@ -120,6 +121,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run" and not args.interval > 0:
         print("analytics-alerts: --interval must be positive", file=sys.stderr)
         return 2
+    if config.webhooks and not getattr(args, "no_deliver", False):
+        try:
+            import httpx  # noqa: F401, PLC0415 - only to fail before anything runs
+        except ImportError:
+            print(
+                "analytics-alerts: delivering webhooks needs httpx, the 'alerts' extra: "
+                + install_hint("alerts"),
+                file=sys.stderr,
+            )
+            return 2
     try:
         if args.command == "evaluate":
             return asyncio.run(_evaluate(url, config, args.at, not args.no_deliver))
@@ -127,9 +138,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DatabaseUnavailableError as err:
         print(f"analytics-alerts: database unreachable: {err}", file=sys.stderr)
         return 3
-    except ImportError as err:
-        print(f"analytics-alerts: {err} (webhooks need httpx: the 'alerts' extra)", file=sys.stderr)
-        return 2
     except AnalyticsError as err:
         print(f"analytics-alerts: {err}", file=sys.stderr)
         return 1
