@@ -103,6 +103,9 @@ def served(database_url: str) -> Iterator[str]:
                 custom.add(
                     when, InvoicePaid(amount_cents=100 + i, user_id=uuid.UUID(int=i % 7 + 1))
                 )
+        for i in range(20):  # a week earlier: the explore view's previous period
+            when = custom.d0 - 7 * DAY + dt.timedelta(minutes=97 * i)
+            custom.add(when, InvoicePaid(amount_cents=200 + i, user_id=uuid.UUID(int=i % 7 + 1)))
         await _read_seed.write(database_url, custom, service="billing")
         conn = await asyncpg.connect(database_url)
         try:

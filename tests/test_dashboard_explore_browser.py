@@ -29,6 +29,7 @@ from lib_analytics_core.read.window import last_days
 from tests import _read_seed
 from tests._serve import serve_in_thread
 from tests.test_dashboard_browser import (
+    ARTIFACTS,
     CHROMIUM,
     NONE,
     TOKEN,
@@ -204,6 +205,13 @@ class Page:
         return True
 
 
+def shot(t: Page, name: str) -> None:
+    """A picture for people (artifacts/), after the charts' animation: not a condition."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    t.page.wait_for_timeout(800)
+    t.page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
+
+
 def launch(p: Any) -> Any:
     return p.chromium.launch(
         executable_path=CHROMIUM,
@@ -270,6 +278,7 @@ def check_drill(t: Page) -> None:
             for b, r in by_bucket.items()
         }
         t.expect(drawn == want, f"drill {p}: drawn {list(drawn.items())[:3]} != {url}")
+    shot(t, "drill")
     title = t.page.inner_text("#drill-title")
     t.expect(first["endpoint"] in title, f"drill title {title!r}")
     state = parse_qs(urlsplit(t.page.url).query)
@@ -320,9 +329,21 @@ def check_explore(t: Page, expected_sum: int) -> str | None:
         return None
     # the table: one row per bucket and group, in the API's order
     cells = t.texts("#x-table tbody tr")
-    want = [[r["bucket"][:10], *group_cells(r), fmt_value(r["values"][0])] for r in answer["rows"]]
+    # the previous period's value: the same group in the bucket at the same position
+    pos = {b: i for i, b in enumerate(answer["buckets"])}
+    prev_pos = {b: i for i, b in enumerate(answer["previous_buckets"] or [])}
+    before = {
+        (prev_pos[r["bucket"]], *group_cells(r)): r["values"][0]
+        for r in answer["previous_rows"] or []
+    }
+    want = []
+    for r in answer["rows"]:
+        value, prev = r["values"][0], before.get((pos[r["bucket"]], *group_cells(r)))
+        change = delta_text(value, prev, False)
+        want.append([r["bucket"][:10], *group_cells(r), fmt_value(value), fmt_value(prev), change])
     t.expect(cells == want, f"explore table {cells[:3]} != API {want[:3]}")
     t.expect(len(want) > 0, "explore: the filtered question has no rows")
+    t.expect(any(w[-2] != NONE for w in want), "explore: no row has a previous value")
     # the chart: one series per group, every bucket of the range
     series = t.series("chart-explore")
     for r in answer["rows"]:
@@ -330,6 +351,7 @@ def check_explore(t: Page, expected_sum: int) -> str | None:
         x = int(dt.datetime.fromisoformat(r["bucket"].replace("Z", "+00:00")).timestamp() * 1000)
         points = {p[0]: p[1] for p in series.get(name, [])}
         t.expect(points.get(x) == r["values"][0], f"explore chart {name} at {r['bucket']}")
+    shot(t, "explore")
     t.csv_matches("#x-csv", url, "explore CSV")
     # a user id in the table leads to that user
     link = page.get_attribute("#x-table tbody a.user", "href")
@@ -374,6 +396,7 @@ def check_user(t: Page, user_id: str) -> None:
             return
         url = t.request(f"/v1/users/{user_id}/events", before=answer["next_before"])
     t.expect(pages >= 2, f"the user's timeline was one page only ({len(ids)} events)")
+    shot(t, "user")
 
 
 def check_hide(t: Page, link: str) -> None:
@@ -546,6 +569,7 @@ def test_panels_of_events_never_sent_are_hidden_and_say_so(custom_only: str) -> 
             if t.open(f"{custom_only}/?days=7", "7 days"):
                 for name in OPTIONAL:
                     t.expect(not t.page.is_visible(f"#card-{name}"), f"{name} panel shown")
+                shot(t, "custom-only")
                 note = t.page.inner_text("#hidden-panels")
                 t.expect("sends no" in note, f"no word on the hidden panels: {note!r}")
                 t.page.click("#hidden-panels button[data-show=cocoons]")

@@ -148,13 +148,29 @@
     }, result.rows.length), true);
   }
 
+  // The previous period's value of each row: the same group in the bucket at the same
+  // position of the previous period (or the same group, for the whole range).
+  function previousOf(e, result) {
+    if (!e.compare || !result || !result.previous_rows) return null;
+    const at = (buckets) => new Map((buckets || []).map((b, i) => [lib.ts(b), i]));
+    const cur = at(result.buckets), prev = at(result.previous_buckets);
+    const key = (pos, r) => `${r.bucket == null ? '' : pos.get(lib.ts(r.bucket))}|${label(r)}`;
+    const values = new Map(result.previous_rows.map((r) => [key(prev, r), r.values[0]]));
+    return (r) => values.get(key(cur, r)) ?? null;
+  }
+
   function drawTable(e, result) {
     const table = $('x-table');
     const rows = result ? result.rows : [];
+    const prevOf = previousOf(e, result);
     const head = [...(e.gran === 'total' ? [] : ['Bucket (UTC)']), ...e.group, $('x-title').textContent.split(' · ')[0]];
+    if (prevOf) head.push('previous period', 'change');
     const tr = document.createElement('tr');
-    for (const h of head) { const th = document.createElement('th'); th.textContent = h; tr.append(th); }
-    tr.lastChild.className = 'num';
+    head.forEach((h, i) => {
+      const th = document.createElement('th'); th.textContent = h;
+      if (i >= head.length - (prevOf ? 3 : 1)) th.className = 'num';
+      tr.append(th);
+    });
     table.tHead.replaceChildren(tr);
     const body = table.tBodies[0];
     body.replaceChildren();
@@ -173,7 +189,9 @@
           td.append(a);
         } else td.textContent = g;
       });
-      const v = row.insertCell(); v.className = 'num'; v.textContent = lib.fmtVal(r.values[0]);
+      const cells = [lib.fmtVal(r.values[0])];
+      if (prevOf) cells.push(lib.fmtVal(prevOf(r)), lib.fmtDelta(r.values[0], prevOf(r), false));
+      for (const c of cells) { const v = row.insertCell(); v.className = 'num'; v.textContent = c; }
     }
     if (rows.length > MAX_TABLE) $('x-note').textContent = `The first ${MAX_TABLE} of ${rows.length} rows; the CSV has them all.`;
     else if (result && !rows.length) $('x-note').textContent = 'No events match in this range.';
