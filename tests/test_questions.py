@@ -215,6 +215,49 @@ async def test_overview_and_routes(db: asyncpg.Connection, database_url: str) ->
             assert bad.status_code == 422
 
 
+async def test_overview_service_filter_narrows_the_api_cards_only(
+    db: asyncpg.Connection,
+) -> None:
+    """The dashboard's service filter reaches the KPI cards that have a service (issue
+    29 item 5): requests, p95 and error rate are that service's; users and tasks, which
+    have none, stay the whole platform's, and the previous period is filtered alike."""
+    now: dt.datetime = await db.fetchval("SELECT now()")
+    await ref.insert(db, ref.generate(now, days=8, n=1500, seed=13))
+    day0 = ref._day(now)
+    await lac.refresh_aggregates(db, start=day0 - 20 * DAY)
+    lo, hi = day0 - 3 * DAY, day0 + DAY
+    from lib_analytics_core.read.overview import overview, overview_comparison
+
+    everyone = await overview(db, start=lo, end=hi, now=now)
+    services = await db.fetch(
+        "SELECT DISTINCT service FROM analytics_events WHERE event_type = 'api_request'"
+    )
+    assert len(services) >= 2
+    for (svc,) in services:
+        mine = await overview(db, start=lo, end=hi, now=now, service=svc)
+        total = await lac.api_latency(
+            db, start=lo, end=hi, granularity="total", group_by="total", service=svc
+        )
+        assert (mine.requests, mine.p95_ms, mine.error_rate) == (
+            total[0].requests,
+            total[0].p95_ms,
+            total[0].error_rate,
+        )
+        assert mine.requests < everyone.requests
+        assert (mine.dau, mine.wau, mine.mau, mine.task_success_rate) == (
+            everyone.dau,
+            everyone.wau,
+            everyone.mau,
+            everyone.task_success_rate,
+        )
+        both = await overview_comparison(db, start=lo, end=hi, now=now, service=svc)
+        assert both.current == mine and both.previous is not None
+        before = await lac.api_latency(
+            db, start=lo - 4 * DAY, end=lo, granularity="total", group_by="total", service=svc
+        )
+        assert both.previous.requests == (before[0].requests if before else 0)
+
+
 async def test_series_values_computed_in_sql_equal_pythons(db: asyncpg.Connection) -> None:
     """The precomputed series compute rates, averages and percentile values in SQL: bit
     for bit what the Python of histogram.representative and plain division give."""

@@ -81,15 +81,25 @@ async def overview(
             "previous period of equal length, for each card's change."
         ),
     ] = False,
+    service: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="Only this service's API traffic in `requests`, `p95_ms` and "
+            "`error_rate`; the user and task cards have no service and cover all.",
+        ),
+    ] = None,
 ) -> Response:
     """Every KPI card in one answer. `dau` counts the distinct users of `dau_day`: the
     last whole UTC day inside the range, or today so far if the range holds only today.
     With `compare=true` the answer is `{current, previous}`, `previous` the cards of
     `[start - (end - start), start)` (null before 2000-01-01)."""
     lo, hi = resolve(start, end)
+    svc = text(service, "service")
     if compare:
-        return json_response(await ov.overview_comparison(db, start=lo, end=hi))
-    return json_response(await ov.overview(db, start=lo, end=hi))
+        return json_response(await ov.overview_comparison(db, start=lo, end=hi, service=svc))
+    return json_response(await ov.overview(db, start=lo, end=hi, service=svc))
 
 
 @get(

@@ -74,11 +74,13 @@ async def overview(
     start: _dt.date | _dt.datetime,
     end: _dt.date | _dt.datetime,
     now: _dt.datetime | None = None,
+    service: str | None = None,
 ) -> Overview:
-    """The KPI cards over ``[start, end)`` (definitions in :class:`Overview`)."""
+    """The KPI cards over ``[start, end)`` (definitions in :class:`Overview`); ``service``
+    narrows the API cards (requests, p95, error rate), the only ones with a service."""
     lo, hi = _range(start, end, MAX_DAILY_RANGE)
     clock = _dt.datetime.now(_UTC) if now is None else _as_utc(now, "now")
-    return await _cards(db, lo, hi, clock)
+    return await _cards(db, lo, hi, clock, service)
 
 
 async def overview_comparison(
@@ -87,6 +89,7 @@ async def overview_comparison(
     start: _dt.date | _dt.datetime,
     end: _dt.date | _dt.datetime,
     now: _dt.datetime | None = None,
+    service: str | None = None,
 ) -> OverviewComparison:
     """The KPI cards over ``[start, end)`` and over the previous period of equal length:
     each card's change (the same ``now`` decides both ``dau_day``s)."""
@@ -94,14 +97,18 @@ async def overview_comparison(
     clock = _dt.datetime.now(_UTC) if now is None else _as_utc(now, "now")
     p_lo, p_hi = previous_period(lo, hi)
     return OverviewComparison(
-        current=await _cards(db, lo, hi, clock),
-        previous=None if p_lo < EARLIEST else await _cards(db, p_lo, p_hi, clock),
+        current=await _cards(db, lo, hi, clock, service),
+        previous=None if p_lo < EARLIEST else await _cards(db, p_lo, p_hi, clock, service),
     )
 
 
-async def _cards(db: _exec.Db, lo: _dt.datetime, hi: _dt.datetime, now: _dt.datetime) -> Overview:
+async def _cards(
+    db: _exec.Db, lo: _dt.datetime, hi: _dt.datetime, now: _dt.datetime, service: str | None
+) -> Overview:
     day = _dau_day(lo, hi, now)
-    totals = await api_latency(db, start=lo, end=hi, granularity="total", group_by="total")
+    totals = await api_latency(
+        db, start=lo, end=hi, granularity="total", group_by="total", service=service
+    )
     row = await _exec.fetchrow(
         db,
         "overview.overview",

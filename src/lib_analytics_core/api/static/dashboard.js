@@ -13,6 +13,15 @@
  * not blank the others. window.dashboard exposes the chart instances and a load counter
  * (used by the browser test).
  *
+ * Views: the overview (this file), and the modules loaded after it (panels.js: hideable
+ * panels; drill.js: an endpoint's drill-down; explore.js: any question over any event;
+ * user.js: one user's timeline) register in dashboard.modules: their part of the URL,
+ * their controls and their loaders. dashboard.lib is what they share with this file.
+ * Every KPI card shows its change against the previous period of equal length, and
+ * every panel exports its data as the API's own CSV (fetched with the token, saved as a
+ * file). The service filter reaches every panel and card whose question has a service;
+ * the others say "all services".
+ *
  * As people see it: while a view's data is on the way every panel and card is marked
  * aria-busy and shows "Loading…"; a bucket that has not begun yet is not drawn (a gap, not
  * "0 errors" for hours that have not happened); in a 1-day view the daily panels draw
@@ -42,12 +51,17 @@
   // granularity: 'auto' | 'hour' | 'day'; range: the API's half-open [start, end) of the view.
   const state = {
     token: null, days: DEFAULT_DAYS, start: null, end: null, service: '', granularity: 'auto', range: null,
-    by: 'p95', eventType: '',
+    by: 'p95', eventType: '', view: 'overview',
   };
+  const VIEWS = ['overview', 'explore', 'user'];
   const RANKINGS = ['p95', 'p99', 'error_rate', 'requests'];
   let generation = 0;
   const charts = {};
-  const dashboard = (window.dashboard = { charts, state, loads: 0, errors: [], ready: false });
+  const dashboard = (window.dashboard = {
+    charts, state, loads: 0, drills: 0, userPages: 0, errors: [], ready: false, modules: [], lib: {},
+  });
+  // Each panel's data as a CSV download: card id -> the request behind it.
+  const exports = new Map();
 
   // ------------------------------------------------------------------ helpers
 
@@ -56,7 +70,18 @@
   const addDays = (s, n) => isoDay(new Date(parseDay(s).getTime() + n * DAY_MS));
   const fmtInt = (n) => (n == null ? '–' : Math.round(n).toLocaleString('en-US'));
   const fmtMs = (v) => (v == null ? '–' : v >= 1000 ? (v / 1000).toFixed(v >= 10000 ? 0 : 1) + ' s' : v >= 10 ? Math.round(v) + ' ms' : v.toFixed(1) + ' ms');
-  const fmtPct = (v) => (v == null ? '–' : (v * 100).toFixed(v >= 0.995 || v < 0.1 ? 1 : 1) + '%');
+  const fmtPct = (v) => (v == null ? '–' : (v * 100).toFixed(1) + '%');
+  // A measure of any kind: integers grouped, other numbers to at most 2 decimals.
+  const fmtVal = (v) => (v == null ? '–' : Number.isInteger(v) ? v.toLocaleString('en-US')
+    : v.toLocaleString('en-US', { maximumFractionDigits: 2 }));
+  // The change against the previous period: relative for counts and latencies, in
+  // percentage points for rates; a dash when there is nothing to compare with.
+  function fmtDelta(cur, prev, rate) {
+    if (cur == null || prev == null || (!rate && prev === 0)) return '–';
+    const d = rate ? (cur - prev) * 100 : (cur - prev) / prev * 100;
+    const text = d.toFixed(1);
+    return (Number(text) > 0 ? '+' : '') + text + (rate ? ' pp' : '%');
+  }
   const ts = (s) => new Date(s).getTime();
   // A point is [x, y] on a time axis and a bare y on a category axis.
   const yOf = (p) => (Array.isArray(p) ? p[1] : p);
@@ -87,11 +112,37 @@
 
   class AuthError extends Error {}
 
-  async function api(path, params = {}) {
+  function apiUrl(path, params = {}) {
     const url = new URL(path, window.location.origin);
     for (const [k, v] of Object.entries(params)) {
-      if (v !== '' && v != null) url.searchParams.set(k, v);
+      // An array is a repeated parameter (explore's measure, filter, group_by).
+      for (const one of Array.isArray(v) ? v : [v]) {
+        if (one !== '' && one != null) url.searchParams.append(k, one);
+      }
     }
+    return url;
+  }
+
+  // The API's CSV of a question (format=csv, streamed by the server), saved as a file:
+  // a plain link cannot carry the bearer token, so it is fetched and handed over as a blob.
+  async function download(path, params, name) {
+    const url = apiUrl(path, { ...params, format: 'csv' });
+    const resp = await fetch(url, { headers: { Authorization: 'Bearer ' + state.token } });
+    if (!resp.ok) throw new Error(`${path}: ${resp.status} ${resp.statusText}`);
+    const blob = await resp.blob();
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = (name || path.replace(/^\/v1\//, '').replace(/\//g, '-')) + '.csv';
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+  }
+  // A panel's CSV button downloads the request last drawn in it.
+  const exportOf = (cardId, path, params) => exports.set(cardId, { path, params });
+
+  async function api(path, params = {}) {
+    const url = apiUrl(path, params);
     const resp = await fetch(url, { headers: { Authorization: 'Bearer ' + state.token } });
     if (resp.status === 401) throw new AuthError('token rejected');
     if (!resp.ok) {
@@ -198,6 +249,7 @@
   }
 
   async function loadUsers(range) {
+    exportOf('card-users', '/v1/active-users', range);
     const { rows } = await api('/v1/active-users', range);
     return () => {
       const d = dailySeries(rows);
@@ -214,27 +266,45 @@
     };
   }
 
-  // Every KPI card from one answer (/v1/overview). DAU is the one definition (docs/api.md,
-  // the demo's summary): the last whole UTC day inside the range (`dau_day`), today so
-  // far only if the range holds only today. The cards cover all services.
+  // Every KPI card from one answer (/v1/overview?compare=true): the range's cards and
+  // the previous period's of equal length, for each card's change. DAU is the one
+  // definition (docs/api.md, the demo's summary): the last whole UTC day inside the range
+  // (`dau_day`), today so far only if the range holds only today. The API cards follow
+  // the service filter; the user and task cards have no service and say so.
   async function loadOverview(range) {
-    const o = await api('/v1/overview', range);
+    const { current: o, previous: prev } = await api('/v1/overview', { ...range, compare: true, service: state.service });
     return () => {
       const day = o.dau_day ? o.dau_day.slice(0, 10) : null;
       const partial = day && ts(o.dau_day) + DAY_MS > drawnAt();
-      const hint = !day ? 'last whole UTC day' : `${partial ? 'today so far' : 'last whole UTC day'}, ${day}`;
-      setKpi('kpi-dau', o.dau == null ? '–' : fmtInt(o.dau), hint);
-      setKpi('kpi-wau', o.wau == null ? '–' : fmtInt(o.wau));
-      setKpi('kpi-mau', o.mau == null ? '–' : fmtInt(o.mau));
-      setKpi('kpi-requests', fmtInt(o.requests));
-      setKpi('kpi-p95', o.p95_ms == null ? '–' : fmtMs(o.p95_ms));
-      setKpi('kpi-errors', o.error_rate ? fmtPct(o.error_rate) : '–');
-      setKpi('kpi-tasks', o.task_success_rate == null ? '–' : fmtPct(o.task_success_rate));
+      const all = state.service ? ' · all services' : '';
+      const hint = (!day ? 'last whole UTC day' : `${partial ? 'today so far' : 'last whole UTC day'}, ${day}`) + all;
+      const scope = state.service ? state.service + ', in range' : 'all services, in range';
+      const cards = [
+        ['kpi-dau', 'dau', o.dau == null ? '–' : fmtInt(o.dau), hint],
+        ['kpi-wau', 'wau', o.wau == null ? '–' : fmtInt(o.wau), '7-day distinct' + all],
+        ['kpi-mau', 'mau', o.mau == null ? '–' : fmtInt(o.mau), '30-day distinct' + all],
+        ['kpi-requests', 'requests', fmtInt(o.requests), scope],
+        ['kpi-p95', 'p95_ms', o.p95_ms == null ? '–' : fmtMs(o.p95_ms), state.service ? state.service + ', in range' : 'in range'],
+        ['kpi-errors', 'error_rate', o.error_rate ? fmtPct(o.error_rate) : '–', '4xx + 5xx' + (state.service ? ', ' + state.service : '')],
+        ['kpi-tasks', 'task_success_rate', o.task_success_rate == null ? '–' : fmtPct(o.task_success_rate), 'completed / finished' + all],
+      ];
+      const days = viewDays();
+      for (const [id, key, value, h] of cards) {
+        setKpi(id, value, h);
+        const rate = key === 'error_rate' || key === 'task_success_rate';
+        const d = fmtDelta(o[key], prev ? prev[key] : null, rate);
+        const el = $(id).querySelector('.delta');
+        el.textContent = d;
+        el.dataset.trend = d.startsWith('+') ? 'up' : d.startsWith('-') ? 'down' : 'flat';
+        el.title = prev ? `against the previous ${days} day${days === 1 ? '' : 's'}: ${prev[key] == null ? 'no data' : prev[key]}` : 'no previous period';
+      }
     };
   }
 
   async function loadEndpoints(range) {
-    const { rows } = await api('/v1/endpoints/top', { ...range, service: state.service, by: state.by, limit: 10 });
+    const params = { ...range, service: state.service, by: state.by, limit: 10 };
+    exportOf('card-endpoints', '/v1/endpoints/top', params);
+    const { rows } = await api('/v1/endpoints/top', params);
     return () => {
       $('endpoints-by').value = state.by;
       const body = $('top-endpoints').querySelector('tbody');
@@ -245,6 +315,10 @@
       }
       for (const r of rows) {
         const tr = body.insertRow();
+        // A row opens that endpoint's drill-down (drill.js).
+        tr.className = 'drillable'; tr.tabIndex = 0;
+        tr.title = 'Open this endpoint\'s latency, requests and errors over time';
+        tr.dataset.service = r.service; tr.dataset.method = r.method; tr.dataset.endpoint = r.endpoint;
         const svc = tr.insertCell();
         const pill = document.createElement('span');
         pill.className = 'pill'; pill.textContent = r.service; svc.append(pill);
@@ -263,9 +337,9 @@
     const { event_types: types } = await api('/v1/events/types');
     const type = types.includes(state.eventType) ? state.eventType : (types[0] || '');
     const g = granularity();
-    const rows = type
-      ? (await api('/v1/events/trends', { ...range, granularity: g, event_type: type, service: state.service, limit: 100000 })).rows
-      : [];
+    const params = { ...range, granularity: g, event_type: type, service: state.service, limit: 100000 };
+    exportOf('card-events', '/v1/events/trends', params);
+    const rows = type ? (await api('/v1/events/trends', params)).rows : [];
     return () => {
       const sel = $('event-type');
       sel.replaceChildren(...types.map((t) => { const o = document.createElement('option'); o.value = t; o.textContent = t; return o; }));
@@ -300,9 +374,9 @@
 
   async function loadLatency(range) {
     const g = granularity();
-    const { rows } = await api('/v1/api-latency', {
-      ...range, granularity: g, group_by: 'service', service: state.service, limit: 100000,
-    });
+    const params = { ...range, granularity: g, group_by: 'service', service: state.service, limit: 100000 };
+    exportOf('card-latency', '/v1/api-latency', params);
+    const { rows } = await api('/v1/api-latency', params);
     return () => {
       const buckets = bucketList(range, stepOf(g));
       const services = [...new Set(rows.map((r) => r.service))].sort();
@@ -346,7 +420,9 @@
 
   async function loadRequests(range) {
     const g = granularity();
-    const series = await api('/v1/api-latency', { ...range, granularity: g, group_by: 'total', service: state.service, limit: 100000 });
+    const params = { ...range, granularity: g, group_by: 'total', service: state.service, limit: 100000 };
+    exportOf('card-requests', '/v1/api-latency', params);
+    const series = await api('/v1/api-latency', params);
     return () => {
       const rows = series.rows;
       const buckets = bucketList(range, stepOf(g));
@@ -376,6 +452,9 @@
       const to = Math.min(e, s + MAX_HOURLY_DAYS * DAY_MS);
       pieces.push({ start: new Date(s).toISOString(), end: new Date(to).toISOString() });
     }
+    // The CSV: the window's first 93 days (the most one request of the hourly errors serves).
+    exportOf('card-errors', '/v1/errors', { ...pieces[0], service: state.service, limit: 100000 });
+    exportOf('card-top-errors', '/v1/errors/top', { ...range, service: state.service, limit: 10 });
     const [parts, top] = await Promise.all([
       Promise.all(pieces.map((p) => api('/v1/errors', { ...p, service: state.service, limit: 100000 }))),
       api('/v1/errors/top', { ...range, service: state.service, limit: 10 }),
@@ -432,6 +511,7 @@
   }
 
   async function loadTasks(range) {
+    exportOf('card-tasks', '/v1/tasks', range);
     const { rows } = await api('/v1/tasks', range);
     return () => {
       const d = dailySeries(rows);
@@ -450,6 +530,7 @@
   }
 
   async function loadIntegrations(range) {
+    exportOf('card-integrations', '/v1/integrations', { ...range, by_day: false });
     const { rows } = await api('/v1/integrations', { ...range, by_day: false });
     return () => {
       rows.sort((a, b) => a.used - b.used || (a.provider < b.provider ? -1 : 1));
@@ -470,6 +551,7 @@
   }
 
   async function loadAuth(range) {
+    exportOf('card-auth', '/v1/auth', range);
     const { rows } = await api('/v1/auth', range);
     return () => {
       const d = dailySeries(rows);
@@ -485,6 +567,7 @@
   }
 
   async function loadCocoons(range) {
+    exportOf('card-cocoons', '/v1/cocoons', range);
     const { rows } = await api('/v1/cocoons', range);
     return () => {
       const d = dailySeries(rows);
@@ -499,9 +582,19 @@
     };
   }
 
+  // Panels whose question has no service say so while a service filter is on.
+  const UNFILTERED = ['card-users', 'card-tasks', 'card-integrations', 'card-auth', 'card-cocoons'];
+  function markScopes() {
+    for (const el of document.querySelectorAll('#view-overview .card .scope')) {
+      const unfiltered = UNFILTERED.includes(el.closest('.card').id);
+      el.textContent = state.service && unfiltered ? 'all services (no service in this question)' : '';
+    }
+  }
+
   // Every panel and KPI card says "Loading…" while its view's data is on the way.
   function setBusy(busy) {
-    for (const el of document.querySelectorAll('.card, .kpi')) {
+    const view = $('view-' + state.view) || document;
+    for (const el of view.querySelectorAll('.card, .kpi')) {
       el.setAttribute('aria-busy', busy ? 'true' : 'false');
     }
   }
@@ -523,7 +616,9 @@
     const view = {
       days: DEFAULT_DAYS, start: null, end: null, service: q.get('service') || '', granularity: 'auto',
       by: RANKINGS.includes(q.get('by')) ? q.get('by') : 'p95', eventType: q.get('event_type') || '',
+      view: VIEWS.includes(q.get('view')) ? q.get('view') : 'overview',
     };
+    for (const m of dashboard.modules) Object.assign(view, m.fromUrl(q));
     if (isDay(q.get('start')) && isDay(q.get('end')) && q.get('start') <= q.get('end')) {
       view.days = null; view.start = q.get('start'); view.end = q.get('end');
     } else if (Number.isInteger(days) && days >= 1 && days <= 732) {
@@ -541,24 +636,50 @@
     if (view.service) q.set('service', view.service);
     if (view.by && view.by !== 'p95') q.set('by', view.by);
     if (view.eventType) q.set('event_type', view.eventType);
+    if (view.view && view.view !== 'overview') q.set('view', view.view);
+    for (const m of dashboard.modules) m.toUrl(view, q);
     return window.location.pathname + '?' + q.toString();
   }
 
-  const currentView = () => ({
-    days: state.days, start: state.days == null ? state.start : null, end: state.days == null ? state.end : null,
-    service: state.service, granularity: state.granularity, by: state.by, eventType: state.eventType,
-  });
+  function currentView() {
+    const view = {
+      days: state.days, start: state.days == null ? state.start : null, end: state.days == null ? state.end : null,
+      service: state.service, granularity: state.granularity, by: state.by, eventType: state.eventType,
+      view: state.view,
+    };
+    for (const m of dashboard.modules) for (const k of m.keys) view[k] = state[k];
+    return view;
+  }
 
-  // A user's change: a new history entry, then the redraw.
-  function navigate(changes) {
+  // A user's change: a new history entry, then the redraw (of `only` these loaders when
+  // given: a drill-down does not refetch the whole overview).
+  function navigate(changes, only) {
     Object.assign(state, changes);
     window.history.pushState(null, '', urlOf(currentView()));
-    loadAll();
+    loadAll(only);
+  }
+  // A change that is not a new view of the data (a hidden panel): the URL follows.
+  function remember(changes) {
+    Object.assign(state, changes);
+    window.history.replaceState(null, '', urlOf(currentView()));
   }
 
   function applyView(view) {
     Object.assign(state, view);
     syncControls();
+  }
+
+  // Which view is on screen (overview, explore, user) and the tabs that say so.
+  function showView() {
+    for (const v of VIEWS) {
+      const el = $('view-' + v);
+      if (el) el.hidden = v !== state.view;
+    }
+    for (const a of document.querySelectorAll('nav.views a')) {
+      const v = a.dataset.view;
+      a.classList.toggle('active', v === state.view);
+      a.href = urlOf({ ...currentView(), view: v });
+    }
   }
 
   // The controls show the current view, however it was reached (click, link, Back).
@@ -593,10 +714,19 @@
     el.classList.toggle('error', Boolean(isError));
   }
 
-  async function loadAll() {
+  // The loaders of the current view: the overview's panels, and each module's.
+  function loaders() {
+    const own = state.view === 'overview'
+      ? [loadOverview, loadUsers, loadLatency, loadRequests, loadErrors, loadEndpoints, loadEventTrends, loadTasks, loadIntegrations, loadAuth, loadCocoons]
+      : [];
+    return own.concat(...dashboard.modules.map((m) => m.loaders(state.view)));
+  }
+
+  async function loadAll(only) {
     if (!state.token) { askToken(); return; }
     const mine = ++generation;
-    setBusy(true);
+    showView();
+    if (!only) setBusy(true);
     let range;
     try {
       range = await resolveRange();
@@ -613,8 +743,9 @@
     $('end').value = state.end;
     $('range-label').textContent = `${state.start} → ${state.end} (UTC) · ${granularity() === 'hour' ? 'hourly' : 'daily'} · ${state.service || 'all services'}`;
     showStatus('');
-    loadHealth();
-    const panels = [loadOverview, loadUsers, loadLatency, loadRequests, loadErrors, loadEndpoints, loadEventTrends, loadTasks, loadIntegrations, loadAuth, loadCocoons];
+    markScopes();
+    if (!only) loadHealth();
+    const panels = only || loaders();
     const results = await Promise.allSettled(panels.map((p) => p(range)));
     if (mine !== generation) return; // a newer view is on its way
     const failures = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
@@ -628,6 +759,7 @@
     dashboard.errors = failures.map((e) => String(e.message || e));
     if (failures.length) showStatus(dashboard.errors.join(' · '), true);
     dashboard.loads += 1;
+    if (only) dashboard.drills += 1;
     dashboard.ready = true;
     document.body.dataset.loads = String(dashboard.loads);
   }
@@ -696,6 +828,26 @@
     $('endpoints-by').addEventListener('change', (ev) => navigate({ by: ev.target.value }));
     $('event-type').addEventListener('change', (ev) => navigate({ eventType: ev.target.value }));
     window.addEventListener('popstate', () => { applyView(viewFromUrl()); loadAll(); });
+    for (const a of document.querySelectorAll('nav.views a')) {
+      a.addEventListener('click', (ev) => {
+        ev.preventDefault();
+        navigate({ view: a.dataset.view });
+      });
+    }
+    $('user-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const id = $('user-input').value.trim();
+      if (id) navigate({ view: 'user', user: id });
+    });
+    // Every panel's CSV button: the API's CSV of the request the panel last drew.
+    document.addEventListener('click', (ev) => {
+      const btn = ev.target.closest('.card > header .csv');
+      const card = btn && btn.closest('.card');
+      const what = card && exports.get(card.id);
+      if (!what) return;
+      download(what.path, what.params, card.id.replace(/^card-/, '')).catch((e) => showStatus(String(e.message || e), true));
+    });
+    for (const m of dashboard.modules) m.init();
     $('token-form').addEventListener('submit', () => {
       state.token = $('token-input').value.trim();
       sessionStorage.setItem(TOKEN_KEY, state.token);
@@ -721,6 +873,12 @@
     applyView(viewFromUrl());
     await loadAll();
   }
+
+  Object.assign(dashboard.lib, {
+    $, api, apiUrl, chart, download, exportOf, navigate, remember, showStatus, fmtInt, fmtMs, fmtPct, fmtVal,
+    fmtDelta, ts, isoDay, bucketList, dense, indexBy, granularity, stepOf, line, area, empty, wrappedLegend,
+    timeAxis, valueAxis, axisCommon, baseTooltip, legend, grid, SERIES_COLORS, PCT_COLORS, C, AuthError,
+  });
 
   document.addEventListener('DOMContentLoaded', init);
 })();

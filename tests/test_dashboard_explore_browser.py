@@ -1,0 +1,580 @@
+"""The dashboard as an analytics tool, in Chromium over a real server and database (issue 25
+item 4, issue 29 item 5): the Explore view, a user's view, the slowest endpoints'
+drill-down, CSV exports, the KPI cards' change against the previous period, every view
+as a shareable link, hideable panels, the inclusive "To" date and the service filter.
+
+Every check compares what the page shows with the API's answer to the very request the
+page made (or, for a download, with the same URL fetched again), so the page cannot
+invent, drop or reorder a number. Waits are DOM conditions (a counter the page bumps when
+a view is drawn), never sleeps. Problems are collected and reported together.
+The seed: :func:`tests.test_dashboard_browser.served` (20 simulated days, a custom
+``invoice_paid_browser`` event class with ``amount_cents``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+import httpx
+import pytest
+
+from lib_analytics_core.api import create_app
+from lib_analytics_core.read.window import last_days
+from tests import _read_seed
+from tests._serve import serve_in_thread
+from tests.test_dashboard_browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    NONE,
+    TOKEN,
+    InvoicePaid,
+    fmt_int,
+    fmt_ms,
+    fmt_pct,
+    require_chromium,
+    served,  # noqa: F401 - the fixture, shared with the first browser test
+)
+
+pytestmark = pytest.mark.slow
+
+DAY = dt.timedelta(days=1)
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+#: The cards and their /v1/overview keys; rates change in percentage points.
+CARDS = {
+    "dau": "dau",
+    "wau": "wau",
+    "mau": "mau",
+    "requests": "requests",
+    "p95": "p95_ms",
+    "errors": "error_rate",
+    "tasks": "task_success_rate",
+}
+RATES = ("error_rate", "task_success_rate")
+#: The panels of event families a platform may never send.
+OPTIONAL = ("integrations", "auth", "cocoons")
+#: Panels whose question has no service (they say so under a service filter).
+UNFILTERED = ("users", "tasks", "integrations", "auth", "cocoons")
+
+
+def _half_up(x: float, places: str) -> decimal.Decimal:
+    """JavaScript's toFixed: the exact binary value, ties away from zero."""
+    return decimal.Decimal(x).quantize(decimal.Decimal(places), decimal.ROUND_HALF_UP)
+
+
+def delta_text(cur: float | None, prev: float | None, rate: bool) -> str:
+    """The change a KPI card shows (the page's fmtDelta): relative % for counts and
+    latencies, percentage points for rates, a dash without a comparable previous value."""
+    if cur is None or prev is None or (not rate and prev == 0):
+        return NONE
+    d = _half_up((cur - prev) * 100 if rate else (cur - prev) / prev * 100, "0.1")
+    sign = "+" if d > 0 else ""
+    return f"{sign}{d}{' pp' if rate else '%'}"
+
+
+def fmt_value(v: Any) -> str:
+    """A measure in a table (the page's fmtVal): integers grouped, others to 2 places."""
+    if v is None:
+        return NONE
+    if isinstance(v, int) or float(v).is_integer():
+        return f"{int(v):,}"
+    text = f"{_half_up(float(v), '0.01'):,}"
+    return text.rstrip("0").rstrip(".")
+
+
+def group_cells(row: dict[str, Any]) -> list[str]:
+    """A row's group-by values as the table shows them: "other" for the rest, a dash for
+    a missing value."""
+    return [
+        "other" if o else (g if g is not None else NONE)
+        for g, o in zip(row["group"], row["other"], strict=True)
+    ]
+
+
+class Page:
+    """The page under test and a problem list."""
+
+    def __init__(self, page: Any, api: httpx.Client, base: str):
+        self.page, self.api, self.base = page, api, base
+        self.urls: list[str] = []
+        self.problems: list[str] = []
+        page.set_default_timeout(15_000)
+        page.on("request", lambda r: self.urls.append(r.url))
+
+    def expect(self, ok: bool, message: str) -> bool:
+        if not ok:
+            self.problems.append(message)
+        return ok
+
+    def counter(self, name: str) -> int:
+        return int(self.page.evaluate(f"() => (window.dashboard && window.dashboard.{name}) || 0"))
+
+    def settle(self, action: Callable[[], Any], label: str, counter: str = "loads") -> bool:
+        """Run ``action`` and wait until the page drew again (its ``counter`` moved)."""
+        before = self.counter(counter)
+        self.urls.clear()
+        action()
+        try:
+            self.page.wait_for_function(
+                f"() => window.dashboard && window.dashboard.{counter} > {before}",
+                timeout=30_000,
+            )
+        except Exception:  # recorded, the rest still runs
+            self.problems.append(f"{label}: the page did not draw ({counter})")
+            return False
+        return True
+
+    def request(self, path: str, **match: str) -> str | None:
+        """The URL of the page's last request to ``path`` whose parameters include ``match``."""
+        for url in reversed(self.urls):
+            parts = urlsplit(url)
+            params = parse_qs(parts.query)
+            if parts.path == path and all(params.get(k) == [v] for k, v in match.items()):
+                return url
+        self.problems.append(f"the page made no request to {path} with {match}: {self.urls}")
+        return None
+
+    def get(self, url: str) -> Any:
+        r = self.api.get(url, headers=AUTH)
+        self.expect(r.status_code == 200, f"{url}: {r.status_code} {r.text[:200]}")
+        return r.json() if r.status_code == 200 else None
+
+    def texts(self, selector: str) -> list[list[str]]:
+        rows: list[list[str]] = self.page.eval_on_selector_all(
+            selector, "rs => rs.map(r => [...r.cells].map(c => c.textContent.trim()))"
+        )
+        return rows
+
+    def series(self, chart_id: str) -> dict[str, list[Any]]:
+        got: dict[str, list[Any]] = self.page.evaluate(
+            """(id) => {
+                const c = window.dashboard.charts[id];
+                if (!c) return {};
+                const out = {};
+                for (const s of c.getOption().series || []) out[s.name] = s.data;
+                return out;
+            }""",
+            chart_id,
+        )
+        return got
+
+    def download(self, selector: str, label: str) -> str | None:
+        """Click an export button; the CSV file it saves."""
+        try:
+            with self.page.expect_download(timeout=30_000) as info:
+                self.page.click(selector)
+            path = info.value.path()
+        except Exception as e:  # recorded, the rest still runs
+            self.problems.append(f"{label}: no download from {selector}: {e}")
+            return None
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+
+    def csv_matches(self, selector: str, json_url: str | None, label: str) -> None:
+        """The file the button saves is the API's CSV of the very question on screen."""
+        if json_url is None:
+            return
+        text = self.download(selector, label)
+        if text is None:
+            return
+        parts = urlsplit(json_url)
+        q = parse_qs(parts.query)
+        q["format"] = ["csv"]
+        r = self.api.get(parts.path, params=q, headers=AUTH)
+        self.expect(r.status_code == 200, f"{label}: CSV {r.status_code}")
+        self.expect(len(text.splitlines()) > 1, f"{label}: the CSV has no rows: {text[:200]!r}")
+        self.expect(text == r.text, f"{label}: the CSV differs from the API's: {text[:300]!r}")
+
+    def open(self, link: str, label: str) -> bool:
+        """Load ``link`` afresh (the token as a first visit passes it) until it is drawn."""
+        sep = "&" if "?" in link else "?"
+        self.urls.clear()
+        self.page.goto(f"{link}{sep}token={TOKEN}")
+        try:
+            self.page.wait_for_function(
+                "() => window.dashboard && window.dashboard.loads > 0", timeout=30_000
+            )
+        except Exception:  # recorded, the rest still runs
+            self.problems.append(f"{label}: the page did not draw")
+            return False
+        return True
+
+
+def shot(t: Page, name: str) -> None:
+    """A picture for people (artifacts/), after the charts' animation: not a condition."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    t.page.wait_for_timeout(800)
+    t.page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
+
+
+def launch(p: Any) -> Any:
+    return p.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    )
+
+
+# ----------------------------------------------------------------------- the checks
+
+
+def check_kpis(t: Page, service: str = "") -> None:
+    """Every card shows its value and its change against the previous period of equal
+    length, from /v1/overview?compare=true (filtered by the service where it can be)."""
+    url = t.request("/v1/overview", compare="true")
+    if url is None:
+        return
+    q = parse_qs(urlsplit(url).query)
+    t.expect(q.get("service", [""]) == [service], f"overview service {q.get('service')}")
+    body = t.get(url)
+    if body is None:
+        return
+    cur, prev = body["current"], body["previous"]
+    shown = {
+        "requests": fmt_int(cur["requests"]),
+        "p95": fmt_ms(cur["p95_ms"]) if cur["p95_ms"] is not None else NONE,
+        "errors": fmt_pct(cur["error_rate"]) if cur["error_rate"] else NONE,
+        "mau": fmt_int(cur["mau"]) if cur["mau"] is not None else NONE,
+    }
+    for card, value in shown.items():
+        got = t.page.inner_text(f"#kpi-{card} .value")
+        t.expect(got == value, f"kpi {card} shows {got!r}, the API {value!r}")
+    for card, key in CARDS.items():
+        expected = delta_text(cur[key], prev[key] if prev else None, key in RATES)
+        got = t.page.inner_text(f"#kpi-{card} .delta")
+        t.expect(got == expected, f"kpi {card} change {got!r}, expected {expected!r}")
+
+
+def check_drill(t: Page) -> None:
+    """A click on a "Slowest endpoints" row opens that endpoint's p50/p95/p99 over time."""
+    top = t.request("/v1/endpoints/top")
+    rows = t.get(top)["rows"] if top else []
+    if not t.expect(bool(rows), "no slowest endpoints to drill into"):
+        return
+    first = rows[0]
+    if not t.settle(lambda: t.page.click("#top-endpoints tbody tr:first-child"), "drill", "drills"):
+        return
+    url = t.request(
+        "/v1/api-latency",
+        group_by="endpoint",
+        service=first["service"],
+        endpoint=first["endpoint"],
+        method=first["method"],
+    )
+    if url is None:
+        return
+    answer = t.get(url)
+    series = t.series("chart-drill")
+    by_bucket = {r["bucket"]: r for r in answer["rows"]}
+    t.expect(bool(by_bucket), f"the drill-down's question has no rows: {url}")
+    for p in ("p50", "p95", "p99"):
+        drawn = {dt.datetime.fromtimestamp(x / 1000, dt.UTC): y for x, y in series.get(p, []) if y}
+        want = {
+            dt.datetime.fromisoformat(b.replace("Z", "+00:00")): r[f"{p}_ms"]
+            for b, r in by_bucket.items()
+        }
+        t.expect(drawn == want, f"drill {p}: drawn {list(drawn.items())[:3]} != {url}")
+    shot(t, "drill")
+    title = t.page.inner_text("#drill-title")
+    t.expect(first["endpoint"] in title, f"drill title {title!r}")
+    state = parse_qs(urlsplit(t.page.url).query)
+    t.expect(state.get("d_endpoint") == [first["endpoint"]], f"drill not in URL {t.page.url}")
+    t.csv_matches("#drill-csv", url, "drill-down CSV")
+
+
+def check_explore(t: Page, expected_sum: int) -> str | None:
+    """Explore: pick the custom event type, sum of a numeric field, a filter, a group-by,
+    daily buckets with the previous period; chart, table and total are the API's answer;
+    the CSV export is the API's CSV. Returns the view's link."""
+    page = t.page
+    if not t.settle(lambda: page.click("nav.views a[data-view=explore]"), "explore tab"):
+        return None
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("type", lambda: page.select_option("#x-type", InvoicePaid.event_type)),
+        ("measure", lambda: page.select_option("#x-measure", "sum")),
+        ("field", lambda: page.select_option("#x-field", "amount_cents")),
+        ("granularity", lambda: page.select_option("#x-gran", "day")),
+    ]
+    for label, step in steps:
+        t.settle(step, f"explore {label}")
+    # the whole range first, then a filter and a group-by
+    url = t.request("/v1/explore", granularity="total", measure="sum:amount_cents")
+    total = t.get(url) if url else None
+    if total:
+        value = total["rows"][0]["values"][0] if total["rows"] else None
+        t.expect(value == expected_sum, f"explore total {value} != raw sum {expected_sum}")
+        got = page.inner_text("#x-total .value")
+        t.expect(got == fmt_value(value), f"explore total shows {got!r}, API {value}")
+        prev = total["previous_rows"][0]["values"][0] if total.get("previous_rows") else None
+        got = page.inner_text("#x-total .delta")
+        t.expect(got == delta_text(value, prev, False), f"explore change {got!r} (prev {prev})")
+    page.select_option("#x-f-field", "amount_cents")
+    page.select_option("#x-f-op", "gt")
+    page.fill("#x-f-value", "110")
+    t.settle(lambda: page.click("#x-f-add"), "explore filter")
+    t.settle(lambda: page.select_option("#x-group1", "user_id"), "explore group")
+    url = t.request(
+        "/v1/explore", granularity="day", measure="sum:amount_cents", group_by="user_id"
+    )
+    if url is None:
+        return None
+    q = parse_qs(urlsplit(url).query)
+    t.expect(q.get("filter") == ["amount_cents:gt:110"], f"explore filter sent: {q}")
+    answer = t.get(url)
+    if answer is None:
+        return None
+    # the table: one row per bucket and group, in the API's order
+    cells = t.texts("#x-table tbody tr")
+    # the previous period's value: the same group in the bucket at the same position
+    pos = {b: i for i, b in enumerate(answer["buckets"])}
+    prev_pos = {b: i for i, b in enumerate(answer["previous_buckets"] or [])}
+    before = {
+        (prev_pos[r["bucket"]], *group_cells(r)): r["values"][0]
+        for r in answer["previous_rows"] or []
+    }
+    want = []
+    for r in answer["rows"]:
+        value, prev = r["values"][0], before.get((pos[r["bucket"]], *group_cells(r)))
+        change = delta_text(value, prev, False)
+        want.append([r["bucket"][:10], *group_cells(r), fmt_value(value), fmt_value(prev), change])
+    t.expect(cells == want, f"explore table {cells[:3]} != API {want[:3]}")
+    t.expect(len(want) > 0, "explore: the filtered question has no rows")
+    t.expect(any(w[-2] != NONE for w in want), "explore: no row has a previous value")
+    # the chart: one series per group, every bucket of the range
+    series = t.series("chart-explore")
+    for r in answer["rows"]:
+        name = "other" if r["other"][0] else (r["group"][0] or NONE)
+        x = int(dt.datetime.fromisoformat(r["bucket"].replace("Z", "+00:00")).timestamp() * 1000)
+        points = {p[0]: p[1] for p in series.get(name, [])}
+        t.expect(points.get(x) == r["values"][0], f"explore chart {name} at {r['bucket']}")
+    shot(t, "explore")
+    t.csv_matches("#x-csv", url, "explore CSV")
+    # a user id in the table leads to that user
+    link = page.get_attribute("#x-table tbody a.user", "href")
+    t.expect(bool(link) and "view=user" in (link or ""), f"no user link in the table: {link}")
+    return str(page.url)
+
+
+def check_user(t: Page, user_id: str) -> None:
+    """The user view: summary and the timeline newest first, "Older" pages by the cursor."""
+    page = t.page
+    page.fill("#user-input", user_id)
+    if not t.settle(lambda: page.click("#user-go"), "user lookup"):
+        return
+    state = parse_qs(urlsplit(page.url).query)
+    t.expect(state.get("view") == ["user"] and state.get("user") == [user_id], page.url)
+    summary = t.get(f"/v1/users/{user_id}")
+    if summary is None:
+        return
+    first = page.inner_text("#u-first")
+    t.expect(first.startswith(summary["first_seen"][:19].replace("T", " ")), f"first {first!r}")
+    last = page.inner_text("#u-last")
+    t.expect(last.startswith(summary["last_seen"][:19].replace("T", " ")), f"last {last!r}")
+    counts = t.texts("#u-counts tbody tr")
+    want = sorted(([k, fmt_int(v)] for k, v in summary["counts"].items()), key=lambda c: c[0])
+    t.expect(sorted(counts) == want, f"user counts {counts} != {want}")
+    url = t.request(f"/v1/users/{user_id}/events")
+    ids: list[str] = []
+    pages = 0
+    while url is not None:
+        answer = t.get(url)
+        if answer is None:
+            return
+        ids += [e["event_id"] for e in answer["events"]]
+        shown = page.eval_on_selector_all("#u-timeline tbody tr", "rs => rs.map(r => r.dataset.id)")
+        t.expect(shown == ids, f"timeline after {pages + 1} pages: {len(shown)} != {len(ids)}")
+        pages += 1
+        if answer["next_before"] is None or pages == 3:
+            visible = page.is_visible("#u-older")
+            t.expect(visible == (answer["next_before"] is not None), "older button state")
+            break
+        if not t.settle(lambda: page.click("#u-older"), "older", "userPages"):
+            return
+        url = t.request(f"/v1/users/{user_id}/events", before=answer["next_before"])
+    t.expect(pages >= 2, f"the user's timeline was one page only ({len(ids)} events)")
+    shot(t, "user")
+
+
+def check_hide(t: Page, link: str) -> None:
+    """A panel hidden by its button stays hidden in the link and in this browser."""
+    page = t.page
+    t.expect(page.is_visible("#card-auth"), "the auth panel is not shown")
+    page.click("#card-auth .hide")
+    page.wait_for_function("() => document.getElementById('card-auth').hidden")
+    state = parse_qs(urlsplit(page.url).query)
+    t.expect("auth" in state.get("hide", [""])[0].split(","), f"hide not in URL {page.url}")
+    t.open(link, "reopen without hide")  # no hide= in the link: localStorage remembers
+    t.expect(not page.is_visible("#card-auth"), "the hidden panel came back on reload")
+    page.click("#hidden-panels button[data-show=auth]")
+    page.wait_for_function("() => !document.getElementById('card-auth').hidden")
+    t.expect("hide=" not in page.url, f"shown again, the URL still hides: {page.url}")
+
+
+def check_service(t: Page, service: str) -> None:
+    """The service filter reaches every panel and card that can be filtered; the others
+    say they cannot."""
+    page = t.page
+    if not t.settle(lambda: page.select_option("#service", service), "service"):
+        return
+    check_kpis(t, service)
+    for path in ("/v1/api-latency", "/v1/errors", "/v1/errors/top", "/v1/endpoints/top"):
+        url = t.request(path)
+        if url:
+            q = parse_qs(urlsplit(url).query)
+            t.expect(q.get("service") == [service], f"{path} not filtered: {url}")
+    for card in UNFILTERED:
+        note = page.inner_text(f"#card-{card} .scope")
+        t.expect("all services" in note, f"{card} does not say it is unfiltered: {note!r}")
+    for kpi in ("dau", "wau", "mau", "tasks"):
+        hint = page.inner_text(f"#kpi-{kpi} .hint")
+        t.expect("all services" in hint, f"kpi {kpi} does not say all services: {hint!r}")
+    t.expect(page.inner_text("#card-latency .scope") == "", "a filtered panel says unfiltered")
+
+
+def check_end(t: Page) -> None:
+    """Custom dates: "To" is the inclusive last day, the API gets the exclusive end (last
+    day + 1), and the cards are /v1/overview's for that half-open range."""
+    page = t.page
+    today = last_days(1).start
+    first, last = today - 6 * DAY, today - DAY
+    page.fill("#start", first.date().isoformat())
+    page.fill("#end", last.date().isoformat())
+    if not t.settle(lambda: page.click("#apply"), "custom dates"):
+        return
+    t.expect(page.input_value("#end") == last.date().isoformat(), "To is not the last day")
+    url = t.request("/v1/overview", compare="true")
+    if url is None:
+        return
+    q = parse_qs(urlsplit(url).query)
+    start, end = q["start"][0], q["end"][0]
+    t.expect(start.startswith(first.date().isoformat()), f"start {start}")
+    t.expect(end.startswith((last + DAY).date().isoformat()), f"end {end} is not last day + 1")
+    service = "".join(f"&service={v}" for v in q.get("service", []))
+    direct = t.get(f"/v1/overview?start={first.date()}&end={(last + DAY).date()}{service}")
+    if direct:
+        for card in ("dau", "wau", "mau", "requests"):
+            got = page.inner_text(f"#kpi-{card} .value")
+            want = fmt_int(direct[card]) if direct[card] is not None else NONE
+            t.expect(got == want, f"{card} {got!r} != /v1/overview {want!r} for the same range")
+
+
+def test_dashboard_explore_user_drill_export_and_links(
+    served: str,  # noqa: F811 - the shared fixture
+    database_url: str,
+) -> None:
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    async def facts() -> tuple[int, str]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            total = await conn.fetchval(
+                "SELECT sum((data->>'amount_cents')::bigint) FROM analytics_events "
+                "WHERE event_type = $1 AND timestamp >= $2 AND timestamp < $3",
+                InvoicePaid.event_type,
+                last_days(7).start,
+                last_days(7).end,
+            )
+            user = await conn.fetchval(
+                "SELECT user_id::text FROM analytics_events WHERE user_id IS NOT NULL "
+                "GROUP BY user_id ORDER BY count(*) DESC LIMIT 1"
+            )
+        finally:
+            await conn.close()
+        return int(total), str(user)
+
+    expected_sum, user_id = asyncio.run(facts())
+    with sync_playwright() as p, httpx.Client(base_url=served, timeout=30) as api:
+        browser = launch(p)
+        try:
+            context = browser.new_context(
+                viewport={"width": 1440, "height": 900}, bypass_csp=True, accept_downloads=True
+            )
+            errors: list[str] = []
+            t = Page(context.new_page(), api, served)
+            t.page.on("pageerror", lambda e: errors.append(str(e)))
+            if t.open(f"{served}/?days=7", "7 days"):
+                check_kpis(t)
+                check_drill(t)
+                drill_link = t.page.url
+                check_hide(t, f"{served}/?days=7")
+                check_service(t, "platform")
+                check_end(t)
+                # explore over the 7-day preset, all services (the filter applies to it too)
+                t.settle(lambda: t.page.select_option("#service", ""), "all services")
+                t.settle(lambda: t.page.click(".presets button[data-days='7']"), "7 days")
+                explore_link = check_explore(t, expected_sum)
+                check_user(t, user_id)
+                user_link = t.page.url
+                # every view is a link: a fresh tab opens it as it was
+                for link, label, ready in (
+                    (drill_link, "drill link", "chart-drill"),
+                    (explore_link, "explore link", "chart-explore"),
+                    (user_link, "user link", None),
+                ):
+                    if link is None:
+                        continue
+                    before = parse_qs(urlsplit(link).query)
+                    fresh = Page(context.new_page(), api, served)
+                    if fresh.open(link, label):
+                        after = parse_qs(urlsplit(fresh.page.url).query)
+                        fresh.expect(after == before, f"{label}: {after} != {before}")
+                        if ready:
+                            fresh.expect(bool(fresh.series(ready)), f"{label}: {ready} empty")
+                        if label == "explore link":
+                            fresh.expect(
+                                fresh.page.input_value("#x-type") == InvoicePaid.event_type
+                                and fresh.page.input_value("#x-group1") == "user_id"
+                                and fresh.page.locator("#x-filters li").count() == 1,
+                                f"{label}: the controls do not show the view",
+                            )
+                        if label == "user link":
+                            fresh.expect(
+                                fresh.page.inner_text("#u-id") == user_id, f"{label}: user"
+                            )
+                    t.problems += fresh.problems
+            t.expect(errors == [], f"page errors: {errors}")
+        finally:
+            browser.close()
+    assert t.problems == [], "\n".join(t.problems)
+
+
+@pytest.fixture
+def custom_only(database_url: str) -> Iterator[str]:
+    """A platform that sends only its own events: no integrations, auth or cocoons."""
+
+    async def seed() -> None:
+        custom = _read_seed.Seeded(d0=last_days(3).start)
+        for i in range(10):
+            custom.add(custom.at(0, 1 + i), InvoicePaid(amount_cents=i))
+        await _read_seed.write(database_url, custom, service="billing")
+
+    asyncio.run(seed())
+    with serve_in_thread(create_app(database_url, TOKEN)) as url:
+        yield url
+
+
+def test_panels_of_events_never_sent_are_hidden_and_say_so(custom_only: str) -> None:
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p, httpx.Client(base_url=custom_only, timeout=30) as api:
+        browser = launch(p)
+        try:
+            t = Page(browser.new_page(bypass_csp=True), api, custom_only)
+            if t.open(f"{custom_only}/?days=7", "7 days"):
+                for name in OPTIONAL:
+                    t.expect(not t.page.is_visible(f"#card-{name}"), f"{name} panel shown")
+                shot(t, "custom-only")
+                note = t.page.inner_text("#hidden-panels")
+                t.expect("sends no" in note, f"no word on the hidden panels: {note!r}")
+                t.page.click("#hidden-panels button[data-show=cocoons]")
+                t.page.wait_for_function("() => !document.getElementById('card-cocoons').hidden")
+                t.expect("show=cocoons" in t.page.url, f"shown panel not in URL {t.page.url}")
+        finally:
+            browser.close()
+    assert t.problems == [], "\n".join(t.problems)
