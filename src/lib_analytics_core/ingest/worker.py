@@ -263,16 +263,10 @@ class AnalyticsWorker:
         if source is None:
             yield
             return
-        from ..schema.maintainer import Maintainer  # noqa: PLC0415 - asyncpg users only
+        from ..schema.maintainer import hosted_maintainer  # noqa: PLC0415 - asyncpg only
 
-        maintainer = Maintainer(source, host="worker", schedule=self._maintainer_schedule)
-        task = asyncio.create_task(maintainer.run(), name="analytics-maintainer")
-        try:
+        async with hosted_maintainer(source, host="worker", schedule=self._maintainer_schedule):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
 
     async def _shutdown(self, timeout: float | None) -> bool:  # noqa: ASYNC109
         budget = self._settings.shutdown_timeout_secs if timeout is None else timeout

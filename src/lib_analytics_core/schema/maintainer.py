@@ -47,7 +47,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -63,6 +63,7 @@ __all__ = [
     "Maintainer",
     "MaintainerSchedule",
     "Role",
+    "hosted_maintainer",
     "maintainer_enabled",
 ]
 
@@ -302,6 +303,30 @@ class Maintainer:
             Role.FAILED: "maintenance failed; retrying next tick",
         }[role]
         logger.info("analytics maintainer (%s): %s", self.holder_id, text)
+
+
+@contextlib.asynccontextmanager
+async def hosted_maintainer(
+    source: Source | None,
+    *,
+    host: str,
+    enabled: bool = True,
+    schedule: MaintainerSchedule | None = None,
+) -> AsyncIterator[Maintainer | None]:
+    """Run a :class:`Maintainer` in the background for the block (what every hosting
+    process does); yields it, or None when ``enabled`` is False, the environment turns
+    it off or there is no database. Leaving the block gives the lease back."""
+    if source is None or not maintainer_enabled(enabled):
+        yield None
+        return
+    maintainer = Maintainer(source, host=host, schedule=schedule)
+    task = asyncio.create_task(maintainer.run(), name=f"analytics-maintainer-{host}")
+    try:
+        yield maintainer
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 def _interval(seconds: float) -> dt.timedelta:
