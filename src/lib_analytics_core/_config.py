@@ -138,6 +138,13 @@ class AnalyticsConfig:
     ``docs/scaling.md``). ``"http://collector:8094"``: POST batches to an
     ``analytics-collect`` collector (``docs/collector.md``)."""
 
+    maintainer: bool = True
+    """Whether this process competes to keep the database's aggregates current (one
+    maintainer per database is elected: ``schema/maintainer.py``, ``docs/operations.md``).
+    Only a worker writing straight to PostgreSQL (``transport=None``) through a DSN or a
+    pool hosts one. ``ANALYTICS_MAINTAINER=off`` in the environment turns it off
+    whatever this says (``ANALYTICS_MAINTAINER=on`` does not turn it back on)."""
+
     def __post_init__(self) -> None:
         _positive_int("batch_size", self.batch_size)
         _positive_int("max_batch_size", self.max_batch_size)

@@ -13,6 +13,11 @@ login. The workers are spawned interpreters: they get their settings from the
 environment (:data:`WORKER_SETTINGS`, set here) and build the app with
 :func:`worker_app`, through the same :func:`~lib_analytics_core.api.create_app` call
 as a single process. Sizing: ``docs/api.md``.
+
+Each process also hosts a maintainer (``schema/maintainer.py``; ``--no-maintain`` or
+``ANALYTICS_MAINTAINER=off`` to turn it off). It competes only where its login owns the
+schema and the server is not a standby: with the usual ``analytics_reader`` login, or
+pointed at a read replica, it never maintains (it asks, cheaply, once per tick).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .._dburl import resolve_database_url
 from .._errors import ConfigurationError
 from .._extras import install_hint
+from ._maintaining import MaintainedApp, add_no_maintain
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -86,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"seconds a /v1 answer is served again (default {cache_ttl}; 0 = off)",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add_no_maintain(p)
     return p
 
 
@@ -96,11 +103,14 @@ def _positive(value: str) -> int:
     return n
 
 
-def _app_from(settings: dict[str, Any], token: str) -> FastAPI:
+def _app_from(settings: dict[str, Any], token: str) -> FastAPI | MaintainedApp:
     from ..api._app import create_app  # noqa: PLC0415 - imports FastAPI (optional extra)
 
     options = {k: settings[k] for k in ("pool_max_size", "cache_ttl_s") if settings[k] is not None}
-    return create_app(settings["database_url"], token, **options)
+    app = create_app(settings["database_url"], token, **options)
+    if not settings.get("maintain", False):
+        return app
+    return MaintainedApp(app, settings["database_url"], host="api")
 
 
 def _freeze_start_up_heap() -> None:
@@ -117,7 +127,7 @@ def _freeze_start_up_heap() -> None:
     gc.freeze()
 
 
-def worker_app() -> FastAPI:
+def worker_app() -> FastAPI | MaintainedApp:
     """The app of one worker process (uvicorn's factory for ``--workers N > 1``): the
     settings ``main`` put in :data:`WORKER_SETTINGS`, the token from
     ``ANALYTICS_API_TOKEN``; the start-up heap frozen (:func:`_freeze_start_up_heap`)."""
@@ -141,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         "database_url": database_url,
         "pool_max_size": args.pool_size,
         "cache_ttl_s": args.cache_ttl,
+        "maintain": not args.no_maintain,
     }
     try:
         import uvicorn  # noqa: PLC0415 - optional extra: report it instead of a traceback

@@ -27,6 +27,7 @@ from pathlib import Path
 from .._dburl import resolve_database_url
 from .._errors import ConfigurationError
 from .._extras import install_hint
+from ._maintaining import MaintainedApp, add_no_maintain
 
 __all__ = ["main"]
 
@@ -65,6 +66,7 @@ def _serve_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--pool-size", type=int, default=c.DEFAULT_POOL_SIZE)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add_no_maintain(p)
     return p
 
 
@@ -137,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigurationError, OSError) as err:
         sys.stderr.write(f"analytics-collect: {err}\n")
         return 2
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    served = app if args.no_maintain else MaintainedApp(app, database_url, host="collect")
+    uvicorn.run(served, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 

@@ -20,6 +20,8 @@ import sys
 
 from .._dburl import resolve_database_url
 from .._errors import AnalyticsError
+from ..schema.maintainer import hosted_maintainer
+from ._maintaining import add_no_maintain
 from .bus import bus_extra_present
 
 __all__ = ["main"]
@@ -45,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add_no_maintain(p)
     return p
 
 
@@ -91,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, service.stop)
-        await service.run()
+        maintainer = None if args.no_maintain else database_url
+        async with hosted_maintainer(maintainer, host="ingest"):
+            await service.run()
 
     asyncio.run(_run())
     sys.stdout.write(json.dumps({"analytics_ingest": service.stats().as_dict()}) + "\n")

@@ -18,7 +18,9 @@ very coroutine on a private loop (see ``threaded``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from .._errors import WorkerError
@@ -36,6 +38,7 @@ from .worker_config import WorkerConfig
 if TYPE_CHECKING:
     import asyncpg
 
+    from ..schema.maintainer import MaintainerSchedule
     from .sinks.postgres import PoolFactory
     from .threaded import ThreadedWorker
 
@@ -53,6 +56,11 @@ class AnalyticsWorker:
     ``pool`` is an ``asyncpg.Pool`` (borrowed, never closed), a DSN string (the worker
     opens and closes its own small pool), or an async callable returning a pool.
     ``sink`` and ``clock`` replace the configured sink and the loop's clock (tests).
+
+    Writing straight to PostgreSQL through a DSN or a pool, the worker also hosts a
+    maintainer (``schema/maintainer.py``: one per database is elected, so the
+    aggregates stay current with no cron) unless ``AnalyticsConfig.maintainer`` is False
+    or ``ANALYTICS_MAINTAINER=off``; ``maintainer_schedule`` shortens its schedule (tests).
     """
 
     def __init__(
@@ -62,6 +70,7 @@ class AnalyticsWorker:
         *,
         sink: Sink | None = None,
         clock: Clock | None = None,
+        maintainer_schedule: MaintainerSchedule | None = None,
     ) -> None:
         if not isinstance(config, WorkerConfig):
             raise WorkerError(
@@ -96,6 +105,8 @@ class AnalyticsWorker:
         # waits for it, so the two never share the sink or a batch.
         self._inline_done: asyncio.Event | None = None
         self._crash_log = LogLimiter(10.0)
+        self._maintainer_source = _maintainer_source(s, pool, sink)
+        self._maintainer_schedule = maintainer_schedule
 
     # ------------------------------------------------------------------ public API
 
@@ -155,7 +166,8 @@ class AnalyticsWorker:
                 # The database is down at start: tracking goes on; the sink reopens lazily.
                 self._counters.record_error(err)
                 logger.warning("analytics: cannot open the sink yet: %s", self._counters.last_error)
-            await self._main_loop()
+            async with self._maintaining():
+                await self._main_loop()
         except asyncio.CancelledError:
             cancelled = True
             self._begin_stop_on_cancel()
@@ -242,6 +254,19 @@ class AnalyticsWorker:
         return threaded
 
     # ------------------------------------------------------------------ the loop
+
+    @contextlib.asynccontextmanager
+    async def _maintaining(self) -> AsyncIterator[None]:
+        """Run the hosted maintainer beside the loop (see the class docstring); it is
+        cancelled, giving its lease back, before the final drain."""
+        source = self._maintainer_source
+        if source is None:
+            yield
+            return
+        from ..schema.maintainer import hosted_maintainer  # noqa: PLC0415 - asyncpg only
+
+        async with hosted_maintainer(source, host="worker", schedule=self._maintainer_schedule):
+            yield
 
     async def _shutdown(self, timeout: float | None) -> bool:  # noqa: ASYNC109
         budget = self._settings.shutdown_timeout_secs if timeout is None else timeout
@@ -388,3 +413,20 @@ class AnalyticsWorker:
             await self._sink.close()
         except Exception:
             logger.exception("analytics: closing the sink failed")
+
+
+def _maintainer_source(settings: Any, pool: object, sink: Sink | None) -> Any:
+    """What the hosted maintainer connects through: the worker's DSN (a connection of
+    its own) or its borrowed pool; None when it hosts none (turned off, another
+    transport, a replaced sink, or a pool factory, whose pool the sink owns)."""
+    from ..schema.maintainer import maintainer_enabled  # noqa: PLC0415
+
+    if sink is not None or settings.transport is not None:
+        return None
+    if not maintainer_enabled(settings.maintainer):
+        return None
+    if isinstance(pool, str):
+        return pool
+    import asyncpg  # noqa: PLC0415 - only reached with the PostgreSQL sink
+
+    return pool if isinstance(pool, asyncpg.Pool) else None

@@ -601,6 +601,18 @@ CREATE TABLE analytics_integration_health_daily_v0002 (
     used_duration_sum_ms bigint
 );
 
+CREATE TABLE analytics_maintainer_lease (
+    name text NOT NULL,
+    holder text NOT NULL,
+    acquired_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    last_refresh_at timestamp with time zone,
+    last_maintain_at timestamp with time zone,
+    last_error text,
+    last_error_at timestamp with time zone,
+    CONSTRAINT analytics_maintainer_lease_pkey PRIMARY KEY (name)
+);
+
 CREATE TABLE analytics_maintenance_state (
     key text NOT NULL,
     value timestamp with time zone,
@@ -614,7 +626,8 @@ CREATE TABLE analytics_ordered_days (
 );
 
 CREATE TABLE analytics_refresh_invalidations (
-    day timestamp with time zone NOT NULL
+    day timestamp with time zone NOT NULL,
+    logged_at timestamp with time zone DEFAULT now()
 );
 
 CREATE TABLE analytics_schema_migrations (
@@ -811,6 +824,7 @@ CREATE INDEX analytics_integration_health_daily_day_idx ON analytics_integration
 CREATE INDEX analytics_integration_health_daily_day_ix ON analytics_integration_health_daily USING btree (day);
 CREATE INDEX analytics_integration_health_daily_idx ON analytics_integration_health_daily_v0002 USING btree (provider, day);
 CREATE INDEX analytics_integration_health_daily_ix ON analytics_integration_health_daily USING btree (provider, day);
+CREATE UNIQUE INDEX analytics_maintainer_lease_pkey ON analytics_maintainer_lease USING btree (name);
 CREATE UNIQUE INDEX analytics_maintenance_state_pkey ON analytics_maintenance_state USING btree (key);
 CREATE UNIQUE INDEX analytics_ordered_days_pkey ON analytics_ordered_days USING btree (day);
 CREATE UNIQUE INDEX analytics_schema_migrations_pkey ON analytics_schema_migrations USING btree (version);
@@ -1363,6 +1377,7 @@ GRANT SELECT ON analytics_event_trends_hourly TO analytics_reader;
 GRANT SELECT ON analytics_events TO analytics_reader;
 GRANT SELECT ON analytics_integration_health_daily TO analytics_reader;
 GRANT SELECT ON analytics_integration_health_daily_v0002 TO analytics_reader;
+GRANT SELECT ON analytics_maintainer_lease TO analytics_reader;
 GRANT SELECT ON analytics_maintenance_state TO analytics_reader;
 GRANT SELECT ON analytics_ordered_days TO analytics_reader;
 GRANT SELECT ON analytics_refresh_invalidations TO analytics_reader;

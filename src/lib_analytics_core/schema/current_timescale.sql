@@ -260,6 +260,18 @@ CREATE TABLE analytics_events (
     CONSTRAINT analytics_events_pkey PRIMARY KEY ("timestamp", event_id)
 );
 
+CREATE TABLE analytics_maintainer_lease (
+    name text NOT NULL,
+    holder text NOT NULL,
+    acquired_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    last_refresh_at timestamp with time zone,
+    last_maintain_at timestamp with time zone,
+    last_error text,
+    last_error_at timestamp with time zone,
+    CONSTRAINT analytics_maintainer_lease_pkey PRIMARY KEY (name)
+);
+
 CREATE TABLE analytics_schema_migrations (
     version integer NOT NULL,
     name text NOT NULL,
@@ -374,6 +386,7 @@ CREATE INDEX analytics_integration_health_daily_ix ON analytics_integration_heal
 CREATE INDEX analytics_integration_health_daily_provider_day_idx ON analytics_integration_health_daily USING btree (provider, day DESC);
 CREATE INDEX analytics_integration_health_daily_v0002_day_idx ON analytics_integration_health_daily_v0002 USING btree (day DESC);
 CREATE INDEX analytics_integration_health_daily_v0002_provider_day_idx ON analytics_integration_health_daily_v0002 USING btree (provider, day DESC);
+CREATE UNIQUE INDEX analytics_maintainer_lease_pkey ON analytics_maintainer_lease USING btree (name);
 CREATE UNIQUE INDEX analytics_schema_migrations_pkey ON analytics_schema_migrations USING btree (version);
 CREATE UNIQUE INDEX analytics_task_durations_daily_pkey ON analytics_task_durations_daily USING btree (day);
 CREATE INDEX analytics_task_stats_daily_day_idx ON analytics_task_stats_daily USING btree (day DESC);
@@ -1979,6 +1992,7 @@ GRANT SELECT ON analytics_event_trends_hourly TO analytics_reader;
 GRANT SELECT ON analytics_events TO analytics_reader;
 GRANT SELECT ON analytics_integration_health_daily TO analytics_reader;
 GRANT SELECT ON analytics_integration_health_daily_v0002 TO analytics_reader;
+GRANT SELECT ON analytics_maintainer_lease TO analytics_reader;
 GRANT SELECT ON analytics_schema_migrations TO analytics_reader;
 GRANT SELECT ON analytics_task_durations_daily TO analytics_reader;
 GRANT SELECT ON analytics_task_stats_daily TO analytics_reader;

@@ -43,6 +43,8 @@ __all__ = [
     "EVENT_TRENDS_HOURLY",
     "HISTORY_TABLE",
     "INTEGRATION_HEALTH_TABLE",
+    "MAINTAINER_LEASE_NAME",
+    "MAINTAINER_LEASE_TABLE",
     "MAINTENANCE_LOCK_KEY",
     "MIGRATION_LOCK_KEY",
     "ORDERED_DAYS_TABLE",
@@ -166,6 +168,10 @@ MIGRATION_LOCK_KEY: Final = 7236912001
 """Advisory lock key serialising migration runs (per database)."""
 MAINTENANCE_LOCK_KEY: Final = 7236912002
 """Advisory lock key serialising maintenance (also taken inside the partition functions)."""
+MAINTAINER_LEASE_TABLE: Final = "analytics_maintainer_lease"
+"""The lease row that elects one maintainer per database (migration 0014)."""
+MAINTAINER_LEASE_NAME: Final = "maintainer"
+"""The one lease row's key."""
 
 _DAY = dt.timedelta(days=1)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")

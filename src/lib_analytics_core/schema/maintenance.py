@@ -300,7 +300,12 @@ async def _refresh_partitioned(
     now: dt.datetime,
     start: dt.datetime | None,
     end: dt.datetime | None,
+    *,
+    window: bool = True,
 ) -> tuple[tuple[dt.datetime, dt.datetime], ...]:
+    """Recompute the invalidated days plus ``[start, end)`` (without bounds: the
+    regular window, unless ``window=False``, the maintainer's frequent refresh of only
+    the days that received rows since the last refresh)."""
     aggregates = await conn.fetch(
         "SELECT name, bucket_column, refresh_sql FROM analytics_aggregate_refresh ORDER BY position"
     )
@@ -310,7 +315,7 @@ async def _refresh_partitioned(
         )
         invalidated = await conn.fetch("DELETE FROM analytics_refresh_invalidations RETURNING day")
         ranges = [(r["day"], r["day"] + _DAY) for r in invalidated]
-        if start is None and end is None:
+        if start is None and end is None and window:
             ranges.append((_floor_day(now - REFRESH_WINDOW), _floor_day(now) + _DAY))
         else:
             lo = _floor_day(start) if start is not None else None
