@@ -12,11 +12,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
 from lib_analytics_core import Event
+from lib_analytics_core._dburl import parse_database_url
 from tests._proxy import FaultProxy
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,15 +68,12 @@ async def wait_until(
 
 def server_address(url: str) -> tuple[str, int]:
     """(host or socket directory, port) of a DSN."""
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    host = query.get("host", [parts.hostname or "127.0.0.1"])[0]
-    port = parts.port or int(query.get("port", ["5432"])[0])
-    return host, port
+    parsed = parse_database_url(url)
+    return parsed.host or "127.0.0.1", parsed.port
 
 
 def database_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/")
+    return parse_database_url(url).database or ""
 
 
 def proxy_for(url: str) -> FaultProxy:

@@ -194,9 +194,10 @@ def _run_sync(coro: Any) -> Any:
 def _external_database(admin_url: str) -> Iterator[str]:
     """A fresh database on the server at ``admin_url``, dropped afterwards."""
     import uuid
-    from urllib.parse import urlsplit, urlunsplit
 
     import asyncpg
+
+    from lib_analytics_core._dburl import with_database
 
     name = f"lac_ts_{uuid.uuid4().hex[:12]}"
 
@@ -208,9 +209,8 @@ def _external_database(admin_url: str) -> Iterator[str]:
             await conn.close()
 
     _run_sync(admin(f'CREATE DATABASE "{name}"'))
-    parts = urlsplit(admin_url)
     try:
-        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+        yield with_database(admin_url, name)
     finally:
         _run_sync(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

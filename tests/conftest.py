@@ -28,12 +28,12 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psutil  # type: ignore[import-untyped]  # no stubs pinned; used in tests only
 import pytest
 
+from lib_analytics_core._dburl import with_database
 from tests import _db
 from tests._processes import SESSION_MARKER, describe, wait_until_gone
 
@@ -73,8 +73,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def _replace_db(url: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
+    return with_database(url, dbname)
 
 
 @pytest.fixture(scope="session")

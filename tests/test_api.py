@@ -7,7 +7,6 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -16,6 +15,7 @@ from fastapi.routing import APIRoute
 
 import lib_analytics_core as lac
 from lib_analytics_core import refresh_aggregates
+from lib_analytics_core._dburl import parse_database_url, with_login
 from lib_analytics_core.api import create_app
 from lib_analytics_core.read.window import last_days
 from tests import _read_seed
@@ -38,9 +38,7 @@ def api_routes(app: Any) -> list[APIRoute]:
 
 
 def with_user(url: str, user: str) -> str:
-    p = urlsplit(url)
-    host = p.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((p.scheme, f"{user}:pw@{host}", p.path, p.query, p.fragment))
+    return with_login(url, user, "pw")
 
 
 @pytest.fixture
@@ -66,7 +64,7 @@ async def reader_url(seeded_url: tuple[str, _read_seed.Seeded]) -> AsyncIterator
         await conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'pw' IN ROLE analytics_reader")
         yield with_user(url, name)
     finally:
-        dbname = urlsplit(url).path.lstrip("/")
+        dbname = parse_database_url(url).database
         await conn.execute(f'REVOKE ALL ON DATABASE "{dbname}" FROM {name}')
         await conn.close()
         # the per-test database is dropped after this fixture; drop the role at the end

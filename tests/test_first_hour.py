@@ -18,13 +18,17 @@ import sys
 import threading
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psutil  # type: ignore[import-untyped]  # no stubs pinned; used in tests only
 import pytest
 
-from lib_analytics_core._dburl import describe_database_url, resolve_database_url
+from lib_analytics_core._dburl import (
+    describe_database_url,
+    parse_database_url,
+    resolve_database_url,
+    with_login,
+)
 from tests._net import free_port as _free_port
 from tests._processes import describe, wait_until_gone
 
@@ -175,11 +179,9 @@ async def test_the_demo_ignores_database_url_from_the_environment(
 async def test_the_demo_names_its_target_without_the_password(
     tmp_path: Path, database_url: str
 ) -> None:
-    parts = urlsplit(database_url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    user = parts.username or "postgres"
+    user = parse_database_url(database_url).user or "postgres"
     # Trust authentication ignores the password; what matters is that it is never shown.
-    with_password = urlunsplit(parts._replace(netloc=f"{user}:hunter2-not-shown@{host}"))
+    with_password = with_login(database_url, user, "hunter2-not-shown")
     env = _env(tmp_path, uuid.uuid4().hex)
     del env["COLUMNS"]  # output to a pipe, as in CI logs or `> file`
     proc = subprocess.run(  # noqa: ASYNC221 - the demo is a separate process on purpose

@@ -13,12 +13,11 @@ import logging
 import subprocess
 import sys
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
-from lib_analytics_core._dburl import DATABASE_URL_VARIABLES
+from lib_analytics_core._dburl import DATABASE_URL_VARIABLES, parse_database_url, with_login
 from lib_analytics_core.bus.config import BUS_ENV_VARIABLES
 from lib_analytics_core.bus.stream import setup_bus
 from lib_analytics_core.ingest.sinks.nats import NatsSink
@@ -50,10 +49,10 @@ def test_help_names_every_environment_variable_and_says_migrate_first() -> None:
 
 
 def _with_password(url: str, password: str) -> str:
-    parts = urlsplit(url)
-    user = parts.username or "postgres"
-    netloc = f"{user}:{password}@{parts.hostname}:{parts.port or 5432}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    """``url`` with a password: a TCP or a Unix-socket URL alike (this helper rebuilt
+    the authority from ``hostname``/``port``, so the embedded server's socket URL became
+    ``postgres@none:5432`` and the service retried a ``gaierror`` forever)."""
+    return with_login(url, parse_database_url(url).user or "postgres", password)
 
 
 async def test_start_is_logged_without_the_password_and_not_migrated_is_said_then_recovery(
@@ -87,7 +86,7 @@ async def test_start_is_logged_without_the_password_and_not_migrated_is_said_the
     assert "s3cret-pw" not in text
     start = [r.getMessage() for r in caplog.records if "stream" in r.getMessage()]
     assert start and bus.stream in start[0] and bus.durable in start[0], start
-    assert urlsplit(empty_database_url).path.lstrip("/") in start[0]
+    assert f"/{parse_database_url(empty_database_url).database}" in start[0]
     assert "analytics-migrate" in text  # the not-migrated database is named as such
     assert running.connected and running.healthy and running.rows_written == 20, running
     assert final.connected and final.healthy, final  # the stats run() ends with

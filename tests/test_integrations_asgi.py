@@ -256,6 +256,13 @@ async def test_uvicorn_streaming_response_is_recorded_after_its_body(
                 with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
                     for n in range(3):
                         assert http.get(f"/items/{n}").status_code == 200
+                    # The middleware records a request after its response has gone out,
+                    # so the client can read the third answer before it is tracked (it
+                    # was, on the embedded server's slower path): wait for the three.
+                    deadline = time.monotonic() + 30  # a hang guard, asserts no speed
+                    while threaded.stats().tracked < 3:
+                        assert time.monotonic() < deadline, threaded.stats()
+                        time.sleep(0.005)
                     before = threaded.stats().tracked
                     body = http.get("/stream").text
                     assert body.count("chunk") == 5

@@ -16,7 +16,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -28,6 +27,7 @@ from lib_analytics_core import (
     migrate,
     refresh_aggregates,
 )
+from lib_analytics_core._dburl import parse_database_url, with_database, with_login
 from lib_analytics_core.schema.migrate import load_migrations
 
 CLI = str(Path(sys.executable).with_name("analytics-migrate"))
@@ -35,9 +35,7 @@ N = len(load_migrations())
 
 
 def _as_role(url: str, role: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, f"{role}@{host}", "/" + dbname, parts.query, ""))
+    return with_database(with_login(url, role), dbname)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -80,7 +78,9 @@ async def outsider_url(admin_url: str, empty_database_url: str) -> AsyncIterator
     role = f"lac_outsider_{uuid.uuid4().hex[:10]}"
     await _admin(admin_url, f'CREATE ROLE "{role}" LOGIN NOSUPERUSER')
     try:
-        yield _as_role(empty_database_url, role, urlsplit(empty_database_url).path.lstrip("/"))
+        yield _as_role(
+            empty_database_url, role, parse_database_url(empty_database_url).database or ""
+        )
     finally:
         await _admin(admin_url, f'DROP ROLE IF EXISTS "{role}"')
 

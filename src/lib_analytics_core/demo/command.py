@@ -33,11 +33,10 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
-from .._dburl import DATABASE_URL_VARIABLES, describe_database_url
+from .._dburl import DATABASE_URL_VARIABLES, describe_database_url, with_database, with_login
 from .._errors import AnalyticsError
 from .._extras import install_hint
 from ..read import queries as q
@@ -158,18 +157,6 @@ def _missing_extra(*, serve: bool) -> str | None:
     return None
 
 
-def _with_db(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
-
-
-def _with_user(url: str, user: str, password: str) -> str:
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 async def _fresh_database(server_url: str) -> str:
     conn = await asyncpg.connect(server_url)
     try:
@@ -177,7 +164,7 @@ async def _fresh_database(server_url: str) -> str:
         await conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
     finally:
         await conn.close()
-    return _with_db(server_url, DEMO_DATABASE)
+    return with_database(server_url, DEMO_DATABASE)
 
 
 async def _reader_url(url: str) -> str | None:
@@ -204,7 +191,7 @@ async def _reader_url(url: str) -> str | None:
         return None
     finally:
         await conn.close()
-    return _with_user(url, DEMO_READER, password)
+    return with_login(url, DEMO_READER, password)
 
 
 async def _run(
@@ -215,7 +202,9 @@ async def _run(
     with stop.on_stop(task.cancel):
         await _simulate_and_summarise(args, url, console, embedded=embedded)
         if args.serve:
-            await _serve(args, url if not embedded else _with_db(url, DEMO_DATABASE), console, stop)
+            await _serve(
+                args, url if not embedded else with_database(url, DEMO_DATABASE), console, stop
+            )
 
 
 async def _simulate_and_summarise(
