@@ -191,7 +191,7 @@ async def test_tokens_401_403_first_service_and_the_anonymous_opt_in(
         api = ApiRequest(service="api", method="GET", endpoint="/", status_code=200, duration_ms=1)
         other = {"Authorization": f"Bearer {OTHER_TOKEN}"}
         forbidden = await post(url, [envelope(task(1), T0), envelope(api, T0)], other)
-        assert forbidden.status_code == 403 and "event 1" in forbidden.json()["error"]
+        assert forbidden.status_code == 403 and "event 1" in forbidden.json()["message"]
         assert await count(db) == 0  # authorisation comes before anything is stored
         # The envelope's own service (this project's extension) is checked as well.
         assert (await post(url, [envelope(task(1), T0, service="api")], other)).status_code == 403

@@ -101,7 +101,9 @@ async def test_starlette_routes_statuses_ignored_paths_and_users(
     assert grouped["/boom"][0]["user_id"] is None
     # /healthz is ignored by default: nothing stored for it, under any name.
     assert len(stored) == 3 + 2 + 2 + 1 + 1
-    assert all(isinstance(r["data"]["duration_ms"], int) for r in stored)
+    # Fractions kept (issue 28 item 5): a sub-millisecond request is not "0 ms".
+    assert all(isinstance(r["data"]["duration_ms"], float) for r in stored)
+    assert all(r["data"]["duration_ms"] > 0 for r in stored)
 
 
 async def test_exception_is_500_and_reaches_the_server_error_handler(

@@ -34,7 +34,7 @@ def nearest_rank(values: list[int], q: float) -> float:
     return float(ordered[max(1, math.ceil(q * len(ordered) - 1e-9)) - 1])
 
 
-def assert_close(estimate: float | None, values: list[int], q: float) -> None:
+def assert_close(estimate: float | None, values: list[Any], q: float) -> None:
     assert estimate is not None
     true = nearest_rank(values, q)
     assert abs(estimate - true) <= RELATIVE_ERROR_BOUND * true + 1e-9, (estimate, true, q)

@@ -25,6 +25,7 @@ so schemathesis and client generators see exactly what is accepted.
 import asyncio
 import collections
 import contextlib
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -34,11 +35,12 @@ import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from .._errors import AnalyticsError
+from .._errors import AnalyticsError, ErrorKind
+from .._http_errors import DATABASE_ERRORS, error_body
 from ..events.wire import WireCatalogue, WireReject, wire_catalogue
 from .batch import enrich
 from .config import CollectorConfig
-from .delivery import CollectorDelivery, Unavailable
+from .delivery import CollectorDelivery, NotMigrated, Unavailable
 from .ratelimit import EventRateLimit
 
 __all__ = ["create_collector"]
@@ -49,8 +51,8 @@ _ENCODER = msgspec.json.Encoder()
 
 _ERROR_SCHEMA = {
     "type": "object",
-    "properties": {"error": {"type": "string"}},
-    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+    "required": ["error", "message"],
 }
 _RESULT_SCHEMA = {
     "type": "object",
@@ -79,8 +81,21 @@ def _json(value: object, status: int = 200, headers: dict[str, str] | None = Non
     )
 
 
+#: The error code of each status the collector answers (``_http_errors``' one body).
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    409: "not_migrated",
+    413: "too_large",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return _json({"error": message}, status, headers)
+    """The one error body (``{"error": code, "message": ...}``, as ``analytics-api``)."""
+    return _json(error_body(_CODES[status], message), status, headers)
 
 
 class _TooLarge(AnalyticsError):
@@ -203,6 +218,9 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
             401: _error_response("No valid write token"),
             403: _error_response("An event names a service the token may not write"),
             413: _error_response("Body or batch too large"),
+            409: _error_response(
+                "The database is not migrated: run analytics-migrate (not retryable)"
+            ),
             429: _error_response("The token's event rate is exhausted (see Retry-After)"),
             503: _error_response("Storage unavailable and no spool room (see Retry-After)"),
         },
@@ -242,6 +260,11 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
         encoded.refused.extend(enrichment.refused)
         try:
             outcome = await delivery.store(encoded.rows)
+        except NotMigrated:
+            # Not retryable (a 5xx would be retried for ever): an operator must migrate.
+            # Segment's SDKs and this project's HTTP sink stop on a 4xx other than 429.
+            counts["events_unavailable"] += len(encoded.rows)
+            return _error(409, DATABASE_ERRORS[ErrorKind.NOT_MIGRATED][2])
         except Unavailable:
             counts["events_unavailable"] += len(encoded.rows)
             return _error(
@@ -257,9 +280,21 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
                 if reason is not None:
                     results.append(WireReject(index, f"refused by the database: {reason}", row[2]))
         if rejected:
+            # Keyed by the request's body and the element's position: a retry of this
+            # request is kept once, the same bad event in another request on its own.
             service = grant.default_service or grant.key
+            digest = hashlib.blake2b(body, digest_size=16).digest()
             await delivery.dead_letter(
-                [delivery.refusal(r.payload, r.event_type, service, r.reason) for r in rejected]
+                [
+                    delivery.refusal(
+                        r.payload,
+                        r.event_type,
+                        service,
+                        r.reason,
+                        key=digest + r.index.to_bytes(8, "big") + r.reason.encode(),
+                    )
+                    for r in rejected
+                ]
             )
         results.sort(key=lambda r: r.index)
         # Events the privacy hook dropped count as received: the client's job is done.

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
+import hashlib
 import logging
 import time
 import uuid
@@ -32,7 +33,8 @@ from typing import Any
 import msgspec
 
 from .._config import AnalyticsConfig
-from .._errors import AnalyticsError
+from .._dberrors import classify
+from .._errors import AnalyticsError, ErrorKind
 from ..ingest.clock import LoopClock
 from ..ingest.delivery import DeliveryPolicy
 from ..ingest.encoding import stored_json, uuid7
@@ -44,7 +46,7 @@ from ..ingest.stats import Counters
 from ..ingest.stop import Stop
 from .batch import Enriched
 
-__all__ = ["CollectorDelivery", "Encoded", "StoreOutcome", "Unavailable"]
+__all__ = ["CollectorDelivery", "Encoded", "NotMigrated", "StoreOutcome", "Unavailable"]
 
 logger = logging.getLogger("lib_analytics_core.collect")
 
@@ -67,6 +69,12 @@ def _cancelling() -> bool:
 
 class Unavailable(AnalyticsError):
     """Neither the sink nor the spool took the rows: answer 503 with Retry-After."""
+
+
+class NotMigrated(Unavailable):
+    """The database has no (current) analytics schema: answer 409, "run
+    analytics-migrate". Not spooled: waiting alone never fixes it, and a 5xx would make
+    every client retry a configuration error for ever."""
 
 
 @dataclass(slots=True)
@@ -265,8 +273,13 @@ class CollectorDelivery:
                     raise  # we are being cancelled; a stray one is just a failed attempt
                 last = err
                 self.counters.record_error(err)
+                if classify(err) is ErrorKind.NOT_MIGRATED:
+                    raise NotMigrated from err
                 continue
-            self.counters.written += outcome.delivered
+            # Rows *newly* stored: a retried batch's rows are delivered again, not written.
+            self.counters.written += (
+                outcome.delivered if outcome.inserted is None else outcome.inserted
+            )
             refused = {r.event_id: r.error for r in outcome.refused}
             if outcome.refused:
                 await self.dead_letter(outcome.refused)
@@ -291,8 +304,8 @@ class CollectorDelivery:
         if not refused:
             return
         try:
-            await self.sink.dead_letter(refused, timeout=self.settings.write_timeout_secs)
-            self.counters.rejected += len(refused)
+            kept = await self.sink.dead_letter(refused, timeout=self.settings.write_timeout_secs)
+            self.counters.rejected += len(refused) if kept is None else kept
         except (Exception, asyncio.CancelledError) as err:
             if isinstance(err, asyncio.CancelledError) and _cancelling():
                 raise
@@ -301,12 +314,30 @@ class CollectorDelivery:
             self.dead_letters_unstored += len(refused)
             self.recent_unstored.extend(refused)
 
-    def refusal(self, raw: bytes, event_type: str | None, service: str, reason: str) -> Rejected:
-        """A dead letter for an envelope refused by validation (raw payload, truncated)."""
+    def refusal(
+        self,
+        raw: bytes,
+        event_type: str | None,
+        service: str,
+        reason: str,
+        *,
+        key: bytes | None = None,
+    ) -> Rejected:
+        """A dead letter for an envelope refused by validation (raw payload, truncated).
+
+        ``key`` identifies the refusal across a client's retries (``refusal_key``): the
+        dead letter's id is derived from it, so a retried batch's refusals are kept once
+        (``analytics_dead_letters.event_id`` is unique), not once per attempt.
+        """
+        event_id = (
+            uuid.UUID(bytes=hashlib.blake2b(key, digest_size=16).digest(), version=4)
+            if key is not None
+            else uuid7(time.time_ns())
+        )
         return storable(
             Rejected(
                 _dt.datetime.now(_dt.UTC),
-                uuid7(time.time_ns()),
+                event_id,
                 event_type or "unknown",
                 service,
                 raw[:1024].decode("utf-8", "replace"),

@@ -3,7 +3,7 @@
 One class per event, so a handler gets type checking and completion on its fields and
 the aggregates can rely on field names. Conventions the migrations depend on:
 
-* ids are ``uuid.UUID``; durations are ``int`` milliseconds (``duration_ms``);
+* ids are ``uuid.UUID``; durations are milliseconds (``duration_ms``), integers or fractions;
 * numbers are bounded where the event is built (``events.limits``: durations 0 to 24.8
   days, HTTP statuses 100-599, counts non-negative), so no stored value can break an
   aggregate's SQL cast;

@@ -10,8 +10,8 @@ service builds the event, costs a comparison; a stored one costs the dashboards.
 The rules (the catalogue's fields use the aliases below; the checker in ``events.base``
 reads the bounds from the annotations, so ``Event.from_json`` enforces the same ones):
 
-* durations, ``*_ms``: ``0 <= v <= MAX_DURATION_MS`` (2**31 - 1 ms, 24.8 days): a
-  PostgreSQL ``integer``, and a day of them sums well inside ``bigint``;
+* durations, ``*_ms``: ``0 <= v <= MAX_DURATION_MS`` (2**31 - 1 ms, 24.8 days), an
+  integer or a finite fraction (the aggregates sum them as ``numeric``);
 * a cocoon's session (``session_duration_ms``), which can outlast that: ``0 <= v <=
   MAX_SESSION_MS`` (366 days; ten million of them still sum inside ``bigint``);
 * HTTP status codes: ``100 <= v <= 599``;
@@ -54,8 +54,14 @@ MAX_COUNT = 2**53 - 1
 BIGINT_MIN = -(2**63)
 BIGINT_MAX = 2**63 - 1
 
-DurationMs = Annotated[int, msgspec.Meta(ge=0, le=MAX_DURATION_MS)]
-"""Milliseconds, 0 to 24.8 days."""
+DurationMs = (
+    Annotated[int, msgspec.Meta(ge=0, le=MAX_DURATION_MS)]
+    | Annotated[float, msgspec.Meta(ge=0, le=MAX_DURATION_MS)]
+)
+"""Milliseconds, 0 to 24.8 days: an integer, or a fraction as clients measure it
+(JavaScript's ``performance.now()`` gives ``1234.5``; the middleware keeps microseconds).
+Stored as sent: an integer stays an integer (old rows and content ids unchanged), and
+the aggregates read either as ``numeric`` (``analytics_json_duration``)."""
 SessionMs = Annotated[int, msgspec.Meta(ge=0, le=MAX_SESSION_MS)]
 """A session's length in milliseconds, 0 to 366 days."""
 HttpStatus = Annotated[int, msgspec.Meta(ge=100, le=599)]

@@ -163,7 +163,7 @@ class RequestRecorder(Generic[_Source]):
                     method=method,
                     endpoint=template() or self.unmatched,
                     status_code=int(status),
-                    duration_ms=(end_ns - start_ns) // 1_000_000,
+                    duration_ms=round((end_ns - start_ns) / 1_000_000, 3),  # keep sub-ms: not 0
                     user_id=self.resolve_user(source),
                 )
             )

@@ -69,6 +69,9 @@ class SinkOutcome:
     """Rows now stored/acknowledged (rows already present from an earlier attempt count)."""
     refused: list[Rejected] = field(default_factory=list)
     """Rows refused for their value, each with the reason; to be dead-lettered."""
+    inserted: int | None = None
+    """Rows this call newly stored (``delivered`` less those already there from an
+    earlier attempt); None when the medium cannot tell. What "rows written" counts."""
 
 
 class Sink(Protocol):
@@ -94,8 +97,10 @@ class Sink(Protocol):
         refused: Sequence[Rejected],
         *,
         timeout: float,  # noqa: ASYNC109 - as above
-    ) -> None:
-        """Keep refused rows somewhere inspectable (e.g. ``analytics_dead_letters``)."""
+    ) -> int | None:
+        """Keep refused rows somewhere inspectable (e.g. ``analytics_dead_letters``);
+        return how many were newly kept (a redelivered refusal is kept once), or None
+        when the medium cannot tell."""
 
     async def close(self) -> None:
         """Release connections; must not raise and must return promptly."""

@@ -100,6 +100,8 @@ class _Budget:
 class WriteResult:
     written: int
     rejected: list[Rejected]
+    inserted: int = 0
+    """Rows newly stored (``written`` less rows an earlier attempt already stored)."""
 
 
 class BatchWriter:
@@ -174,7 +176,7 @@ class BatchWriter:
                     ),
                     left,
                 )
-                return WriteResult(len(rows), [])
+                return WriteResult(len(rows), [], len(rows))  # all or nothing
             except Exception as err:
                 # A unique violation: part of this batch is already stored (a replayed
                 # spool file, an earlier attempt that did commit); a refused value:
@@ -183,10 +185,12 @@ class BatchWriter:
                     raise
         return await self._write_splitting(conn, list(rows), budget)
 
-    async def _insert(self, conn: Conn, rows: Sequence[Row], budget: _Budget) -> None:
+    async def _insert(self, conn: Conn, rows: Sequence[Row], budget: _Budget) -> int:
+        """Rows newly inserted (from the command tag, ``INSERT 0 n``)."""
         cols = list(zip(*rows, strict=True))
         left = budget.left()
-        await asyncio.wait_for(conn.execute(self._insert_sql, *cols, timeout=left), left)
+        tag = await asyncio.wait_for(conn.execute(self._insert_sql, *cols, timeout=left), left)
+        return _tag_count(tag, len(rows))
 
     async def _write_splitting(
         self,
@@ -195,8 +199,8 @@ class BatchWriter:
         budget: _Budget,
     ) -> WriteResult:
         try:
-            await self._insert(conn, rows, budget)
-            return WriteResult(len(rows), [])
+            inserted = await self._insert(conn, rows, budget)
+            return WriteResult(len(rows), [], inserted)
         except Exception as err:
             if is_transient(err):
                 raise
@@ -209,15 +213,20 @@ class BatchWriter:
             mid = len(rows) // 2
             left = await self._write_splitting(conn, rows[:mid], budget)
             right = await self._write_splitting(conn, rows[mid:], budget)
-            return WriteResult(left.written + right.written, left.rejected + right.rejected)
+            return WriteResult(
+                left.written + right.written,
+                left.rejected + right.rejected,
+                left.inserted + right.inserted,
+            )
 
     async def dead_letter(
         self,
         conn: Conn,
         rejected: Sequence[Rejected],
         timeout: float | None = None,  # noqa: ASYNC109
-    ) -> None:
-        """Keep refused events, with the reason, in ``analytics_dead_letters``.
+    ) -> int:
+        """Keep refused events, with the reason, in ``analytics_dead_letters``; return
+        how many were new (a refusal seen again, same ``event_id``, is kept once).
 
         Every field is made storable first (``rows.storable``): the payload that was
         refused may hold exactly what ``text`` refuses too (NUL bytes, lone
@@ -225,7 +234,7 @@ class BatchWriter:
         cannot be stored would lose the evidence and be retried for ever.
         """
         if not rejected:
-            return
+            return 0
         cols: list[list[Any]] = [[], [], [], [], [], [], []]
         for r in map(storable, rejected):
             cols[0].append(r.timestamp)
@@ -236,7 +245,14 @@ class BatchWriter:
             cols[5].append(r.error)
             cols[6].append(r.sqlstate)
         left = self._timeout if timeout is None else timeout
-        await asyncio.wait_for(conn.execute(self._dead_letter_sql, *cols, timeout=left), left)
+        tag = await asyncio.wait_for(conn.execute(self._dead_letter_sql, *cols, timeout=left), left)
+        return _tag_count(tag, len(rejected))
+
+
+def _tag_count(tag: object, default: int) -> int:
+    """The row count of a command tag (``INSERT 0 5`` -> 5); ``default`` if none."""
+    last = str(tag).rpartition(" ")[2]
+    return int(last) if last.isdigit() else default
 
 
 def _describe_refusal(err: BaseException) -> str:
@@ -309,12 +325,12 @@ class PostgresSink:
             result = await self._writer.write(
                 conn, rows, idempotent=redelivery, timeout=budget.left()
             )
-        return SinkOutcome(result.written, result.rejected)
+        return SinkOutcome(result.written, result.rejected, result.inserted)
 
-    async def dead_letter(self, refused: Sequence[Rejected], *, timeout: float) -> None:  # noqa: ASYNC109
+    async def dead_letter(self, refused: Sequence[Rejected], *, timeout: float) -> int:  # noqa: ASYNC109
         budget = _Budget(timeout)
         async with self._connection(budget) as conn:
-            await self._writer.dead_letter(conn, refused, budget.left())
+            return await self._writer.dead_letter(conn, refused, budget.left())
 
     @contextlib.asynccontextmanager
     async def _connection(self, budget: _Budget) -> AsyncIterator[Conn]:
