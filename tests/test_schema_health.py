@@ -46,6 +46,11 @@ async def test_stale_aggregates_fail_the_check_until_maintain_runs(database_url:
         now: dt.datetime = await conn.fetchval("SELECT now()")
         events = ref.generate(now, days=10, n=600, seed=5)
         await ref.insert(conn, events)
+        # Staleness is how long the oldest uncounted row has waited (issue 29): these
+        # rows waited since they happened, as if written then and never refreshed.
+        await conn.execute(
+            "UPDATE analytics_refresh_invalidations SET logged_at = day - interval '1 day'"
+        )
         oldest_task_day = facts.floor_day(min(e[0] for e in events if e[2].startswith("task_")))
 
         health = await schema_health(conn)
@@ -116,7 +121,8 @@ async def test_tier_is_deliberate_recorded_and_sticky(empty_database_url: str) -
     between = await asyncio.to_thread(
         _cli, "status", "--check", "--database-url", empty_database_url
     )
-    assert between.returncode == 0, between.stdout + between.stderr  # pre-deploy only: healthy
+    # Pre-deploy only: every read of an aggregate fails, so the probe fails (issue 29).
+    assert between.returncode == 1, between.stdout + between.stderr
     assert "pending  post" in between.stdout
     refused = await asyncio.to_thread(
         _cli, "post", "--tier", "timescale", "--database-url", empty_database_url
@@ -176,6 +182,9 @@ async def test_prometheus_export_of_schema_health(database_url: str) -> None:
     try:
         now: dt.datetime = await conn.fetchval("SELECT now()")
         await ref.insert(conn, ref.generate(now, days=5, n=200, seed=9))
+        await conn.execute(  # waited since they happened (staleness: the rows' wait)
+            "UPDATE analytics_refresh_invalidations SET logged_at = day - interval '1 day'"
+        )
         registry = CollectorRegistry()
         register_schema_health_metrics(database_url, registry, min_interval=0)
         before = await asyncio.to_thread(scrape, registry)

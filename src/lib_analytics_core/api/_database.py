@@ -10,6 +10,7 @@ from typing import Any, Final
 import asyncpg
 
 from .._errors import DatabaseUnavailableError
+from ..schema.facts import ACTIVE_USERS_TABLE, AGGREGATES, EVENTS_TABLE
 
 __all__ = ["DEFAULT_POOL_MAX_SIZE", "DEFAULT_STATEMENT_TIMEOUT_MS", "ReadOnlyDatabase"]
 
@@ -21,6 +22,10 @@ DEFAULT_POOL_MAX_SIZE: Final = 8
 HEALTH_TIMEOUT_S: Final = 5.0
 #: How often the background probe behind ``/healthz`` asks the database (seconds).
 HEALTH_INTERVAL_S: Final = 1.0
+#: The relations every ``/v1`` answer reads: if one is missing the database is not
+#: migrated (or only half: ``analytics-migrate pre`` without ``post``).
+_REQUIRED: Final = (EVENTS_TABLE, *AGGREGATES, ACTIVE_USERS_TABLE)
+_MIGRATED_SQL: Final = "SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest($1::text[]) AS n"
 
 
 async def _no_reset(_conn: asyncpg.Connection[Any]) -> None:
@@ -61,6 +66,9 @@ class ReadOnlyDatabase:
         self._prober: asyncio.Task[None] | None = None
         self._first: asyncio.Future[bool] | None = None
         self._last_ok: float | None = None
+        self.migrated: bool | None = None
+        """Whether the last probe found the schema every answer reads (None: not asked
+        yet). ``/healthz`` is not "ok" on a database that is not migrated."""
 
     def _settings(self) -> dict[str, str]:
         return {
@@ -108,7 +116,7 @@ class ReadOnlyDatabase:
                         self._health = await asyncpg.connect(
                             self._dsn, server_settings=self._settings()
                         )
-                    await self._health.fetchval("SELECT 1")
+                    self.migrated = bool(await self._health.fetchval(_MIGRATED_SQL, _REQUIRED))
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 conn, self._health = self._health, None
                 if conn is not None:

@@ -23,13 +23,23 @@ router = APIRouter()
     "/healthz",
     response_model=Health,
     tags=["ops"],
-    responses={503: {"model": Health, "description": "The database does not answer."}},
+    responses={
+        503: {
+            "model": Health,
+            "description": "The database does not answer (`unreachable`) or is not "
+            "migrated (`not_migrated`: run analytics-migrate).",
+        }
+    },
 )
 async def healthz(db: Database) -> Response:
-    """Liveness and database reachability (no token needed; reveals no data), from the
-    last background probe (``ReadOnlyDatabase.healthy``): no database round trip here."""
+    """Liveness, database reachability and schema presence (no token needed; reveals no
+    data), from the last background probe (``ReadOnlyDatabase.healthy``): no database
+    round trip here. A database without the analytics schema is not "ok": every
+    ``/v1`` answer would fail."""
     if not await db.healthy():
         return json_response(Health(status="degraded", database="unreachable"), status=503)
+    if db.migrated is False:
+        return json_response(Health(status="degraded", database="not_migrated"), status=503)
     return json_response(Health(status="ok", database="ok"))
 
 

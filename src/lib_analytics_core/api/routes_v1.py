@@ -18,6 +18,7 @@ from ..read import _common as limits
 from ..read import activity, auth, catalog, cocoons, errors, integrations, latency, tasks
 from ..read import window as _window
 from ..schema.health import DEFAULT_MAX_STALENESS, schema_health
+from . import _health_words
 from ._csv import csv_response
 from ._deps import Pool
 from ._params import CsvFormat, End, Limit, Since, Start, Text, bounded, resolve, text
@@ -262,9 +263,18 @@ async def health(
     ] = int(DEFAULT_MAX_STALENESS.total_seconds() // 60),
 ) -> Response:
     """Is the data current? TimescaleDB jobs (last run, consecutive failures, last
-    error) and each aggregate's staleness. ``ok`` false and ``problems`` drive the
-    dashboard's "data is stale" banner: a scheduler that is off or failing, or a
-    ``maintain`` cron that stopped, shows up here instead of as quietly old charts."""
+    error), the maintainer, pending migrations and each aggregate's staleness (the age of
+    the oldest row it does not count yet). ``problems`` name tables for operators;
+    ``summary`` and ``behind`` (panel, since) are the dashboard banner's product words:
+    a maintainer, scheduler or cron that stopped shows up as panels that are behind,
+    instead of as quietly old charts."""
     report = await schema_health(db)
     limit = _dt.timedelta(minutes=max_staleness_minutes)
-    return json_response(report.as_dict(max_staleness=limit))
+    body = report.as_dict(max_staleness=limit)
+    # The banner's words (panels, since when); the operators' names stay above.
+    body["summary"] = _health_words.summary(report, limit)
+    body["behind"] = [
+        {"panel": panel, "since": since.isoformat() if since else None}
+        for panel, since in _health_words.behind(report, limit)
+    ]
+    return json_response(body)

@@ -18,9 +18,10 @@ tier on the first migration; ``auto`` prints why it chose. The database comes fr
 Exit codes: 0 success (the schema *and* the aggregates its migrations created are
 complete); 1 migration/maintenance failure (including a fill of new aggregates that
 failed: rerun to finish it), an applied migration whose file changed (``status``), or an
-unhealthy schema (``status --check``: an aggregate staler than ``--max-staleness``,
-counting late rows no scheduled refresh covers, or a migration whose aggregates are not
-filled; jobs that report failures while the data is current are WARNING lines only);
+unhealthy schema (``status --check``: no schema at all, pending migrations, an aggregate
+whose oldest uncounted source row is older than ``--max-staleness``, counting late rows
+no scheduled refresh covers, or a migration whose aggregates are not filled; jobs that
+report failures while the data is current are WARNING lines only);
 2 no database configured (or bad usage);
 3 database unreachable.
 """
@@ -77,15 +78,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--check",
         action="store_true",
-        help="status: exit 1 if an aggregate is stale (late rows included) or a migration "
-        "changed or is incomplete (failing jobs whose data is current only warn)",
+        help="status: exit 1 if the schema is missing, a migration is pending, changed or "
+        "incomplete, or an aggregate is stale (its oldest uncounted row older than "
+        "--max-staleness; failing jobs whose data is current only warn)",
     )
     p.add_argument(
         "--max-staleness",
         type=_duration,
         default=DEFAULT_MAX_STALENESS,
-        help="status --check: how far an aggregate may trail its raw rows (e.g. 30m, 2h, 1d; "
-        "default 2h)",
+        help="status --check: how long a row may wait to be counted by an aggregate "
+        "(e.g. 30m, 2h, 1d; default 2h)",
     )
     return p
 
@@ -160,7 +162,17 @@ async def _status(
     status = await migration_status(conn, tier=tier)
     _write_status(out, status)
     problems = [f"migration {m.name} changed after it was applied" for m in status.changed]
-    if status.applied and not status.changed:
+    if not status.applied:
+        problems.append(
+            "the analytics schema is missing (no migration applied): run analytics-migrate"
+        )
+    elif status.pending:
+        # A deploy half done (e.g. only `pre`): every read of a missing aggregate fails.
+        names = ", ".join(m.name for m in status.pending)
+        problems.append(
+            f"{len(status.pending)} migration(s) pending ({names}): run analytics-migrate"
+        )
+    elif not status.changed:
         health = await schema_health(conn)
         _write_health(out, health, max_staleness)
         problems = list(health.problems(max_staleness))

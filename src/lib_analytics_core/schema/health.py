@@ -13,8 +13,9 @@ that can read the schema:
 * **aggregates** (both tiers): per aggregate, the newest materialised bucket and what
   the raw rows would add beyond it (computed with the aggregate's own definition over
   only the rows past its newest bucket, so the check is cheap and knows which events
-  each aggregate reads). ``staleness`` is how long ago the oldest such missing bucket
-  began; zero when nothing is missing;
+  each aggregate reads). ``staleness`` is the age of the oldest source row the
+  aggregate does not count yet (how long it has waited: ``health_age``), not the age of
+  its bucket; zero when nothing is missing;
 * **migrations**: pending ones, and applied ones whose file changed (never acceptable).
 
 Staleness counts both buckets the aggregate lacks and *late rows*: rows written into
@@ -50,8 +51,10 @@ from .facts import (
     DAILY_ACTIVE_USERS,
     EVENTS_TABLE,
     REFRESH_WINDOW,
+    floor_day,
     quote_ident,
 )
+from .health_age import arrived_since, oldest_source_row
 from .migrate import migration_status
 from .server import SchemaTier, recorded_tier
 
@@ -118,12 +121,15 @@ class AggregateHealth:
     missing_since: dt.datetime | None
     """Start of the oldest bucket the source has and the aggregate lacks."""
     staleness: dt.timedelta
-    """How long the aggregate has been wrong: ``checked_at - missing_since`` for missing
-    buckets; for late rows, how long they have waited for a refresh that will cover them
-    (see :func:`schema_health`); zero when current."""
+    """How long the oldest source row the aggregate lacks has waited: since it arrived
+    (partitioned tier) or happened (``health_age``), for missing buckets and late rows
+    alike (see :func:`schema_health`); zero when current."""
     late_since: dt.datetime | None = None
     """Start of the oldest already-materialised bucket that raw rows written since its
     refresh make wrong (late rows), when no scheduled refresh will cover it."""
+    waiting_since: dt.datetime | None = None
+    """When the oldest source row the aggregate lacks arrived or happened (``checked_at
+    - staleness``); None when current."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +151,11 @@ class SchemaHealth:
     def problems(self, max_staleness: dt.timedelta = DEFAULT_MAX_STALENESS) -> tuple[str, ...]:
         """Why a probe should fail now (empty: healthy): facts about the data only."""
         out = [f"migration {name} changed after it was applied" for name in self.changed_migrations]
+        if self.pending_migrations:
+            out.append(
+                f"{len(self.pending_migrations)} migration(s) pending "
+                f"({', '.join(self.pending_migrations)}): run analytics-migrate"
+            )
         out.extend(
             f"migration {name} is applied but its aggregates are not filled yet "
             f"({', '.join(aggs)}): rerun analytics-migrate"
@@ -155,8 +166,8 @@ class SchemaHealth:
                 continue
             if agg.missing_since is not None:
                 text = (
-                    f"aggregate {agg.name} is stale: source rows since "
-                    f"{agg.missing_since:%Y-%m-%d %H:%M} UTC are not materialised"
+                    f"aggregate {agg.name} is stale: its oldest uncounted source row is from "
+                    f"{agg.waiting_since or agg.missing_since:%Y-%m-%d %H:%M} UTC"
                 )
             else:
                 text = (
@@ -219,6 +230,7 @@ class SchemaHealth:
                     "missing_since": iso(a.missing_since),
                     "staleness_s": a.staleness.total_seconds(),
                     "late_since": iso(a.late_since),
+                    "waiting_since": iso(a.waiting_since),
                     "stale": a.staleness > max_staleness,
                 }
                 for a in self.aggregates
@@ -275,13 +287,16 @@ async def schema_health(pool_or_conn: Connectable) -> SchemaHealth:
                 *await distribution_sources(conn),
             ]
             aggregates = [await _staleness(conn, d, now) for d in definitions]
+            if tier is SchemaTier.PARTITIONED:
+                aggregates = [await _arrival(conn, a, now) for a in aggregates]
             rollup = await conn.fetchval(
                 "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL",
                 ACTIVE_USERS_TABLE,
                 DAILY_ACTIVE_USERS,
             )
             if rollup:  # not before the post-deploy migrations
-                aggregates.append(await _active_users_staleness(conn, now))
+                dau = next((d for d in definitions if d.name == DAILY_ACTIVE_USERS), None)
+                aggregates.append(await _active_users_staleness(conn, now, dau))
             last = None
             if await conn.fetchval("SELECT to_regclass('analytics_maintenance_state') IS NOT NULL"):
                 last = await conn.fetchval(
@@ -318,11 +333,28 @@ async def _staleness(
         now + dt.timedelta(days=1),
     )
     assert row is not None
-    return _health(d.name, newest, row["lo"], row["hi"], now)
+    oldest = await oldest_source_row(conn, d, row["lo"]) if row["lo"] is not None else None
+    return _health(d.name, newest, row["lo"], row["hi"], now, oldest_row=oldest)
+
+
+async def _arrival(
+    conn: asyncpg.Connection[Any], a: AggregateHealth, now: dt.datetime
+) -> AggregateHealth:
+    """Partitioned tier: a missing bucket's rows arrived no earlier than the oldest
+    invalidation-log entry of their day (``health_age``), which may be much later than
+    they happened (a replayed spool, a client's late batch)."""
+    if a.missing_since is None or a.waiting_since is None:
+        return a
+    arrived = await arrived_since(conn, floor_day(a.missing_since))
+    if arrived is None or arrived <= a.waiting_since:
+        return a
+    return dataclasses.replace(
+        a, waiting_since=arrived, staleness=max(now - arrived, dt.timedelta(0))
+    )
 
 
 async def _active_users_staleness(
-    conn: asyncpg.Connection[Any], now: dt.datetime
+    conn: asyncpg.Connection[Any], now: dt.datetime, dau: AggregateDefinition | None
 ) -> AggregateHealth:
     newest: dt.datetime | None = await conn.fetchval(f"SELECT max(day) FROM {ACTIVE_USERS_TABLE}")
     row = await conn.fetchrow(
@@ -331,7 +363,10 @@ async def _active_users_staleness(
         newest,
     )
     assert row is not None
-    return _health(ACTIVE_USERS_TABLE, newest, row["lo"], row["hi"], now)
+    oldest = None
+    if row["lo"] is not None and dau is not None:
+        oldest = await oldest_source_row(conn, dau, row["lo"])
+    return _health(ACTIVE_USERS_TABLE, newest, row["lo"], row["hi"], now, oldest_row=oldest)
 
 
 def _health(
@@ -340,23 +375,29 @@ def _health(
     missing_lo: dt.datetime | None,
     missing_hi: dt.datetime | None,
     now: dt.datetime,
+    *,
+    oldest_row: dt.datetime | None = None,
 ) -> AggregateHealth:
-    stale = max(now - missing_lo, dt.timedelta(0)) if missing_lo is not None else dt.timedelta(0)
+    waiting = oldest_row if oldest_row is not None else missing_lo
+    stale = max(now - waiting, dt.timedelta(0)) if waiting is not None else dt.timedelta(0)
     return AggregateHealth(
         name=name,
         newest_bucket=newest,
         newest_source_bucket=missing_hi if missing_hi is not None else newest,
         missing_since=missing_lo,
         staleness=stale,
+        waiting_since=waiting,
     )
 
 
 def _with_late(
-    a: AggregateHealth, since: dt.datetime | None, waited: dt.timedelta
+    a: AggregateHealth, since: dt.datetime | None, waited: dt.timedelta, now: dt.datetime
 ) -> AggregateHealth:
     if since is None:
         return a
-    return dataclasses.replace(a, late_since=since, staleness=max(a.staleness, waited))
+    if waited <= a.staleness:
+        return dataclasses.replace(a, late_since=since)
+    return dataclasses.replace(a, late_since=since, staleness=waited, waiting_since=now - waited)
 
 
 async def _late_partitioned(
@@ -368,7 +409,8 @@ async def _late_partitioned(
     """Partitioned tier: the insert trigger logs every day that received rows since the
     last refresh, and the next ``maintain()`` recomputes exactly those days for every
     aggregate. So rows are late for as long as no refresh ran since they arrived: at
-    most ``now - last_refresh`` (since the oldest logged day, when never refreshed)."""
+    most ``now - last_refresh`` (since the oldest logged day, when never refreshed);
+    since migration 0014 exactly since the oldest entry was logged (``health_age``)."""
     if not await _readable(conn, "analytics_refresh_invalidations"):
         return aggregates
     oldest: dt.datetime | None = await conn.fetchval(
@@ -376,8 +418,9 @@ async def _late_partitioned(
     )
     if oldest is None:
         return aggregates
-    waited = max(now - (last_refresh or oldest), dt.timedelta(0))
-    return [_with_late(a, oldest, waited) for a in aggregates]
+    arrived = await arrived_since(conn)
+    waited = max(now - (arrived or last_refresh or oldest), dt.timedelta(0))
+    return [_with_late(a, oldest, waited, now) for a in aggregates]
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -451,7 +494,7 @@ async def _late_timescale(
         since = late.get(a.name)
         if since is None and a.name not in caggs:
             since = derived  # the distributions and active users are refreshed with them
-        out.append(_with_late(a, since, now - since if since else dt.timedelta(0)))
+        out.append(_with_late(a, since, now - since if since else dt.timedelta(0), now))
     return out
 
 

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import asyncpg
 
-from .._errors import ConfigurationError, DatabaseError, MigrationError
+from .._errors import ConfigurationError, MigrationError, NotMigratedError
 from .facts import HISTORY_TABLE
 
 __all__ = [
@@ -329,10 +329,10 @@ def _not_usable(server: ServerInfo) -> str | None:
 
 async def recorded_tier(conn: asyncpg.Connection[Any]) -> SchemaTier:
     """The tier the schema in ``conn``'s search path was migrated with (from the
-    history); raises :class:`DatabaseError` when it is not migrated."""
+    history); raises :class:`NotMigratedError` when it is not migrated."""
     tier = None
     if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", HISTORY_TABLE):
         tier = await conn.fetchval(f"SELECT tier FROM {HISTORY_TABLE} ORDER BY version LIMIT 1")
     if tier is None:
-        raise DatabaseError("the analytics schema is not migrated here; run analytics-migrate")
+        raise NotMigratedError("the analytics schema is not migrated here; run analytics-migrate")
     return SchemaTier(tier)

@@ -771,7 +771,7 @@
     try {
       const h = await api('/v1/health');
       el.hidden = Boolean(h.ok);
-      el.textContent = h.ok ? '' : 'Data may be stale: ' + h.problems.join(' · ');
+      el.textContent = h.ok ? '' : h.summary || 'Data may be stale: ' + h.problems.join(' · ');
       dashboard.health = h;
     } catch (e) {
       el.hidden = true;
