@@ -37,6 +37,7 @@ from typing import TextIO
 
 import asyncpg
 
+from .._connect import connect
 from .._dburl import resolve_database_url
 from .._errors import AnalyticsError, DatabaseUnavailableError
 from ..schema.health import DEFAULT_MAX_STALENESS, SchemaHealth, schema_health
@@ -145,7 +146,7 @@ def _write_health(out: TextIO, health: SchemaHealth, max_staleness: dt.timedelta
 
 async def _connect(url: str) -> asyncpg.Connection:
     try:
-        return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT)
+        return await connect(url, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
         raise DatabaseUnavailableError(f"cannot connect to the database: {err}") from err
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import asyncpg
 
+from .._connect import connect, create_pool
 from .._dburl import DATABASE_URL_VARIABLES, describe_database_url, with_database, with_login
 from .._errors import AnalyticsError
 from .._extras import install_hint
@@ -158,7 +159,7 @@ def _missing_extra(*, serve: bool) -> str | None:
 
 
 async def _fresh_database(server_url: str) -> str:
-    conn = await asyncpg.connect(server_url)
+    conn = await connect(server_url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
@@ -173,7 +174,7 @@ async def _reader_url(url: str) -> str | None:
     This is the documented way to give the API its read-only login (docs/api.md).
     """
     password = secrets.token_urlsafe(18)
-    conn = await asyncpg.connect(url)
+    conn = await connect(url)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", DEMO_READER)
         # Identifiers cannot be parameters; DEMO_READER is a constant. The password is a
@@ -222,7 +223,7 @@ async def _simulate_and_summarise(
         url = await _fresh_database(url)
         console.print(f"writing to the embedded PostgreSQL: {describe_database_url(url)}")
     try:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+        pool = await create_pool(url, min_size=1, max_size=2)
     except (OSError, asyncpg.PostgresError) as err:
         raise AnalyticsError(
             f"cannot connect to the database: {type(err).__name__}: {err}"
