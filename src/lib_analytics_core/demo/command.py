@@ -46,6 +46,7 @@ from ..read.questions import overview
 from ..read.window import DEFAULT_WINDOW_DAYS, last_days
 from ..schema.maintenance import refresh_aggregates
 from ..schema.migrate import migrate
+from .claim import demo_claim
 from .lifecycle import StopSignals, embedded_server
 from .simulate import DEFAULT_DAYS, DEFAULT_USERS, SimulationConfig, SimulationResult, simulate
 
@@ -213,14 +214,6 @@ async def _run(
 async def _simulate_and_summarise(
     args: argparse.Namespace, url: str, console: Any, *, embedded: bool
 ) -> None:
-    from rich.progress import (  # noqa: PLC0415 - optional extra, checked in main()
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     if embedded:
         url = await _fresh_database(url)
         console.print(f"writing to the embedded PostgreSQL: {describe_database_url(url)}")
@@ -231,42 +224,56 @@ async def _simulate_and_summarise(
             f"cannot connect to the database: {type(err).__name__}: {err}"
         ) from err
     try:
-        if not embedded and not args.append:
-            await _refuse_if_it_holds_events(pool)
-        began = time.perf_counter()
-        report = await migrate(pool)
-        console.print(
-            f"migrated ({report.tier.value} tier, {len(report.applied)} migrations applied) "
-            f"in {time.perf_counter() - began:.1f}s"
-        )
-        config = SimulationConfig(days=args.days, users=args.users, seed=args.seed)
-        with Progress(
-            TextColumn("simulating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("days · {task.fields[events]:,} events"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=args.no_progress,
-            transient=False,
-        ) as bar:
-            task = bar.add_task("sim", total=args.days + 1, events=0)
-
-            def progress(done: int, total: int, events: int) -> None:
-                bar.update(task, completed=done, total=total, events=events)
-
-            result = await simulate(url, config, progress=progress)
-        console.print(
-            f"wrote {result.written:,} events through AnalyticsClient/AnalyticsWorker in "
-            f"{result.seconds:.1f}s ({result.events_per_second:,.0f} events/s)"
-        )
-        began = time.perf_counter()
-        with console.status("refreshing aggregates..."):
-            await refresh_aggregates(pool, start=result.start)
-        console.print(f"refreshed aggregates in {time.perf_counter() - began:.1f}s")
-        await _summary(pool, result, console)
+        async with contextlib.AsyncExitStack() as claim:
+            if not embedded and not args.append:
+                await claim.enter_async_context(demo_claim(url))  # then check: atomic
+                await _refuse_if_it_holds_events(pool)
+            await _write_and_summarise(args, url, pool, console)
     finally:
         await pool.close()
+
+
+async def _write_and_summarise(args: argparse.Namespace, url: str, pool: Any, console: Any) -> None:
+    from rich.progress import (  # noqa: PLC0415 - optional extra, checked in main()
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    began = time.perf_counter()
+    report = await migrate(pool)
+    console.print(
+        f"migrated ({report.tier.value} tier, {len(report.applied)} migrations applied) "
+        f"in {time.perf_counter() - began:.1f}s"
+    )
+    config = SimulationConfig(days=args.days, users=args.users, seed=args.seed)
+    with Progress(
+        TextColumn("simulating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("days · {task.fields[events]:,} events"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=args.no_progress,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("sim", total=args.days + 1, events=0)
+
+        def progress(done: int, total: int, events: int) -> None:
+            bar.update(task, completed=done, total=total, events=events)
+
+        result = await simulate(url, config, progress=progress)
+    console.print(
+        f"wrote {result.written:,} events through AnalyticsClient/AnalyticsWorker in "
+        f"{result.seconds:.1f}s ({result.events_per_second:,.0f} events/s)"
+    )
+    began = time.perf_counter()
+    with console.status("refreshing aggregates..."):
+        await refresh_aggregates(pool, start=result.start)
+    console.print(f"refreshed aggregates in {time.perf_counter() - began:.1f}s")
+    await _summary(pool, result, console)
 
 
 class DatabaseNotEmptyError(AnalyticsError):
