@@ -17,7 +17,14 @@ grant it.
 :func:`advisory_lock` holds a session advisory lock for a block; releasing it never
 replaces the error that ended the block (on a dead connection the release fails too,
 and the original error is the one worth seeing; the server drops a dead session's
-locks by itself).
+locks by itself). Behind a transaction pooler (``_connect``) a session lock would stay
+with whichever server session took it and the release could run on another one, so
+there the block runs in one transaction holding ``pg_advisory_xact_lock``: the pooler
+keeps one server session for an open transaction, the block's own transactions become
+savepoints in it, and SQL that takes the same lock again (the maintenance functions) is
+in the same session, as it is on a direct connection. Its cost: the block commits as a
+whole, and a statement that cannot run in a transaction block (TimescaleDB's
+``refresh_continuous_aggregate``) cannot run in it behind a pooler.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from ._connect import connect, is_pooled
 from ._dberrors import classify, hint
 from ._errors import (
     AnalyticsError,
@@ -122,10 +130,11 @@ def translated(
 async def acquire(
     target: Connectable, *, step: str = "connecting"
 ) -> AsyncIterator[asyncpg.Connection[Any]]:
-    """One connection from ``target`` for the block (see the module docstring)."""
+    """One connection from ``target`` for the block (see the module docstring); a DSN is
+    opened by ``_connect.connect`` (directly or through a transaction pooler)."""
     if isinstance(target, str):
         with translate(step):
-            conn: Any = await asyncpg.connect(target, timeout=CONNECT_TIMEOUT)
+            conn: Any = await connect(target, timeout=CONNECT_TIMEOUT)
         try:
             yield conn
         finally:
@@ -153,7 +162,17 @@ async def advisory_lock(
     step: str,
     error: type[DatabaseError] = DatabaseError,
 ) -> AsyncIterator[None]:
-    """Hold session advisory lock ``key`` for the block (blocking until it is free)."""
+    """Hold session advisory lock ``key`` for the block (blocking until it is free);
+    behind a transaction pooler, a transaction lock around the block run as one
+    transaction (see the module docstring)."""
+    with translate(f"{step}: taking advisory lock {key}", error):
+        pooled = await is_pooled(conn)
+    if pooled:
+        async with conn.transaction():
+            with translate(f"{step}: taking advisory lock {key}", error):
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
+            yield
+        return
     with translate(f"{step}: taking advisory lock {key}", error):
         await conn.execute("SELECT pg_advisory_lock($1)", key)
     try:

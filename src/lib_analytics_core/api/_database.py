@@ -1,4 +1,12 @@
-"""The API's database: a lazily created asyncpg pool whose sessions are read-only."""
+"""The API's database: a lazily created asyncpg pool whose sessions are read-only.
+
+Read-only and the statement timeout are startup parameters of each session on a direct
+connection. Behind a transaction pooler (``_connect``), which refuses them and hands
+each transaction to any server session, every statement outside an explicit
+transaction runs in one that sets them (:class:`_PerTransaction`): ``BEGIN READ ONLY;
+SET LOCAL statement_timeout``, the statement, ``COMMIT`` (two more round trips per
+query there, docs/operations.md).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from .._connect import connect, create_pool
 from .._errors import DatabaseUnavailableError
 from ..schema.facts import ACTIVE_USERS_TABLE, AGGREGATES, EVENTS_TABLE
 
@@ -39,6 +48,54 @@ async def _no_reset(_conn: asyncpg.Connection[Any]) -> None:
     nothing, so there is nothing to undo; the session settings (read-only, statement
     timeout) are the connection's startup parameters and stay.
     """
+
+
+class _PerTransaction(asyncpg.Connection):
+    """A pooled session's connection that runs each statement outside a transaction in a
+    read-only one with the API's statement timeout (a subclass per timeout sets
+    ``_begin``). Statements inside a caller's transaction (the read layer's cursors,
+    already read-only) run as they are."""
+
+    _begin = "BEGIN READ ONLY"
+
+    async def _in_transaction(self, run: Any) -> Any:
+        if self.is_in_transaction():
+            return await run()
+        await super().execute(self._begin)
+        try:
+            result = await run()
+        except BaseException:
+            if not self.is_closed():
+                with contextlib.suppress(Exception):
+                    await super().execute("ROLLBACK")
+            raise
+        await super().execute("COMMIT")
+        return result
+
+    async def fetch(self, query: str, *args: Any, **kw: Any) -> Any:
+        return await self._in_transaction(
+            lambda: super(_PerTransaction, self).fetch(query, *args, **kw)
+        )
+
+    async def fetchrow(self, query: str, *args: Any, **kw: Any) -> Any:
+        return await self._in_transaction(
+            lambda: super(_PerTransaction, self).fetchrow(query, *args, **kw)
+        )
+
+    async def fetchval(self, query: str, *args: Any, **kw: Any) -> Any:
+        return await self._in_transaction(
+            lambda: super(_PerTransaction, self).fetchval(query, *args, **kw)
+        )
+
+    async def copy_from_query(self, query: str, *args: Any, **kw: Any) -> Any:
+        return await self._in_transaction(
+            lambda: super(_PerTransaction, self).copy_from_query(query, *args, **kw)
+        )
+
+
+def _per_transaction(statement_timeout_ms: int) -> type[asyncpg.Connection[Any]]:
+    begin = f"BEGIN READ ONLY; SET LOCAL statement_timeout = {int(statement_timeout_ms)}"
+    return type("ReadOnlyPerTransaction", (_PerTransaction,), {"_begin": begin})
 
 
 class ReadOnlyDatabase:
@@ -86,14 +143,20 @@ class ReadOnlyDatabase:
         async with self._lock:
             if self._pool is None:
                 try:
-                    self._pool = await asyncpg.create_pool(
+                    self._pool = await create_pool(
                         self._dsn,
                         min_size=0,
                         max_size=self._max_size,
-                        server_settings=self._settings(),
+                        settings=self._settings(),
+                        pooled_class=_per_transaction(self._statement_timeout_ms),
                         reset=_no_reset,
                     )
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+                except (
+                    OSError,
+                    TimeoutError,
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                ) as err:
                     raise DatabaseUnavailableError(
                         f"cannot connect to the analytics database: {type(err).__name__}"
                     ) from err
@@ -113,9 +176,7 @@ class ReadOnlyDatabase:
             try:
                 async with asyncio.timeout(HEALTH_TIMEOUT_S):
                     if self._health is None or self._health.is_closed():
-                        self._health = await asyncpg.connect(
-                            self._dsn, server_settings=self._settings()
-                        )
+                        self._health = await connect(self._dsn, settings=self._settings())
                     self.migrated = bool(await self._health.fetchval(_MIGRATED_SQL, _REQUIRED))
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 conn, self._health = self._health, None

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from .._config import AnalyticsConfig
+from .._connect import create_pool
 from .._errors import DatabaseUnavailableError
 from ..ingest.sinks.base import Sink
 from ..ingest.sinks.postgres import PostgresSink
@@ -28,12 +29,12 @@ def postgres_sink(database_url: str, settings: AnalyticsConfig, *, pool_size: in
 
     async def pool() -> asyncpg.Pool[Any]:
         try:
-            return await asyncpg.create_pool(
+            return await create_pool(
                 database_url,
                 min_size=0,
                 max_size=pool_size,
                 command_timeout=settings.write_timeout_secs,
-                server_settings={"application_name": "lib-analytics-core ingest"},
+                settings={"application_name": "lib-analytics-core ingest"},
             )
         except Exception as err:
             raise DatabaseUnavailableError(

@@ -29,6 +29,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, Final
 
+from .._console import console_script
 from .._dburl import resolve_database_url
 from .._errors import ConfigurationError
 from .._extras import install_hint
@@ -137,6 +138,7 @@ def worker_app() -> FastAPI | MaintainedApp:
     return app
 
 
+@console_script
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     database_url = resolve_database_url(args.database_url)
@@ -147,6 +149,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     token = os.environ.get("ANALYTICS_API_TOKEN", "")
+    if not token.strip():
+        sys.stderr.write(
+            "analytics-api: ANALYTICS_API_TOKEN is not set: the API answers only requests "
+            "that carry 'Authorization: Bearer <token>'; choose a token of at least 16 "
+            "characters, e.g. export ANALYTICS_API_TOKEN=$(python3 -c "
+            "'import secrets; print(secrets.token_urlsafe(24))')\n"
+        )
+        return 2
     settings = {
         "database_url": database_url,
         "pool_max_size": args.pool_size,

@@ -12,6 +12,7 @@ import asyncio
 import json
 import sys
 
+from .._console import console_script
 from .._errors import AnalyticsError
 
 __all__ = ["main"]
@@ -42,6 +43,7 @@ def bus_extra_present(prog: str) -> bool:
     return True
 
 
+@console_script
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not bus_extra_present("analytics-bus"):

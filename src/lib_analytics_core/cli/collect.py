@@ -24,6 +24,7 @@ import os
 import sys
 from pathlib import Path
 
+from .._console import console_script
 from .._dburl import resolve_database_url
 from .._errors import ConfigurationError
 from .._extras import install_hint
@@ -100,6 +101,7 @@ def _tokens_spec(path: Path | None) -> str:
     return ",".join(p for p in parts if p)
 
 
+@console_script
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["schema"]:

@@ -18,6 +18,7 @@ import json
 import logging
 import sys
 
+from .._console import console_script
 from .._dburl import resolve_database_url
 from .._errors import AnalyticsError
 from ..schema.maintainer import hosted_maintainer
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+@console_script
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(

@@ -38,6 +38,8 @@ from typing import TextIO
 
 import asyncpg
 
+from .._connect import connect
+from .._console import console_script
 from .._dburl import resolve_database_url
 from .._errors import AnalyticsError, DatabaseUnavailableError
 from ..schema.health import DEFAULT_MAX_STALENESS, SchemaHealth, schema_health
@@ -147,7 +149,7 @@ def _write_health(out: TextIO, health: SchemaHealth, max_staleness: dt.timedelta
 
 async def _connect(url: str) -> asyncpg.Connection:
     try:
-        return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT)
+        return await connect(url, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
         raise DatabaseUnavailableError(f"cannot connect to the database: {err}") from err
 
@@ -238,6 +240,7 @@ async def _run(
         await conn.close()
 
 
+@console_script
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``analytics-migrate`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -35,6 +35,7 @@ import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from .._connect import create_pool
 from .._errors import AnalyticsError, ErrorKind
 from .._http_errors import DATABASE_ERRORS, error_body
 from ..events.wire import WireCatalogue, WireReject, wire_catalogue
@@ -157,12 +158,12 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
         if database_url is not None:
             # min_size=0: the collector starts (and spools or answers 503) with the
             # database down; connections are opened on demand.
-            own_pool = target = await asyncpg.create_pool(
+            own_pool = target = await create_pool(
                 database_url,
                 min_size=0,
                 max_size=config.pool_size,
                 command_timeout=config.write_timeout_secs,
-                server_settings={"application_name": "analytics-collect"},
+                settings={"application_name": "analytics-collect"},
             )
         delivery = CollectorDelivery.for_target(
             pool=target,

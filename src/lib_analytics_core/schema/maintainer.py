@@ -52,6 +52,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from .._connect import connect
 from .._db import CONNECT_TIMEOUT, DRIVER_ERRORS, acquire
 from .._errors import AnalyticsError, ConfigurationError
 from .facts import EVENTS_TABLE, MAINTAINER_LEASE_NAME, MAINTAINER_LEASE_TABLE
@@ -235,10 +236,12 @@ class Maintainer:
                 yield pooled
             return
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(
+            # Through _connect: behind a transaction-mode pooler it drops the statement
+            # cache and keeps only the startup parameters the pooler forwards.
+            self._conn = await connect(
                 self._source,
                 timeout=CONNECT_TIMEOUT,
-                server_settings={"application_name": "lib-analytics-core maintainer"},
+                settings={"application_name": "lib-analytics-core maintainer"},
             )
         try:
             yield self._conn

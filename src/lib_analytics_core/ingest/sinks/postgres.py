@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from ..._connect import create_pool
 from ...schema.facts import DEAD_LETTER_TABLE, EVENTS_TABLE, quote_ident
 from ..errors import is_duplicate, is_transient
 from ..fork import acquire_fork_safely
@@ -294,12 +295,12 @@ class PostgresSink:
         elif isinstance(arg, str):
             # min_size=0: starting the worker never needs the database to be up.
             # command_timeout also bounds asyncpg's own background query cancellation.
-            self._pool = await asyncpg.create_pool(
+            self._pool = await create_pool(
                 arg,
                 min_size=0,
                 max_size=1,
                 command_timeout=self._settings.write_timeout_secs,
-                server_settings={"application_name": "lib-analytics-core worker"},
+                settings={"application_name": "lib-analytics-core worker"},
             )
             self._owns_pool = True
         else:
