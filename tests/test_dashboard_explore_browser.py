@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -247,6 +248,44 @@ def check_kpis(t: Page, service: str = "") -> None:
         expected = delta_text(cur[key], prev[key] if prev else None, key in RATES)
         got = t.page.inner_text(f"#kpi-{card} .delta")
         t.expect(got == expected, f"kpi {card} change {got!r}, expected {expected!r}")
+
+
+_GLITCHES_JS = """() => {
+    const c = window.dashboard.charts;
+    const labels = (id) => {
+        // the labels drawn: not those at the axis' ends (half a bucket outside the window)
+        const axis = c[id].getModel().getComponent('xAxis', 0).axis;
+        const [lo, hi] = axis.scale.getExtent();
+        return axis.getViewLabels().filter((l) => l.tick.value > lo && l.tick.value < hi)
+            .map((l) => l.formattedLabel);
+    };
+    const o = (id) => c[id].getOption();
+    return {
+        days: labels('chart-users'),
+        cocoons: Object.fromEntries(
+            o('chart-cocoons').series.map((s) => [s.name, s.yAxisIndex || 0])),
+        rate: (({ min, max, interval }) => ({ min, max, interval }))(o('chart-tasks').yAxis[1]),
+    };
+}"""
+
+
+def check_glitches(t: Page) -> None:
+    """What a new user saw (issue 25 item 4): day labels without their month; cocoon
+    registrations flattened beside connections; uneven percentage ticks."""
+    got = t.page.evaluate(_GLITCHES_JS)
+    bad = [x for x in got["days"] if not re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}", x)]
+    t.expect(bool(got["days"]) and not bad, f"day labels without a month: {got['days']}")
+    axes = got["cocoons"]
+    t.expect(
+        axes.get("connected") == 0 and axes.get("registered") == axes.get("claimed") == 1,
+        f"cocoon registrations share the connections' axis: {axes}",
+    )
+    rate = got["rate"]
+    steps = (rate["max"] - rate["min"]) / rate["interval"] if rate.get("interval") else 0.5
+    t.expect(
+        rate["max"] == 1 and abs(steps - round(steps)) < 1e-9 and 1 <= round(steps) <= 5,
+        f"task success axis ticks are uneven: {rate}",
+    )
 
 
 def check_drill(t: Page) -> None:
@@ -499,6 +538,7 @@ def test_dashboard_explore_user_drill_export_and_links(
             t.page.on("pageerror", lambda e: errors.append(str(e)))
             if t.open(f"{served}/?days=7", "7 days"):
                 check_kpis(t)
+                check_glitches(t)
                 check_drill(t)
                 drill_link = t.page.url
                 check_hide(t, f"{served}/?days=7")

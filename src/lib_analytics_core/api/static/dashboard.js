@@ -178,10 +178,27 @@
     splitLine: { lineStyle: { color: '#eef1f6' } },
   };
   // The x axis of every time panel spans the whole window (half a bucket of margin for bars).
+  // Every day label names its month ("Dec 8", not "8" beside a lone "Dec"): on a 90-day
+  // axis the labels that survive hideOverlap are then readable on their own.
+  const TIME_LABELS = { year: '{yyyy}', month: '{MMM} {d}', day: '{MMM} {d}', hour: '{HH}:{mm}', minute: '{HH}:{mm}' };
   const timeAxis = (extra = {}, stepMs = DAY_MS) => ({
     type: 'time', ...axisCommon, splitLine: { show: false },
     min: ts(state.range.start) - stepMs / 2, max: ts(state.range.end) - stepMs / 2, ...extra,
+    // The axis ends half a bucket outside the window: no label there ("12:00" on a daily axis).
+    axisLabel: { ...axisCommon.axisLabel, ...(extra.axisLabel || {}), formatter: TIME_LABELS, showMinLabel: false, showMaxLabel: false },
   });
+  // The right axis of a rate (0-100 %): ticks at even steps ending at 100 %, so no two
+  // labels ("99%", "100%") are pressed together.
+  function rateAxis(values) {
+    const low = Math.min(1, ...values.filter((v) => v != null));
+    const steps = [0.01, 0.02, 0.05, 0.1, 0.2, 0.25];
+    const step = steps.find((st) => (1 - low) / st <= 4) || 0.25;
+    const min = Math.max(0, 1 - step * Math.max(1, Math.ceil((1 - low) / step)));
+    return valueAxis({
+      min, max: 1, interval: step, splitLine: { show: false },
+      axisLabel: { color: '#6b7489', fontSize: 11, formatter: (v) => Math.round(v * 100) + '%' },
+    });
+  }
   const valueAxis = (extra = {}) => ({ type: 'value', ...axisCommon, ...extra });
   const LEGEND_FONT_PX = 12;
   const legend = { top: 0, right: 0, icon: 'roundRect', itemWidth: 12, itemHeight: 8, itemGap: 10, textStyle: { color: '#4a5368', fontSize: LEGEND_FONT_PX } };
@@ -518,7 +535,7 @@
       chart('chart-tasks').setOption(empty({
         tooltip: baseTooltip, legend, grid,
         xAxis: dayAxis(),
-        yAxis: [valueAxis({ minInterval: 1 }), valueAxis({ min: (v) => Math.max(0, Math.floor(v.min * 10) / 10 - 0.1), max: 1, splitLine: { show: false }, axisLabel: { color: '#6b7489', fontSize: 11, formatter: (v) => Math.round(v * 100) + '%' } })],
+        yAxis: [valueAxis({ minInterval: 1 }), rateAxis(rows.map((r) => r.success_rate))],
         series: [
           { name: 'completed', type: 'bar', stack: 't', data: d('completed'), itemStyle: { color: C.green }, barMaxWidth: 18 },
           { name: 'failed', type: 'bar', stack: 't', data: d('failed'), itemStyle: { color: C.red }, barMaxWidth: 18 },
@@ -572,11 +589,14 @@
     return () => {
       const d = dailySeries(rows);
       chart('chart-cocoons').setOption(empty({
-        tooltip: baseTooltip, legend, grid, xAxis: dayAxis(), yAxis: valueAxis({ minInterval: 1 }),
+        // Registrations and claims are a few a day beside hundreds of connections: their
+        // own (right) axis, or their bars would be invisible.
+        tooltip: baseTooltip, legend, grid, xAxis: dayAxis(),
+        yAxis: [valueAxis({ minInterval: 1 }), valueAxis({ minInterval: 1, splitLine: { show: false } })],
         series: [
           line('connected', d('connected'), C.teal, { areaStyle: area(C.teal) }),
-          { name: 'registered', type: 'bar', data: d('registered'), itemStyle: { color: C.violet }, barMaxWidth: 14 },
-          { name: 'claimed', type: 'bar', data: d('claimed'), itemStyle: { color: C.sky }, barMaxWidth: 14 },
+          { name: 'registered', type: 'bar', yAxisIndex: 1, data: d('registered'), itemStyle: { color: C.violet }, barMaxWidth: 14 },
+          { name: 'claimed', type: 'bar', yAxisIndex: 1, data: d('claimed'), itemStyle: { color: C.sky }, barMaxWidth: 14 },
         ],
       }, rows.length), true);
     };
@@ -741,7 +761,11 @@
     syncControls();
     $('start').value = state.start;
     $('end').value = state.end;
-    $('range-label').textContent = `${state.start} → ${state.end} (UTC) · ${granularity() === 'hour' ? 'hourly' : 'daily'} · ${state.service || 'all services'}`;
+    // The Buckets control is the overview's; explore has its own, the user view none.
+    const per = { hour: 'hourly', day: 'daily', total: 'whole range' };
+    const buckets = state.view === 'explore' ? per[state.explore.gran] : state.view === 'user' ? 'timeline of all stored events' : per[granularity()];
+    $('granularity').disabled = state.view !== 'overview';
+    $('range-label').textContent = `${state.start} → ${state.end} (UTC) · ${buckets} · ${state.service || 'all services'}`;
     showStatus('');
     markScopes();
     if (!only) loadHealth();
