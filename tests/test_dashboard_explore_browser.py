@@ -265,13 +265,15 @@ _GLITCHES_JS = """() => {
         cocoons: Object.fromEntries(
             o('chart-cocoons').series.map((s) => [s.name, s.yAxisIndex || 0])),
         rate: (({ min, max, interval }) => ({ min, max, interval }))(o('chart-tasks').yAxis[1]),
+        latency: o('chart-latency').yAxis.map((a) => a.type),
     };
 }"""
 
 
 def check_glitches(t: Page) -> None:
     """What a new user saw (issue 25 item 4): day labels without their month; cocoon
-    registrations flattened beside connections; uneven percentage ticks."""
+    registrations flattened beside connections; uneven percentage ticks; p99 spikes of a
+    low-volume service flattening its p50/p95 (the latency axes are logarithmic)."""
     got = t.page.evaluate(_GLITCHES_JS)
     bad = [x for x in got["days"] if not re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}", x)]
     t.expect(bool(got["days"]) and not bad, f"day labels without a month: {got['days']}")
@@ -279,6 +281,10 @@ def check_glitches(t: Page) -> None:
     t.expect(
         axes.get("connected") == 0 and axes.get("registered") == axes.get("claimed") == 1,
         f"cocoon registrations share the connections' axis: {axes}",
+    )
+    t.expect(
+        bool(got["latency"]) and set(got["latency"]) == {"log"},
+        f"latency axes {got['latency']}: a p99 spike flattens p50/p95 on a linear axis",
     )
     rate = got["rate"]
     steps = (rate["max"] - rate["min"]) / rate["interval"] if rate.get("interval") else 0.5

@@ -410,7 +410,9 @@
         titles.push({ text: svc, left: `${col * w + 1.5}%`, top: row * 268 + 32, textStyle: { fontSize: 13, fontWeight: 600, color: '#1c2333' } });
         xAxes.push(timeAxis({ gridIndex: i, axisLabel: { color: '#6b7489', fontSize: 10, hideOverlap: true } }, stepOf(g)));
         // The unit in the labels: an axis name drew "ms" over the service's title.
-        yAxes.push(valueAxis({ gridIndex: i, axisLabel: { color: '#6b7489', fontSize: 10, hideOverlap: true, formatter: (v) => fmtInt(v) + ' ms' } }));
+        // A logarithmic axis: one p99 spike of a low-volume service on a linear axis
+        // pressed its p50 and p95 into a flat line at the bottom.
+        yAxes.push(valueAxis({ type: 'log', logBase: 10, gridIndex: i, axisLabel: { color: '#6b7489', fontSize: 10, hideOverlap: true, formatter: (v) => fmtMs(v) } }));
         const mine = indexBy(rows.filter((r) => r.service === svc), 'bucket');
         for (const p of ['p99', 'p95', 'p50']) {
           // No row: no traffic in that bucket, so no percentile (a gap, not a zero).
