@@ -25,6 +25,8 @@ import asyncpg
 import httpx
 import pytest
 
+from lib_analytics_core.alerts import parse_config
+from lib_analytics_core.alerts.engine import evaluate_once
 from lib_analytics_core.api import create_app
 from lib_analytics_core.read.window import last_days
 from tests import _read_seed
@@ -404,6 +406,110 @@ def check_explore(t: Page, expected_sum: int) -> str | None:
     return str(page.url)
 
 
+#: Rules the evaluator applies to the seed before the page opens: one SLO per kind, one
+#: threshold that fires (invoices in the last day) and one that cannot.
+ALERTS = """
+[[slo]]
+name = "platform-availability"
+service = "platform"
+kind = "availability"
+objective = 0.995
+window = "7d"
+
+[[slo]]
+name = "platform-latency"
+service = "platform"
+kind = "latency"
+threshold_ms = 300
+objective = 0.99
+
+[[threshold]]
+name = "invoices-seen"
+event_type = "invoice_paid_browser"
+measure = "count"
+above = 0
+over = "24h"
+
+[[threshold]]
+name = "never"
+event_type = "invoice_paid_browser"
+measure = "count"
+below = 0
+over = "24h"
+"""
+
+
+def check_reliability(t: Page) -> None:
+    """The overview's reliability card: each SLO's remaining error budget and the firing
+    alerts, as /v1/slos and /v1/alerts say."""
+    slos_url, alerts_url = t.request("/v1/slos"), t.request("/v1/alerts")
+    if slos_url is None or alerts_url is None:
+        return
+    slos, alerts = t.get(slos_url), t.get(alerts_url)
+    t.expect(len(slos) == 2, f"the seed's SLOs: {slos}")
+    drawn = t.series("chart-slos").get("error budget left", [])
+    values = [p["value"] if isinstance(p, dict) else p for p in drawn]
+    t.expect(values == [s["budget_remaining"] for s in slos], f"SLO budgets {values} != {slos}")
+    firing = [s["rule"] for s in alerts["states"] if s["state"] == "firing"]
+    t.expect("invoices-seen" in firing and "never" not in firing, f"firing: {firing}")
+    shown = t.page.eval_on_selector_all(
+        "#alerts-firing tbody tr[data-rule]", "rs => rs.map(r => r.dataset.rule)"
+    )
+    t.expect(shown == firing, f"firing alerts shown {shown} != {firing}")
+
+
+def check_funnels(t: Page) -> None:
+    """Funnels view: the steps' users as bars, the table of conversions, and the
+    retention cohorts as shares of each cohort, as /v1/funnel and /v1/retention say."""
+    page = t.page
+    if not t.settle(lambda: page.click("nav.views a[data-view=funnels]"), "funnels tab"):
+        return
+    url = t.request("/v1/funnel", steps="task_created,task_started,task_completed")
+    funnel = t.get(url) if url else None
+    if funnel:
+        users = [s["users"] for s in funnel["steps"]]
+        t.expect(users[0] > 0, f"the funnel's first step has no users: {funnel}")
+        t.expect(t.series("chart-funnel").get("users") == users, f"funnel bars != {users}")
+        cells = t.texts("#f-table tbody tr")
+        want = [
+            [
+                f"{i}. {s['event_type']}",
+                fmt_int(s["users"]),
+                fmt_pct(s["conversion_from_previous"])
+                if s["conversion_from_previous"] is not None
+                else NONE,
+                fmt_pct(s["conversion_from_first"])
+                if s["conversion_from_first"] is not None
+                else NONE,
+            ]
+            for i, s in enumerate(funnel["steps"], 1)
+        ]
+        t.expect([c[:4] for c in cells] == want, f"funnel table {cells} != {want}")
+    url = t.request("/v1/retention", cohort_event="task_created")
+    cohorts = t.get(url) if url else None
+    if cohorts:
+        cells = t.texts("#r-table tbody tr")
+        want = [
+            [
+                c["period_start"][:10],
+                fmt_int(c["size"]),
+                *(
+                    (fmt_pct(c["returned"][k] / c["size"]) if c["size"] else NONE)
+                    if k < len(c["returned"])
+                    else ""
+                    for k in range(1, cohorts["periods"] + 1)
+                ),
+            ]
+            for c in cohorts["cohorts"]
+        ]
+        t.expect(bool(want) and cells == want, f"retention table {cells} != {want}")
+    shot(t, "funnels")
+    page.fill("#f-steps", "task_created,task_completed")
+    if t.settle(lambda: page.click("#f-go"), "funnel steps"):
+        t.expect("f_steps=task_created%2Ctask_completed" in page.url, f"steps not in {page.url}")
+        t.expect(bool(t.request("/v1/funnel", steps="task_created,task_completed")), "2 steps")
+
+
 def check_user(t: Page, user_id: str) -> None:
     """The user view: summary and the timeline newest first, "Older" pages by the cursor."""
     page = t.page
@@ -517,6 +623,7 @@ def test_dashboard_explore_user_drill_export_and_links(
     async def facts() -> tuple[int, str]:
         conn = await asyncpg.connect(database_url)
         try:
+            await evaluate_once(conn, parse_config(ALERTS), at=dt.datetime.now(dt.UTC))
             total = await conn.fetchval(
                 "SELECT sum((data->>'amount_cents')::bigint) FROM analytics_events "
                 "WHERE event_type = $1 AND timestamp >= $2 AND timestamp < $3",
@@ -545,6 +652,7 @@ def test_dashboard_explore_user_drill_export_and_links(
             if t.open(f"{served}/?days=7", "7 days"):
                 check_kpis(t)
                 check_glitches(t)
+                check_reliability(t)
                 check_drill(t)
                 drill_link = t.page.url
                 check_hide(t, f"{served}/?days=7")
@@ -554,6 +662,7 @@ def test_dashboard_explore_user_drill_export_and_links(
                 t.settle(lambda: t.page.select_option("#service", ""), "all services")
                 t.settle(lambda: t.page.click(".presets button[data-days='7']"), "7 days")
                 explore_link = check_explore(t, expected_sum)
+                check_funnels(t)
                 check_user(t, user_id)
                 user_link = t.page.url
                 # every view is a link: a fresh tab opens it as it was

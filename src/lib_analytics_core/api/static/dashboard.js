@@ -15,7 +15,7 @@
  *
  * Views: the overview (this file), and the modules loaded after it (panels.js: hideable
  * panels; drill.js: an endpoint's drill-down; explore.js: any question over any event;
- * user.js: one user's timeline) register in dashboard.modules: their part of the URL,
+ * funnels.js: funnels and retention; user.js: one user's timeline) register in dashboard.modules: their part of the URL,
  * their controls and their loaders. dashboard.lib is what they share with this file.
  * Every KPI card shows its change against the previous period of equal length, and
  * every panel exports its data as the API's own CSV (fetched with the token, saved as a
@@ -53,7 +53,7 @@
     token: null, days: DEFAULT_DAYS, start: null, end: null, service: '', granularity: 'auto', range: null,
     by: 'p95', eventType: '', view: 'overview',
   };
-  const VIEWS = ['overview', 'explore', 'user'];
+  const VIEWS = ['overview', 'explore', 'funnels', 'user'];
   const RANKINGS = ['p95', 'p99', 'error_rate', 'requests'];
   let generation = 0;
   const charts = {};
@@ -765,7 +765,8 @@
     $('end').value = state.end;
     // The Buckets control is the overview's; explore has its own, the user view none.
     const per = { hour: 'hourly', day: 'daily', total: 'whole range' };
-    const buckets = state.view === 'explore' ? per[state.explore.gran] : state.view === 'user' ? 'timeline of all stored events' : per[granularity()];
+    const buckets = state.view === 'explore' ? per[state.explore.gran] : state.view === 'user' ? 'timeline of all stored events'
+      : state.view === 'funnels' ? 'from raw events' : per[granularity()];
     $('granularity').disabled = state.view !== 'overview';
     $('range-label').textContent = `${state.start} → ${state.end} (UTC) · ${buckets} · ${state.service || 'all services'}`;
     showStatus('');
