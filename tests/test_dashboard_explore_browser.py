@@ -547,6 +547,19 @@ def check_user(t: Page, user_id: str) -> None:
             return
         url = t.request(f"/v1/users/{user_id}/events", before=answer["next_before"])
     t.expect(pages >= 2, f"the user's timeline was one page only ({len(ids)} events)")
+    # a type in the counts narrows the timeline to it
+    top = max(summary["counts"], key=lambda k: summary["counts"][k])
+    if t.settle(lambda: page.click(f"#u-counts button[data-type='{top}']"), "user type"):
+        url = t.request(f"/v1/users/{user_id}/events", event_type=top)
+        answer = t.get(url) if url else None
+        shown = page.eval_on_selector_all("#u-timeline tbody tr", "rs => rs.map(r => r.dataset.id)")
+        if answer:
+            t.expect(
+                shown == [e["event_id"] for e in answer["events"]]
+                and {e["event_type"] for e in answer["events"]} == {top},
+                f"timeline of {top}: {len(shown)} rows",
+            )
+        t.expect(f"u_type={top}" in page.url, f"the type is not in the URL {page.url}")
     shot(t, "user")
 
 

@@ -864,7 +864,7 @@
     $('user-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       const id = $('user-input').value.trim();
-      if (id) navigate({ view: 'user', user: id });
+      if (id) navigate({ view: 'user', user: id, userType: '' });
     });
     // Every panel's CSV button: the API's CSV of the request the panel last drew.
     document.addEventListener('click', (ev) => {
