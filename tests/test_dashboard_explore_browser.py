@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +25,8 @@ import asyncpg
 import httpx
 import pytest
 
+from lib_analytics_core.alerts import parse_config
+from lib_analytics_core.alerts.engine import evaluate_once
 from lib_analytics_core.api import create_app
 from lib_analytics_core.read.window import last_days
 from tests import _read_seed
@@ -249,6 +252,50 @@ def check_kpis(t: Page, service: str = "") -> None:
         t.expect(got == expected, f"kpi {card} change {got!r}, expected {expected!r}")
 
 
+_GLITCHES_JS = """() => {
+    const c = window.dashboard.charts;
+    const labels = (id) => {
+        // the labels drawn: not those at the axis' ends (half a bucket outside the window)
+        const axis = c[id].getModel().getComponent('xAxis', 0).axis;
+        const [lo, hi] = axis.scale.getExtent();
+        return axis.getViewLabels().filter((l) => l.tick.value > lo && l.tick.value < hi)
+            .map((l) => l.formattedLabel);
+    };
+    const o = (id) => c[id].getOption();
+    return {
+        days: labels('chart-users'),
+        cocoons: Object.fromEntries(
+            o('chart-cocoons').series.map((s) => [s.name, s.yAxisIndex || 0])),
+        rate: (({ min, max, interval }) => ({ min, max, interval }))(o('chart-tasks').yAxis[1]),
+        latency: o('chart-latency').yAxis.map((a) => a.type),
+    };
+}"""
+
+
+def check_glitches(t: Page) -> None:
+    """What a new user saw (issue 25 item 4): day labels without their month; cocoon
+    registrations flattened beside connections; uneven percentage ticks; p99 spikes of a
+    low-volume service flattening its p50/p95 (the latency axes are logarithmic)."""
+    got = t.page.evaluate(_GLITCHES_JS)
+    bad = [x for x in got["days"] if not re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}", x)]
+    t.expect(bool(got["days"]) and not bad, f"day labels without a month: {got['days']}")
+    axes = got["cocoons"]
+    t.expect(
+        axes.get("connected") == 0 and axes.get("registered") == axes.get("claimed") == 1,
+        f"cocoon registrations share the connections' axis: {axes}",
+    )
+    t.expect(
+        bool(got["latency"]) and set(got["latency"]) == {"log"},
+        f"latency axes {got['latency']}: a p99 spike flattens p50/p95 on a linear axis",
+    )
+    rate = got["rate"]
+    steps = (rate["max"] - rate["min"]) / rate["interval"] if rate.get("interval") else 0.5
+    t.expect(
+        rate["max"] == 1 and abs(steps - round(steps)) < 1e-9 and 1 <= round(steps) <= 5,
+        f"task success axis ticks are uneven: {rate}",
+    )
+
+
 def check_drill(t: Page) -> None:
     """A click on a "Slowest endpoints" row opens that endpoint's p50/p95/p99 over time."""
     top = t.request("/v1/endpoints/top")
@@ -359,6 +406,110 @@ def check_explore(t: Page, expected_sum: int) -> str | None:
     return str(page.url)
 
 
+#: Rules the evaluator applies to the seed before the page opens: one SLO per kind, one
+#: threshold that fires (invoices in the last day) and one that cannot.
+ALERTS = """
+[[slo]]
+name = "platform-availability"
+service = "platform"
+kind = "availability"
+objective = 0.995
+window = "7d"
+
+[[slo]]
+name = "platform-latency"
+service = "platform"
+kind = "latency"
+threshold_ms = 300
+objective = 0.99
+
+[[threshold]]
+name = "invoices-seen"
+event_type = "invoice_paid_browser"
+measure = "count"
+above = 0
+over = "24h"
+
+[[threshold]]
+name = "never"
+event_type = "invoice_paid_browser"
+measure = "count"
+below = 0
+over = "24h"
+"""
+
+
+def check_reliability(t: Page) -> None:
+    """The overview's reliability card: each SLO's remaining error budget and the firing
+    alerts, as /v1/slos and /v1/alerts say."""
+    slos_url, alerts_url = t.request("/v1/slos"), t.request("/v1/alerts")
+    if slos_url is None or alerts_url is None:
+        return
+    slos, alerts = t.get(slos_url), t.get(alerts_url)
+    t.expect(len(slos) == 2, f"the seed's SLOs: {slos}")
+    drawn = t.series("chart-slos").get("error budget left", [])
+    values = [p["value"] if isinstance(p, dict) else p for p in drawn]
+    t.expect(values == [s["budget_remaining"] for s in slos], f"SLO budgets {values} != {slos}")
+    firing = [s["rule"] for s in alerts["states"] if s["state"] == "firing"]
+    t.expect("invoices-seen" in firing and "never" not in firing, f"firing: {firing}")
+    shown = t.page.eval_on_selector_all(
+        "#alerts-firing tbody tr[data-rule]", "rs => rs.map(r => r.dataset.rule)"
+    )
+    t.expect(shown == firing, f"firing alerts shown {shown} != {firing}")
+
+
+def check_funnels(t: Page) -> None:
+    """Funnels view: the steps' users as bars, the table of conversions, and the
+    retention cohorts as shares of each cohort, as /v1/funnel and /v1/retention say."""
+    page = t.page
+    if not t.settle(lambda: page.click("nav.views a[data-view=funnels]"), "funnels tab"):
+        return
+    url = t.request("/v1/funnel", steps="task_created,task_started,task_completed")
+    funnel = t.get(url) if url else None
+    if funnel:
+        users = [s["users"] for s in funnel["steps"]]
+        t.expect(users[0] > 0, f"the funnel's first step has no users: {funnel}")
+        t.expect(t.series("chart-funnel").get("users") == users, f"funnel bars != {users}")
+        cells = t.texts("#f-table tbody tr")
+        want = [
+            [
+                f"{i}. {s['event_type']}",
+                fmt_int(s["users"]),
+                fmt_pct(s["conversion_from_previous"])
+                if s["conversion_from_previous"] is not None
+                else NONE,
+                fmt_pct(s["conversion_from_first"])
+                if s["conversion_from_first"] is not None
+                else NONE,
+            ]
+            for i, s in enumerate(funnel["steps"], 1)
+        ]
+        t.expect([c[:4] for c in cells] == want, f"funnel table {cells} != {want}")
+    url = t.request("/v1/retention", cohort_event="task_created")
+    cohorts = t.get(url) if url else None
+    if cohorts:
+        cells = t.texts("#r-table tbody tr")
+        want = [
+            [
+                c["period_start"][:10],
+                fmt_int(c["size"]),
+                *(
+                    (fmt_pct(c["returned"][k] / c["size"]) if c["size"] else NONE)
+                    if k < len(c["returned"])
+                    else ""
+                    for k in range(1, cohorts["periods"] + 1)
+                ),
+            ]
+            for c in cohorts["cohorts"]
+        ]
+        t.expect(bool(want) and cells == want, f"retention table {cells} != {want}")
+    shot(t, "funnels")
+    page.fill("#f-steps", "task_created,task_completed")
+    if t.settle(lambda: page.click("#f-go"), "funnel steps"):
+        t.expect("f_steps=task_created%2Ctask_completed" in page.url, f"steps not in {page.url}")
+        t.expect(bool(t.request("/v1/funnel", steps="task_created,task_completed")), "2 steps")
+
+
 def check_user(t: Page, user_id: str) -> None:
     """The user view: summary and the timeline newest first, "Older" pages by the cursor."""
     page = t.page
@@ -396,6 +547,19 @@ def check_user(t: Page, user_id: str) -> None:
             return
         url = t.request(f"/v1/users/{user_id}/events", before=answer["next_before"])
     t.expect(pages >= 2, f"the user's timeline was one page only ({len(ids)} events)")
+    # a type in the counts narrows the timeline to it
+    top = max(summary["counts"], key=lambda k: summary["counts"][k])
+    if t.settle(lambda: page.click(f"#u-counts button[data-type='{top}']"), "user type"):
+        url = t.request(f"/v1/users/{user_id}/events", event_type=top)
+        answer = t.get(url) if url else None
+        shown = page.eval_on_selector_all("#u-timeline tbody tr", "rs => rs.map(r => r.dataset.id)")
+        if answer:
+            t.expect(
+                shown == [e["event_id"] for e in answer["events"]]
+                and {e["event_type"] for e in answer["events"]} == {top},
+                f"timeline of {top}: {len(shown)} rows",
+            )
+        t.expect(f"u_type={top}" in page.url, f"the type is not in the URL {page.url}")
     shot(t, "user")
 
 
@@ -472,6 +636,7 @@ def test_dashboard_explore_user_drill_export_and_links(
     async def facts() -> tuple[int, str]:
         conn = await asyncpg.connect(database_url)
         try:
+            await evaluate_once(conn, parse_config(ALERTS), at=dt.datetime.now(dt.UTC))
             total = await conn.fetchval(
                 "SELECT sum((data->>'amount_cents')::bigint) FROM analytics_events "
                 "WHERE event_type = $1 AND timestamp >= $2 AND timestamp < $3",
@@ -499,6 +664,8 @@ def test_dashboard_explore_user_drill_export_and_links(
             t.page.on("pageerror", lambda e: errors.append(str(e)))
             if t.open(f"{served}/?days=7", "7 days"):
                 check_kpis(t)
+                check_glitches(t)
+                check_reliability(t)
                 check_drill(t)
                 drill_link = t.page.url
                 check_hide(t, f"{served}/?days=7")
@@ -508,6 +675,7 @@ def test_dashboard_explore_user_drill_export_and_links(
                 t.settle(lambda: t.page.select_option("#service", ""), "all services")
                 t.settle(lambda: t.page.click(".presets button[data-days='7']"), "7 days")
                 explore_link = check_explore(t, expected_sum)
+                check_funnels(t)
                 check_user(t, user_id)
                 user_link = t.page.url
                 # every view is a link: a fresh tab opens it as it was

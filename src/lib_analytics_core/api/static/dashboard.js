@@ -15,7 +15,7 @@
  *
  * Views: the overview (this file), and the modules loaded after it (panels.js: hideable
  * panels; drill.js: an endpoint's drill-down; explore.js: any question over any event;
- * user.js: one user's timeline) register in dashboard.modules: their part of the URL,
+ * funnels.js: funnels and retention; user.js: one user's timeline) register in dashboard.modules: their part of the URL,
  * their controls and their loaders. dashboard.lib is what they share with this file.
  * Every KPI card shows its change against the previous period of equal length, and
  * every panel exports its data as the API's own CSV (fetched with the token, saved as a
@@ -53,7 +53,7 @@
     token: null, days: DEFAULT_DAYS, start: null, end: null, service: '', granularity: 'auto', range: null,
     by: 'p95', eventType: '', view: 'overview',
   };
-  const VIEWS = ['overview', 'explore', 'user'];
+  const VIEWS = ['overview', 'explore', 'funnels', 'user'];
   const RANKINGS = ['p95', 'p99', 'error_rate', 'requests'];
   let generation = 0;
   const charts = {};
@@ -178,10 +178,27 @@
     splitLine: { lineStyle: { color: '#eef1f6' } },
   };
   // The x axis of every time panel spans the whole window (half a bucket of margin for bars).
+  // Every day label names its month ("Dec 8", not "8" beside a lone "Dec"): on a 90-day
+  // axis the labels that survive hideOverlap are then readable on their own.
+  const TIME_LABELS = { year: '{yyyy}', month: '{MMM} {d}', day: '{MMM} {d}', hour: '{HH}:{mm}', minute: '{HH}:{mm}' };
   const timeAxis = (extra = {}, stepMs = DAY_MS) => ({
     type: 'time', ...axisCommon, splitLine: { show: false },
     min: ts(state.range.start) - stepMs / 2, max: ts(state.range.end) - stepMs / 2, ...extra,
+    // The axis ends half a bucket outside the window: no label there ("12:00" on a daily axis).
+    axisLabel: { ...axisCommon.axisLabel, ...(extra.axisLabel || {}), formatter: TIME_LABELS, showMinLabel: false, showMaxLabel: false },
   });
+  // The right axis of a rate (0-100 %): ticks at even steps ending at 100 %, so no two
+  // labels ("99%", "100%") are pressed together.
+  function rateAxis(values) {
+    const low = Math.min(1, ...values.filter((v) => v != null));
+    const steps = [0.01, 0.02, 0.05, 0.1, 0.2, 0.25];
+    const step = steps.find((st) => (1 - low) / st <= 4) || 0.25;
+    const min = Math.max(0, 1 - step * Math.max(1, Math.ceil((1 - low) / step)));
+    return valueAxis({
+      min, max: 1, interval: step, splitLine: { show: false },
+      axisLabel: { color: '#6b7489', fontSize: 11, formatter: (v) => Math.round(v * 100) + '%' },
+    });
+  }
   const valueAxis = (extra = {}) => ({ type: 'value', ...axisCommon, ...extra });
   const LEGEND_FONT_PX = 12;
   const legend = { top: 0, right: 0, icon: 'roundRect', itemWidth: 12, itemHeight: 8, itemGap: 10, textStyle: { color: '#4a5368', fontSize: LEGEND_FONT_PX } };
@@ -393,7 +410,9 @@
         titles.push({ text: svc, left: `${col * w + 1.5}%`, top: row * 268 + 32, textStyle: { fontSize: 13, fontWeight: 600, color: '#1c2333' } });
         xAxes.push(timeAxis({ gridIndex: i, axisLabel: { color: '#6b7489', fontSize: 10, hideOverlap: true } }, stepOf(g)));
         // The unit in the labels: an axis name drew "ms" over the service's title.
-        yAxes.push(valueAxis({ gridIndex: i, axisLabel: { color: '#6b7489', fontSize: 10, hideOverlap: true, formatter: (v) => fmtInt(v) + ' ms' } }));
+        // A logarithmic axis: one p99 spike of a low-volume service on a linear axis
+        // pressed its p50 and p95 into a flat line at the bottom.
+        yAxes.push(valueAxis({ type: 'log', logBase: 10, gridIndex: i, axisLabel: { color: '#6b7489', fontSize: 10, hideOverlap: true, formatter: (v) => fmtMs(v) } }));
         const mine = indexBy(rows.filter((r) => r.service === svc), 'bucket');
         for (const p of ['p99', 'p95', 'p50']) {
           // No row: no traffic in that bucket, so no percentile (a gap, not a zero).
@@ -518,7 +537,7 @@
       chart('chart-tasks').setOption(empty({
         tooltip: baseTooltip, legend, grid,
         xAxis: dayAxis(),
-        yAxis: [valueAxis({ minInterval: 1 }), valueAxis({ min: (v) => Math.max(0, Math.floor(v.min * 10) / 10 - 0.1), max: 1, splitLine: { show: false }, axisLabel: { color: '#6b7489', fontSize: 11, formatter: (v) => Math.round(v * 100) + '%' } })],
+        yAxis: [valueAxis({ minInterval: 1 }), rateAxis(rows.map((r) => r.success_rate))],
         series: [
           { name: 'completed', type: 'bar', stack: 't', data: d('completed'), itemStyle: { color: C.green }, barMaxWidth: 18 },
           { name: 'failed', type: 'bar', stack: 't', data: d('failed'), itemStyle: { color: C.red }, barMaxWidth: 18 },
@@ -572,11 +591,14 @@
     return () => {
       const d = dailySeries(rows);
       chart('chart-cocoons').setOption(empty({
-        tooltip: baseTooltip, legend, grid, xAxis: dayAxis(), yAxis: valueAxis({ minInterval: 1 }),
+        // Registrations and claims are a few a day beside hundreds of connections: their
+        // own (right) axis, or their bars would be invisible.
+        tooltip: baseTooltip, legend, grid, xAxis: dayAxis(),
+        yAxis: [valueAxis({ minInterval: 1 }), valueAxis({ minInterval: 1, splitLine: { show: false } })],
         series: [
           line('connected', d('connected'), C.teal, { areaStyle: area(C.teal) }),
-          { name: 'registered', type: 'bar', data: d('registered'), itemStyle: { color: C.violet }, barMaxWidth: 14 },
-          { name: 'claimed', type: 'bar', data: d('claimed'), itemStyle: { color: C.sky }, barMaxWidth: 14 },
+          { name: 'registered', type: 'bar', yAxisIndex: 1, data: d('registered'), itemStyle: { color: C.violet }, barMaxWidth: 14 },
+          { name: 'claimed', type: 'bar', yAxisIndex: 1, data: d('claimed'), itemStyle: { color: C.sky }, barMaxWidth: 14 },
         ],
       }, rows.length), true);
     };
@@ -741,7 +763,12 @@
     syncControls();
     $('start').value = state.start;
     $('end').value = state.end;
-    $('range-label').textContent = `${state.start} → ${state.end} (UTC) · ${granularity() === 'hour' ? 'hourly' : 'daily'} · ${state.service || 'all services'}`;
+    // The Buckets control is the overview's; explore has its own, the user view none.
+    const per = { hour: 'hourly', day: 'daily', total: 'whole range' };
+    const buckets = state.view === 'explore' ? per[state.explore.gran] : state.view === 'user' ? 'timeline of all stored events'
+      : state.view === 'funnels' ? 'from raw events' : per[granularity()];
+    $('granularity').disabled = state.view !== 'overview';
+    $('range-label').textContent = `${state.start} → ${state.end} (UTC) · ${buckets} · ${state.service || 'all services'}`;
     showStatus('');
     markScopes();
     if (!only) loadHealth();
@@ -837,7 +864,7 @@
     $('user-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       const id = $('user-input').value.trim();
-      if (id) navigate({ view: 'user', user: id });
+      if (id) navigate({ view: 'user', user: id, userType: '' });
     });
     // Every panel's CSV button: the API's CSV of the request the panel last drew.
     document.addEventListener('click', (ev) => {

@@ -48,7 +48,7 @@
         ],
         xAxis: [x(0), x(1)],
         yAxis: [
-          lib.valueAxis({ gridIndex: 0, axisLabel: { color: '#6b7489', fontSize: 10, hideOverlap: true, formatter: (v) => lib.fmtInt(v) + ' ms' } }),
+          lib.valueAxis({ type: 'log', logBase: 10, gridIndex: 0, axisLabel: { color: '#6b7489', fontSize: 10, hideOverlap: true, formatter: (v) => lib.fmtMs(v) } }),
           lib.valueAxis({ gridIndex: 1, minInterval: 1 }),
         ],
         series: [

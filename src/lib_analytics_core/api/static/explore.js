@@ -185,7 +185,7 @@
           const a = document.createElement('a');
           a.className = 'user'; a.textContent = g;
           a.href = '?view=user&user=' + encodeURIComponent(g);
-          a.addEventListener('click', (ev) => { ev.preventDefault(); lib.navigate({ view: 'user', user: g }); });
+          a.addEventListener('click', (ev) => { ev.preventDefault(); lib.navigate({ view: 'user', user: g, userType: '' }); });
           td.append(a);
         } else td.textContent = g;
       });

@@ -19,7 +19,7 @@
   let shownFor = null;
 
   async function page(id, before) {
-    return lib.api(`/v1/users/${encodeURIComponent(id)}/events`, { limit: PAGE, before });
+    return lib.api(`/v1/users/${encodeURIComponent(id)}/events`, { limit: PAGE, before, event_type: dashboard.state.userType });
   }
 
   function rows(events) {
@@ -68,9 +68,16 @@
     const entries = summary ? Object.entries(summary.counts).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)) : [];
     for (const [type, n] of entries) {
       const tr = counts.insertRow();
-      tr.insertCell().textContent = type;
+      // A type narrows the timeline to it (u_type in the URL).
+      const b = document.createElement('button');
+      b.type = 'button'; b.className = 'type'; b.dataset.type = type; b.textContent = type;
+      b.title = 'Only this type in the timeline';
+      tr.insertCell().append(b);
       const td = tr.insertCell(); td.className = 'num'; td.textContent = lib.fmtInt(n);
     }
+    const only = dashboard.state.userType;
+    $('u-filter').hidden = !only;
+    $('u-filter-type').textContent = only || '';
     $('u-timeline').tBodies[0].replaceChildren();
     rows(first ? first.events : []);
     next = first ? first.next_before : null;
@@ -97,15 +104,21 @@
   }
 
   dashboard.modules.push({
-    keys: ['user'],
+    keys: ['user', 'userType'],
     fromUrl(q) {
-      return { user: (q.get('user') || '').trim() };
+      return { user: (q.get('user') || '').trim(), userType: (q.get('u_type') || '').trim() };
     },
     toUrl(view, q) {
       if (view.view === 'user' && view.user) q.set('user', view.user);
+      if (view.view === 'user' && view.user && view.userType) q.set('u_type', view.userType);
     },
     init() {
       $('u-older').addEventListener('click', older);
+      $('u-counts').addEventListener('click', (ev) => {
+        const b = ev.target.closest('button.type');
+        if (b) lib.navigate({ userType: b.dataset.type });
+      });
+      $('u-all').addEventListener('click', () => lib.navigate({ userType: '' }));
     },
     loaders(view) {
       return view === 'user' ? [loadUser] : [];
