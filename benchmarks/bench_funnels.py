@@ -47,7 +47,7 @@ BREAKDOWN_TARGET_MS = 2000.0
 RETENTION_TARGET_MS = 1000.0
 STEPS3 = ["task_created", "task_started", "task_completed"]
 STEPS5 = ["auth_login_attempt", "auth_code_verified", *STEPS3]
-BASELINE_LIMIT_S = 30.0
+BASELINE_LIMIT_S = 20.0
 
 
 def _baseline_funnel(steps: list[str]) -> str:
