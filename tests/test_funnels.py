@@ -132,6 +132,12 @@ async def load(conn: asyncpg.Connection, h: History, timescale: bool) -> list[Ra
     await clear(conn, timescale)
     await write(conn, h.early)
     await lac.maintain(conn, compress_after=DAY)
+    if timescale and h.early:  # the funnels read compressed chunks, and late rows go there
+        compressed = await conn.fetchval(
+            "SELECT count(*) FROM timescaledb_information.chunks"
+            " WHERE hypertable_name = 'analytics_events' AND is_compressed"
+        )
+        assert compressed >= 1
     await write(conn, h.late)
     rows = h.early + h.late
     if h.forget is not None:

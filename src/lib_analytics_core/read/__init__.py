@@ -7,8 +7,10 @@ One module per family of questions, each with the one signature
   endpoints, an endpoint's drill-down), :mod:`.errors`, :mod:`.integrations`,
   :mod:`.auth`, :mod:`.cocoons`, :mod:`.events` (event trends), :mod:`.overview` (KPI
   cards and the previous period): the precomputed questions, from the aggregates;
-* :mod:`.explore` (any measure of any event type, grouped and filtered) and :mod:`.users`
-  (a user's timeline and summary): from the raw events;
+* :mod:`.explore` (any measure of any event type, grouped and filtered), :mod:`.users`
+  (a user's timeline and summary), :mod:`.funnels` and :mod:`.retention` (per-user
+  sequences and cohorts, sharing :mod:`._raw`: the raw-retention horizon, top N): from
+  the raw events;
 * :mod:`.catalog`: the values a picker offers (services, event types, an event's fields).
 
 What they share: :mod:`.filters` (the filter language on any event field, the metadata

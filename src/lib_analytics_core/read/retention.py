@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
 from .._errors import QueryError
-from ..schema.facts import EVENTS_TABLE
-from . import _exec
+from ..schema.facts import BUCKET_ORIGIN_SQL, EVENTS_TABLE
+from . import _exec, _raw
 from ._common import _filter, _range
 from ._raw import DEFAULT_TOP, check_raw_horizon, clock, top_n, tops_sql
 
@@ -57,6 +57,13 @@ _INDEX: Final = {
     "week": "floor((extract(epoch FROM {t}) - 345600) / 604800)::int",
     "month": "(extract(year FROM {t} AT TIME ZONE 'UTC') * 12"
     " + extract(month FROM {t} AT TIME ZONE 'UTC') - 1)::int",
+}
+#: A period's start, in SQL: cheap per raw row (integer arithmetic for days and weeks),
+#: so the return events are reduced to distinct (user, period) before any numbering.
+_START: Final = {
+    "day": f"date_bin(INTERVAL '1 day', {{t}}, {BUCKET_ORIGIN_SQL})",
+    "week": f"date_bin(INTERVAL '7 days', {{t}}, {BUCKET_ORIGIN_SQL})",
+    "month": "date_trunc('month', {t}, 'UTC')",
 }
 
 
@@ -161,7 +168,7 @@ async def retention(
     r_lo = add_periods(first, 1, period)
     r_hi = min(add_periods(last, periods + 1, period), as_of)
     sql, params = _sql(period, lo, hi, c_event, r_event, r_lo, r_hi, periods, breakdown, top)
-    records = await _exec.fetch(db, "retention.retention", sql, *params.values)
+    records = await _raw.fetch(db, "retention.retention", sql, *params.values)
     cells: dict[tuple[bool, str | None, bool], dict[int, dict[int, int]]] = {}
     for r in records:
         key = (bool(r["total"]), r["g"], bool(r["o"]))
@@ -206,7 +213,7 @@ def _sql(  # noqa: PLR0917 - one statement's parts
     top: int,
 ) -> tuple[str, _exec.Params]:
     params = _exec.Params(lo, hi, c_event, r_lo, r_hi, periods)
-    idx = _INDEX[period].format(t='"timestamp"')
+    idx = _INDEX[period]
     r_type = f"event_type = {params.add(r_event)} AND " if r_event is not None else ""
     group = "NULL::text AS g, false AS o"
     tops = ""
@@ -220,19 +227,25 @@ def _sql(  # noqa: PLR0917 - one statement's parts
     total, grouping = "true AS total", "ci, k, g, o"
     if breakdown is not None:
         total, grouping = "GROUPING(g, o) = 3 AS total", "GROUPING SETS ((ci, k), (g, o, ci, k))"
+    start = _START[period].format(t='"timestamp"')
     sql = f"""
 WITH c AS MATERIALIZED (
-    SELECT DISTINCT ON (user_id) user_id AS u, {idx} AS ci, service::text AS s
-    FROM {EVENTS_TABLE}
-    WHERE event_type = $3 AND "timestamp" >= $1 AND "timestamp" < $2 AND user_id IS NOT NULL
-    ORDER BY user_id, "timestamp", event_id
+    SELECT u, {idx.format(t="cb")} AS ci, s FROM (
+        SELECT DISTINCT ON (user_id) user_id AS u, {start} AS cb, service::text AS s
+        FROM {EVENTS_TABLE}
+        WHERE event_type = $3 AND "timestamp" >= $1 AND "timestamp" < $2
+          AND user_id IS NOT NULL
+        ORDER BY user_id, "timestamp", event_id
+    ) AS first
 ){tops},
 labelled AS MATERIALIZED (SELECT u, ci, {group} FROM c{", tops" if tops else ""}),
 r AS (
-    SELECT DISTINCT user_id AS u, {idx} AS ri
-    FROM {EVENTS_TABLE}
-    WHERE {r_type}"timestamp" >= $4 AND "timestamp" < $5 AND user_id IS NOT NULL
-      AND user_id IN (SELECT u FROM c)
+    SELECT u, {idx.format(t="rb")} AS ri FROM (
+        SELECT DISTINCT e.user_id AS u, {start.replace('"timestamp"', 'e."timestamp"')} AS rb
+        FROM {EVENTS_TABLE} AS e JOIN c ON c.u = e.user_id
+        WHERE {r_type.replace("event_type", "e.event_type")}e."timestamp" >= $4
+          AND e."timestamp" < $5
+    ) AS returns
 ),
 cells AS (
     SELECT ci, g, o, 0 AS k, u FROM labelled
