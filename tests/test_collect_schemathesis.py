@@ -51,3 +51,6 @@ def test_collector_conforms_to_its_openapi_document(database_url: str, tmp_path:
     counts = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
     assert counts is not None, summary
     assert int(counts[1]) == int(counts[2]) >= MAX_EXAMPLES, summary
+    # Every operation tested: /events/batch, /health, /stats and the seven Segment
+    # routes (issue 28), each with the message schema the routes decode with.
+    assert re.search(r"Tested:\s+10\b", run.stdout), summary

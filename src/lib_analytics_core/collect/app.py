@@ -43,6 +43,8 @@ from .batch import enrich
 from .config import CollectorConfig
 from .delivery import CollectorDelivery, NotMigrated, Unavailable
 from .ratelimit import EventRateLimit
+from .segment_routes import SCHEMA_COMPONENTS as SEGMENT_SCHEMAS
+from .segment_routes import install_segment_routes
 
 __all__ = ["create_collector"]
 
@@ -362,13 +364,27 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
             }
         )
 
+    install_segment_routes(
+        app,
+        config,
+        state=state,
+        limiter=limiter,
+        counts=counts,
+        classes={cls.event_type: cls for cls in wire.classes},
+    )
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             from fastapi.openapi.utils import get_openapi  # noqa: PLC0415
 
             doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            doc.setdefault("components", {}).setdefault("schemas", {}).update(component_schemas)
-            doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(component_schemas)
+            schemas.update(SEGMENT_SCHEMAS)
+            doc["components"]["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic"},
+            }
             app.openapi_schema = doc
         return app.openapi_schema
 

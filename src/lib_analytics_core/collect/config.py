@@ -65,6 +65,9 @@ class CollectorConfig:
     """The collector's own durable spool: with the database down, accepted events are
     fsync'd here (then acknowledged) and replayed on recovery. None: answer 503."""
     spool_max_bytes: int = 256 * 1024 * 1024
+    segment_personal_data: str = "drop"
+    """Segment traits that identify a person (``segment.PERSONAL_TRAITS``) and
+    ``context.ip``: ``"drop"`` (default, as ``AuthLoginAttempt.email``) or ``"keep"``."""
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_events", "rate_burst_events", "pool_size"):
@@ -73,5 +76,7 @@ class CollectorConfig:
                 raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
         if self.rate_events_per_sec < 0:
             raise ConfigurationError("rate_events_per_sec must be >= 0 (0: no limit)")
+        if self.segment_personal_data not in ("drop", "keep"):
+            raise ConfigurationError("segment_personal_data is 'drop' or 'keep'")
         if self.retry_after_secs < 1 or self.write_timeout_secs <= 0:
             raise ConfigurationError("retry_after_secs >= 1 and write_timeout_secs > 0")

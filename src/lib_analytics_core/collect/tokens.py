@@ -1,7 +1,8 @@
 """Write tokens: who may write which ``service``.
 
 The fixed interface operators rely on: ``ANALYTICS_COLLECT_TOKENS`` holds comma-separated
-``TOKEN=SERVICE[|SERVICE…]`` entries; ``*`` allows any service. An event that names no
+``TOKEN=SERVICE[|SERVICE…][;open|;strict]`` entries; ``*`` allows any service; the
+policy after ``;`` is for Segment ``track`` names no class is registered for. An event that names no
 service of its own is stored under the token's *first* service.
 
 A presented token is compared with every configured one using
@@ -18,6 +19,8 @@ for ones that send a bad one.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from dataclasses import dataclass, field
 
@@ -39,6 +42,9 @@ class Grant:
     """A stable, non-secret name for rate limiting and logs (``token#2``, ``anonymous``)."""
     services: tuple[str, ...]
     """Allowed services in order; the first is the default. ``*`` allows any."""
+    strict: bool = False
+    """Segment ``track`` names that are no registered event class are refused (``;strict``
+    after the services) instead of stored as custom events (the default, ``open``)."""
 
     @property
     def default_service(self) -> str | None:
@@ -66,6 +72,11 @@ class TokenTable:
                 continue
             token, sep, services_text = raw.partition("=")
             token = token.strip()
+            services_text, _, policy = services_text.partition(";")
+            if policy.strip() not in ("", "open", "strict"):
+                raise ConfigurationError(
+                    f"ANALYTICS_COLLECT_TOKENS entry {n}: the policy after ';' is open or strict"
+                )
             services = tuple(s.strip() for s in services_text.split("|") if s.strip())
             if not sep or not services:
                 raise ConfigurationError(
@@ -84,7 +95,8 @@ class TokenTable:
                     raise ConfigurationError(
                         f"ANALYTICS_COLLECT_TOKENS entry {n}: a service name is 1-100 characters"
                     )
-            entries.append((token.encode(), Grant(f"token#{n}", services)))
+            grant = Grant(f"token#{n}", services, strict=policy.strip() == "strict")
+            entries.append((token.encode(), grant))
         if anonymous_service is not None and not 0 < len(anonymous_service) <= 100:
             raise ConfigurationError("the anonymous service name is 1-100 characters")
         if not entries and anonymous_service is None:
@@ -101,9 +113,22 @@ class TokenTable:
                 return None
             return Grant("anonymous", (self.anonymous_service,))
         scheme, _, presented = authorization.partition(" ")
+        if scheme.lower() == "basic" and presented:
+            # Segment's SDKs: HTTP Basic with the write key as the user name.
+            try:
+                decoded = base64.b64decode(presented.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                return None
+            return self.lookup(decoded.partition(b":")[0].decode("utf-8", "surrogateescape"))
         if scheme.lower() != "bearer" or not presented:
             return None
-        candidate = presented.strip().encode("utf-8", "surrogateescape")
+        return self.lookup(presented.strip())
+
+    def lookup(self, presented: str) -> Grant | None:
+        """The grant of a presented token (a bearer token, a Segment write key)."""
+        if not presented:
+            return None
+        candidate = presented.encode("utf-8", "surrogateescape")
         found: Grant | None = None
         for token, grant in self.entries:
             # Every entry is compared, match or not: no early exit to time.

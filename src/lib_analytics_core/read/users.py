@@ -29,6 +29,7 @@ import msgspec
 
 from .._errors import EventValidationError, QueryError, UnknownEventTypeError
 from ..events.base import decode_event
+from ..events.identity import user_uuid
 from ..schema.facts import EVENTS_TABLE
 from . import _exec
 from ._common import _as_utc, _filter, _limit
@@ -57,18 +58,15 @@ _decode_json: Final = msgspec.json.Decoder()
 def user_key(user_id: str | uuid.UUID) -> uuid.UUID:
     """The stored ``user_id`` of what a caller names a user by.
 
-    A UUID (any spelling ``uuid.UUID`` accepts) is the id itself. Other strings are the
-    seam for the ingest side's mapping of non-UUID user ids to deterministic UUIDs (issue
-    28): until it exists they are a :class:`QueryError`.
+    A UUID (any spelling ``uuid.UUID`` accepts) is the id itself; any other string is
+    the id a Segment client sent (``"user-42"``), mapped as the collector mapped it
+    (``events.identity.user_uuid``, the one home of that mapping).
     """
     if isinstance(user_id, uuid.UUID):
         return user_id
     if not isinstance(user_id, str) or not 1 <= len(user_id) <= 200:
-        raise QueryError(f"user_id must be a UUID, got {user_id!r}")
-    try:
-        return uuid.UUID(user_id)
-    except ValueError:
-        raise QueryError(f"user_id must be a UUID, got {user_id!r}") from None
+        raise QueryError(f"user_id must be a UUID or a 1-200 character id, got {user_id!r}")
+    return user_uuid(user_id)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,302 @@
+"""Segment HTTP Tracking API messages to rows: the mapping ``docs/collector.md`` documents.
+
+Pure functions, no I/O: the routes (``segment_routes``) decode, authenticate and store;
+this module says what one message *is* as a row, so it can be tested over generated
+messages (hypothesis) without a server.
+
+* **event type**: ``track``'s ``event`` name lower-cased, every run of characters other
+  than ``a-z0-9`` made one ``_``, trimmed (``"Order Completed"`` -> ``order_completed``;
+  a leading digit gets ``e_``; at most 100 characters). The other calls are
+  ``segment_identify``, ``segment_page``, ``segment_screen``, ``segment_group`` and
+  ``segment_alias`` (prefixed so no ``track`` name can collide with them).
+* **registered class**: a track whose type is a registered event class is that class:
+  its ``properties`` are its fields (typed and bounded like ``track()``'s, refused with
+  the reason); ``user_id`` comes from the message's user when the properties have none.
+  Otherwise the properties are stored as given (``open`` tokens) or refused (``strict``).
+* **users**: ``userId`` (else ``anonymousId``) through ``events.identity.user_uuid``;
+  both originals are kept in ``data._meta`` (``user``, ``anonymous_id``).
+* **personal data**: identify/group ``traits`` (also ``context.traits``) lose the keys in
+  :data:`PERSONAL_TRAITS`, and ``context.ip`` is dropped, unless the collector is told to
+  keep personal data (``--segment-personal-data keep``), as ``AuthLoginAttempt.email``.
+* **time**: the spec's skew correction, ``timestamp = receivedAt - (sentAt -
+  originalTimestamp)``, with the client's offset (``receivedAt - sentAt``) rounded to
+  whole minutes, so a retry (a new ``sentAt``, a new network delay) lands on the same
+  row key and is stored once; server clocks (offset under 30 s) are trusted as they are.
+* **idempotency**: the row's ``event_id`` is ``uuid5(MESSAGE_NAMESPACE, service + "\\n" +
+  messageId)``; a message without a ``messageId`` gets a hash of its bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+
+from .._errors import AnalyticsError
+from ..events.base import Event
+from ..events.identity import user_uuid
+from ..ingest.encoding import stored_json
+from ..ingest.rows import Row
+
+__all__ = [
+    "CALL_TYPES",
+    "MESSAGE_NAMESPACE",
+    "PERSONAL_TRAITS",
+    "Refused",
+    "SegmentBatch",
+    "SegmentMessage",
+    "event_type_of",
+    "message_row",
+    "parse_time",
+]
+
+#: Namespace of the row ids derived from ``messageId``: ``uuid5(NAMESPACE_URL,
+#: "https://lib-analytics-core/segment-message-id")``. Fixed: changing it would store
+#: every retried message again.
+MESSAGE_NAMESPACE: Final = uuid.UUID("413c2ae3-c74c-5167-8fe6-c67514cf0421")
+#: The spec's calls and the event type each is stored as (``track``: from its name).
+CALL_TYPES: Final[dict[str, str | None]] = {
+    "track": None,
+    "identify": "segment_identify",
+    "page": "segment_page",
+    "screen": "segment_screen",
+    "group": "segment_group",
+    "alias": "segment_alias",
+}
+#: Traits that identify a person (Segment's reserved traits that do), dropped by default.
+PERSONAL_TRAITS: Final = frozenset(
+    {
+        "address",
+        "age",
+        "avatar",
+        "birthday",
+        "email",
+        "firstName",
+        "first_name",
+        "gender",
+        "lastName",
+        "last_name",
+        "name",
+        "phone",
+        "username",
+    }
+)
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+_SKEW_STEP_SECS = 60
+_encode = msgspec.json.Encoder().encode
+
+Id = str | int | None
+
+
+class SegmentMessage(msgspec.Struct, rename="camel", omit_defaults=True):
+    """One message as the SDKs send it (every field optional; checked in the mapping)."""
+
+    type: str | None = None
+    message_id: str | None = None
+    user_id: Id = None
+    anonymous_id: Id = None
+    event: str | None = None
+    name: str | None = None
+    category: str | None = None
+    properties: dict[str, Any] | None = None
+    traits: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    group_id: Id = None
+    previous_id: Id = None
+    timestamp: str | None = None
+    original_timestamp: str | None = None
+    sent_at: str | None = None
+    write_key: str | None = None
+
+
+class SegmentBatch(msgspec.Struct, rename="camel"):
+    """``POST /v1/batch``: the messages stay raw, so each is sized and refused alone."""
+
+    batch: list[msgspec.Raw]
+    write_key: str | None = None
+    sent_at: str | None = None
+    context: dict[str, Any] | None = None
+
+
+class Refused(AnalyticsError):
+    """This message is refused (the reason goes to the client and the dead letters)."""
+
+
+def event_type_of(name: str) -> str:
+    """The event type of a ``track`` name (see the module docstring); Refused if empty."""
+    text = _NOT_WORD.sub("_", name.lower()).strip("_")
+    if not text:
+        raise Refused("the event name has no letters or digits")
+    if not text[0].isalpha():
+        text = "e_" + text
+    return text[:100].rstrip("_")
+
+
+def parse_time(value: str | None, field: str) -> _dt.datetime | None:
+    """An ISO 8601 time with an offset (a naive one is read as UTC, as Segment does)."""
+    if value is None:
+        return None
+    try:
+        parsed = _dt.datetime.fromisoformat(value)
+    except (ValueError, TypeError):
+        raise Refused(f"{field} is not an ISO 8601 date-time: {str(value)[:40]!r}") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_dt.UTC)
+
+
+def event_time(
+    message: SegmentMessage, received: _dt.datetime, batch_sent_at: str | None
+) -> _dt.datetime:
+    """The row's time: the client's, shifted by its clock's offset (module docstring)."""
+    client = parse_time(message.timestamp, "timestamp") or parse_time(
+        message.original_timestamp, "originalTimestamp"
+    )
+    if client is None:
+        return received
+    sent = parse_time(message.sent_at, "sentAt") or parse_time(batch_sent_at, "sentAt")
+    if sent is None:
+        return client
+    offset = (received - sent).total_seconds()
+    steps = round(offset / _SKEW_STEP_SECS)
+    return client + _dt.timedelta(seconds=steps * _SKEW_STEP_SECS)
+
+
+def _text(value: Id) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _private(values: Mapping[str, Any] | None, keep_personal: bool) -> dict[str, Any]:
+    if not values:
+        return {}
+    if keep_personal:
+        return dict(values)
+    return {k: v for k, v in values.items() if k not in PERSONAL_TRAITS}
+
+
+def _context(context: Mapping[str, Any] | None, keep_personal: bool) -> dict[str, Any]:
+    if not context:
+        return {}
+    out = dict(context)
+    if not keep_personal:
+        out.pop("ip", None)
+        if isinstance(out.get("traits"), dict):
+            out["traits"] = _private(out["traits"], False)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What the token and the collector allow (``strict``: refuse unregistered names)."""
+
+    service: str
+    strict: bool = False
+    keep_personal: bool = False
+
+
+def message_row(  # noqa: PLR0912, PLR0915 - one branch per call type, read top to bottom
+    message: SegmentMessage,
+    call: str,
+    raw: bytes,
+    *,
+    policy: Policy,
+    received: _dt.datetime,
+    batch_sent_at: str | None,
+    classes: Mapping[str, type[Event]],
+) -> Row:
+    """The row of one message, or :class:`Refused` with the reason."""
+    user_text = _text(message.user_id)
+    anonymous_text = _text(message.anonymous_id)
+    who = user_text or anonymous_text
+    if who is None:
+        raise Refused("userId or anonymousId is required")
+    if len(who) > 200:
+        raise Refused("userId/anonymousId is longer than 200 characters")
+    user = user_uuid(who)
+    meta: dict[str, Any] = {"source": "segment", "call": call}
+    if user_text is not None:
+        meta["user"] = user_text
+    if anonymous_text is not None:
+        meta["anonymous_id"] = anonymous_text
+    if message.message_id:
+        meta["message_id"] = message.message_id
+    context = _context(message.context, policy.keep_personal)
+    if context:
+        meta["context"] = context
+    timestamp = event_time(message, received, batch_sent_at)
+    body: bytes
+    row_user: uuid.UUID | None = user
+    if call == "track":
+        if not message.event:
+            raise Refused("track needs an event name")
+        event_type = event_type_of(message.event)
+        meta["event"] = message.event
+        properties = message.properties or {}
+        cls = classes.get(event_type)
+        if cls is not None:
+            event = _typed(cls, properties, user)
+            body = stored_json(event)
+            row_user = getattr(event, "user_id", None)
+            if not isinstance(row_user, uuid.UUID):
+                row_user = user
+        elif policy.strict:
+            raise Refused(f"{event_type!r} is not a registered event type (strict token)")
+        else:
+            body = _encode(properties)
+    else:
+        event_type = CALL_TYPES[call] or call
+        if call == "identify":
+            traits = message.traits
+            if traits is None and message.context is not None:
+                nested = message.context.get("traits")
+                traits = nested if isinstance(nested, dict) else None
+            body = _encode(_private(traits, policy.keep_personal))
+        elif call in ("page", "screen"):
+            fields = dict(message.properties or {})
+            fields.update(
+                (k, v) for k, v in (("name", message.name), ("category", message.category)) if v
+            )
+            body = _encode(fields)
+        elif call == "group":
+            group = _text(message.group_id)
+            if group is None:
+                raise Refused("group needs a groupId")
+            body = _encode({**_private(message.traits, policy.keep_personal), "group_id": group})
+        else:  # alias
+            previous = _text(message.previous_id)
+            if previous is None:
+                raise Refused("alias needs a previousId")
+            body = _encode({"previous_id": previous})
+    suffix = b'"_meta":' + _encode(meta) + b"}"
+    data = body[:-1] + b"," + suffix if len(body) > 2 else b"{" + suffix
+    return (
+        timestamp,
+        message_id(policy.service, message.message_id, raw),
+        event_type,
+        policy.service,
+        row_user,
+        data.decode(),
+    )
+
+
+def message_id(service: str, message_id: str | None, raw: bytes) -> uuid.UUID:
+    """The row id: from ``messageId`` (per service), else from the message's bytes."""
+    if message_id:
+        return uuid.uuid5(MESSAGE_NAMESPACE, f"{service}\n{message_id}")
+    return uuid.UUID(bytes=hashlib.blake2b(raw, digest_size=16).digest(), version=4)
+
+
+def _typed(cls: type[Event], properties: dict[str, Any], user: uuid.UUID) -> Event:
+    fields = dict(properties)
+    if "user_id" in cls.__struct_fields__ and fields.get("user_id") is None:
+        fields["user_id"] = str(user)
+    try:
+        return msgspec.convert(fields, cls, strict=False)
+    except (msgspec.ValidationError, AnalyticsError) as err:
+        raise Refused(f"{cls.__name__}: {str(err)[:300]}") from None
