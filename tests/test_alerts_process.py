@@ -189,3 +189,43 @@ notify = ["ops"]
     assert fired == [a for a, _, v in states if v > 10]
     assert [b["state"] for _, b in receiver.unique()] == ["firing", "resolved"]
     assert receiver.unique()[0][1]["value"] == 11
+
+
+async def test_run_evaluates_repeatedly_and_stops_cleanly_on_sigterm(
+    database_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    config = tmp_path / "alerts.toml"
+    config.write_text(config_text("http://127.0.0.1:9/unused"))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "lib_analytics_core.cli.alerts",
+        "run",
+        "--config",
+        str(config),
+        "--database-url",
+        database_url,
+        "--interval",
+        "0.2",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        seen: set[dt.datetime] = set()
+
+        async def evaluated_twice() -> None:
+            while len(seen) < 2:  # polls the condition: two evaluations recorded
+                at = await db.fetchval("SELECT max(evaluated_at) FROM analytics_alert_states")
+                if at is not None:
+                    seen.add(at)
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(evaluated_twice(), 120)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.stderr is not None
+    assert b"Traceback" not in await proc.stderr.read()
