@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 import uuid
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +136,10 @@ async def _track_failures(dsn: str, times: list[dt.datetime]) -> None:
     for i, when in enumerate(times):
         client.track_at(
             TaskFailed(
-                task_id=uuid.UUID(int=i + 1), user_id=uuid.UUID(int=1000 + i % 3), error="boom"
+                task_id=uuid.UUID(int=i + 1),
+                user_id=uuid.UUID(int=1000 + i % 3),
+                error="boom",
+                duration_ms=(i * 37) % 101,
             ),
             when,
         )
@@ -229,3 +234,36 @@ async def test_run_evaluates_repeatedly_and_stops_cleanly_on_sigterm(
             await proc.wait()
     assert proc.stderr is not None
     assert b"Traceback" not in await proc.stderr.read()
+
+
+@pytest.mark.parametrize("q", ["p90", "p95", "p99.9", "p50"])
+async def test_percentile_thresholds_match_nearest_rank(
+    database_url: str, db: asyncpg.Connection, receiver: Receiver, q: str
+) -> None:
+    # p95/p50 come from explore, p90/p99.9 from alerts' own statement: one definition,
+    # exact nearest rank, checked against sorting the values.
+    times = [T + i * dt.timedelta(seconds=20) for i in range(150)]
+    await _track_failures(database_url, times)
+    cfg = parse_config(
+        config_text(
+            receiver.url,
+            extra=f"""
+[[threshold]]
+name = "slow-failures"
+event_type = "task_failed"
+measure = "{q}"
+field = "duration_ms"
+above = 80
+over = "30m"
+""",
+        )
+    )
+    at = T + 40 * M
+    ev = await evaluate_once(db, cfg, at=at)
+    (obs,) = [o for o in ev.observations if o.rule == "slow-failures"]
+    values = sorted((i * 37) % 101 for i, t in enumerate(times) if at - 30 * M <= t < at)
+    # nearest rank: the smallest value with at least q of the values at or below it
+    rank = math.ceil(Fraction(q[1:]) / 100 * len(values))
+    expected = values[max(rank, 1) - 1]
+    assert obs.value["value"] == expected
+    assert (obs.severity == "page") == (expected > 80)

@@ -60,13 +60,15 @@ __all__ = [
     "load_config",
     "parse_config",
     "parse_duration",
+    "percentile",
 ]
 
 Severity = Literal["page", "ticket"]
 #: An SLO's window when the file does not say (the workbook's examples use 30 days).
 DEFAULT_SLO_WINDOW: Final = _dt.timedelta(days=30)
 #: Threshold measures: explore's (``count``, ``sum``/``avg``/``min``/``max``/``p50``/
-#: ``p95``/``p99`` of a field) plus ``distinct_users`` and ``error_rate``.
+#: ``p95``/``p99`` of a field) plus ``distinct_users``, ``error_rate`` and any other
+#: percentile ``pNN`` of a field (:func:`percentile`).
 MEASURES: Final = (
     "count",
     "distinct_users",
@@ -83,6 +85,7 @@ MEASURES: Final = (
 DEFAULT_ERROR_WHEN: Final = "status_code:gt:499"
 _DURATION = re.compile(r"^([1-9][0-9]{0,6})(s|m|h|d|w)$")
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PERCENTILE = re.compile(r"^p([0-9]{1,2}(?:\.[0-9]{1,3})?)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
 
@@ -180,6 +183,15 @@ class AlertConfig:
             "thresholds": [t.name for t in self.thresholds],
             "webhooks": [w.name for w in self.webhooks],
         }
+
+
+def percentile(measure: str) -> float | None:
+    """The quantile of a ``pNN`` measure (``p90`` -> 0.9, ``p99.9`` -> 0.999), else None."""
+    m = _PERCENTILE.match(measure)
+    if m is None:
+        return None
+    q = float(m.group(1)) / 100
+    return q if 0 < q < 1 else None
 
 
 def parse_duration(text: object) -> _dt.timedelta:
@@ -449,8 +461,11 @@ def _threshold(t: _Table, hooks: set[str]) -> Threshold:
     measure = t.text("measure") or "count"
     kind, _, inline_field = measure.partition(":")
     fld = t.text("field") or inline_field or None
-    if kind not in MEASURES:
-        raise t.error(f"unknown measure {measure!r}: use one of {', '.join(MEASURES)}", "measure")
+    if kind not in MEASURES and percentile(kind) is None:
+        raise t.error(
+            f"unknown measure {measure!r}: use one of {', '.join(MEASURES)}, or pNN (p90, p99.9)",
+            "measure",
+        )
     numeric = kind not in ("count", "distinct_users", "error_rate")
     if numeric != (fld is not None):
         raise t.error(
@@ -462,7 +477,7 @@ def _threshold(t: _Table, hooks: set[str]) -> Threshold:
         )
     if numeric:
         try:
-            parse_measure(f"{kind}:{fld}")
+            parse_measure(f"{'p50' if percentile(kind) else kind}:{fld}")
         except QueryError as err:
             raise t.error(str(err), "field") from None
     above, below = t.number("above"), t.number("below")
