@@ -226,3 +226,26 @@ def test_any_percentile_of_a_field(measure: str, ok: bool) -> None:
         with pytest.raises(AlertConfigError, match="unknown measure") as info:
             parse_config(text)
         assert info.value.line == 4
+
+
+def test_cli_unreachable_database_exits_3_without_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.toml"
+    path.write_text(EXAMPLE)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lib_analytics_core.cli.alerts",
+            "evaluate",
+            "--config",
+            str(path),
+            "--database-url",
+            "postgresql://nobody@127.0.0.1:1/none",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "database unreachable" in proc.stderr and "Traceback" not in proc.stderr
