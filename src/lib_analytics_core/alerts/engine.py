@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import datetime as _dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import _db
@@ -72,7 +72,6 @@ class Evaluation:
     changes: list[Change]
     firing: list[Alert]
     delivery: DeliveryReport | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 async def _observe_slos(conn: Any, config: AlertConfig, at: _dt.datetime) -> list[Observation]:

@@ -40,7 +40,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -160,18 +160,9 @@ class AlertConfig:
     thresholds: tuple[Threshold, ...] = ()
     dashboard_url: str | None = None
     path: str = "<config>"
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def webhook(self, name: str) -> Webhook | None:
         return next((w for w in self.webhooks if w.name == name), None)
-
-    def describe(self) -> dict[str, Any]:
-        """The rules as JSON-able data (for logs and ``analytics-alerts check``)."""
-        return {
-            "slos": [{**asdict(s), "window": str(s.window)} for s in self.slos],
-            "thresholds": [t.name for t in self.thresholds],
-            "webhooks": [w.name for w in self.webhooks],
-        }
 
 
 def percentile(measure: str) -> float | None:
