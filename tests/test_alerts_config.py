@@ -209,3 +209,43 @@ def test_cli_without_httpx_names_the_extra_before_anything_runs(tmp_path: Path) 
     assert proc.returncode == 2 and "Traceback" not in output, output
     assert install_hint("alerts") in " ".join(output.split()), output
     assert run_script(tmp_path, "analytics-alerts", ["--help"], "httpx,fastapi").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("measure", "ok"),
+    [("p90", True), ("p99.9", True), ("p1", True), ("p100", False), ("p0", False), ("p9x", False)],
+)
+def test_any_percentile_of_a_field(measure: str, ok: bool) -> None:
+    text = (
+        f'[[threshold]]\nname = "x"\nevent_type = "e"\nmeasure = "{measure}"\n'
+        'field = "duration_ms"\nabove = 1\n'
+    )
+    if ok:
+        assert parse_config(text).thresholds[0].measure == measure
+    else:
+        with pytest.raises(AlertConfigError, match="unknown measure") as info:
+            parse_config(text)
+        assert info.value.line == 4
+
+
+def test_cli_unreachable_database_exits_3_without_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.toml"
+    path.write_text(EXAMPLE)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lib_analytics_core.cli.alerts",
+            "evaluate",
+            "--config",
+            str(path),
+            "--database-url",
+            "postgresql://nobody@127.0.0.1:1/none",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "database unreachable" in proc.stderr and "Traceback" not in proc.stderr

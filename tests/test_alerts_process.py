@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 import uuid
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +136,10 @@ async def _track_failures(dsn: str, times: list[dt.datetime]) -> None:
     for i, when in enumerate(times):
         client.track_at(
             TaskFailed(
-                task_id=uuid.UUID(int=i + 1), user_id=uuid.UUID(int=1000 + i % 3), error="boom"
+                task_id=uuid.UUID(int=i + 1),
+                user_id=uuid.UUID(int=1000 + i % 3),
+                error="boom",
+                duration_ms=(i * 37) % 101,
             ),
             when,
         )
@@ -189,3 +194,76 @@ notify = ["ops"]
     assert fired == [a for a, _, v in states if v > 10]
     assert [b["state"] for _, b in receiver.unique()] == ["firing", "resolved"]
     assert receiver.unique()[0][1]["value"] == 11
+
+
+async def test_run_evaluates_repeatedly_and_stops_cleanly_on_sigterm(
+    database_url: str, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    config = tmp_path / "alerts.toml"
+    config.write_text(config_text("http://127.0.0.1:9/unused"))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "lib_analytics_core.cli.alerts",
+        "run",
+        "--config",
+        str(config),
+        "--database-url",
+        database_url,
+        "--interval",
+        "0.2",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        seen: set[dt.datetime] = set()
+
+        async def evaluated_twice() -> None:
+            while len(seen) < 2:  # polls the condition: two evaluations recorded
+                at = await db.fetchval("SELECT max(evaluated_at) FROM analytics_alert_states")
+                if at is not None:
+                    seen.add(at)
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(evaluated_twice(), 120)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.stderr is not None
+    assert b"Traceback" not in await proc.stderr.read()
+
+
+@pytest.mark.parametrize("q", ["p90", "p95", "p99.9", "p50"])
+async def test_percentile_thresholds_match_nearest_rank(
+    database_url: str, db: asyncpg.Connection, receiver: Receiver, q: str
+) -> None:
+    # p95/p50 come from explore, p90/p99.9 from alerts' own statement: one definition,
+    # exact nearest rank, checked against sorting the values.
+    times = [T + i * dt.timedelta(seconds=20) for i in range(150)]
+    await _track_failures(database_url, times)
+    cfg = parse_config(
+        config_text(
+            receiver.url,
+            extra=f"""
+[[threshold]]
+name = "slow-failures"
+event_type = "task_failed"
+measure = "{q}"
+field = "duration_ms"
+above = 80
+over = "30m"
+""",
+        )
+    )
+    at = T + 40 * M
+    ev = await evaluate_once(db, cfg, at=at)
+    (obs,) = [o for o in ev.observations if o.rule == "slow-failures"]
+    values = sorted((i * 37) % 101 for i, t in enumerate(times) if at - 30 * M <= t < at)
+    # nearest rank: the smallest value with at least q of the values at or below it
+    rank = math.ceil(Fraction(q[1:]) / 100 * len(values))
+    expected = values[max(rank, 1) - 1]
+    assert obs.value["value"] == expected
+    assert (obs.severity == "page") == (expected > 80)

@@ -254,3 +254,29 @@ async def test_a_receiver_refusing_with_4xx_is_not_retried_and_shows_failed(
     row = await db.fetchrow("SELECT failed_at, last_error FROM analytics_alert_deliveries")
     assert row is not None
     assert row["failed_at"] is not None and row["last_error"] == "HTTP 410"
+
+
+@pytest.mark.timescale
+async def test_the_timescale_tier_pages_and_resolves_the_same(
+    timescale_url: str, receiver: Receiver
+) -> None:
+    # The hypertable tier (PGlite in CI: one connection, no COPY): the same outage as on
+    # plain PostgreSQL pages at T+5m and resolves once its 20 minutes left every window
+    # that still burned.
+    from lib_analytics_core import migrate
+
+    conn = await asyncpg.connect(timescale_url, statement_cache_size=0)
+    try:
+        await conn.execute("SET search_path = public")
+        await migrate(conn, tier="timescale")
+        await write_requests(conn, T - dt.timedelta(days=1), T, 0.003)
+        await write_requests(conn, T, T + 20 * M, 1.0)
+        await write_requests(conn, T + 20 * M, T + 8 * H, 0.003)
+        evs = await _steps(conn, _cfg(receiver), T, T + 7 * H, 5 * M)
+    finally:
+        await conn.close()
+    changes = [(c.at, c.severity) for e in evs for c in e.changes]
+    assert changes[0] == (T + 5 * M, "page")
+    assert changes[-1][1] is None
+    assert [b["state"] for _, b in receiver.unique()][-1] == "resolved"
+    assert len(receiver.unique()) == len(changes)

@@ -22,11 +22,11 @@ import asyncio
 import contextlib
 import datetime as _dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import _db
-from ..schema.facts import ALERT_STATES_TABLE, ALERTS_LOCK_KEY
+from ..schema.facts import ALERTS_LOCK_KEY
 from . import rollup, threshold
 from .burn import WINDOWS, burn_rate, decide, window_label
 from .rules import AlertConfig, Severity
@@ -72,14 +72,14 @@ class Evaluation:
     changes: list[Change]
     firing: list[Alert]
     delivery: DeliveryReport | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 async def _observe_slos(conn: Any, config: AlertConfig, at: _dt.datetime) -> list[Observation]:
     out: list[Observation] = []
+    await rollup.refresh_all(conn, config.slos, at)
+    all_counts = await rollup.window_counts_all(conn, config.slos, at, WINDOWS)
     for slo in config.slos:
-        await rollup.refresh(conn, slo, at)
-        counts = await rollup.window_counts(conn, slo, at, WINDOWS)
+        counts = all_counts[slo.key()]
         severity, pair = decide(counts, slo.objective)
         value: dict[str, Any] = {
             "objective": slo.objective,
@@ -146,17 +146,11 @@ async def evaluate_once(
                     *await _observe_slos(conn, config, when),
                     *await _observe_thresholds(conn, config, when),
                 ]
-                changes = await record(conn, observations, when, config)
-                rows = await conn.fetch(
-                    f"SELECT rule, since FROM {ALERT_STATES_TABLE}"
-                    " WHERE rule = ANY($1::text[]) AND state = 'firing'",
-                    [o.rule for o in observations],
-                )
-        since = {r["rule"]: r["since"] for r in rows}
+                changes, since = await record(conn, observations, when, config)
         firing = [
             Alert(o.rule, o.kind, o.severity, since[o.rule], o.value)
             for o in observations
-            if o.severity is not None and o.rule in since
+            if o.severity is not None
         ]
         report = None
         if deliver:

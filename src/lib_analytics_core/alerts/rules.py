@@ -40,13 +40,14 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from .._errors import ConfigurationError, QueryError
+from .._errors import QueryError
 from ..read.explore import parse_measure
 from ..read.filters import Filter, parse_filter
+from ._toml import AlertConfigError, Lines, Table, parse_duration
 
 __all__ = [
     "DEFAULT_SLO_WINDOW",
@@ -60,13 +61,15 @@ __all__ = [
     "load_config",
     "parse_config",
     "parse_duration",
+    "percentile",
 ]
 
 Severity = Literal["page", "ticket"]
 #: An SLO's window when the file does not say (the workbook's examples use 30 days).
 DEFAULT_SLO_WINDOW: Final = _dt.timedelta(days=30)
 #: Threshold measures: explore's (``count``, ``sum``/``avg``/``min``/``max``/``p50``/
-#: ``p95``/``p99`` of a field) plus ``distinct_users`` and ``error_rate``.
+#: ``p95``/``p99`` of a field) plus ``distinct_users``, ``error_rate`` and any other
+#: percentile ``pNN`` of a field (:func:`percentile`).
 MEASURES: Final = (
     "count",
     "distinct_users",
@@ -81,19 +84,8 @@ MEASURES: Final = (
 )
 #: What ``error_rate`` counts as an error unless the rule says (``error_when``).
 DEFAULT_ERROR_WHEN: Final = "status_code:gt:499"
-_DURATION = re.compile(r"^([1-9][0-9]{0,6})(s|m|h|d|w)$")
-_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PERCENTILE = re.compile(r"^p([0-9]{1,2}(?:\.[0-9]{1,3})?)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
-
-
-class AlertConfigError(ConfigurationError):
-    """A mistake in the alerting file, with the line it is on (``None``: the whole file)."""
-
-    def __init__(self, message: str, *, path: str = "<config>", line: int | None = None) -> None:
-        where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {message}")
-        self.line = line
-        self.path = path
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,121 +160,18 @@ class AlertConfig:
     thresholds: tuple[Threshold, ...] = ()
     dashboard_url: str | None = None
     path: str = "<config>"
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def webhook(self, name: str) -> Webhook | None:
         return next((w for w in self.webhooks if w.name == name), None)
 
-    def describe(self) -> dict[str, Any]:
-        """The rules as JSON-able data (for logs and ``analytics-alerts check``)."""
-        return {
-            "slos": [{**asdict(s), "window": str(s.window)} for s in self.slos],
-            "thresholds": [t.name for t in self.thresholds],
-            "webhooks": [w.name for w in self.webhooks],
-        }
 
-
-def parse_duration(text: object) -> _dt.timedelta:
-    """``"5m"``, ``"1h"``, ``"30d"``, ``"90s"``, ``"2w"``: one positive integer and a unit."""
-    if not isinstance(text, str) or not (m := _DURATION.match(text.strip())):
-        raise ValueError(f"bad duration {text!r}: write a number and s, m, h, d or w ('30d')")
-    return _dt.timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
-
-
-class _Lines:
-    """Line numbers of the file's tables and keys (tomllib reports them only for syntax
-    errors): ``(section, index, key)`` -> line, found by a scan of the text."""
-
-    _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
-    _KEY = re.compile(r"^\s*([A-Za-z0-9_-]+|\"[^\"]*\")\s*=")
-
-    def __init__(self, text: str) -> None:
-        self.keys: dict[tuple[str, int, str], int] = {}
-        self.tables: dict[tuple[str, int], int] = {}
-        counts: dict[str, int] = {}
-        section, index = "", 0
-        for n, raw in enumerate(text.splitlines(), start=1):
-            if h := self._HEADER.match(raw):
-                section = h.group(2)
-                index = counts.get(section, 0)
-                counts[section] = index + 1
-                self.tables[(section, index)] = n
-            elif k := self._KEY.match(raw):
-                self.keys.setdefault((section, index, k.group(1).strip('"')), n)
-
-    def of(self, section: str, index: int, key: str | None = None) -> int | None:
-        if key is not None and (section, index, key) in self.keys:
-            return self.keys[(section, index, key)]
-        return self.tables.get((section, index))
-
-
-class _Table:
-    """One ``[[section]]`` entry being read: typed getters that report with the line."""
-
-    def __init__(self, data: object, section: str, index: int, lines: _Lines, path: str) -> None:
-        self.section, self.index, self.lines, self.path = section, index, lines, path
-        if not isinstance(data, dict):
-            raise self.error(f"[[{section}]] must be a table")
-        self.data: dict[str, Any] = data
-
-    def error(self, message: str, key: str | None = None) -> AlertConfigError:
-        return AlertConfigError(
-            message, path=self.path, line=self.lines.of(self.section, self.index, key)
-        )
-
-    def only(self, allowed: set[str]) -> None:
-        for key in self.data:
-            if key not in allowed:
-                raise self.error(
-                    f"unknown key {key!r} in [[{self.section}]] (allowed: "
-                    f"{', '.join(sorted(allowed))})",
-                    key,
-                )
-
-    def text(
-        self, key: str, *, required: bool = False, pattern: re.Pattern[str] | None = None
-    ) -> str | None:
-        value = self.data.get(key)
-        if value is None:
-            if required:
-                raise self.error(f"[[{self.section}]] needs {key!r}")
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(f"{key} must be a non-empty string, got {value!r}", key)
-        if pattern is not None and not pattern.match(value):
-            raise self.error(f"{key} {value!r} must match {pattern.pattern}", key)
-        return value
-
-    def number(self, key: str) -> float | None:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.error(f"{key} must be a number, got {value!r}", key)
-        return float(value)
-
-    def duration(self, key: str, default: _dt.timedelta) -> _dt.timedelta:
-        if key not in self.data:
-            return default
-        try:
-            return parse_duration(self.data[key])
-        except ValueError as err:
-            raise self.error(f"{key}: {err}", key) from None
-
-    def names(self, key: str, webhooks: set[str]) -> tuple[str, ...]:
-        value = self.data.get(key, [])
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.error(f"{key} must be a list of webhook names", key)
-        for name in value:
-            if name not in webhooks:
-                raise self.error(
-                    f"{key}: unknown webhook {name!r} (declared: "
-                    f"{', '.join(sorted(webhooks)) or 'none'})",
-                    key,
-                )
-        return tuple(value)
+def percentile(measure: str) -> float | None:
+    """The quantile of a ``pNN`` measure (``p90`` -> 0.9, ``p99.9`` -> 0.999), else None."""
+    m = _PERCENTILE.match(measure)
+    if m is None:
+        return None
+    q = float(m.group(1)) / 100
+    return q if 0 < q < 1 else None
 
 
 _TOP: Final = {"webhook", "slo", "threshold", "dashboard_url"}
@@ -300,7 +189,7 @@ def parse_config(
         raise AlertConfigError(
             f"not valid TOML: {err}", path=path, line=int(m.group(1)) if m else None
         ) from None
-    lines = _Lines(text)
+    lines = Lines(text)
     for key in data:
         if key not in _TOP:
             raise AlertConfigError(
@@ -310,16 +199,16 @@ def parse_config(
             )
     env = os.environ if environ is None else environ
     webhooks = tuple(
-        _webhook(_Table(w, "webhook", i, lines, path), env)
+        _webhook(Table(w, "webhook", i, lines, path), env)
         for i, w in enumerate(_array(data, "webhook", lines, path))
     )
     hook_names = {w.name for w in webhooks}
     slos = tuple(
-        _slo(_Table(s, "slo", i, lines, path), hook_names)
+        _slo(Table(s, "slo", i, lines, path), hook_names)
         for i, s in enumerate(_array(data, "slo", lines, path))
     )
     thresholds = tuple(
-        _threshold(_Table(t, "threshold", i, lines, path), hook_names)
+        _threshold(Table(t, "threshold", i, lines, path), hook_names)
         for i, t in enumerate(_array(data, "threshold", lines, path))
     )
     _unique(webhooks, "webhook", lines, path)
@@ -344,7 +233,7 @@ def load_config(path: str | os.PathLike[str]) -> AlertConfig:
     return parse_config(text, path=str(p))
 
 
-def _array(data: dict[str, Any], key: str, lines: _Lines, path: str) -> list[Any]:
+def _array(data: dict[str, Any], key: str, lines: Lines, path: str) -> list[Any]:
     value = data.get(key, [])
     if not isinstance(value, list):
         raise AlertConfigError(
@@ -355,7 +244,7 @@ def _array(data: dict[str, Any], key: str, lines: _Lines, path: str) -> list[Any
     return value
 
 
-def _unique(items: tuple[Any, ...], what: str, lines: _Lines, path: str) -> None:
+def _unique(items: tuple[Any, ...], what: str, lines: Lines, path: str) -> None:
     seen: set[str] = set()
     for item in items:
         if item.name in seen:
@@ -364,7 +253,7 @@ def _unique(items: tuple[Any, ...], what: str, lines: _Lines, path: str) -> None
         seen.add(item.name)
 
 
-def _webhook(t: _Table, env: Mapping[str, str]) -> Webhook:
+def _webhook(t: Table, env: Mapping[str, str]) -> Webhook:
     t.only({"name", "url", "url_env", "timeout_s"})
     name = t.text("name", required=True, pattern=_NAME)
     url = t.text("url")
@@ -384,7 +273,7 @@ def _webhook(t: _Table, env: Mapping[str, str]) -> Webhook:
     return Webhook(name=name or "", url=url, timeout_s=timeout or 5.0)
 
 
-def _slo(t: _Table, hooks: set[str]) -> Slo:
+def _slo(t: Table, hooks: set[str]) -> Slo:
     t.only(
         {
             "name",
@@ -428,7 +317,7 @@ def _slo(t: _Table, hooks: set[str]) -> Slo:
     )
 
 
-def _threshold(t: _Table, hooks: set[str]) -> Threshold:
+def _threshold(t: Table, hooks: set[str]) -> Threshold:
     t.only(
         {
             "name",
@@ -449,8 +338,11 @@ def _threshold(t: _Table, hooks: set[str]) -> Threshold:
     measure = t.text("measure") or "count"
     kind, _, inline_field = measure.partition(":")
     fld = t.text("field") or inline_field or None
-    if kind not in MEASURES:
-        raise t.error(f"unknown measure {measure!r}: use one of {', '.join(MEASURES)}", "measure")
+    if kind not in MEASURES and percentile(kind) is None:
+        raise t.error(
+            f"unknown measure {measure!r}: use one of {', '.join(MEASURES)}, or pNN (p90, p99.9)",
+            "measure",
+        )
     numeric = kind not in ("count", "distinct_users", "error_rate")
     if numeric != (fld is not None):
         raise t.error(
@@ -462,7 +354,7 @@ def _threshold(t: _Table, hooks: set[str]) -> Threshold:
         )
     if numeric:
         try:
-            parse_measure(f"{kind}:{fld}")
+            parse_measure(f"{'p50' if percentile(kind) else kind}:{fld}")
         except QueryError as err:
             raise t.error(str(err), "field") from None
     above, below = t.number("above"), t.number("below")
@@ -496,7 +388,7 @@ def _threshold(t: _Table, hooks: set[str]) -> Threshold:
     )
 
 
-def _filters(t: _Table, key: str, default: str | None = None) -> tuple[Filter, ...]:
+def _filters(t: Table, key: str, default: str | None = None) -> tuple[Filter, ...]:
     value = t.data.get(key, default)
     if value is None:
         return ()

@@ -161,11 +161,17 @@ async def slo_status(db: _exec.Db) -> list[SloStatus]:
         f"SELECT s.rule, s.state, s.severity, s.value::text AS value, r.objective,"
         " r.window_s, r.complete_to, w.total, w.bad"
         f" FROM {ALERT_STATES_TABLE} s JOIN {ALERT_ROLLUPS_TABLE} r ON r.rule_key = s.rule_key"
-        " CROSS JOIN LATERAL (SELECT coalesce(sum(m.total), 0) AS total,"
-        f" coalesce(sum(m.bad), 0) AS bad FROM {ALERT_MINUTES_TABLE} m"
-        " WHERE m.rule_key = r.rule_key"
-        " AND m.minute >= r.complete_to - make_interval(secs => r.window_s)"
-        " AND m.minute < r.complete_to) AS w"
+        # The window's requests from the running sums (alerts/rollup.py): those of its
+        # last minute minus those before its first one.
+        " CROSS JOIN LATERAL (SELECT coalesce(max(l.cum_total) - min(f.cum_total - f.total), 0)"
+        " AS total, coalesce(max(l.cum_bad) - min(f.cum_bad - f.bad), 0) AS bad"
+        f" FROM (SELECT cum_total, cum_bad FROM {ALERT_MINUTES_TABLE}"
+        " WHERE rule_key = r.rule_key AND minute < r.complete_to"
+        " ORDER BY minute DESC LIMIT 1) AS l,"
+        f" (SELECT cum_total, total, cum_bad, bad FROM {ALERT_MINUTES_TABLE}"
+        " WHERE rule_key = r.rule_key"
+        " AND minute >= r.complete_to - make_interval(secs => r.window_s)"
+        " AND minute < r.complete_to ORDER BY minute LIMIT 1) AS f) AS w"
         " WHERE s.kind = 'slo' ORDER BY s.rule",
     )
     out = []

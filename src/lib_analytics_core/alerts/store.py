@@ -113,10 +113,11 @@ def notification(change: Change, config: AlertConfig, key: str) -> dict[str, Any
 
 async def record(
     conn: Any, observations: Sequence[Observation], at: _dt.datetime, config: AlertConfig
-) -> list[Change]:
+) -> tuple[list[Change], dict[str, _dt.datetime]]:
     """Compare ``observations`` with the stored states and record what changed (state,
     history, outbox), in the caller's transaction. Unchanged rules get their value and
-    evaluation time updated only. Evaluating twice at one ``at`` changes nothing."""
+    evaluation time updated only. Evaluating twice at one ``at`` changes nothing.
+    Returns the changes and, per rule, since when it is in its (new) state."""
     rows = await conn.fetch(
         f"SELECT rule, state, severity, since FROM {ALERT_STATES_TABLE}"
         " WHERE rule = ANY($1::text[]) FOR UPDATE",
@@ -180,4 +181,4 @@ async def record(
                 json.dumps(notification(c, config, key)),
                 at,
             )
-    return changes
+    return changes, {o.rule: since for o, since in zip(observations, since_of, strict=True)}

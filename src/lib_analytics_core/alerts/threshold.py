@@ -3,7 +3,8 @@
 The measure is explore's (``read/explore.py``: the same rows, filters and exact
 definitions the API and dashboard show, so an alert and the chart it links to agree):
 ``count``, ``distinct_users`` (explore's ``users``), ``sum``/``avg``/``min``/``max``/
-``p50``/``p95``/``p99`` of a numeric field, and ``error_rate``: the share of the rows
+``p50``/``p95``/``p99`` of a numeric field (other percentiles, ``p90``, with explore's
+definition and filters in one statement of their own), and ``error_rate``: the share of the rows
 matching ``error_when`` (default ``status_code > 499``), two explore counts. A window
 without rows has count 0 and error rate 0; a percentile of no values is ``None``, which
 fires neither ``above`` nor ``below`` (no data is not a breach).
@@ -14,8 +15,12 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from ..read import _exec
+from ..read.explore import MEASURES as EXPLORE_MEASURES
 from ..read.explore import explore
-from .rules import Threshold
+from ..read.filters import number_sql, where_sql
+from ..schema.facts import EVENTS_TABLE
+from .rules import Threshold, percentile
 
 __all__ = ["breached", "measure"]
 
@@ -45,8 +50,29 @@ async def _total(
     return result.rows[0].values[0]
 
 
+async def _percentile(conn: Any, rule: Threshold, at: _dt.datetime, q: float) -> float | None:
+    """A percentile explore does not offer (``p90``), with explore's definition (exact,
+    nearest rank over the rows whose field is a JSON number) and filter language."""
+    assert rule.field is not None
+    params = _exec.Params(rule.event_type, at - rule.over, at)
+    value = number_sql(rule.field, params)
+    where = ["event_type = $1", '"timestamp" >= $2', '"timestamp" < $3']
+    where += where_sql(rule.filters, params)
+    row = await _exec.fetchrow(
+        conn,
+        "alerts.percentile",
+        f"SELECT percentile_disc({params.add(q)}::float8) WITHIN GROUP (ORDER BY {value})"
+        f" FROM {EVENTS_TABLE} WHERE {' AND '.join(where)}",
+        *params.values,
+    )
+    return None if row is None or row[0] is None else float(row[0])
+
+
 async def measure(conn: Any, rule: Threshold, at: _dt.datetime) -> float | None:
     """The rule's measure over ``[at - over, at)``."""
+    q = percentile(rule.measure)
+    if q is not None and rule.measure not in EXPLORE_MEASURES:
+        return await _percentile(conn, rule, at, q)
     value = await _total(conn, rule, at)
     if rule.measure != "error_rate":
         return None if value is None else float(value)

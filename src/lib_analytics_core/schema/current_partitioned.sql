@@ -57,6 +57,8 @@ CREATE TABLE analytics_alert_minutes (
     minute timestamp with time zone NOT NULL,
     total bigint NOT NULL,
     bad bigint NOT NULL,
+    cum_total bigint NOT NULL,
+    cum_bad bigint NOT NULL,
     CONSTRAINT analytics_alert_minutes_pkey PRIMARY KEY (rule_key, minute)
 );
 

@@ -4,15 +4,20 @@
 -- small plain tables (no hypertable, no aggregate), written only by the evaluator.
 
 -- Requests and bad requests per minute of one SLO definition (rule_key: the rule's name
--- and a digest of its filters and threshold, so a changed definition starts new counts).
--- The evaluator recomputes the last minutes from raw events on every evaluation and
--- reads its windows (5 min to 3 days) and the SLO window (GET /v1/slos) from here: a
--- 3-day window is 4,320 narrow rows, whatever the traffic.
+-- and a digest of its filters and threshold, so a changed definition starts new counts),
+-- with their running sums (cum_total, cum_bad: every request of the definition up to and
+-- including that minute, as migration 0007 does for latency). The evaluator recomputes
+-- the last minutes from raw events on every evaluation; a window [a, b) is then
+-- cum(last minute before b) - cum(last minute before a): two index lookups, whatever the
+-- window's length (5 min to 3 days, 30 days for GET /v1/slos) and the traffic. Minutes
+-- without requests have no row.
 CREATE TABLE analytics_alert_minutes (
-    rule_key TEXT        NOT NULL,
-    minute   TIMESTAMPTZ NOT NULL,
-    total    BIGINT      NOT NULL,
-    bad      BIGINT      NOT NULL,
+    rule_key  TEXT        NOT NULL,
+    minute    TIMESTAMPTZ NOT NULL,
+    total     BIGINT      NOT NULL,
+    bad       BIGINT      NOT NULL,
+    cum_total BIGINT      NOT NULL,
+    cum_bad   BIGINT      NOT NULL,
     PRIMARY KEY (rule_key, minute)
 );
 
