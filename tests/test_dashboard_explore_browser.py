@@ -438,6 +438,12 @@ def check_service(t: Page, service: str) -> None:
         hint = page.inner_text(f"#kpi-{kpi} .hint")
         t.expect("all services" in hint, f"kpi {kpi} does not say all services: {hint!r}")
     t.expect(page.inner_text("#card-latency .scope") == "", "a filtered panel says unfiltered")
+    # funnels and retention follow users across services: they say they are unfiltered
+    if t.settle(lambda: page.click("nav.views a[data-view=funnels]"), "funnels, filtered"):
+        for note in ("#f-note", "#r-note"):
+            text = page.inner_text(note)
+            t.expect("all services" in text, f"{note} does not say it is unfiltered: {text!r}")
+    t.settle(lambda: page.click("nav.views a[data-view=overview]"), "back to the overview")
 
 
 def check_end(t: Page) -> None:

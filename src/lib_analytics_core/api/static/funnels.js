@@ -21,6 +21,8 @@
   const share = (n, of) => (of ? lib.fmtPct(n / of) : '–');
 
   const f = () => dashboard.state.funnels;
+  // A user's path crosses services: these questions have no service filter, and say so.
+  const allServices = () => (dashboard.state.service ? ' · all services (no service filter here)' : '');
 
   function defaults(types) {
     const want = ['task_created', 'task_started', 'task_completed'];
@@ -67,7 +69,7 @@
   }
 
   function drawFunnel(result, error) {
-    $('f-note').textContent = result ? `window: ${fmtSecs(result.within_seconds)} from the first step` : String((error && error.message) || error || '');
+    $('f-note').textContent = (result ? `window: ${fmtSecs(result.within_seconds)} from the first step` : String((error && error.message) || error || '')) + allServices();
     const steps = result ? result.steps : [];
     const cats = steps.map((s, i) => `${i + 1}. ${s.event_type}`);
     lib.chart('chart-funnel').setOption(lib.empty({
@@ -92,7 +94,7 @@
   }
 
   function drawRetention(result, error) {
-    $('r-note').textContent = result ? `cohorts by ${result.period}, as of ${result.as_of.slice(0, 16).replace('T', ' ')} UTC` : String((error && error.message) || error || '');
+    $('r-note').textContent = (result ? `cohorts by ${result.period}, as of ${result.as_of.slice(0, 16).replace('T', ' ')} UTC` : String((error && error.message) || error || '')) + allServices();
     const table = $('r-table');
     const n = result ? result.periods : 0;
     const head = document.createElement('tr');

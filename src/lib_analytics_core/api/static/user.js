@@ -59,7 +59,8 @@
     shownFor = id;
     $('u-id').textContent = id;
     $('user-input').value = id;
-    $('u-note').textContent = message || 'first/last seen and counts: the last 90 days of raw events';
+    $('u-note').textContent = (message || 'first/last seen and counts: the last 90 days of raw events')
+      + (dashboard.state.service ? ' · all services (a user is not filtered by service)' : '');
     $('u-first').textContent = when(summary && summary.first_seen);
     $('u-last').textContent = when(summary && summary.last_seen);
     $('u-events').textContent = summary ? lib.fmtInt(summary.events) : '–';
