@@ -152,6 +152,11 @@ def _doctor_lines() -> list[tuple[bool, str, str]]:
             "apt-get install -y chromium",
         ),
         (
+            shutil.which("pgbouncer") is not None or Path("/usr/sbin/pgbouncer").exists(),
+            "PgBouncer: the connection-path tests (transaction pool mode, started by the tests)",
+            "apt-get install -y pgbouncer",
+        ),
+        (
             nats,
             "NATS server (JetStream): the message-bus transport tests",
             "apt-get install -y nats-server; run `nats-server -js` on 127.0.0.1:4222",

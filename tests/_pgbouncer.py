@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from lib_analytics_core._dburl import parse_database_url
 from tests._net import free_port
 
@@ -86,7 +88,11 @@ def _run_as(socket_path: str | None) -> list[str]:
 @contextlib.contextmanager
 def pgbouncer(server_url: str, *, pool_size: int = 4) -> Iterator[PgBouncer]:
     """PgBouncer (transaction mode) in front of the server ``server_url`` names."""
-    assert os.path.exists(PGBOUNCER), f"{PGBOUNCER} is missing: apt-get install -y pgbouncer"
+    if not os.path.exists(PGBOUNCER):  # CI must run these tests; elsewhere a loud skip
+        message = f"{PGBOUNCER} is missing: apt-get install -y pgbouncer"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(f"PgBouncer tests NOT RUN: {message}")
     server = parse_database_url(server_url)
     target = server.host or "/var/run/postgresql"
     port = free_port()

@@ -69,3 +69,18 @@ def test_the_api_names_the_unset_token_variable(database_url: str) -> None:
     assert done.returncode == 2
     assert "ANALYTICS_API_TOKEN is not set" in done.stderr, done.stderr
     assert "must be at least 16 characters" not in done.stderr.split("choose")[0]
+
+
+def test_an_unreachable_database_is_named_without_its_password() -> None:
+    from tests._net import free_port
+
+    url = f"postgresql://app:s3cret@127.0.0.1:{free_port()}/analytics"
+    done = subprocess.run(
+        [_bin("analytics-migrate"), "status", "--database-url", url],
+        capture_output=True, text=True, env=_env(), timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert f"cannot connect to {url.replace(':s3cret', '').split('//')[1]}" in done.stderr, (
+        done.stderr
+    )
+    assert "s3cret" not in done.stderr and "Traceback" not in done.stderr, done.stderr

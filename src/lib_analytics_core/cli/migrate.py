@@ -40,7 +40,7 @@ import asyncpg
 
 from .._connect import connect
 from .._console import console_script
-from .._dburl import resolve_database_url
+from .._dburl import describe_database_url, resolve_database_url
 from .._errors import AnalyticsError, DatabaseUnavailableError
 from ..schema.health import DEFAULT_MAX_STALENESS, SchemaHealth, schema_health
 from ..schema.maintenance import maintain
@@ -151,7 +151,9 @@ async def _connect(url: str) -> asyncpg.Connection:
     try:
         return await connect(url, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
-        raise DatabaseUnavailableError(f"cannot connect to the database: {err}") from err
+        raise DatabaseUnavailableError(
+            f"cannot connect to {describe_database_url(url)}: {err}"
+        ) from err
 
 
 async def _status(

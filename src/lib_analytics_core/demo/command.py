@@ -315,9 +315,9 @@ async def _summary(pool: asyncpg.Pool[Any], result: SimulationResult, console: A
     tasks = await q.task_stats(pool, start=start, end=end)
     latency = await q.api_latency(pool, start=start, end=end, granularity="total")
     top = await q.top_errors(pool, start=start, end=end, limit=5)
-    span = (
-        f"last {window.days} days: {start:%Y-%m-%d} .. {end - dt.timedelta(days=1):%Y-%m-%d} (UTC)"
-    )
+    # `end` is exclusive everywhere (the API, the read layer, docs/api.md): printed as the
+    # very start/end a user passes to /v1/* (or the dashboard) to see these numbers.
+    span = f"last {window.days} days (UTC): start={start:%Y-%m-%d} end={end:%Y-%m-%d} (exclusive)"
 
     title = f"Active users · {span}"
     t = Table(title=title, title_justify="left", min_width=len(title))  # title on one line
