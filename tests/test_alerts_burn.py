@@ -158,3 +158,25 @@ async def test_window_counts_match_counting_the_events(
             got = await window_counts(db, slo, at, WINDOWS)
             for w in WINDOWS:
                 assert got[w] == _reference(events, slo.name, at, w), (slo.name, at, w)
+
+
+async def test_late_events_within_LATE_are_counted_older_ones_are_not(
+    db: asyncpg.Connection,
+) -> None:
+    # The documented limit (alerts/rollup.py): each evaluation recomputes the minutes
+    # since the previous one plus LATE (2 min) from raw rows.
+    (slo,) = [s for s in CONFIG.slos if s.name == "a-availability"]
+    insert = (
+        'INSERT INTO analytics_events ("timestamp", event_id, event_type, service, data)'
+        " VALUES ($1, $2, 'api_request', 'a', '{\"status_code\": 503}')"
+    )
+    await db.execute(insert, BASE - MIN, uuid.uuid4())
+    async with db.transaction():
+        await refresh(db, slo, BASE + 10 * MIN)
+    await db.execute(insert, BASE + 9 * MIN, uuid.uuid4())  # 1 min late: counted
+    await db.execute(insert, BASE + 5 * MIN, uuid.uuid4())  # 5 min late: not counted
+    async with db.transaction():
+        await refresh(db, slo, BASE + 11 * MIN)
+    got = await window_counts(db, slo, BASE + 11 * MIN, WINDOWS)
+    assert got[dt.timedelta(minutes=5)] == Counts(1, 1)
+    assert got[dt.timedelta(minutes=30)] == Counts(2, 2)

@@ -280,3 +280,23 @@ async def test_the_timescale_tier_pages_and_resolves_the_same(
     assert changes[-1][1] is None
     assert [b["state"] for _, b in receiver.unique()][-1] == "resolved"
     assert len(receiver.unique()) == len(changes)
+
+
+async def test_two_evaluators_at_once_record_and_deliver_each_change_once(
+    database_url: str, db: asyncpg.Connection, receiver: Receiver
+) -> None:
+    # Two evaluators (a CronJob overlapping the previous run) on their own connections,
+    # same time, same file: the transaction-level lock lets one record the page; the
+    # other finds it recorded; the row lock lets one send it.
+    import asyncio
+
+    await _good_before(db)
+    await write_requests(db, T, T + H, 1.0)
+    cfg = _cfg(receiver)
+    for at in (T + 5 * M, T + 6 * M, T + 7 * M):
+        a, b = await asyncio.gather(
+            evaluate_once(database_url, cfg, at=at), evaluate_once(database_url, cfg, at=at)
+        )
+        assert _severity(a) == _severity(b) == "page"
+    assert await db.fetchval("SELECT count(*) FROM analytics_alert_history") == 1
+    assert len(receiver.posts) == 1 and len(receiver.unique()) == 1

@@ -1,9 +1,11 @@
 """Webhook delivery from the outbox: at least once on the wire, once for the receiver.
 
 Each pending row of ``analytics_alert_deliveries`` is POSTed as JSON with the header
-``Idempotency-Key`` (the row's key: the same on every retry and after a restart). A 2xx
-marks it delivered, in its own statement right after the answer, so the window in which
-a crash can cause a repeat is one round trip, and a repeat carries the same key. A
+``Idempotency-Key`` (the row's key: the same on every retry and after a restart). Each
+row is sent in a transaction of its own that locks it (``FOR UPDATE SKIP LOCKED``: a
+second evaluator never sends it at the same time) and records the answer: a 2xx marks it
+delivered; a crash before the commit leaves it pending, so the window in which a crash
+can cause a repeat is one round trip, and a repeat carries the same key. A
 connection error, a timeout, 408, 429 or a 5xx is retried: the row's next attempt is
 ``at + backoff`` (:data:`BACKOFF_S`, doubling up to :data:`MAX_BACKOFF_S`), on the
 evaluation's clock (``--at`` in a replay, now otherwise), so the change reaches the
@@ -12,7 +14,8 @@ the message: the row is marked failed (``failed_at``, ``last_error``), visible i
 ``GET /v1/alerts``, and not retried.
 
 Order: per webhook, rows go out in the order they were recorded, and a webhook whose
-delivery failed gets nothing more in that pass, so a receiver never sees "resolved"
+delivery failed (or whose older row another evaluator is sending) gets nothing more in
+that pass, so a receiver never sees "resolved"
 before the "firing" it resolves. Errors are stored without the URL (a Slack webhook's
 URL is its secret).
 """
@@ -77,47 +80,66 @@ async def deliver_pending(
     delivered = retrying = failed = 0
     try:
         for r in rows:
-            hook = config.webhook(r["webhook"])
             if r["webhook"] in blocked:
                 continue
             if not r["due"]:  # an older row still backing off: keep the order
                 blocked.add(r["webhook"])
                 continue
-            if hook is None:
-                await _fail(conn, r["id"], "webhook no longer in the alerting file")
-                failed += 1
-                continue
-            outcome, error = await _post(http, hook.url, hook.timeout_s, r)
-            if outcome == "delivered":
-                await conn.execute(
-                    f"UPDATE {ALERT_DELIVERIES_TABLE} SET delivered_at = now(),"
-                    " attempts = attempts + 1, last_error = NULL WHERE id = $1",
+            async with conn.transaction():
+                # The row stays locked while it is sent: a second evaluator skips it (and
+                # the rest of its webhook, to keep the order); a crash rolls back to pending.
+                mine = await conn.fetchval(
+                    f"SELECT id FROM {ALERT_DELIVERIES_TABLE} WHERE id = $1"
+                    " AND delivered_at IS NULL AND failed_at IS NULL FOR UPDATE SKIP LOCKED",
                     r["id"],
                 )
+                if mine is None:
+                    blocked.add(r["webhook"])
+                    continue
+                outcome = await _deliver_one(conn, config, http, r, at)
+            if outcome == "delivered":
                 delivered += 1
             elif outcome == "retry":
                 blocked.add(r["webhook"])
-                attempts = r["attempts"] + 1
-                await conn.execute(
-                    f"UPDATE {ALERT_DELIVERIES_TABLE} SET attempts = $2,"
-                    " next_attempt_at = $3, last_error = $4 WHERE id = $1",
-                    r["id"],
-                    attempts,
-                    at + backoff(attempts),
-                    error,
-                )
-                logger.warning(
-                    "alert webhook %s: %s; retrying (attempt %d)", hook.name, error, attempts
-                )
                 retrying += 1
             else:
-                await _fail(conn, r["id"], error)
-                logger.error("alert webhook %s refused a notification: %s", hook.name, error)
                 failed += 1
     finally:
         if own:
             await http.aclose()
     return DeliveryReport(delivered, retrying, failed)
+
+
+async def _deliver_one(
+    conn: Any, config: AlertConfig, http: httpx.AsyncClient, r: Any, at: _dt.datetime
+) -> str:
+    """POST row ``r`` and record the outcome (``delivered``, ``retry`` or ``failed``)."""
+    hook = config.webhook(r["webhook"])
+    if hook is None:
+        await _fail(conn, r["id"], "webhook no longer in the alerting file")
+        return "failed"
+    outcome, error = await _post(http, hook.url, hook.timeout_s, r)
+    if outcome == "delivered":
+        await conn.execute(
+            f"UPDATE {ALERT_DELIVERIES_TABLE} SET delivered_at = now(),"
+            " attempts = attempts + 1, last_error = NULL WHERE id = $1",
+            r["id"],
+        )
+    elif outcome == "retry":
+        attempts = r["attempts"] + 1
+        await conn.execute(
+            f"UPDATE {ALERT_DELIVERIES_TABLE} SET attempts = $2,"
+            " next_attempt_at = $3, last_error = $4 WHERE id = $1",
+            r["id"],
+            attempts,
+            at + backoff(attempts),
+            error,
+        )
+        logger.warning("alert webhook %s: %s; retrying (attempt %d)", hook.name, error, attempts)
+    else:
+        await _fail(conn, r["id"], error)
+        logger.error("alert webhook %s refused a notification: %s", hook.name, error)
+    return outcome
 
 
 async def _fail(conn: Any, row_id: int, error: str) -> None:

@@ -4,13 +4,14 @@
 once, ``analytics-alerts run`` every minute, and the elected maintainer can await it
 from its own loop (it takes a pool, a connection or a URL, and never sleeps). It:
 
-1. takes the alerts advisory lock (``facts.ALERTS_LOCK_KEY``), so two evaluators
-   (a CronJob overlapping the previous run, two replicas) never record one change twice;
-2. in one transaction: brings each SLO's minutes up to ``at`` (:mod:`.rollup`), sums
-   the workbook's windows and decides the severity (:mod:`.burn`), measures each
-   threshold rule (:mod:`.threshold`), and records what changed with its outbox rows
-   (:mod:`.store`);
-3. after the commit, delivers what is due (:mod:`.deliver`), new and old.
+1. in one transaction, under the alerts advisory lock (``facts.ALERTS_LOCK_KEY``,
+   transaction-level so it holds through PgBouncer's transaction pooling: two
+   evaluators, a CronJob overlapping the previous run, never record one change twice):
+   brings each SLO's minutes up to ``at`` (:mod:`.rollup`), sums the workbook's windows
+   and decides the severity (:mod:`.burn`), measures each threshold rule
+   (:mod:`.threshold`), and records what changed with its outbox rows (:mod:`.store`);
+2. after the commit, delivers what is due (:mod:`.deliver`, each row locked while it is
+   sent), new and old.
 
 Everything is as of ``at``: the replay tests evaluate a written history minute by
 minute with no clock, and a backfilled history can be re-judged.
@@ -136,12 +137,12 @@ async def evaluate_once(
     """Evaluate every rule of ``config`` as of ``at`` (default now), record and deliver
     the changes (module docstring). ``db``: a pool, a connection or a URL."""
     when = _dt.datetime.now(_dt.UTC) if at is None else at.astimezone(_dt.UTC)
-    async with (
-        _db.acquire(db, step="alerts: connecting") as conn,
-        _db.advisory_lock(conn, ALERTS_LOCK_KEY, step="alerts: evaluating"),
-    ):
+    async with _db.acquire(db, step="alerts: connecting") as conn:
         with _db.translate("alerts: evaluating"):
             async with conn.transaction():
+                # A transaction-level lock (PgBouncer's transaction pooling keeps it): two
+                # evaluators never record one change twice.
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", ALERTS_LOCK_KEY)
                 observations = [
                     *await _observe_slos(conn, config, when),
                     *await _observe_thresholds(conn, config, when),
