@@ -35,6 +35,7 @@ from lib_analytics_core.read import events as read_events
 from lib_analytics_core.read import overview as read_overview
 from lib_analytics_core.read import tasks as read_tasks
 from lib_analytics_core.schema.facts import MAINTENANCE_LOCK_KEY
+from lib_analytics_core.schema.health import schema_health
 from lib_analytics_core.schema.maintainer import (
     MAINTAINER_ENV,
     Maintainer,
@@ -173,6 +174,9 @@ async def test_two_maintainers_elect_one_and_the_lease_passes_on_release(
         assert await a.tick() is Role.HOLDER  # renewal, not a new election
         assert await b.tick() is Role.FOLLOWER
         assert (a.passes, b.passes, b.refreshes) == (1, 0, 0)
+        lease = (await schema_health(database_url)).maintainer  # what status/health show
+        assert lease is not None and lease["holder"] == a.holder_id and lease["live"]
+        assert lease["last_maintain_at"] is not None and lease["last_error"] is None
         await a.close()  # a clean exit gives the lease back: no wait for its expiry
         assert await b.tick() is Role.HOLDER
         assert b.passes == 1  # a new term starts with a whole maintain() pass

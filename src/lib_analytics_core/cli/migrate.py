@@ -138,6 +138,17 @@ def _write_health(out: TextIO, health: SchemaHealth, max_staleness: dt.timedelta
         out.write(f"last maintain/refresh: {_when(health.last_maintenance)}\n")
     else:
         out.write("last maintain/refresh: never (run analytics-migrate maintain)\n")
+    m = health.maintainer
+    if m is None:
+        out.write("maintainer: none elected yet (no worker/API/collector has run here)\n")
+    else:
+        state = "holds the lease" if m["live"] else "lease EXPIRED (no process maintains)"
+        out.write(
+            f"maintainer: {m['holder']} {state}; last refresh {_when(m['last_refresh_at'])}, "
+            f"last whole pass {_when(m['last_maintain_at'])}\n"
+        )
+        if m["last_error"]:
+            out.write(f"  last error ({_when(m['last_error_at'])}): {m['last_error']}\n")
     out.write("aggregates (newest materialised bucket / newest source bucket / staleness):\n")
     for a in health.aggregates:
         flag = "STALE" if a.staleness > max_staleness else "ok"

@@ -50,6 +50,8 @@ from .facts import (
     ACTIVE_USERS_TABLE,
     DAILY_ACTIVE_USERS,
     EVENTS_TABLE,
+    MAINTAINER_LEASE_NAME,
+    MAINTAINER_LEASE_TABLE,
     REFRESH_WINDOW,
     floor_day,
     quote_ident,
@@ -147,6 +149,9 @@ class SchemaHealth:
     incomplete_migrations: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """(migration, aggregates not filled yet): applied, but the fill after its commit
     failed; the next ``analytics-migrate`` run finishes it."""
+    maintainer: dict[str, Any] | None = None
+    """The elected maintainer's lease row (``schema/maintainer.py``: holder, expiry, last
+    refresh, last whole pass, last error); None when none was ever elected."""
 
     def problems(self, max_staleness: dt.timedelta = DEFAULT_MAX_STALENESS) -> tuple[str, ...]:
         """Why a probe should fail now (empty: healthy): facts about the data only."""
@@ -217,6 +222,11 @@ class SchemaHealth:
             "checked_at": iso(self.checked_at),
             "max_staleness_s": max_staleness.total_seconds(),
             "last_maintenance": iso(self.last_maintenance),
+            "maintainer": None
+            if self.maintainer is None
+            else {
+                k: iso(v) if isinstance(v, dt.datetime) else v for k, v in self.maintainer.items()
+            },
             "pending_migrations": list(self.pending_migrations),
             "changed_migrations": list(self.changed_migrations),
             "incomplete_migrations": [
@@ -302,6 +312,15 @@ async def schema_health(pool_or_conn: Connectable) -> SchemaHealth:
                 last = await conn.fetchval(
                     "SELECT value FROM analytics_maintenance_state WHERE key = 'last_refresh'"
                 )
+            lease = None
+            if await _readable(conn, MAINTAINER_LEASE_TABLE):
+                row = await conn.fetchrow(
+                    "SELECT holder, expires_at, expires_at > now() AS live, last_refresh_at,"
+                    f" last_maintain_at, last_error, last_error_at FROM {MAINTAINER_LEASE_TABLE}"
+                    " WHERE name = $1",
+                    MAINTAINER_LEASE_NAME,
+                )
+                lease = dict(row) if row is not None else None
             if tier is SchemaTier.TIMESCALE:
                 aggregates = await _late_timescale(conn, aggregates, now)
             else:
@@ -315,6 +334,7 @@ async def schema_health(pool_or_conn: Connectable) -> SchemaHealth:
         changed_migrations=tuple(m.name for m in status.changed),
         last_maintenance=last,
         incomplete_migrations=tuple((m.name, m.unfilled) for m in status.incomplete),
+        maintainer=lease,
     )
 
 
