@@ -35,6 +35,7 @@ _NOT_AGGREGATES = (
     "analytics_aggregate_refresh",
     "analytics_maintenance_state",
     "analytics_refresh_invalidations",
+    "analytics_ordered_days",
 )
 
 #: Plain tables named analytics_* in the current schema, with their size: a hypertable's
