@@ -35,6 +35,7 @@ _NOT_AGGREGATES = (
     "analytics_aggregate_refresh",
     "analytics_maintenance_state",
     "analytics_refresh_invalidations",
+    "analytics_ordered_days",
 )
 
 #: Plain tables named analytics_* in the current schema, with their size: a hypertable's
@@ -110,24 +111,29 @@ async def sizes(url: str) -> tuple[str, dict[str, Any]]:
     hypertable's ``compression``)."""
     conn = await asyncpg.connect(url)
     try:
-        which = await tier(conn)
-        ts = which is SchemaTier.TIMESCALE
-        raw = await raw_bytes(conn)
-        rels = [
-            (str(r["name"]), int(r["bytes"] or 0), int(r["n"] or 0))
-            for r in await conn.fetch(
-                _TABLES_SQL.format(size=_TS_SIZE if ts else _PLAIN_SIZE), list(_NOT_AGGREGATES)
-            )
-        ]
-        extra: dict[str, Any] = {}
-        if ts:
-            rels += [
-                (f"{r['name']} (continuous aggregate)", int(r["bytes"] or 0), int(r["n"] or 0))
-                for r in await conn.fetch(_CAGGS_SQL)
-            ]
-            extra["compression"] = await _compression(conn)
+        return await sizes_of(conn)
     finally:
         await conn.close()
+
+
+async def sizes_of(conn: asyncpg.Connection[Any]) -> tuple[str, dict[str, Any]]:
+    """:func:`sizes` on an open connection."""
+    which = await tier(conn)
+    ts = which is SchemaTier.TIMESCALE
+    raw = await raw_bytes(conn)
+    rels = [
+        (str(r["name"]), int(r["bytes"] or 0), int(r["n"] or 0))
+        for r in await conn.fetch(
+            _TABLES_SQL.format(size=_TS_SIZE if ts else _PLAIN_SIZE), list(_NOT_AGGREGATES)
+        )
+    ]
+    extra: dict[str, Any] = {}
+    if ts:
+        rels += [
+            (f"{r['name']} (continuous aggregate)", int(r["bytes"] or 0), int(r["n"] or 0))
+            for r in await conn.fetch(_CAGGS_SQL)
+        ]
+        extra["compression"] = await _compression(conn)
     rels.sort(key=lambda r: -r[1])
     total = sum(b for _, b, _ in rels)
 
