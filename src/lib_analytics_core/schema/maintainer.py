@@ -235,9 +235,13 @@ class Maintainer:
                 yield pooled
             return
         if self._conn is None or self._conn.is_closed():
+            # No named prepared statements: behind a transaction-mode pooler the next
+            # statement may run on another server session (a tick is a few statements
+            # every 15 s: the cache would save nothing worth having).
             self._conn = await asyncpg.connect(
                 self._source,
                 timeout=CONNECT_TIMEOUT,
+                statement_cache_size=0,
                 server_settings={"application_name": "lib-analytics-core maintainer"},
             )
         try:
