@@ -317,3 +317,36 @@ async def test_the_worker_hosts_none_when_turned_off(
         assert await conn.fetchval("SELECT count(*) FROM analytics_maintainer_lease") == 0
     finally:
         await conn.close()
+
+
+async def test_analytics_api_hosts_a_maintainer_where_its_login_owns_the_schema(
+    database_url: str,
+) -> None:
+    """The console script, as users run it, with an owner login: its maintainer is
+    elected (with the usual reader login it never is: the test above)."""
+    env = {k: v for k, v in os.environ.items() if k not in (MAINTAINER_ENV, "DATABASE_URL")}
+    env["ANALYTICS_API_TOKEN"] = TOKEN
+    from tests._net import free_port
+
+    api = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "lib_analytics_core.cli.api",
+        *("--database-url", database_url, "--port", str(free_port())),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    conn = await asyncpg.connect(database_url)
+    try:
+
+        async def elected() -> bool:
+            holder = await conn.fetchval("SELECT holder FROM analytics_maintainer_lease")
+            return holder is not None and str(holder).startswith("api@")
+
+        await wait_until(elected, "analytics-api's maintainer to take the lease")
+    finally:
+        await conn.close()
+        if api.returncode is None:
+            api.terminate()
+            await api.wait()

@@ -181,6 +181,7 @@ class Maintainer:
         self._sleep = sleep or asyncio.sleep
         self._conn: asyncpg.Connection[Any] | None = None
         self._last_pass: float | None = None
+        self._held = False  # claimed the lease at least once since the last release
         self.role: Role | None = None
         """What the last tick found (None before the first)."""
         self.last_error: str | None = None
@@ -208,14 +209,19 @@ class Maintainer:
         another process takes over at its next tick, not after ``lease_ttl``)."""
         try:
             while True:
-                await self.tick()
+                try:
+                    await self.tick()
+                except Exception as err:  # a bug must not end the hosting process's upkeep
+                    logger.exception("analytics maintainer: unexpected error; carrying on")
+                    self._failed(err)
                 await self._sleep(self.schedule.refresh_every)
         finally:
             await asyncio.shield(self.close())
 
     async def close(self) -> None:
         """Release the lease (if held) and close the own connection; best effort."""
-        if self.role is Role.HOLDER:
+        if self._held:
+            self._held = False
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(5), self._connection() as conn:
                     await conn.execute(_RELEASE, MAINTAINER_LEASE_NAME, self.holder_id)
@@ -264,6 +270,7 @@ class Maintainer:
         if await conn.fetchval(_CLAIM, MAINTAINER_LEASE_NAME, self.holder_id, ttl) is None:
             self._last_pass = None  # a new term starts with a whole pass
             return Role.FOLLOWER
+        self._held = True
         whole = self._last_pass is None or (
             time.monotonic() - self._last_pass >= self.schedule.maintain_every
         )

@@ -443,7 +443,12 @@
       el.textContent = h.ok ? '' : h.summary || 'Data may be stale: ' + h.problems.join(' · ');
       dashboard.health = h;
     } catch (e) {
-      el.hidden = true;
+      // A database that is not migrated answers 503 not_migrated ("run analytics-migrate").
+      const unmigrated = /analytics-migrate/.test(String(e && e.message));
+      el.hidden = !unmigrated;
+      el.textContent = unmigrated
+        ? 'No data yet: the analytics database is not set up (an operator must run analytics-migrate).'
+        : '';
     }
   }
 
