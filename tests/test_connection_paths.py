@@ -31,7 +31,7 @@ import httpx
 import pytest
 
 from lib_analytics_core import AnalyticsClient, AnalyticsWorker, TaskCreated
-from lib_analytics_core._connect import behind_pooler
+from lib_analytics_core._connect import behind_pooler, create_pool
 from lib_analytics_core._dburl import parse_database_url, with_login
 from lib_analytics_core.api import create_app
 from lib_analytics_core.bus.stream import setup_bus
@@ -104,6 +104,14 @@ async def test_the_probe_tells_a_pooler_from_a_direct_connection(
     assert await behind_pooler(bouncer.url(admin_url)) is True
     assert await behind_pooler(admin_url) is False
     assert await behind_pooler(await _socket_url(admin_url, admin_url)) is False
+    # released connections: asyncpg's session reset directly, nothing through the pooler
+    for url, resets in ((bouncer.url(admin_url), False), (admin_url, True)):
+        pool = await create_pool(url, min_size=0, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                assert bool(conn.get_reset_query()) is resets
+        finally:
+            await pool.close()
 
 
 async def test_migrate_status_maintain_and_forget_user(route: Any, empty_database_url: str) -> None:

@@ -39,7 +39,14 @@ import asyncpg
 
 from ._dburl import describe_database_url
 
-__all__ = ["POOLER_PARAMETERS", "behind_pooler", "connect", "create_pool", "is_pooled"]
+__all__ = [
+    "POOLER_PARAMETERS",
+    "PooledConnection",
+    "behind_pooler",
+    "connect",
+    "create_pool",
+    "is_pooled",
+]
 
 logger = logging.getLogger("lib_analytics_core")
 
@@ -53,6 +60,20 @@ PROBE_TIMEOUT = 10.0
 """Seconds the pooler probe may take to connect (as :data:`_db.CONNECT_TIMEOUT`)."""
 
 _POOLED: dict[str, bool] = {}
+
+
+class PooledConnection(asyncpg.Connection):
+    """A connection through a transaction pooler. Released to an asyncpg pool, it sends
+    no reset query: asyncpg's (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
+    ALL``) would run on whichever server session the pooler picks, a round trip per
+    release that resets nothing of ours and could release a session lock another client
+    of the pooler holds there. An open transaction is still rolled back (asyncpg always
+    does)."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 _PROBES: dict[str, asyncio.Lock] = {}
 
 
@@ -102,16 +123,17 @@ async def connect(
     url: str,
     *,
     settings: Mapping[str, str] | None = None,
-    pooled_class: type[asyncpg.Connection[Any]] | None = None,
+    pooled_class: type[PooledConnection] | None = None,
     **kwargs: Any,
 ) -> asyncpg.Connection[Any]:
     """``asyncpg.connect(url, ...)`` with ``settings`` as startup parameters on a direct
-    connection, and only the forwarded ones behind a pooler (then as ``pooled_class``,
-    which applies the others per transaction, if given)."""
+    connection, and only the forwarded ones behind a pooler, as a
+    :class:`PooledConnection` (or ``pooled_class``, which may apply the others per
+    transaction)."""
     pooled = await behind_pooler(url, timeout=kwargs.get("timeout") or PROBE_TIMEOUT)
     options = _options(pooled, settings or {}, kwargs)
-    if pooled and pooled_class is not None:
-        options["connection_class"] = pooled_class
+    if pooled:
+        options["connection_class"] = pooled_class or PooledConnection
     conn: asyncpg.Connection[Any] = await asyncpg.connect(url, **options)
     return conn
 
@@ -120,7 +142,7 @@ async def create_pool(
     url: str,
     *,
     settings: Mapping[str, str] | None = None,
-    pooled_class: type[asyncpg.Connection[Any]] | None = None,
+    pooled_class: type[PooledConnection] | None = None,
     **pool_kwargs: Any,
 ) -> asyncpg.Pool[Any]:
     """``asyncpg.create_pool(url, ...)`` whose connections are opened by :func:`connect`
@@ -130,7 +152,7 @@ async def create_pool(
     async def open_one(dsn: str, **kw: Any) -> asyncpg.Connection[Any]:
         kw.pop("server_settings", None)
         kw.pop("statement_cache_size", None)
-        if pooled_class is not None and await behind_pooler(dsn):
+        if await behind_pooler(dsn):
             kw.pop("connection_class", None)
         return await connect(dsn, settings=settings, pooled_class=pooled_class, **kw)
 

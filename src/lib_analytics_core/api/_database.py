@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import asyncpg
 
-from .._connect import connect, create_pool
+from .._connect import PooledConnection, connect, create_pool
 from .._errors import DatabaseUnavailableError
 from ..schema.facts import ACTIVE_USERS_TABLE, AGGREGATES, EVENTS_TABLE
 
@@ -50,7 +50,7 @@ async def _no_reset(_conn: asyncpg.Connection[Any]) -> None:
     """
 
 
-class _PerTransaction(asyncpg.Connection):
+class _PerTransaction(PooledConnection):
     """A pooled session's connection that runs each statement outside a transaction in a
     read-only one with the API's statement timeout (a subclass per timeout sets
     ``_begin``). Statements inside a caller's transaction (the read layer's cursors,
@@ -93,7 +93,7 @@ class _PerTransaction(asyncpg.Connection):
         )
 
 
-def _per_transaction(statement_timeout_ms: int) -> type[asyncpg.Connection[Any]]:
+def _per_transaction(statement_timeout_ms: int) -> type[PooledConnection]:
     begin = f"BEGIN READ ONLY; SET LOCAL statement_timeout = {int(statement_timeout_ms)}"
     return type("ReadOnlyPerTransaction", (_PerTransaction,), {"_begin": begin})
 
