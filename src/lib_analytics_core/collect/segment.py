@@ -41,7 +41,7 @@ import msgspec
 from .._errors import AnalyticsError
 from ..events.base import Event
 from ..events.identity import user_uuid
-from ..ingest.encoding import stored_json
+from ..ingest.encoding import stored_json, with_meta
 from ..ingest.rows import Row
 
 __all__ = [
@@ -273,8 +273,7 @@ def message_row(  # noqa: PLR0912, PLR0915 - one branch per call type, read top 
             if previous is None:
                 raise Refused("alias needs a previousId")
             body = _encode({"previous_id": previous})
-    suffix = b'"_meta":' + _encode(meta) + b"}"
-    data = body[:-1] + b"," + suffix if len(body) > 2 else b"{" + suffix
+    data = with_meta(body, _encode(meta))
     return (
         timestamp,
         message_id(policy.service, message.message_id, raw),
