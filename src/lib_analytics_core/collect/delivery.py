@@ -273,8 +273,6 @@ class CollectorDelivery:
                     raise  # we are being cancelled; a stray one is just a failed attempt
                 last = err
                 self.counters.record_error(err)
-                if classify(err) is ErrorKind.NOT_MIGRATED:
-                    raise NotMigrated from err
                 continue
             # Rows *newly* stored: a retried batch's rows are delivered again, not written.
             self.counters.written += (
@@ -284,6 +282,10 @@ class CollectorDelivery:
             if outcome.refused:
                 await self.dead_letter(outcome.refused)
             return StoreOutcome(outcome.delivered, 0, refused)
+        if last is not None and classify(last) is ErrorKind.NOT_MIGRATED:
+            # Both attempts: a missing table, not a moment's state (PGlite's first use of
+            # a fresh session can fail once). Not spooled: waiting never fixes it.
+            raise NotMigrated from last
         if self.spool is not None:
             # One spool operation at a time (its file format has a single writer, as in
             # the worker): two group commits may fail together, and replay may run.
