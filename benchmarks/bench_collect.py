@@ -10,8 +10,14 @@
   events/s from the first request until the last 200, p50/p99 request latency, and the
   collector process's CPU per event (user + system, from psutil).
 
-Target: the collector reaches >= 0.5x the direct worker's events/s. Prints tables and,
-last, one JSON line. Numbers are for the machine it ran on.
+* **Segment**: the same events as Segment ``track`` calls (``POST /v1/batch``, Title Case
+  names mapped to the registered classes, string ids, ``messageId``, ``sentAt``), same
+  clients and batch size.
+
+Targets (issue 28): collector CPU <= 10 µs per event and >= 0.8x the direct worker's
+events/s, for both formats. ``BENCH_COLLECT_PROFILE=/tmp/prof`` also records a py-spy
+profile of the collector process per format (``pip install py-spy``). Prints tables
+and, last, one JSON line. Numbers are for the machine it ran on.
 """
 
 from __future__ import annotations
@@ -69,7 +75,38 @@ def bodies(events: list[Event]) -> list[bytes]:
     return out
 
 
-async def _post_all(url: str, payloads: list[bytes]) -> tuple[float, list[float], int]:
+def segment_bodies(events: list[Event]) -> list[bytes]:
+    """The same events as Segment ``track`` batches (``POST /v1/batch``), as the stock
+    SDKs send them: Title Case names, properties, string ids, ``messageId``, ``sentAt``."""
+    now = time.time()
+    sent_at = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now))
+    out = []
+    for start in range(0, len(events), BATCH):
+        batch = []
+        for i, e in enumerate(events[start : start + BATCH], start=start):
+            fields = msgspec.to_builtins(e)
+            user = fields.pop("user_id", None)
+            ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{i % 1_000_000:06d}Z"
+            message: dict[str, Any] = {
+                "type": "track",
+                "messageId": f"bench-{i}",
+                "event": e.event_type.replace("_", " ").title(),
+                "properties": fields,
+                "timestamp": ts,
+                "context": {"library": {"name": "analytics-node", "version": "3.1.0"}},
+            }
+            if user is not None:
+                message["userId"] = str(user)
+            else:
+                message["anonymousId"] = f"anon-{i % 1000}"
+            batch.append(message)
+        out.append(msgspec.json.encode({"batch": batch, "sentAt": sent_at}))
+    return out
+
+
+async def _post_all(
+    url: str, payloads: list[bytes], path: str = "/events/batch"
+) -> tuple[float, list[float], int]:
     """CLIENTS keep-alive HTTP/1.1 connections posting ``payloads`` as fast as answered.
 
     A minimal client on asyncio streams (request bytes built before timing, the answer's
@@ -78,7 +115,7 @@ async def _post_all(url: str, payloads: list[bytes]) -> tuple[float, list[float]
     than the collector itself)."""
     host, port = url.removeprefix("http://").split(":")
     head = (
-        f"POST /events/batch HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
         f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
     )
     requests = [(head + f"Content-Length: {len(p)}\r\n\r\n").encode() + p for p in payloads]
@@ -116,8 +153,9 @@ async def _post_all(url: str, payloads: list[bytes]) -> tuple[float, list[float]
     return time.perf_counter() - t0, latencies, received
 
 
-async def run_collector(url: str, events: list[Event]) -> dict[str, Any]:
-    payloads = bodies(events)
+async def run_collector(url: str, events: list[Event], segment: bool = False) -> dict[str, Any]:
+    payloads = segment_bodies(events) if segment else bodies(events)
+    path = "/v1/batch" if segment else "/events/batch"
     port = _free_port()
     env = {**os.environ, "ANALYTICS_COLLECT_TOKENS": f"{TOKEN}=bench|*"}
     proc = subprocess.Popen(  # noqa: ASYNC220 - our own interpreter; started once
@@ -129,6 +167,7 @@ async def run_collector(url: str, events: list[Event]) -> dict[str, Any]:
         env=env,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
+    profiler: subprocess.Popen[bytes] | None = None
     try:
         async with httpx.AsyncClient() as http:
             for _ in range(300):
@@ -139,17 +178,26 @@ async def run_collector(url: str, events: list[Event]) -> dict[str, Any]:
                     pass
                 await asyncio.sleep(0.1)
         # warm-up: connections, the plan of the INSERT
-        await _post_all(base, payloads[: CLIENTS * 2])
+        await _post_all(base, payloads[: CLIENTS * 2], path)
         await bench_ingest._reset(url)
         ps = psutil.Process(proc.pid)
         c0 = ps.cpu_times()
         g0 = time.process_time()
-        secs, latencies, received = await _post_all(base, payloads)
+        prefix = os.environ.get("BENCH_COLLECT_PROFILE")
+        if prefix:  # py-spy the collector while it runs
+            out = f"{prefix}-{'segment' if segment else 'seed'}.txt"
+            profiler = subprocess.Popen(  # noqa: ASYNC220 - started once
+                ["py-spy", "record", "--pid", str(proc.pid), "--format", "raw", "--rate", "200",
+                 "--output", out],
+            )  # fmt: skip
+        secs, latencies, received = await _post_all(base, payloads, path)
         generator_cpu = time.process_time() - g0
         c1 = ps.cpu_times()
     finally:
         proc.terminate()
         proc.wait(30)
+        if profiler is not None:
+            profiler.wait(60)  # py-spy writes its profile when the collector exits
     stored = await bench_ingest._count(url)
     if stored != len(events) or received != len(events):
         raise RuntimeError(f"collector stored {stored}, acknowledged {received} of {len(events)}")
@@ -176,7 +224,10 @@ async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
         assert await bench_ingest._count(url) == n
         await bench_ingest._reset(url)
         coll = await run_collector(url, events)
+        await bench_ingest._reset(url)
+        seg = await run_collector(url, events, segment=True)
     ratio = coll["events_per_s"] / direct
+    seg_ratio = seg["events_per_s"] / direct
     rows = [
         ["direct: track -> worker -> COPY", direct, "-", "-", direct_cpu],
         [
@@ -186,13 +237,21 @@ async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
             coll["p99_ms"],
             coll["server_cpu_us_per_event"],
         ],
+        [
+            f"Segment /v1/batch: {CLIENTS} HTTP clients x {BATCH} track calls, durable acks",
+            seg["events_per_s"],
+            seg["p50_ms"],
+            seg["p99_ms"],
+            seg["server_cpu_us_per_event"],
+        ],
     ]
     header = ["path", "events/s", "p50 ms", "p99 ms", "CPU µs/event"]
     emit(
         table(f"Benchmark 6: the HTTP collector vs the direct worker ({n:,} events)", header, rows)
     )
     emit(
-        f"collector / direct = {ratio:.2f}x (target >= 0.5x); the 8 HTTP clients (this "
+        f"collector / direct = {ratio:.2f}x, Segment / direct = {seg_ratio:.2f}x (target >= "
+        f"0.8x, <= 10 µs CPU/event); the 8 HTTP clients (this "
         f"process) used {coll['client_cpu_us_per_event']:.1f} µs CPU per event\n"
     )
     return {
@@ -204,6 +263,11 @@ async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
         "collect_client_cpu_us_per_event": round(coll["client_cpu_us_per_event"], 1),
         "collect_direct_events_per_s": round(direct),
         "collect_ratio_vs_direct": round(ratio, 3),
+        "collect_segment_events_per_s": round(seg["events_per_s"]),
+        "collect_segment_p50_ms": round(seg["p50_ms"], 2),
+        "collect_segment_p99_ms": round(seg["p99_ms"], 2),
+        "collect_segment_server_cpu_us_per_event": round(seg["server_cpu_us_per_event"], 1),
+        "collect_segment_ratio_vs_direct": round(seg_ratio, 3),
     }
 
 

@@ -59,3 +59,38 @@ async def test_bus_down_is_503_with_retry_after(server: NatsServer) -> None:
         server.kill()
         down = await asyncio.wait_for(_post(url, seed_batch()[2:4]), 60)
     assert down.status_code == 503 and int(down.headers["Retry-After"]) >= 1
+
+
+async def test_segment_messages_through_the_bus_are_stored_once(
+    server: NatsServer, database_url: str, db: asyncpg.Connection
+) -> None:
+    """The Segment routes take the same write path: JetStream acks, then the ingest
+    service stores each message once (a retried batch keeps its messageId row ids)."""
+    bus = bus_for(server.url)
+    batch = {
+        "batch": [
+            {
+                "type": "track",
+                "messageId": f"m{i}",
+                "userId": f"u{i % 3}",
+                "event": "Bus Ride",
+                "timestamp": f"2026-12-01T10:00:0{i}Z",
+            }
+            for i in range(10)
+        ]
+    }
+    async with running_ingest(database_url, bus):
+        app = create_collector(config(), transport=server.url)
+        with serve_in_thread(app) as url:
+            async with httpx.AsyncClient(timeout=60) as http:
+                for _ in range(2):
+                    r = await http.post(
+                        f"{url}/v1/batch", content=msgspec.json.encode(batch), headers=AUTH
+                    )
+                    assert r.json() == {"success": True, "received": 10, "rejected": []}
+        await wait_drained(bus)
+    assert await db.fetchval("SELECT count(*) FROM analytics_events") == 10
+    assert (
+        await db.fetchval("SELECT count(*) FROM analytics_events WHERE event_type = 'bus_ride'")
+        == 10
+    )

@@ -71,15 +71,28 @@ def messages() -> list[dict[str, Any]]:
             "properties": {"path": "/pricing"},
             "originalTimestamp": at,
         },
-        {"type": "screen", "messageId": "m-5", "userId": "user-42", "name": "Home"},
+        {
+            "type": "screen",
+            "messageId": "m-5",
+            "userId": "user-42",
+            "name": "Home",
+            "timestamp": at,
+        },
         {
             "type": "group",
             "messageId": "m-6",
             "userId": "user-42",
             "groupId": 99,
+            "timestamp": at,
             "traits": {"industry": "retail"},
         },
-        {"type": "alias", "messageId": "m-7", "userId": "user-42", "previousId": "anon-7"},
+        {
+            "type": "alias",
+            "messageId": "m-7",
+            "userId": "user-42",
+            "previousId": "anon-7",
+            "timestamp": at,
+        },
     ]
 
 
@@ -113,7 +126,9 @@ async def test_every_call_is_stored_once_with_its_mapping(
         gz = gzip.compress(msgspec.json.encode({"batch": messages()[:1]}))
         zipped = await post(url, "/v1/batch", gz, {**BASIC, "Content-Encoding": "gzip"})
         assert zipped.json()["received"] == 1
-    rows = {r["event_type"]: r for r in await stored(db)}
+    every = await stored(db)
+    assert len(every) == 7  # each message once, the retry and the gzip resend included
+    rows = {r["event_type"]: r for r in every}
     assert sorted(rows) == [
         "order_completed",
         "segment_alias",
@@ -267,6 +282,9 @@ def test_skew_correction_follows_the_spec_and_a_retry_lands_on_the_same_time(
     assert abs((a - true_time).total_seconds()) <= 30 + 5
     if round((delay_a - offset) / 60) == round((delay_b - offset) / 60):
         assert a == b
+    # No time at all: the minute of receipt (a retry within it keeps its row key).
+    bare = SegmentMessage()
+    assert event_time(bare, true_time + dt.timedelta(seconds=delay_a), None) == true_time
     # Without sentAt the client's time is used as sent (a server's historical import).
     plain = SegmentMessage(original_timestamp=iso(client_clock))
     assert event_time(plain, true_time, None) == client_clock

@@ -66,6 +66,12 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="events/s per token (0: no limit)",
     )
     p.add_argument("--pool-size", type=int, default=c.DEFAULT_POOL_SIZE)
+    p.add_argument(
+        "--segment-personal-data",
+        choices=["drop", "keep"],
+        default="drop",
+        help="Segment traits that identify a person, and context.ip (default: drop)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add_no_maintain(p)
     return p
@@ -132,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             rate_events_per_sec=args.rate,
             pool_size=args.pool_size,
             spool_dir=args.spool_dir,
+            segment_personal_data=args.segment_personal_data,
         )
         app = create_collector(config, database_url=database_url, transport=args.transport)
     except ImportError as err:

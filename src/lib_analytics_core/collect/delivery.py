@@ -37,7 +37,7 @@ from .._dberrors import classify
 from .._errors import AnalyticsError, ErrorKind
 from ..ingest.clock import LoopClock
 from ..ingest.delivery import DeliveryPolicy
-from ..ingest.encoding import stored_json, uuid7
+from ..ingest.encoding import stored_json, uuid7, with_meta
 from ..ingest.rows import Rejected, Row, storable
 from ..ingest.sinks import Sink, make_sink
 from ..ingest.spool import Spool
@@ -167,13 +167,13 @@ class CollectorDelivery:
                 # is the worker's form, without the copies of the row's columns.
                 body = stored_json(event)
                 metadata = enriched.metadata
-                suffix = meta_json.get(id(metadata))
-                if suffix is None:
+                meta_bytes = meta_json.get(id(metadata))
+                if meta_bytes is None:
                     meta = metadata.as_json_dict() if metadata is not None else {}
                     if not meta.get("host"):
                         meta.pop("host", None)
-                    suffix = meta_json[id(metadata)] = b'"_meta":' + encode(meta) + b"}"
-                data = body[:-1] + b"," + suffix if len(body) > 2 else b"{" + suffix
+                    meta_bytes = meta_json[id(metadata)] = encode(meta)
+                data = with_meta(body, meta_bytes)
                 if len(data) > max_bytes:
                     out.refused.append((index, f"event too large: {len(data)} bytes > {max_bytes}"))
                     continue
@@ -273,8 +273,6 @@ class CollectorDelivery:
                     raise  # we are being cancelled; a stray one is just a failed attempt
                 last = err
                 self.counters.record_error(err)
-                if classify(err) is ErrorKind.NOT_MIGRATED:
-                    raise NotMigrated from err
                 continue
             # Rows *newly* stored: a retried batch's rows are delivered again, not written.
             self.counters.written += (
@@ -284,6 +282,10 @@ class CollectorDelivery:
             if outcome.refused:
                 await self.dead_letter(outcome.refused)
             return StoreOutcome(outcome.delivered, 0, refused)
+        if last is not None and classify(last) is ErrorKind.NOT_MIGRATED:
+            # Both attempts: a missing table, not a moment's state (PGlite's first use of
+            # a fresh session can fail once). Not spooled: waiting never fixes it.
+            raise NotMigrated from last
         if self.spool is not None:
             # One spool operation at a time (its file format has a single writer, as in
             # the worker): two group commits may fail together, and replay may run.

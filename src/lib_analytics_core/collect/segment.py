@@ -22,6 +22,8 @@ messages (hypothesis) without a server.
   originalTimestamp)``, with the client's offset (``receivedAt - sentAt``) rounded to
   whole minutes, so a retry (a new ``sentAt``, a new network delay) lands on the same
   row key and is stored once; server clocks (offset under 30 s) are trusted as they are.
+  A message with no time at all gets the minute it was received (a retry in a later
+  minute is then a second row: send ``timestamp``, as every stock SDK does).
 * **idempotency**: the row's ``event_id`` is ``uuid5(MESSAGE_NAMESPACE, service + "\\n" +
   messageId)``; a message without a ``messageId`` gets a hash of its bytes.
 """
@@ -41,7 +43,7 @@ import msgspec
 from .._errors import AnalyticsError
 from ..events.base import Event
 from ..events.identity import user_uuid
-from ..ingest.encoding import stored_json
+from ..ingest.encoding import stored_json, with_meta
 from ..ingest.rows import Row
 
 __all__ = [
@@ -157,7 +159,9 @@ def event_time(
         message.original_timestamp, "originalTimestamp"
     )
     if client is None:
-        return received
+        # No time from the client: the minute of receipt, so a retry within it keeps its
+        # row key (exactly once needs a client time; every stock SDK sends one).
+        return received.replace(second=0, microsecond=0)
     sent = parse_time(message.sent_at, "sentAt") or parse_time(batch_sent_at, "sentAt")
     if sent is None:
         return client
@@ -273,8 +277,7 @@ def message_row(  # noqa: PLR0912, PLR0915 - one branch per call type, read top 
             if previous is None:
                 raise Refused("alias needs a previousId")
             body = _encode({"previous_id": previous})
-    suffix = b'"_meta":' + _encode(meta) + b"}"
-    data = body[:-1] + b"," + suffix if len(body) > 2 else b"{" + suffix
+    data = with_meta(body, _encode(meta))
     return (
         timestamp,
         message_id(policy.service, message.message_id, raw),

@@ -45,6 +45,7 @@ __all__ = [
     "stored_json",
     "uuid7",
     "uuid7_many",
+    "with_meta",
 ]
 
 BeforeTrack = Callable[[Event], "Event | None"]
@@ -178,6 +179,15 @@ _USER_FIELD, _SERVICE_FIELD = COLUMN_FIELDS
 
 #: Per event class: its :func:`stored_json`, built on first use.
 _STORED: dict[type, Callable[[Event], bytes]] = {}
+
+
+def with_meta(body: bytes, meta_json: bytes) -> bytes:
+    """A row's ``data``: the fields' JSON object (``stored_json``, or a Segment message's
+    properties) with ``"_meta": meta_json`` as its last key. The one splice every
+    producer of rows uses (the worker's hot loop inlines the same bytes, precomputed)."""
+    if len(body) > 2:
+        return body[:-1] + b',"_meta":' + meta_json + b"}"
+    return b'{"_meta":' + meta_json + b"}"
 
 
 def stored_json(event: Event) -> bytes:
