@@ -75,16 +75,20 @@ async def run(admin: str, events: int, batch: int, reps: int) -> dict[str, Any]:
         maintainer = Maintainer(url, host="bench", schedule=SCHEDULE)
         try:
             tier = (await recorded_tier(conn)).value
+            print(f"loaded: {loaded}", flush=True)
             whole = [(await _timed(maintain(conn)))[0] for _ in range(2)]
+            print(f"maintain() ms: {whole}", flush=True)
             first, role = await _timed(maintainer.tick())  # the first tick: a whole pass
             assert role is Role.HOLDER, maintainer.last_error
             idle = [(await _timed(maintainer.tick()))[0] for _ in range(reps)]
+            print(f"first tick ms: {first:.1f}; idle ticks ms: {idle}", flush=True)
             after: list[float] = []
             for _ in range(reps):
                 await conn.execute(_BATCH_SQL, batch)
                 ms, role = await _timed(maintainer.tick())
                 assert role is Role.HOLDER, maintainer.last_error
                 after.append(ms)
+                print(f"tick after {batch} events: {ms:.1f} ms", flush=True)
             # Every event written is counted after the last tick (the point of it all).
             raw, counted = await conn.fetchrow(_CHECK_SQL)
         finally:
