@@ -26,7 +26,8 @@ length. The definitions (what the tests' reference implementation computes too):
 
 Cost: one statement reading the type's rows in the range (index on ``event_type``,
 ``"timestamp"``; migration 0013 and BENCHMARKS.md say what keeps it proportional to
-them). The statement has the read layer's time limit (:mod:`._exec`).
+them). The statement has the read layer's time limit and runs as a heavy read (JIT off,
+a larger ``work_mem``: :data:`._exec.HEAVY_SETTINGS` says why).
 """
 
 from __future__ import annotations
@@ -208,7 +209,7 @@ async def explore(
         raise QueryError(f"the previous period would start before {EARLIEST.date()}")
 
     sql, params = _sql(etype, lo, hi, p_lo if compare else None, ms, fs, dims, granularity, top)
-    records = await _exec.fetch(db, "explore.explore", sql, *params.values)
+    records = await _exec.fetch(db, "explore.explore", sql, *params.values, heavy=True)
     current: list[ExploreRow] = []
     previous: list[ExploreRow] = []
     for r in records:
