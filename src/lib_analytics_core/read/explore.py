@@ -249,7 +249,11 @@ def _sql(  # noqa: PLR0917 - one statement's parts
     top: int,
 ) -> tuple[str, _exec.Params]:
     """One statement: the rows of both periods read once (``cur`` tells them apart), the
-    top values of each dimension ranked over the current period, the aggregates."""
+    top values of each dimension ranked over the current period, the aggregates.
+
+    ``tops`` is materialised: inlined, each of its references (the label, the ``other``
+    flag) became a sub-plan of its own, and the ranking over the ~1M-row ``base`` ran
+    once per reference instead of once (EXPLAIN ANALYZE at 10M, BENCHMARKS.md)."""
     params = _exec.Params(event_type, lo, hi)
     first = "$2" if p_lo is None else params.add(p_lo)
     where = [
@@ -299,7 +303,7 @@ def _sql(  # noqa: PLR0917 - one statement's parts
     order = ", ".join(f'o{i}, g{i} COLLATE "C" NULLS FIRST' for i in range(len(dims)))
     sql = f"""
 WITH base AS MATERIALIZED ({base}),
-tops AS (SELECT {tops})
+tops AS MATERIALIZED (SELECT {tops})
 SELECT cur, b, {keys}, {", ".join(aggs)}
 FROM (SELECT base.*, {labels} FROM base, tops) AS x
 GROUP BY cur, b, {keys}
