@@ -12,6 +12,13 @@ three things are decided here and nowhere else:
 * **error classification**: driver errors become the library's through the one
   classification in :mod:`lib_analytics_core._db` (``translate``/``is_unavailable``);
   nothing here decides what "unavailable" means.
+* **planner settings of heavy reads** (:data:`HEAVY_SETTINGS`): statements that read
+  raw rows by the million (explore, streamed and copied exports) run with JIT off and a
+  larger ``work_mem``, set with ``SET LOCAL`` inside the statement's own read-only
+  transaction. Per transaction, not per session, because PgBouncer in transaction mode
+  neither forwards startup parameters nor keeps a session's ``SET`` on one server
+  connection; ``LOCAL`` dies with the transaction, so the pooled connection goes back
+  as it came.
 * **tracing**: inside ``with tracing(callback):`` every statement reports a
   :class:`Trace` (question, SQL, duration, rows, error) to ``callback``; without it,
   nothing is recorded and nothing is paid.
@@ -39,6 +46,7 @@ __all__ = [
     "COPY_QUEUE_CHUNKS",
     "DEFAULT_STREAM_CHUNK",
     "DEFAULT_TIME_LIMIT_S",
+    "HEAVY_SETTINGS",
     "Db",
     "Params",
     "Trace",
@@ -64,6 +72,16 @@ DEFAULT_STREAM_CHUNK: Final = 5_000
 #: Chunks of CSV text :func:`copy_csv` holds while its reader is slower than the server
 #: (asyncpg's COPY chunks are up to ~64 KiB): the server waits beyond that.
 COPY_QUEUE_CHUNKS: Final = 8
+
+#: ``SET LOCAL`` of statements over raw rows (``fetch(..., heavy=True)``, :func:`stream`,
+#: :func:`copy_csv`). JIT off: on a table of 90 daily partitions the planner's cost of a
+#: 1M-row explore passes ``jit_above_cost`` and compiling the per-partition expressions
+#: cost more than the query (EXPLAIN ANALYZE at 10M: 9.8 s with JIT, 5.8 s without;
+#: BENCHMARKS.md). ``work_mem`` 64 MB: the sorts of an exact percentile and of
+#: ``count(DISTINCT)`` over ~1M rows fit in memory instead of spilling at the 4 MB
+#: default; it is per sort node of one statement, so a heavy read holds at most a few
+#: times that (the read pool is small: ``api`` opens at most its pool size of them).
+HEAVY_SETTINGS: Final = "SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"
 
 _LIMIT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "lib_analytics_core_read_time_limit", default=None
@@ -165,11 +183,18 @@ def _report(question: str, sql: str, t0: float, rows: int, error: BaseException 
 
 
 async def fetch(
-    db: Db, question: str, sql: str, *args: object, limit_s: float | None = None
+    db: Db,
+    question: str,
+    sql: str,
+    *args: object,
+    limit_s: float | None = None,
+    heavy: bool = False,
 ) -> list[asyncpg.Record]:
     """All rows of one read statement (see the module docstring for what is decided here).
 
     ``question``: a short name for errors and traces (``"latency.api_latency"``).
+    ``heavy``: run it with :data:`HEAVY_SETTINGS` in a read-only transaction of its own
+    (two more round trips: for statements that read raw rows by the million).
     """
     limit = _limit(limit_s)
     t0 = time.perf_counter()
@@ -178,7 +203,10 @@ async def fetch(
     try:
         with _classified(question):
             try:
-                rows = await db.fetch(sql, *args, timeout=limit)
+                if heavy:
+                    rows = await _fetch_heavy(db, question, sql, args, limit)
+                else:
+                    rows = await db.fetch(sql, *args, timeout=limit)
             except TimeoutError as err:
                 raise _cancelled(limit) from err
     except BaseException as err:
@@ -187,6 +215,28 @@ async def fetch(
     finally:
         _report(question, sql, t0, len(rows), failure)
     return rows
+
+
+async def _fetch_heavy(
+    db: Db, question: str, sql: str, args: Sequence[object], limit: float
+) -> list[asyncpg.Record]:
+    """``sql`` under :data:`HEAVY_SETTINGS`: ``BEGIN`` and the settings in one round trip.
+    Inside a transaction the caller opened, the settings last until its end."""
+    async with _db.acquire(db, step=f"read {question}: connecting") as conn:
+        if conn.is_in_transaction():
+            await conn.execute(HEAVY_SETTINGS, timeout=limit)
+            rows: list[asyncpg.Record] = await conn.fetch(sql, *args, timeout=limit)
+            return rows
+        await conn.execute(f"BEGIN READ ONLY; {HEAVY_SETTINGS}", timeout=limit)
+        try:
+            rows = await conn.fetch(sql, *args, timeout=limit)
+        except BaseException:
+            if not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK", timeout=limit)
+            raise
+        await conn.execute("COMMIT", timeout=limit)
+        return rows
 
 
 async def fetchrow(
@@ -220,6 +270,7 @@ async def stream(
                 conn.transaction(readonly=True),
             ):
                 try:
+                    await conn.execute(HEAVY_SETTINGS, timeout=limit)
                     cursor = await conn.cursor(sql, *args, timeout=limit)
                     while True:
                         rows = await cursor.fetch(chunk, timeout=limit)
@@ -263,8 +314,12 @@ async def copy_csv(
     async def produce() -> None:
         try:
             with _classified(question):
-                async with _db.acquire(db, step=f"read {question}: connecting") as conn:
+                async with (
+                    _db.acquire(db, step=f"read {question}: connecting") as conn,
+                    conn.transaction(readonly=True),
+                ):
                     try:
+                        await conn.execute(HEAVY_SETTINGS, timeout=limit)
                         await conn.copy_from_query(
                             named, *args, output=output, format="csv", header=True,
                             timeout=limit,

@@ -26,7 +26,8 @@ length. The definitions (what the tests' reference implementation computes too):
 
 Cost: one statement reading the type's rows in the range (index on ``event_type``,
 ``"timestamp"``; migration 0013 and BENCHMARKS.md say what keeps it proportional to
-them). The statement has the read layer's time limit (:mod:`._exec`).
+them). The statement has the read layer's time limit and runs as a heavy read (JIT off,
+a larger ``work_mem``: :data:`._exec.HEAVY_SETTINGS` says why).
 """
 
 from __future__ import annotations
@@ -208,7 +209,7 @@ async def explore(
         raise QueryError(f"the previous period would start before {EARLIEST.date()}")
 
     sql, params = _sql(etype, lo, hi, p_lo if compare else None, ms, fs, dims, granularity, top)
-    records = await _exec.fetch(db, "explore.explore", sql, *params.values)
+    records = await _exec.fetch(db, "explore.explore", sql, *params.values, heavy=True)
     current: list[ExploreRow] = []
     previous: list[ExploreRow] = []
     for r in records:
@@ -248,7 +249,11 @@ def _sql(  # noqa: PLR0917 - one statement's parts
     top: int,
 ) -> tuple[str, _exec.Params]:
     """One statement: the rows of both periods read once (``cur`` tells them apart), the
-    top values of each dimension ranked over the current period, the aggregates."""
+    top values of each dimension ranked over the current period, the aggregates.
+
+    ``tops`` is materialised: inlined, each of its references (the label, the ``other``
+    flag) became a sub-plan of its own, and the ranking over the ~1M-row ``base`` ran
+    once per reference instead of once (EXPLAIN ANALYZE at 10M, BENCHMARKS.md)."""
     params = _exec.Params(event_type, lo, hi)
     first = "$2" if p_lo is None else params.add(p_lo)
     where = [
@@ -298,7 +303,7 @@ def _sql(  # noqa: PLR0917 - one statement's parts
     order = ", ".join(f'o{i}, g{i} COLLATE "C" NULLS FIRST' for i in range(len(dims)))
     sql = f"""
 WITH base AS MATERIALIZED ({base}),
-tops AS (SELECT {tops})
+tops AS MATERIALIZED (SELECT {tops})
 SELECT cur, b, {keys}, {", ".join(aggs)}
 FROM (SELECT base.*, {labels} FROM base, tops) AS x
 GROUP BY cur, b, {keys}

@@ -1,9 +1,9 @@
 """One user: their events newest first (a timeline with a cursor), and a summary.
 
-From the raw events (the ``user_id`` column and its index ``(user_id, "timestamp" DESC)``):
-a page of 100 costs one index descent per daily partition or chunk, whatever the user's
-history (BENCHMARKS.md). A user erased with ``forget_user`` has no rows left, so no
-timeline and no summary (the API answers 404).
+From the raw events (the ``user_id`` column and its index in the page's order, migration
+0018): a page of 100 costs one index descent per daily partition or uncompressed chunk,
+whatever the user's history (BENCHMARKS.md). A user erased with ``forget_user`` has no
+rows left, so no timeline and no summary (the API answers 404).
 
 Pagination: a page ends with ``next_before``, an opaque cursor (``<microseconds since
 the epoch>_<event id hex>``) that continues strictly after the last event returned in the

@@ -817,11 +817,11 @@ CREATE INDEX analytics_event_trends_hourly_type_ix ON analytics_event_trends_hou
 CREATE INDEX analytics_events_default_event_type_timestamp_idx ON analytics_events_default USING btree (event_type, "timestamp" DESC);
 CREATE UNIQUE INDEX analytics_events_default_pkey ON analytics_events_default USING btree ("timestamp", event_id);
 CREATE INDEX analytics_events_default_service_timestamp_idx ON analytics_events_default USING btree (service, "timestamp" DESC);
-CREATE INDEX analytics_events_default_user_id_timestamp_idx ON analytics_events_default USING btree (user_id, "timestamp" DESC);
+CREATE INDEX analytics_events_default_user_id_timestamp_event_id_idx ON analytics_events_default USING btree (user_id, "timestamp" DESC, event_id DESC);
 CREATE INDEX analytics_events_event_type_idx ON ONLY analytics_events USING btree (event_type, "timestamp" DESC);
 CREATE UNIQUE INDEX analytics_events_pkey ON ONLY analytics_events USING btree ("timestamp", event_id);
 CREATE INDEX analytics_events_service_idx ON ONLY analytics_events USING btree (service, "timestamp" DESC);
-CREATE INDEX analytics_events_user_id_idx ON ONLY analytics_events USING btree (user_id, "timestamp" DESC);
+CREATE INDEX analytics_events_user_timeline_idx ON ONLY analytics_events USING btree (user_id, "timestamp" DESC, event_id DESC);
 CREATE INDEX analytics_integration_health_daily_day_idx ON analytics_integration_health_daily_v0002 USING btree (day);
 CREATE INDEX analytics_integration_health_daily_day_ix ON analytics_integration_health_daily USING btree (day);
 CREATE INDEX analytics_integration_health_daily_idx ON analytics_integration_health_daily_v0002 USING btree (provider, day);

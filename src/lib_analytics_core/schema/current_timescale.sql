@@ -379,7 +379,7 @@ CREATE INDEX analytics_event_trends_hourly_type_ix ON analytics_event_trends_hou
 CREATE INDEX analytics_events_event_type_idx ON analytics_events USING btree (event_type, "timestamp" DESC);
 CREATE UNIQUE INDEX analytics_events_pkey ON analytics_events USING btree ("timestamp", event_id);
 CREATE INDEX analytics_events_service_idx ON analytics_events USING btree (service, "timestamp" DESC);
-CREATE INDEX analytics_events_user_id_idx ON analytics_events USING btree (user_id, "timestamp" DESC);
+CREATE INDEX analytics_events_user_timeline_idx ON analytics_events USING btree (user_id, "timestamp" DESC, event_id DESC);
 CREATE INDEX analytics_integration_health_daily_day_idx ON analytics_integration_health_daily USING btree (day DESC);
 CREATE INDEX analytics_integration_health_daily_day_idx ON analytics_integration_health_daily_v0002 USING btree (day);
 CREATE INDEX analytics_integration_health_daily_day_ix ON analytics_integration_health_daily USING btree (day);
