@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _funnel_load
 from _common import database_url, summarize, table, with_database
 
-from lib_analytics_core.read import _exec, _raw, funnels, retention
+from lib_analytics_core.read import _exec, funnels, retention
 
 _DAY = dt.timedelta(days=1)
 FUNNEL_TARGET_MS = 1000.0
@@ -230,7 +230,7 @@ async def _explain_sql(conn: asyncpg.Connection, call: Callable[[], Awaitable[An
         _exec.fetch = original  # type: ignore[assignment]
     sql, args = captured[-1]
     async with conn.transaction(readonly=True):
-        await conn.execute(f"SET LOCAL jit = off; SET LOCAL work_mem = '{_raw.WORK_MEM}'")
+        await conn.execute(_exec.HEAVY_SETTINGS)
         plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *args)
     return "\n".join(r[0] for r in plan)
 

@@ -9,7 +9,6 @@ import datetime as dt
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -19,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lib_analytics_core import ApiRequest, TaskCreated
+from lib_analytics_core._dburl import with_login
 from lib_analytics_core.events.base import decode_event
 from lib_analytics_core.events.limits import MAX_DURATION_MS
 from tests._collect import AUTH, T0, collector, envelope
@@ -151,8 +151,7 @@ async def test_the_documented_collector_role_stores_and_dead_letters_events(
     INSERT of a retry) and a refusal dead-lettered, through that login only."""
     role = f"collector_{uuid.uuid4().hex[:10]}"
     await db.execute(documented_grants(role))
-    parts = urlsplit(database_url)
-    role_url = urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
+    role_url = with_login(database_url, role)  # any URL form: TCP or the embedded socket
     body = [envelope(task(i), T0 + dt.timedelta(seconds=i)) for i in range(4)]
     body.append({**body[0], "event": {"type": "no_such_event"}})
     try:

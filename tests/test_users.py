@@ -143,7 +143,9 @@ async def test_routes_page_and_an_erased_user_has_no_timeline(
     for path in (f"/v1/users/{user}/events", f"/v1/users/{user}"):
         gone = await client.get(path, headers=AUTH)
         assert gone.status_code == 404, (path, gone.text)
-    assert (await client.get(f"/v1/users/{uuid.uuid4()}", headers=AUTH)).status_code == 404
+    missing = await client.get(f"/v1/users/{uuid.uuid4()}", headers=AUTH)
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "not_found", "message": "no events stored for this user"}
 
 
 @pytest.mark.timescale

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Final
 from fastapi import Path, Query
 from fastapi.responses import JSONResponse, Response
 
+from .._http_errors import error_body
 from ..read import users
 from ._deps import Pool
 from ._params import ErrorBody, Text, text
@@ -35,7 +36,7 @@ _UserId = Annotated[
 
 
 def _not_found() -> Response:
-    return JSONResponse({"detail": "no events stored for this user"}, status_code=404)
+    return JSONResponse(error_body("not_found", "no events stored for this user"), status_code=404)
 
 
 @get(router, "/users/{user_id}", model=users.UserSummary, responses=_NOT_FOUND)

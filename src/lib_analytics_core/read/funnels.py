@@ -43,7 +43,7 @@ from typing import Final
 
 from .._errors import QueryError
 from ..schema.facts import EVENTS_TABLE
-from . import _exec, _raw
+from . import _exec
 from ._common import _filter, _range
 from ._raw import DEFAULT_TOP, check_raw_horizon, top_n, tops_sql
 from .filters import Filter, dimension, parse_filter, text_sql, where_sql
@@ -165,7 +165,7 @@ async def funnel(
         dimension(breakdown)
         top = top_n(top)
     sql, params = _sql(ss, lo, hi, w, breakdown, top)
-    records = await _raw.fetch(db, "funnels.funnel", sql, *params.values)
+    records = await _exec.fetch(db, "funnels.funnel", sql, *params.values, heavy=True)
     overall: list[FunnelStep] = []
     groups: list[FunnelGroup] = []
     for r in records:

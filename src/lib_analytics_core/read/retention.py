@@ -28,7 +28,7 @@ from typing import Final, Literal, get_args
 
 from .._errors import QueryError
 from ..schema.facts import BUCKET_ORIGIN_SQL, EVENTS_TABLE
-from . import _exec, _raw
+from . import _exec
 from ._common import _filter, _range
 from ._raw import DEFAULT_TOP, check_raw_horizon, clock, top_n, tops_sql
 
@@ -168,7 +168,7 @@ async def retention(
     r_lo = add_periods(first, 1, period)
     r_hi = min(add_periods(last, periods + 1, period), as_of)
     sql, params = _sql(period, lo, hi, c_event, r_event, r_lo, r_hi, periods, breakdown, top)
-    records = await _raw.fetch(db, "retention.retention", sql, *params.values)
+    records = await _exec.fetch(db, "retention.retention", sql, *params.values, heavy=True)
     cells: dict[tuple[bool, str | None, bool], dict[int, dict[int, int]]] = {}
     for r in records:
         key = (bool(r["total"]), r["g"], bool(r["o"]))
