@@ -13,7 +13,7 @@ three things are decided here and nowhere else:
   classification in :mod:`lib_analytics_core._db` (``translate``/``is_unavailable``);
   nothing here decides what "unavailable" means.
 * **planner settings of heavy reads** (:data:`HEAVY_SETTINGS`): statements that read
-  raw rows by the million (explore, streamed and copied exports) run with JIT off and a
+  raw rows by the million (explore, streamed exports) run with JIT off and a
   larger ``work_mem``, set with ``SET LOCAL`` inside the statement's own read-only
   transaction. Per transaction, not per session, because PgBouncer in transaction mode
   neither forwards startup parameters nor keeps a session's ``SET`` on one server
@@ -73,8 +73,9 @@ DEFAULT_STREAM_CHUNK: Final = 5_000
 #: (asyncpg's COPY chunks are up to ~64 KiB): the server waits beyond that.
 COPY_QUEUE_CHUNKS: Final = 8
 
-#: ``SET LOCAL`` of statements over raw rows (``fetch(..., heavy=True)``, :func:`stream`,
-#: :func:`copy_csv`). JIT off: on a table of 90 daily partitions the planner's cost of a
+#: ``SET LOCAL`` of statements over raw rows (``fetch(..., heavy=True)``, :func:`stream`;
+#: not :func:`copy_csv`, whose statements read the aggregates). JIT off: on a table of
+#: 90 daily partitions the planner's cost of a
 #: 1M-row explore passes ``jit_above_cost`` and compiling the per-partition expressions
 #: cost more than the query (EXPLAIN ANALYZE at 10M: 9.8 s with JIT, 5.8 s without;
 #: BENCHMARKS.md). ``work_mem`` 64 MB: the sorts of an exact percentile and of
@@ -314,12 +315,8 @@ async def copy_csv(
     async def produce() -> None:
         try:
             with _classified(question):
-                async with (
-                    _db.acquire(db, step=f"read {question}: connecting") as conn,
-                    conn.transaction(readonly=True),
-                ):
+                async with _db.acquire(db, step=f"read {question}: connecting") as conn:
                     try:
-                        await conn.execute(HEAVY_SETTINGS, timeout=limit)
                         await conn.copy_from_query(
                             named, *args, output=output, format="csv", header=True,
                             timeout=limit,
