@@ -4,7 +4,7 @@
     python3 tasks.py demo [demo options]   # the main job: analytics-demo on an embedded PostgreSQL
     python3 tasks.py test [pytest options] # the whole test suite (prints `doctor` first)
     python3 tasks.py bench [--quick]       # the benchmark suite
-    python3 tasks.py lint                  # ruff + mypy --strict
+    python3 tasks.py lint                  # ruff + mypy --strict + import-linter
     python3 tasks.py doctor                # which optional test components are present
 
 Each command creates ``.venv`` on first use and installs the project with the pinned
@@ -205,7 +205,10 @@ def main(argv: list[str]) -> int:
         return 1
     if _run([str(PY), "-m", "ruff", "format", "--check", "src", "tests", "benchmarks"]) != 0:
         return 1
-    return _run([str(PY), "-m", "mypy"])
+    if _run([str(PY), "-m", "mypy"]) != 0:
+        return 1
+    # The layers' import rules (pyproject.toml's [tool.importlinter] contracts).
+    return _run([str(BIN / "lint-imports")])
 
 
 if __name__ == "__main__":
