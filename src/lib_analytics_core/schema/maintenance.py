@@ -315,8 +315,9 @@ async def _refresh_partitioned(
         )
         invalidated = await conn.fetch("DELETE FROM analytics_refresh_invalidations RETURNING day")
         ranges = [(r["day"], r["day"] + _DAY) for r in invalidated]
-        if start is None and end is None and window:
-            ranges.append((_floor_day(now - REFRESH_WINDOW), _floor_day(now) + _DAY))
+        if start is None and end is None:
+            if window:  # (the frequent refresh recomputes the invalidated days only)
+                ranges.append((_floor_day(now - REFRESH_WINDOW), _floor_day(now) + _DAY))
         else:
             lo = _floor_day(start) if start is not None else None
             hi = _ceil_day(end) if end is not None else _floor_day(now) + _DAY
