@@ -350,3 +350,29 @@ async def test_analytics_api_hosts_a_maintainer_where_its_login_owns_the_schema(
         if api.returncode is None:
             api.terminate()
             await api.wait()
+
+
+async def test_the_frequent_refresh_recomputes_only_the_days_that_received_rows(
+    database_url: str,
+) -> None:
+    """Before: it recomputed the whole history every tick (9.3 s at 100k events)."""
+    from lib_analytics_core.schema.facts import floor_day
+    from lib_analytics_core.schema.maintenance import maintain
+    from lib_analytics_core.schema.maintenance_recent import refresh_recent
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = (
+            'INSERT INTO analytics_events ("timestamp", event_id, event_type, service, data)'
+            " VALUES (now() - $1::interval, gen_random_uuid(), 'x', 's', '{}')"
+        )
+        await conn.execute(row, dt.timedelta(days=5))
+        await maintain(conn)
+        await conn.execute(row, dt.timedelta(0))
+        now = await conn.fetchval("SELECT now()")
+        report = await refresh_recent(conn)
+    finally:
+        await conn.close()
+    assert report is not None
+    day = floor_day(now)
+    assert report.refreshed_ranges == ((day, day + dt.timedelta(days=1)),)
