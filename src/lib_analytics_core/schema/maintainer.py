@@ -100,15 +100,30 @@ class MaintainerSchedule:
     """Between whole ``maintain()`` passes (partitions, retention, compression)."""
     lease_ttl: float = 60.0
     """How long a lease outlives its holder's last renewal (the failover delay)."""
+    max_busy: float = 0.25
+    """The share of the time the holder may spend working. Recomputing today costs what
+    today holds (3 s at 25,000 events of the day here, ``benchmarks/results-freshness.log``),
+    so at a large daily volume back-to-back 15 s ticks would keep a core of the database
+    busy for ever. After a tick that took ``busy`` seconds the next waits
+    ``busy * (1 / max_busy - 1)`` (never less than ``refresh_every``, never more than
+    half the lease, which must be renewed in time): the numbers stay under a minute
+    behind, and the upkeep under this share of a core wherever it can."""
 
     def __post_init__(self) -> None:
         if min(self.refresh_every, self.maintain_every, self.lease_ttl) <= 0:
             raise ConfigurationError("maintainer intervals must be positive")
+        if not 0 < self.max_busy <= 1:
+            raise ConfigurationError("max_busy must be a share in (0, 1]")
         if self.lease_ttl <= self.refresh_every:
             raise ConfigurationError(
                 "lease_ttl must be longer than refresh_every (or the holder loses its lease "
                 "between two renewals)"
             )
+
+    def delay_after(self, busy: float) -> float:
+        """Seconds to wait after a tick that worked ``busy`` seconds (see ``max_busy``)."""
+        paced = busy * (1 / self.max_busy - 1)
+        return max(self.refresh_every, min(paced, self.lease_ttl / 2))
 
 
 class Role(enum.Enum):
@@ -205,16 +220,18 @@ class Maintainer:
         return role
 
     async def run(self) -> None:
-        """Tick every ``refresh_every`` until cancelled; then give the lease back (so
+        """Tick every ``refresh_every`` (longer after a long tick: ``max_busy``) until
+        cancelled; then give the lease back (so
         another process takes over at its next tick, not after ``lease_ttl``)."""
         try:
             while True:
+                started = time.monotonic()
                 try:
                     await self.tick()
                 except Exception as err:  # a bug must not end the hosting process's upkeep
                     logger.exception("analytics maintainer: unexpected error; carrying on")
                     self._failed(err)
-                await self._sleep(self.schedule.refresh_every)
+                await self._sleep(self.schedule.delay_after(time.monotonic() - started))
         finally:
             await asyncio.shield(self.close())
 
