@@ -37,7 +37,7 @@ import asyncpg
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import database_url, server_version, summarize, table, with_database
-from bench_queries import _LOAD_SQL, DEFAULT_USERS
+from bench_queries import load_raw
 
 from lib_analytics_core import migrate
 from lib_analytics_core.alerts import parse_config
@@ -92,57 +92,6 @@ def rules() -> str:
     return "\n".join(out)
 
 
-async def load(url: str, n: int, lo: dt.datetime, hi: dt.datetime) -> dict[str, Any]:
-    """bench_queries.load_raw without the aggregate refresh (alerts read raw rows)."""
-    conn = await asyncpg.connect(url)
-    t0 = time.perf_counter()
-    try:
-        if await conn.fetchval("SELECT to_regproc('analytics_ensure_partition') IS NOT NULL"):
-            d = lo
-            while d < hi:
-                await conn.execute("SELECT analytics_ensure_partition($1)", d)
-                d += dt.timedelta(days=1)
-        idx = await conn.fetch(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'analytics_events' "
-            "AND indexname <> 'analytics_events_pkey' AND indexdef NOT LIKE '%UNIQUE%'"
-        )
-        for r in idx:
-            await conn.execute(f'DROP INDEX IF EXISTS "{r["indexname"]}"')
-    finally:
-        await conn.close()
-    days = []
-    d = lo
-    while d < hi:
-        days.append((d, min(hi, d + dt.timedelta(days=1))))
-        d += dt.timedelta(days=1)
-    per, extra = divmod(n, len(days))
-    jobs = [(a, b, per + (1 if i < extra else 0)) for i, (a, b) in enumerate(days)]
-
-    async def loader(k: int) -> None:
-        c = await asyncpg.connect(url)
-        try:
-            for a, b, m in jobs[k::2]:
-                await c.execute(_LOAD_SQL, a, b, m, DEFAULT_USERS)
-        finally:
-            await c.close()
-
-    await asyncio.gather(loader(0), loader(1))
-    t1 = time.perf_counter()
-    conn = await asyncpg.connect(url)
-    try:
-        for r in idx:
-            await conn.execute(r["indexdef"].replace(" ON ONLY ", " ON ", 1))
-        await conn.execute("ANALYZE analytics_events")
-        total = int(await conn.fetchval("SELECT count(*) FROM analytics_events"))
-    finally:
-        await conn.close()
-    return {
-        "rows": total,
-        "load_s": round(t1 - t0, 1),
-        "index_s": round(time.perf_counter() - t1, 1),
-    }
-
-
 _BASELINE = """
 SELECT {sums} FROM analytics_events
 WHERE event_type = 'api_request' AND service = $1 AND "timestamp" >= $2 AND "timestamp" < $3
@@ -191,7 +140,10 @@ async def main() -> None:
         await conn.close()
     loaded: dict[str, Any] = {"rows": rows, "reused": bool(rows)}
     if not rows:
-        loaded = await load(url, args.events, END - dt.timedelta(days=args.days), END)
+        stats = await load_raw(
+            url, args.events, END - dt.timedelta(days=args.days), END, refresh=False
+        )
+        loaded = {"rows": stats["rows_total"], "reused": False, **stats}
         print(f"loaded: {loaded}", flush=True)
     if args.load_only:
         return

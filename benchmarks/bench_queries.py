@@ -142,10 +142,17 @@ DEFAULT_USERS = 20_000
 
 
 async def load_raw(
-    url: str, n: int, lo: dt.datetime, hi: dt.datetime, users: int = DEFAULT_USERS
+    url: str,
+    n: int,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    users: int = DEFAULT_USERS,
+    *,
+    refresh: bool = True,
 ) -> dict[str, Any]:
     """Add ``n`` raw events spread over ``[lo, hi)`` (two loader connections, one per core),
-    from ``users`` distinct user ids."""
+    from ``users`` distinct user ids; ``refresh=False`` leaves the aggregates alone (for
+    benchmarks that read raw rows only)."""
     conn = await asyncpg.connect(url)
     t0 = time.perf_counter()
     try:
@@ -191,8 +198,9 @@ async def load_raw(
             await conn.execute(r["indexdef"].replace(" ON ONLY ", " ON ", 1))
         await conn.execute("ANALYZE analytics_events")
         t_idx = time.perf_counter()
-        await refresh_aggregates(conn, start=lo - dt.timedelta(days=1))
-        await conn.execute("ANALYZE")
+        if refresh:
+            await refresh_aggregates(conn, start=lo - dt.timedelta(days=1))
+            await conn.execute("ANALYZE")
         t_ref = time.perf_counter()
         total = int(await conn.fetchval("SELECT count(*) FROM analytics_events"))
         size = str(
