@@ -33,9 +33,12 @@ import pytest
 from lib_analytics_core import AnalyticsClient, AnalyticsWorker, TaskCreated
 from lib_analytics_core._connect import behind_pooler, create_pool
 from lib_analytics_core._dburl import parse_database_url, with_login
+from lib_analytics_core.alerts import parse_config
+from lib_analytics_core.alerts.engine import evaluate_once
 from lib_analytics_core.api import create_app
 from lib_analytics_core.bus.stream import setup_bus
 from lib_analytics_core.ingest.sinks.nats import NatsSink
+from tests._alerts import Receiver, config_text, write_requests
 from tests._bus import bus_for, count_run, running_ingest, seq_rows, wait_drained
 from tests._collect import AUTH as COLLECT_AUTH
 from tests._collect import T0, collector, seed_batch
@@ -258,3 +261,25 @@ def test_the_demo_writes_and_reads_back(
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+async def test_two_alert_evaluators_record_and_deliver_each_change_once(
+    route: Any, database_url: str, db: asyncpg.Connection
+) -> None:
+    """The evaluator's serialisation (a transaction-level lock, each delivery in its own
+    transaction with its row locked) through the pooler and the socket: two evaluators at
+    the same minute record the outage's page once and the receiver gets it once."""
+    url = await route(database_url)
+    t = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    await write_requests(db, t - dt.timedelta(days=3), t, 0.003)
+    await write_requests(db, t, t + dt.timedelta(hours=1), 1.0)
+    receiver = Receiver().start()
+    try:
+        cfg = parse_config(config_text(receiver.url))
+        for minutes in (5, 6, 7):
+            at = t + dt.timedelta(minutes=minutes)
+            await asyncio.gather(evaluate_once(url, cfg, at=at), evaluate_once(url, cfg, at=at))
+    finally:
+        receiver.stop()
+    assert await db.fetchval("SELECT count(*) FROM analytics_alert_history") == 1
+    assert len(receiver.posts) == 1 and len(receiver.unique()) == 1
