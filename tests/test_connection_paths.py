@@ -30,7 +30,7 @@ import asyncpg
 import httpx
 import pytest
 
-from lib_analytics_core import AnalyticsClient, AnalyticsWorker, TaskCreated
+from lib_analytics_core import AnalyticsClient, AnalyticsWorker, TaskCompleted, TaskCreated
 from lib_analytics_core._connect import behind_pooler, create_pool
 from lib_analytics_core._dburl import parse_database_url, with_login
 from lib_analytics_core.alerts import parse_config
@@ -38,6 +38,13 @@ from lib_analytics_core.alerts.engine import evaluate_once
 from lib_analytics_core.api import create_app
 from lib_analytics_core.bus.stream import setup_bus
 from lib_analytics_core.ingest.sinks.nats import NatsSink
+from lib_analytics_core.read import tasks as read_tasks
+from lib_analytics_core.schema.maintainer import (
+    MAINTAINER_ENV,
+    Maintainer,
+    MaintainerSchedule,
+    Role,
+)
 from tests._alerts import Receiver, config_text, write_requests
 from tests._bus import bus_for, count_run, running_ingest, seq_rows, wait_drained
 from tests._collect import AUTH as COLLECT_AUTH
@@ -283,3 +290,37 @@ async def test_two_alert_evaluators_record_and_deliver_each_change_once(
         receiver.stop()
     assert await db.fetchval("SELECT count(*) FROM analytics_alert_history") == 1
     assert len(receiver.posts) == 1 and len(receiver.unique()) == 1
+
+
+async def test_the_maintainer_elects_one_and_refreshes_through_the_path(
+    route: Any, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease (a row, not a session lock) and the refresh's tried transaction lock
+    through the pooler and the socket: one holder, one follower, and a task tracked
+    through the same path is counted after the holder's next tick."""
+    monkeypatch.delenv(MAINTAINER_ENV, raising=False)
+    url = await route(database_url)
+    schedule = MaintainerSchedule(refresh_every=0.05, maintain_every=3600, lease_ttl=2.0)
+    a = Maintainer(url, host="a", schedule=schedule)
+    b = Maintainer(url, host="b", schedule=schedule)
+    try:
+        assert await a.tick() is Role.HOLDER  # a whole maintain() pass first
+        assert await b.tick() is Role.FOLLOWER
+        client, cfg = AnalyticsClient.new(flush_interval_secs=0.05, service_name="paths")
+        worker = AnalyticsWorker(cfg, url)
+        task = asyncio.create_task(worker.run())
+        client.track(TaskCompleted(task_id=uuid.uuid4(), user_id=uuid.uuid4(), duration_ms=5))
+        await worker.shutdown(timeout=60)
+        await task
+        assert await a.tick() is Role.HOLDER and a.last_error is None
+        assert await b.tick() is Role.FOLLOWER
+    finally:
+        await a.close()
+        await b.close()
+    today = dt.datetime.now(dt.UTC).date()
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await read_tasks.task_stats(conn, start=today, end=today + dt.timedelta(days=1))
+    finally:
+        await conn.close()
+    assert sum(r.completed for r in rows) == 1
