@@ -10,7 +10,6 @@ naive plan decompresses everything.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from typing import Any
@@ -43,8 +42,10 @@ async def load(admin: str, name: str, events: int, users: int) -> dict[str, Any]
     url = with_database(admin, name)
     conn = await asyncpg.connect(url)
     try:
+        # Preloaded, not merely installed: CREATE EXTENSION fails on a server that has
+        # the files but does not load the library at start.
         if await conn.fetchval(
-            "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'"
+            "SELECT current_setting('shared_preload_libraries') LIKE '%timescaledb%'"
         ):
             await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
         await lac.migrate(conn)
@@ -53,43 +54,14 @@ async def load(admin: str, name: str, events: int, users: int) -> dict[str, Any]
             await conn.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")
         )
         hi = now.replace(hour=0, minute=0, second=0, microsecond=0) + _DAY
-        lo = hi - 91 * _DAY
-        if not timescale:
-            d = lo
-            while d < hi:
-                await conn.execute("SELECT analytics_ensure_partition($1)", d)
-                d += _DAY
-        idx = await conn.fetch(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'analytics_events'"
-            " AND indexdef NOT LIKE '%UNIQUE%'"
-        )
-        for r in idx:
-            await conn.execute(f'DROP INDEX IF EXISTS "{r["indexname"]}"')
     finally:
         await conn.close()
-    t0 = time.perf_counter()
-    days = []
-    d = lo
-    while d < hi:
-        days.append(d)
-        d += _DAY
-    per, extra = divmod(events, len(days))
-
-    async def loader(k: int) -> None:
-        c = await asyncpg.connect(url)
-        try:
-            for i in range(k, len(days), 2):
-                m = per + (1 if i < extra else 0)
-                await c.execute(bench_queries._LOAD_SQL, days[i], days[i] + _DAY, m, users)
-        finally:
-            await c.close()
-
-    await asyncio.gather(loader(0), loader(1))
-    t_load = time.perf_counter()
+    # The read-scale generator (partitions, indexes dropped and rebuilt around two
+    # loaders), without the aggregates' refresh.
+    loaded = await bench_queries.load_raw(url, events, hi - 91 * _DAY, hi, users, refresh=False)
     conn = await asyncpg.connect(url)
     try:
-        for r in idx:
-            await conn.execute(r["indexdef"].replace(" ON ONLY ", " ON ", 1))
+        t_vac = time.perf_counter()
         await conn.execute("VACUUM ANALYZE analytics_events")
         t_idx = time.perf_counter()
         if timescale:
@@ -99,15 +71,14 @@ async def load(admin: str, name: str, events: int, users: int) -> dict[str, Any]
             )
             await conn.execute("ANALYZE analytics_events")
         t_cmp = time.perf_counter()
-        total = int(await conn.fetchval("SELECT count(*) FROM analytics_events"))
     finally:
         await conn.close()
     return {
         "database": name,
         "timescale": timescale,
-        "rows_total": total,
+        "rows_total": loaded["rows_total"],
         "users": users,
-        "load_s": round(t_load - t0, 1),
-        "index_vacuum_s": round(t_idx - t_load, 1),
+        "load_s": loaded["load_s"],
+        "index_vacuum_s": round(loaded["index_s"] + t_idx - t_vac, 1),
         "compress_s": round(t_cmp - t_idx, 1),
     }
