@@ -118,12 +118,17 @@ async def write(conn: asyncpg.Connection, rows: list[Raw]) -> None:
 
 
 async def clear(conn: asyncpg.Connection, timescale: bool) -> None:
+    """An empty history, the per-user daily rollup included: retention with "any event"
+    reads that rollup for the days it has current, and neither TRUNCATE nor
+    drop_chunks (which production never runs on raw rows of the retained range) tells
+    it that the raw rows went away."""
     if timescale:
-        await conn.execute(
-            "SELECT drop_chunks('analytics_events', older_than => now() + interval '10 years')"
-        )
+        for rel in ("analytics_events", "analytics_daily_active_users"):
+            await conn.execute(
+                f"SELECT drop_chunks('{rel}', older_than => now() + interval '10 years')"
+            )
     else:
-        await conn.execute("TRUNCATE analytics_events")
+        await conn.execute("TRUNCATE analytics_events, analytics_daily_active_users")
 
 
 async def load(conn: asyncpg.Connection, h: History, timescale: bool) -> list[Raw]:
