@@ -47,13 +47,13 @@ from ..ingest.delivery import Backoff
 from ..ingest.errors import describe, is_transient, not_ready_hint
 from ..ingest.rows import Rejected, Row, refused_row, storable
 from ..ingest.sinks.base import Sink
+from ..ingest.sinks.nats_connect import ConnectionState, connect, redact
+from ..ingest.sinks.nats_wire import decode_rejected, decode_rows
 from ..ingest.stats import Counters, LogLimiter
 from .config import IngestConfig
-from .connect import ConnectionState, connect, redact
 from .postgres import postgres_sink
 from .stats import IngestStats
 from .stream import ensure_consumer, ensure_stream
-from .wire import decode_rejected, decode_rows
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS

@@ -20,6 +20,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "BeforeTrack",
+    "EncodeItem",
     "EncodedBatch",
     "EnrichedEvent",
     "Rejected",
@@ -49,6 +51,11 @@ __all__ = [
 ]
 
 BeforeTrack = Callable[[Event], "Event | None"]
+
+#: What :meth:`RowEncoder.encode_into` encodes: ``(event, timestamp, event_id, service,
+#: _meta JSON)``; a service ``None`` is the event's own or the client's, a ``_meta``
+#: ``None`` the client's metadata.
+EncodeItem = tuple[Event, _dt.datetime, uuid.UUID, str | None, bytes | None]
 
 _UTC = _dt.UTC
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
@@ -311,73 +318,137 @@ class RowEncoder:
         )
 
     def encode(self, queued: Iterable[QueuedEvent]) -> EncodedBatch:
-        rows: list[Row] = []
+        """The worker's batch: ids and timestamps, sampling and the ``before_track``
+        hook, then :meth:`encode_into` (the rows every writer stores)."""
         rejected: list[Rejected] = []
-        out = EncodedBatch(rows, rejected)
-        encode = self._encode
-        stored = stored_json
-        meta = self._meta_json
-        max_bytes = self._max_bytes
-        hook = self._before_track
-        rates = self._sample_rates
-        default_service = self._service
-        append = rows.append
-        # Hot loop (runs once per event in the worker): names bound to locals, the
-        # "_meta" suffix built once, the common case (no sampling, no hook) kept short.
-        suffix = b',"_meta":' + meta + b"}"
-        only_meta = b'{"_meta":' + meta + b"}"
+        out = EncodedBatch([], rejected)
         queued = queued if isinstance(queued, list) else list(queued)
         ns = [ts for ts, _ in queued]
         ids = uuid7_many(ns)
         stamps = _timestamps(ns)
-        for (_ts_ns, event), event_id, timestamp in zip(queued, ids, stamps, strict=True):
+        events = [event for _, event in queued]
+        items: Iterable[EncodeItem]
+        if self._sample_rates or self._before_track is not None:
+            items = self._sample_and_hook(events, stamps, ids, out)
+        else:  # the common case: every event as it was tracked, the client's _meta
+            items = zip(events, stamps, ids, repeat(None), repeat(None))
+        self.encode_into(items, out.rows, rejected)
+        return out
+
+    def _sample_and_hook(
+        self,
+        events: list[Event],
+        stamps: list[_dt.datetime],
+        ids: list[uuid.UUID],
+        out: EncodedBatch,
+    ) -> list[EncodeItem]:
+        """Events kept by sampling and the hook (the hook's version of each), with the
+        ``_meta`` of a sampled one (its ``sample_rate``); a hook that raised refuses
+        its event only."""
+        items: list[EncodeItem] = []
+        rates, hook, meta = self._sample_rates, self._before_track, self._meta_json
+        sampled_meta: dict[float, bytes] = {}
+        for event, timestamp, event_id in zip(events, stamps, ids, strict=True):
             try:
-                event_type = event.event_type
-                sample_rate = 1.0
-                if rates:
-                    rate = rates.get(event_type)
-                    if rate is not None and rate < 1.0:
-                        if self._random() >= rate:
-                            out.sampled_out += 1
-                            continue
-                        sample_rate = rate
+                event_meta: bytes | None = None
+                rate = rates.get(event.event_type) if rates else None
+                if rate is not None and rate < 1.0:
+                    if self._random() >= rate:
+                        out.sampled_out += 1
+                        continue
+                    event_meta = sampled_meta.get(rate)
+                    if event_meta is None:
+                        extra = b',"sample_rate":' + self._encode(rate) + b"}"
+                        event_meta = sampled_meta[rate] = meta[:-1] + extra
+                kept = event
                 if hook is not None:
                     changed = hook(event)
                     if changed is None:
                         out.hook_dropped += 1
                         continue
-                    event = changed  # noqa: PLW2901 - the hook's version is what we store
-                    event_type = event.event_type
+                    kept = changed  # the hook's version is what we store
+                items.append((kept, timestamp, event_id, None, event_meta))
+            except Exception as err:
+                out.rejected.append(refused(timestamp, event_id, event, self._service, err))
+        return items
+
+    def encode_into(
+        self,
+        items: Iterable[EncodeItem],
+        rows: list[Row],
+        rejected: list[Rejected],
+        *,
+        kept: list[int] | None = None,
+        refused_at: list[int] | None = None,
+    ) -> None:
+        """Append the row of each :data:`EncodeItem` to ``rows``, or its refusal to
+        ``rejected``: the one encoder of rows, for the worker (:meth:`encode`) and the
+        HTTP collector (``collect/delivery.py``).
+
+        An item's service ``None`` is the event's own ``service`` field or else the
+        client's; its ``_meta`` JSON ``None`` is the client's metadata. ``data`` is
+        :func:`stored_json` with ``"_meta"`` spliced in as its last key (the bytes
+        :func:`with_meta` gives); larger than ``max_event_bytes``, the event is refused
+        (its dead letter keeps the event whole, its user id too: erasure finds a user's
+        dead letters by it, as much as 1 KiB shows). An event that cannot be encoded,
+        whatever it raises, is refused alone. ``kept``/``refused_at``, when given,
+        receive the position in ``items`` of each row / refusal.
+        """
+        encode = self._encode
+        stored = stored_json
+        max_bytes = self._max_bytes
+        default_service = self._service
+        append = rows.append
+        # Hot loop (once per event): names bound to locals, the "_meta" suffix built
+        # once per distinct _meta (one per client; the collector shares them per
+        # sender), the common case kept short.
+        default_meta = last_meta = self._meta_json
+        suffix = b',"_meta":' + last_meta + b"}"
+        only_meta = b'{"_meta":' + last_meta + b"}"
+        for pos, (event, timestamp, event_id, service, event_meta) in enumerate(items):
+            try:
+                event_type = event.event_type
+                meta = default_meta if event_meta is None else event_meta
+                if meta is not last_meta:
+                    last_meta = meta
+                    suffix = b',"_meta":' + meta + b"}"
+                    only_meta = b'{"_meta":' + meta + b"}"
                 body = stored(event)
-                if sample_rate != 1.0:
-                    extra = meta[:-1] + b',"sample_rate":' + encode(sample_rate) + b"}"
-                    data = (
-                        (body[:-1] + b',"_meta":' + extra + b"}")
-                        if len(body) > 2
-                        else (b'{"_meta":' + extra + b"}")
-                    )
-                else:
-                    data = body[:-1] + suffix if len(body) > 2 else only_meta
+                data = body[:-1] + suffix if len(body) > 2 else only_meta
+                if service is None:
+                    service = getattr(event, "service", None) or default_service  # noqa: PLW2901
                 if len(data) > max_bytes:
-                    # The dead letter keeps the event whole (its user id too: erasure
-                    # finds a user's dead letters by it), as much as 1 KiB shows.
                     rejected.append(
                         Rejected(
                             timestamp,
                             event_id,
                             event_type,
-                            _service_of(event, default_service),
+                            service,
                             encode(event)[:1024].decode("utf-8", "replace"),
                             f"event too large: {len(data)} bytes > max_event_bytes {max_bytes}",
                         )
                     )
+                    if refused_at is not None:
+                        refused_at.append(pos)
                     continue
-                user_id = getattr(event, "user_id", None)
-                service = getattr(event, "service", None) or default_service
-                append((timestamp, event_id, event_type, service, user_id, data.decode()))
+                append(
+                    (
+                        timestamp,
+                        event_id,
+                        event_type,
+                        service,
+                        getattr(event, "user_id", None),
+                        data.decode(),
+                    )
+                )
+                if kept is not None:
+                    kept.append(pos)
             except Exception as err:
-                rejected.append(refused(timestamp, event_id, event, default_service, err))
-        return out
+                rejected.append(
+                    refused(timestamp, event_id, event, service or default_service, err)
+                )
+                if refused_at is not None:
+                    refused_at.append(pos)
 
 
 def refused(
@@ -415,8 +486,3 @@ def _safe(describe: Callable[[], str]) -> str:
         return describe()
     except Exception as err:
         return f"<undescribable: {type(err).__name__}>"
-
-
-def _service_of(event: object, default: str) -> str:
-    service = getattr(event, "service", None)
-    return service if isinstance(service, str) and service else default
