@@ -16,9 +16,14 @@ time. A loop:
    expires and another replica gets them. A redelivered message is written
    idempotently, so each event is stored once whatever happens in between.
 
-Errors are classified once (``ingest.errors``, as for the worker): a transient failure
-(database down, a timeout) naks with the shared backoff (``ingest.delivery.Backoff``)
-and the messages wait in the stream, however long the outage. Any other failure — one
+The write path is the worker's, built by ``ingest.pipeline`` (the PostgreSQL sink and
+the delivery policy, without a spool: the stream is this service's buffer). Each write
+is one :meth:`DeliveryPolicy.attempt` (rows, then dead letters, nothing acknowledged
+unless both are stored); a failure is counted, logged and given its backoff delay by
+:meth:`DeliveryPolicy.failed`, the worker's own accounting, and JetStream's redelivery
+after that delay is the retry. Errors are classified once (``ingest.errors``, as for
+the worker): a transient failure (database down, a timeout) naks with that delay and
+the messages wait in the stream, however long the outage. Any other failure — one
 the sink could not isolate to rows — is retried a bounded number of times
 (``_POISON_DELIVERIES``); after that the fetch is split message by message, and a
 message that still fails has its rows dead-lettered with the error and is acknowledged,
@@ -43,15 +48,16 @@ from typing import TYPE_CHECKING, Any
 
 from .._dburl import describe_database_url
 from .._errors import BusError
-from ..ingest.delivery import Backoff
-from ..ingest.errors import describe, is_transient, not_ready_hint
+from ..ingest.errors import describe, is_transient
+from ..ingest.pipeline import build_pipeline
 from ..ingest.rows import Rejected, Row, refused_row, storable
 from ..ingest.sinks.base import Sink
 from ..ingest.sinks.nats_connect import ConnectionState, connect, redact
 from ..ingest.sinks.nats_wire import decode_rejected, decode_rows
-from ..ingest.stats import Counters, LogLimiter
+from ..ingest.stats import LogLimiter
+from ..ingest.stop import Stop
 from .config import IngestConfig
-from .postgres import postgres_sink
+from .postgres import ingest_pool
 from .stats import IngestStats
 from .stream import ensure_consumer, ensure_stream
 
@@ -87,10 +93,24 @@ class IngestService:
 
     def __init__(self, config: IngestConfig, *, sink: Sink | None = None) -> None:
         self.config = config
-        self._sink = sink or postgres_sink(
-            config.database_url, config.settings, pool_size=config.concurrency + 1
+        # The one assembly of the write path (``ingest.pipeline``): the PostgreSQL sink
+        # (never the bus itself, whatever ANALYTICS_TRANSPORT says) and the worker's
+        # delivery policy; no spool, the stream is the buffer; writes cut below ack_wait.
+        parts = build_pipeline(
+            config.settings,
+            ingest_pool(config.database_url, config.settings, pool_size=config.concurrency + 1),
+            sink=sink,
+            spool=False,
+            transport=None,
+            write_timeout_secs=config.write_timeout_secs,
         )
-        self._c = Counters()  # rows: the one set of counters, shared with the worker
+        self._sink = parts.sink
+        self._policy = parts.policy
+        self._c = parts.counters  # rows: the one set of counters, shared with the worker
+        self._backoff = parts.policy.backoff  # connect/fetch pauses: the same schedule
+        # The policy's stop token: never a deadline here (stop() lets in-flight batches
+        # finish; run() abandons them after shutdown_timeout_secs, to be redelivered).
+        self._token = Stop()
         self._m = _MessageCounts()
         self._state = ConnectionState()
         self._nc: NATS | None = None
@@ -101,8 +121,6 @@ class IngestService:
         self._pending = 0
         self._ack_pending = 0
         self._rate = 0.0
-        s = config.settings
-        self._backoff = Backoff(s.initial_backoff_secs, s.max_backoff_secs)
         self._fetch_ok = True
         self._connected_at_stop: bool | None = None
         self._fail_log = LogLimiter(10.0)
@@ -298,7 +316,7 @@ class IngestService:
             return
         keepalive = asyncio.create_task(self._keep_alive(good))
         try:
-            written = await self._store(rows, refused, redelivery=redelivery)
+            written, letters = await self._store(rows, refused, redelivery=redelivery)
         except Exception as err:
             if is_transient(err) or max(_delivered(m) for m in good) < _POISON_DELIVERIES:
                 await self._failed(good, len(rows), err)
@@ -311,17 +329,14 @@ class IngestService:
         finally:
             keepalive.cancel()
         await self._ack(good)
-        self._succeeded(written, len(refused), len(good))
+        self._succeeded(written, letters, len(good))
 
-    async def _store(self, rows: list[Row], refused: list[Rejected], *, redelivery: bool) -> int:
-        """Write ``rows`` and the dead letters (``refused`` grows by the sink's);
-        the rows written."""
-        timeout = self.config.write_timeout_secs
-        outcome = await self._sink.deliver(rows, redelivery=redelivery, timeout=timeout)
-        refused.extend(outcome.refused)
-        if refused:
-            await self._sink.dead_letter(refused, timeout=timeout)
-        return outcome.delivered
+    async def _store(
+        self, rows: list[Row], refused: list[Rejected], *, redelivery: bool
+    ) -> tuple[int, int]:
+        """Write ``rows``, then the dead letters (``refused`` and the sink's): one
+        attempt of the shared policy; ``(written, dead_lettered)``."""
+        return await self._policy.attempt(rows, refused, redelivery=redelivery, stop=self._token)
 
     async def _handle_alone(self, msg: Msg, first: BaseException) -> None:
         """One message of a fetch that keeps failing: store it on its own; if it still
@@ -332,7 +347,7 @@ class IngestService:
                 await self._terminate(*self._malformed.pop())
             return
         try:
-            written = await self._store(rows, refused, redelivery=True)
+            written, letters = await self._store(rows, refused, redelivery=True)
         except Exception as err:
             if is_transient(err):
                 await self._failed([msg], len(rows), err)
@@ -340,7 +355,7 @@ class IngestService:
             await self._poisoned(msg, rows, refused, err)
             return
         await self._ack([msg])
-        self._succeeded(written, len(refused), 1)
+        self._succeeded(written, letters, 1)
         del first
 
     async def _poisoned(
@@ -360,7 +375,7 @@ class IngestService:
             len(letters),
         )
         try:
-            await self._sink.dead_letter(letters, timeout=self.config.write_timeout_secs)
+            await self._store([], letters, redelivery=True)
         except Exception as dl_err:
             if is_transient(dl_err):
                 await self._failed([msg], len(rows), dl_err)
@@ -387,36 +402,14 @@ class IngestService:
                 await self._nc.flush(timeout=5)
 
     def _succeeded(self, written: int, dead_lettered: int, messages: int) -> None:
-        failures = self._backoff.succeed()
-        if failures:
-            logger.warning("analytics-ingest: writes recovered after %d failures", failures)
-            self._fail_log.reset()
-        c = self._c
-        c.last_write_ok = True
-        c.written += written
-        c.rejected += dead_lettered
-        c.batches += 1
+        """Acknowledged: the policy counts the batch (and ends an outage)."""
+        self._policy.succeeded(written, dead_lettered)
         self._m.messages += messages
 
     async def _failed(self, msgs: Sequence[Msg], rows: int, err: BaseException) -> None:
-        """Not stored: acknowledge nothing; ask for redelivery after a backoff delay."""
-        c = self._c
-        c.retried += 1
-        c.record_error(err, write_failed=True)
-        delay = self._backoff.fail()
-        if self._fail_log.allow():
-            hint = not_ready_hint(err)
-            logger.warning(
-                "analytics-ingest: write of %d rows failed (%d consecutive, %d similar "
-                "messages suppressed); not acknowledged, redelivered in %.1fs: %s",
-                rows,
-                self._backoff.failures,
-                self._fail_log.take_suppressed(),
-                delay,
-                c.last_error,
-            )
-            if hint is not None:
-                logger.error("analytics-ingest: %s", hint)
+        """Not stored: acknowledge nothing; ask for redelivery after the backoff delay
+        the policy counts, logs and returns for this failure (as for the worker)."""
+        delay = self._policy.failed(err, rows)
         for msg in msgs:
             with contextlib.suppress(Exception):
                 await msg.nak(delay=delay)
