@@ -1,9 +1,10 @@
-"""The collector's one seam onto the write path: rows, a sink, the spool, replay.
+"""The collector's one seam onto the write path: group commit over ``ingest.pipeline``.
 
-Everything the collector needs from ``ingest``'s internals is reached here and nowhere
-else (encoding an ``EnrichedEvent`` to a row, delivering rows and waiting for the
-outcome, the fsync'd spool and its replay), so a restructuring of ``ingest`` changes
-this module only.
+The spool, sink, delivery policy and row encoder are the worker's, built by
+``ingest.pipeline.build_pipeline`` (so the collector stores byte for byte the rows
+``track()`` would, a test checks it): this module adds only what is the collector's
+own, the group commit of concurrent requests with its acknowledgement rule, the answer
+per event, and the spool's replay loop (by the worker's policy).
 
 The acknowledgement rule: :meth:`CollectorDelivery.store` returns only when every row it
 was given is committed in PostgreSQL (idempotent INSERT), acknowledged by JetStream, or
