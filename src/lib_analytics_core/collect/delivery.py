@@ -117,7 +117,10 @@ class CollectorDelivery:
         """Refusals the dead-letter store could not take (the clients got each reason)."""
         self.recent_unstored: deque[Rejected] = deque(maxlen=100)
         self.max_writers = max_writers
-        # The worker's policy over the same sink and spool: replays the spool.
+        # The worker's policy over the same sink and spool: each attempt of a group
+        # commit is its ``write`` (the bounded sink call); it replays the spool.
+        self._policy = pipeline.policy
+        self._token = Stop()  # never a deadline: close() lets writes in flight finish
         self._replay_policy = pipeline.policy if pipeline.spool is not None else None
 
     @classmethod
@@ -237,7 +240,6 @@ class CollectorDelivery:
                 fut.set_result(StoreOutcome(len(rows) - len(refused), 0, refused))
 
     async def _store_now(self, rows: list[Row]) -> StoreOutcome:
-        timeout = self.settings.write_timeout_secs
         last: BaseException | None = None
         for attempt in range(2):  # one immediate retry on a fresh connection
             try:
@@ -247,7 +249,7 @@ class CollectorDelivery:
                 # ("timestamp", event_id), which makes the sink fall back to its
                 # idempotent INSERT ... ON CONFLICT DO NOTHING. Our own retry is a
                 # redelivery: the first attempt's outcome is unknown.
-                outcome = await self.sink.deliver(rows, redelivery=attempt > 0, timeout=timeout)
+                outcome = await self._policy.write(rows, redelivery=attempt > 0, stop=self._token)
             except (Exception, asyncio.CancelledError) as err:
                 if isinstance(err, asyncio.CancelledError) and _cancelling():
                     raise  # we are being cancelled; a stray one is just a failed attempt

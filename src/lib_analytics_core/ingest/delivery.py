@@ -45,7 +45,7 @@ from .backoff import Backoff
 from .clock import Clock
 from .errors import not_ready_hint
 from .rows import Rejected, Row
-from .sinks.base import Sink
+from .sinks.base import Sink, SinkOutcome
 from .spool_io import AsyncSpool
 from .stats import Counters, LogLimiter
 from .stop import Stop
@@ -183,10 +183,7 @@ class DeliveryPolicy:
                 return False  # failed moments ago: spooled without waiting on a timeout
             try:
                 again = replay or redelivery or attempt > 0
-                timeout = self.op_timeout(stop)
-                outcome = await self._bounded(
-                    self.sink.deliver(rows, redelivery=again, timeout=timeout), stop
-                )
+                outcome = await self.write(rows, redelivery=again, stop=stop)
             except Exception as err:
                 attempt += 1
                 delay = self.failed(err, len(rows))
@@ -288,6 +285,15 @@ class DeliveryPolicy:
                 logger.error("analytics: %s", why)
         return delay
 
+    async def write(self, rows: list[Row], *, redelivery: bool, stop: Stop) -> SinkOutcome:
+        """One sink delivery: the timeout clipped to the stop token's deadline and the
+        call cut there (``_bounded``). Raises what the sink raised; counts nothing. The
+        step every writer's attempt is made of (this policy's, the collector's group
+        commit, the bus consumer's)."""
+        return await self._bounded(
+            self.sink.deliver(rows, redelivery=redelivery, timeout=self.op_timeout(stop)), stop
+        )
+
     async def attempt(
         self, rows: list[Row], rejected: list[Rejected], *, redelivery: bool, stop: Stop
     ) -> tuple[int, int]:
@@ -300,10 +306,7 @@ class DeliveryPolicy:
         letters = list(rejected)
         written = 0
         if rows:
-            outcome = await self._bounded(
-                self.sink.deliver(rows, redelivery=redelivery, timeout=self.op_timeout(stop)),
-                stop,
-            )
+            outcome = await self.write(rows, redelivery=redelivery, stop=stop)
             written = outcome.delivered
             letters.extend(outcome.refused)
         if letters:
