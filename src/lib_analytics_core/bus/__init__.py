@@ -9,7 +9,8 @@ the write path's one pipeline (``ingest.pipeline``: the PostgreSQL sink and the
 delivery policy's attempts, failure accounting, backoff and dead letters),
 acknowledging only after the commit.
 
-Owns: the consumer service (:mod:`.ingest`, :mod:`.stats`, :mod:`.metrics`), its
+Owns: the consumer service (:mod:`.ingest` runs it, :mod:`.settle` settles each fetch,
+:mod:`.stats`, :mod:`.metrics`), its
 settings (:class:`~.config.IngestConfig`), stream and consumer setup and status
 (:mod:`.stream`). Imports ``ingest``, ``_config`` and ``_errors``; nothing in ``ingest``
 imports ``bus`` (an import-linter contract in ``pyproject.toml``, run by
