@@ -21,7 +21,7 @@ import msgspec
 import pytest
 
 from lib_analytics_core import TaskCreated
-from lib_analytics_core.collect import delivery as delivery_module
+from lib_analytics_core.ingest import pipeline as pipeline_module
 from lib_analytics_core.ingest.sinks import make_sink
 from tests._collect import AUTH, T0, collector, envelope
 from tests._faults import database_name, server_address, wait_until
@@ -63,7 +63,7 @@ async def test_sink_call_sites_fail_and_the_invariant_holds(
     def faulty_make_sink(settings: Any, pool: Any) -> Any:
         return FaultySink(make_sink(settings, pool), faults)
 
-    monkeypatch.setattr(delivery_module, "make_sink", faulty_make_sink)
+    monkeypatch.setattr(pipeline_module, "make_sink", faulty_make_sink)
     with collector(database_url) as url:
         first = await asyncio.wait_for(post(url), 120)
         assert first.status_code in (200, 503), first.text

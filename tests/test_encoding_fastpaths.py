@@ -9,7 +9,7 @@ import uuid
 import msgspec
 import pytest
 
-from lib_analytics_core.ingest.encoding import _timestamp, _uuid_from_int, uuid7
+from lib_analytics_core.ingest.ids import _timestamp, _uuid_from_int, uuid7
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 

@@ -131,7 +131,7 @@ def test_os_fork_during_a_database_blackhole_returns_promptly(
 
 LOCK_HELD_AT_FORK = r"""
 import os, threading, time
-from lib_analytics_core.ingest import encoding
+from lib_analytics_core.ingest import ids as encoding
 
 held, release = threading.Event(), threading.Event()
 

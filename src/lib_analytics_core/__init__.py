@@ -28,7 +28,6 @@ from ._errors import (
     UnknownEventTypeError,
     WorkerError,
 )
-from .bus.config import BusConfig
 
 # The seed's events: each defined once, as a class in events/catalog.py. That module is
 # the AnalyticsEvent namespace, and its derived __all__ is re-exported here, so no list of
@@ -38,6 +37,7 @@ from .events.base import Event, decode_event, event_class, registered_event_type
 from .events.catalog import *  # noqa: F403 - the catalogue's derived __all__
 from .ingest.client import AnalyticsClient, NoopClient
 from .ingest.encoding import EnrichedEvent, Rejected
+from .ingest.sinks.nats_config import BusConfig
 from .ingest.stats import ShutdownReport, WorkerStats
 from .ingest.threaded import ThreadedWorker
 from .ingest.worker import AnalyticsWorker

@@ -1,16 +1,23 @@
-"""The NATS JetStream bus: a durable, replicated log between producers and PostgreSQL.
+"""``analytics-ingest``: the JetStream consumer service, between the bus and PostgreSQL.
 
-Producers publish encoded batches through :class:`~lib_analytics_core.ingest.sinks.nats.
-NatsSink`; ``analytics-ingest`` replicas pull them from one durable consumer and store
-them with the PostgreSQL writer, acknowledging only after the commit.
+Producers publish encoded batches through the NATS sink
+(:class:`~lib_analytics_core.ingest.sinks.nats.NatsSink`, with its settings
+``ingest/sinks/nats_config.py``, connection ``nats_connect.py`` and wire format
+``nats_wire.py``: the producer transport lives with the other sinks).
+``analytics-ingest`` replicas pull them from one durable consumer and store them through
+the write path's one pipeline (``ingest.pipeline``: the PostgreSQL sink and the
+delivery policy's attempts, failure accounting, backoff and dead letters),
+acknowledging only after the commit.
 
-Owns the bus settings (:mod:`.config`), the batch wire format (:mod:`.wire`), stream and
-consumer setup and status (:mod:`.stream`), and the ingest service (:mod:`.ingest`,
-:mod:`.stats`). Imports ``ingest`` (encoding, the writer), ``_config`` and ``_errors``;
-``ingest.sinks.nats`` imports only :mod:`.config` and :mod:`.wire` from here, which
-import nothing from ``ingest`` but the row type, so the two packages never form a
-module-level cycle. ``nats-py`` is an optional dependency (the ``bus`` extra), imported
-only by the modules that talk to a server.
+Owns: the consumer service (:mod:`.ingest` runs it, :mod:`.settle` settles each fetch,
+:mod:`.stats`, :mod:`.metrics`), its
+settings (:class:`~.config.IngestConfig`), stream and consumer setup and status
+(:mod:`.stream`). Imports ``ingest``, ``_config`` and ``_errors``; nothing in ``ingest``
+imports ``bus`` (an import-linter contract in ``pyproject.toml``, run by
+``tasks.py lint``). ``BusConfig`` and the wire functions are re-exported here, where
+users have always imported them; their home is the sink side. ``nats-py`` is an
+optional dependency (the ``bus`` extra), imported only by the modules that talk to a
+server.
 
 See ``docs/scaling.md`` for when to use it and how to size it.
 """

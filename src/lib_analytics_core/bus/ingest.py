@@ -16,9 +16,16 @@ time. A loop:
    expires and another replica gets them. A redelivered message is written
    idempotently, so each event is stored once whatever happens in between.
 
-Errors are classified once (``ingest.errors``, as for the worker): a transient failure
-(database down, a timeout) naks with the shared backoff (``ingest.delivery.Backoff``)
-and the messages wait in the stream, however long the outage. Any other failure — one
+Steps 2 to 4 are ``settle.py``'s (:class:`~.settle.Settler`); this module runs the
+loops, connects, and reports. The write path is the worker's, built by
+``ingest.pipeline`` (the PostgreSQL sink and
+the delivery policy, without a spool: the stream is this service's buffer). Each write
+is one :meth:`DeliveryPolicy.attempt` (rows, then dead letters, nothing acknowledged
+unless both are stored); a failure is counted, logged and given its backoff delay by
+:meth:`DeliveryPolicy.failed`, the worker's own accounting, and JetStream's redelivery
+after that delay is the retry. Errors are classified once (``ingest.errors``, as for
+the worker): a transient failure (database down, a timeout) naks with that delay and
+the messages wait in the stream, however long the outage. Any other failure — one
 the sink could not isolate to rows — is retried a bounded number of times
 (``_POISON_DELIVERIES``); after that the fetch is split message by message, and a
 message that still fails has its rows dead-lettered with the error and is acknowledged,
@@ -38,26 +45,22 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._dburl import describe_database_url
-from .._errors import BusError
-from ..ingest.delivery import Backoff
-from ..ingest.errors import describe, is_transient, not_ready_hint
-from ..ingest.rows import Rejected, Row, refused_row, storable
+from ..ingest.pipeline import build_pipeline
 from ..ingest.sinks.base import Sink
-from ..ingest.stats import Counters, LogLimiter
+from ..ingest.sinks.nats_connect import ConnectionState, connect, redact
+from ..ingest.stats import LogLimiter
+from ..ingest.stop import Stop
 from .config import IngestConfig
-from .connect import ConnectionState, connect, redact
-from .postgres import postgres_sink
+from .postgres import ingest_pool
+from .settle import MessageCounts, Settler
 from .stats import IngestStats
 from .stream import ensure_consumer, ensure_stream
-from .wire import decode_rejected, decode_rows
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
-    from nats.aio.msg import Msg
 
 __all__ = ["IngestConfig", "IngestService", "run_ingest"]
 
@@ -65,21 +68,6 @@ logger = logging.getLogger("lib_analytics_core")
 
 #: How often lag (consumer info) and rows/s are refreshed for stats().
 _REFRESH_SECS = 2.0
-#: Deliveries of a message failing with a non-transient error before its fetch is
-#: split message by message and the messages still failing are dead-lettered.
-_POISON_DELIVERIES = 3
-
-
-class _MessageCounts:
-    """What only the bus has: messages (the rows' counters are ``ingest.stats``')."""
-
-    __slots__ = ("malformed", "messages", "poisoned", "redelivered")
-
-    def __init__(self) -> None:
-        self.messages = 0
-        self.redelivered = 0
-        self.malformed = 0
-        self.poisoned = 0
 
 
 class IngestService:
@@ -87,11 +75,25 @@ class IngestService:
 
     def __init__(self, config: IngestConfig, *, sink: Sink | None = None) -> None:
         self.config = config
-        self._sink = sink or postgres_sink(
-            config.database_url, config.settings, pool_size=config.concurrency + 1
+        # The one assembly of the write path (``ingest.pipeline``): the PostgreSQL sink
+        # (never the bus itself, whatever ANALYTICS_TRANSPORT says) and the worker's
+        # delivery policy; no spool, the stream is the buffer; writes cut below ack_wait.
+        parts = build_pipeline(
+            config.settings,
+            ingest_pool(config.database_url, config.settings, pool_size=config.concurrency + 1),
+            sink=sink,
+            spool=False,
+            transport=None,
+            write_timeout_secs=config.write_timeout_secs,
         )
-        self._c = Counters()  # rows: the one set of counters, shared with the worker
-        self._m = _MessageCounts()
+        self._sink = parts.sink
+        self._policy = parts.policy
+        self._c = parts.counters  # rows: the one set of counters, shared with the worker
+        self._backoff = parts.policy.backoff  # connect/fetch pauses: the same schedule
+        # The policy's stop token: never a deadline here (stop() lets in-flight batches
+        # finish; run() abandons them after shutdown_timeout_secs, to be redelivered).
+        self._token = Stop()
+        self._m = MessageCounts()
         self._state = ConnectionState()
         self._nc: NATS | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -101,13 +103,17 @@ class IngestService:
         self._pending = 0
         self._ack_pending = 0
         self._rate = 0.0
-        s = config.settings
-        self._backoff = Backoff(s.initial_backoff_secs, s.max_backoff_secs)
         self._fetch_ok = True
         self._connected_at_stop: bool | None = None
         self._fail_log = LogLimiter(10.0)
-        self._malformed_log = LogLimiter(10.0)
-        self._malformed: list[tuple[Msg, BusError]] = []
+        self._settle = Settler(
+            config,
+            policy=self._policy,
+            counters=self._c,
+            counts=self._m,
+            stop=self._token,
+            flush=self._flush,
+        )
         self.started = threading.Event()
         """Set once connected with the consumer bound (tests and health checks)."""
 
@@ -257,193 +263,12 @@ class IngestService:
                     continue
                 self._fetch_ok = True
                 if msgs:
-                    await self._handle(msgs)
+                    await self._settle.handle(msgs)
                     if self._backoff.failures:
                         await self._sleep(self._backoff.delay(self._backoff.failures))
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-
-    async def _decode(
-        self, msgs: Sequence[Msg]
-    ) -> tuple[list[Row], list[Rejected], list[Msg], bool]:
-        """Rows, producer dead letters, decodable messages, and whether any is redelivered."""
-        rows: list[Row] = []
-        refused: list[Rejected] = []
-        good: list[Msg] = []
-        redelivery = False
-        dl_prefix = self.config.bus.dead_letter_prefix + "."
-        for msg in msgs:
-            try:
-                if msg.subject.startswith(dl_prefix):
-                    refused.extend(decode_rejected(msg.data))
-                else:
-                    rows.extend(decode_rows(msg.data))
-            except BusError as err:
-                self._malformed.append((msg, err))
-                continue
-            good.append(msg)
-            if msg.metadata.num_delivered > 1:
-                redelivery = True
-                self._m.redelivered += 1
-            await asyncio.sleep(0)  # ~10 ms of decoding per message: let the others run
-        return rows, refused, good, redelivery
-
-    async def _handle(self, msgs: Sequence[Msg]) -> None:
-        """One batch: decode, write, dead-letter, then ack (or nak on failure)."""
-        rows, refused, good, redelivery = await self._decode(msgs)
-        while self._malformed:
-            await self._terminate(*self._malformed.pop())
-        if not good:
-            return
-        keepalive = asyncio.create_task(self._keep_alive(good))
-        try:
-            written = await self._store(rows, refused, redelivery=redelivery)
-        except Exception as err:
-            if is_transient(err) or max(_delivered(m) for m in good) < _POISON_DELIVERIES:
-                await self._failed(good, len(rows), err)
-                return
-            # Not an outage, and not isolated to rows by the sink: split the fetch so
-            # the good messages are stored and acknowledged and only the poison stays.
-            for msg in good:
-                await self._handle_alone(msg, err)
-            return
-        finally:
-            keepalive.cancel()
-        await self._ack(good)
-        self._succeeded(written, len(refused), len(good))
-
-    async def _store(self, rows: list[Row], refused: list[Rejected], *, redelivery: bool) -> int:
-        """Write ``rows`` and the dead letters (``refused`` grows by the sink's);
-        the rows written."""
-        timeout = self.config.write_timeout_secs
-        outcome = await self._sink.deliver(rows, redelivery=redelivery, timeout=timeout)
-        refused.extend(outcome.refused)
-        if refused:
-            await self._sink.dead_letter(refused, timeout=timeout)
-        return outcome.delivered
-
-    async def _handle_alone(self, msg: Msg, first: BaseException) -> None:
-        """One message of a fetch that keeps failing: store it on its own; if it still
-        fails (not transiently), dead-letter its rows with the error and acknowledge."""
-        rows, refused, good, _ = await self._decode([msg])
-        if not good:
-            while self._malformed:
-                await self._terminate(*self._malformed.pop())
-            return
-        try:
-            written = await self._store(rows, refused, redelivery=True)
-        except Exception as err:
-            if is_transient(err):
-                await self._failed([msg], len(rows), err)
-                return
-            await self._poisoned(msg, rows, refused, err)
-            return
-        await self._ack([msg])
-        self._succeeded(written, len(refused), 1)
-        del first
-
-    async def _poisoned(
-        self, msg: Msg, rows: list[Row], refused: list[Rejected], err: BaseException
-    ) -> None:
-        reason = f"could not be stored after {_delivered(msg)} deliveries: {describe(err)}"
-        letters = [*refused, *(_as_rejected(r, reason) for r in rows)]
-        self._m.poisoned += 1
-        self._c.record_error(err)
-        logger.error(
-            "analytics-ingest: message on %s (stream seq %s) failed %d times (%s); "
-            "dead-lettering its %d row(s) and acknowledging it",
-            msg.subject,
-            getattr(msg.metadata.sequence, "stream", "?"),
-            _delivered(msg),
-            describe(err),
-            len(letters),
-        )
-        try:
-            await self._sink.dead_letter(letters, timeout=self.config.write_timeout_secs)
-        except Exception as dl_err:
-            if is_transient(dl_err):
-                await self._failed([msg], len(rows), dl_err)
-                return
-            # Even the dead letters are refused: terminate (never redelivered), counted
-            # as poisoned and logged above; the evidence is the stream's sequence.
-            logger.error(
-                "analytics-ingest: the dead letters were refused too (%s); terminating the message",
-                describe(dl_err),
-            )
-            with contextlib.suppress(Exception):
-                await msg.term()
-            return
-        await self._ack([msg])
-        self._succeeded(0, len(letters), 1)
-
-    async def _ack(self, msgs: Sequence[Msg]) -> None:
-        # Committed: only now acknowledge. A lost ack means one more (idempotent) delivery.
-        for msg in msgs:
-            with contextlib.suppress(Exception):
-                await msg.ack()
-        if self._nc is not None:
-            with contextlib.suppress(Exception):
-                await self._nc.flush(timeout=5)
-
-    def _succeeded(self, written: int, dead_lettered: int, messages: int) -> None:
-        failures = self._backoff.succeed()
-        if failures:
-            logger.warning("analytics-ingest: writes recovered after %d failures", failures)
-            self._fail_log.reset()
-        c = self._c
-        c.last_write_ok = True
-        c.written += written
-        c.rejected += dead_lettered
-        c.batches += 1
-        self._m.messages += messages
-
-    async def _failed(self, msgs: Sequence[Msg], rows: int, err: BaseException) -> None:
-        """Not stored: acknowledge nothing; ask for redelivery after a backoff delay."""
-        c = self._c
-        c.retried += 1
-        c.record_error(err, write_failed=True)
-        delay = self._backoff.fail()
-        if self._fail_log.allow():
-            hint = not_ready_hint(err)
-            logger.warning(
-                "analytics-ingest: write of %d rows failed (%d consecutive, %d similar "
-                "messages suppressed); not acknowledged, redelivered in %.1fs: %s",
-                rows,
-                self._backoff.failures,
-                self._fail_log.take_suppressed(),
-                delay,
-                c.last_error,
-            )
-            if hint is not None:
-                logger.error("analytics-ingest: %s", hint)
-        for msg in msgs:
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=delay)
-
-    async def _keep_alive(self, msgs: Sequence[Msg]) -> None:
-        """Tell JetStream a long write is still alive, so it does not redeliver it."""
-        interval = self.config.bus.ack_wait_secs / 3
-        while True:
-            await asyncio.sleep(interval)
-            for msg in msgs:
-                with contextlib.suppress(Exception):
-                    await msg.in_progress()
-
-    async def _terminate(self, msg: Msg, err: BaseException) -> None:
-        self._m.malformed += 1
-        self._c.record_error(err)
-        if self._malformed_log.allow():
-            logger.error(
-                "analytics-ingest: terminated a malformed message on %s (stream seq %s): %s; "
-                "%d similar messages suppressed",
-                msg.subject,
-                getattr(msg.metadata.sequence, "stream", "?"),
-                err,
-                self._malformed_log.take_suppressed(),
-            )
-        with contextlib.suppress(Exception):
-            await msg.term()
 
     async def _refresh_loop(self) -> None:
         assert self._nc is not None
@@ -460,6 +285,12 @@ class IngestService:
                 self._pending = info.num_pending or 0
                 self._ack_pending = info.num_ack_pending or 0
 
+    async def _flush(self) -> None:
+        """Push the acknowledgements out (the settler's, after a commit)."""
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.flush(timeout=5)
+
     def _record_error(self, err: BaseException) -> None:
         self._c.record_error(err)
 
@@ -467,17 +298,6 @@ class IngestService:
         assert self._stop is not None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), delay)
-
-
-def _delivered(msg: Msg) -> int:
-    try:
-        return int(msg.metadata.num_delivered)
-    except Exception:
-        return 1
-
-
-def _as_rejected(row: Row, reason: str) -> Rejected:
-    return storable(refused_row(row, reason))
 
 
 async def run_ingest(config: IngestConfig, *, handle_signals: bool = False) -> IngestStats:

@@ -1,7 +1,8 @@
-"""The ingest service's PostgreSQL sink: the worker's own :class:`PostgresSink`.
+"""The ingest service's PostgreSQL pool: the worker's own ``PostgresSink`` writes over it.
 
-``analytics-ingest`` writes with exactly the code the direct path uses, over a pool of
-its own sized for its pull loops.
+``analytics-ingest`` writes with exactly the code the direct path uses (the sink
+``ingest.pipeline`` builds for ``transport=None``), over a pool of its own sized for
+its pull loops.
 
 What the sink guarantees, and the ingest service relies on: binary COPY on a
 first delivery, ``INSERT ... ON CONFLICT DO NOTHING`` on ``("timestamp", event_id)``
@@ -11,6 +12,7 @@ with refused values so only the refused rows are dead-lettered.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -18,14 +20,15 @@ import asyncpg
 from .._config import AnalyticsConfig
 from .._connect import create_pool
 from .._errors import DatabaseUnavailableError
-from ..ingest.sinks.base import Sink
-from ..ingest.sinks.postgres import PostgresSink
 
-__all__ = ["postgres_sink"]
+__all__ = ["ingest_pool"]
 
 
-def postgres_sink(database_url: str, settings: AnalyticsConfig, *, pool_size: int) -> Sink:
-    """The sink ``analytics-ingest`` writes through: one connection per pull loop."""
+def ingest_pool(
+    database_url: str, settings: AnalyticsConfig, *, pool_size: int
+) -> Callable[[], Awaitable[asyncpg.Pool[Any]]]:
+    """The pool factory ``analytics-ingest``'s sink opens lazily: one connection per
+    pull loop."""
 
     async def pool() -> asyncpg.Pool[Any]:
         try:
@@ -41,4 +44,4 @@ def postgres_sink(database_url: str, settings: AnalyticsConfig, *, pool_size: in
                 f"cannot open a pool to the database: {type(err).__name__}"
             ) from err
 
-    return PostgresSink(settings, pool)
+    return pool

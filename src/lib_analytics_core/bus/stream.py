@@ -29,8 +29,8 @@ from nats.js import api
 from nats.js.errors import NotFoundError
 
 from .._errors import BusError
-from .config import BusConfig
-from .connect import connect
+from ..ingest.sinks.nats_config import BusConfig
+from ..ingest.sinks.nats_connect import connect
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS

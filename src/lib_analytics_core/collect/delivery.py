@@ -1,9 +1,10 @@
-"""The collector's one seam onto the write path: rows, a sink, the spool, replay.
+"""The collector's one seam onto the write path: group commit over ``ingest.pipeline``.
 
-Everything the collector needs from ``ingest``'s internals is reached here and nowhere
-else (encoding an ``EnrichedEvent`` to a row, delivering rows and waiting for the
-outcome, the fsync'd spool and its replay), so a restructuring of ``ingest`` changes
-this module only.
+The spool, sink, delivery policy and row encoder are the worker's, built by
+``ingest.pipeline.build_pipeline`` (so the collector stores byte for byte the rows
+``track()`` would, a test checks it): this module adds only what is the collector's
+own, the group commit of concurrent requests with its acknowledgement rule, the answer
+per event, and the spool's replay loop (by the worker's policy).
 
 The acknowledgement rule: :meth:`CollectorDelivery.store` returns only when every row it
 was given is committed in PostgreSQL (idempotent INSERT), acknowledged by JetStream, or
@@ -32,23 +33,19 @@ from typing import Any
 
 import msgspec
 
-from .._config import AnalyticsConfig
+from .._config import AnalyticsConfig, ClientMetadata
 from .._dberrors import classify
 from .._errors import AnalyticsError, ErrorKind
-from ..ingest.clock import LoopClock
-from ..ingest.delivery import DeliveryPolicy
-from ..ingest.encoding import stored_json, uuid7, with_meta
+from ..ingest.encoding import EncodeItem, uuid7
+from ..ingest.pipeline import DeliveryPolicy, Pipeline, build_pipeline
 from ..ingest.rows import Rejected, Row, storable
-from ..ingest.sinks import Sink, make_sink
-from ..ingest.spool import Spool
-from ..ingest.spool_io import AsyncSpool
-from ..ingest.stats import Counters
 from ..ingest.stop import Stop
 from .batch import Enriched
 
 __all__ = ["CollectorDelivery", "Encoded", "NotMigrated", "StoreOutcome", "Unavailable"]
 
 logger = logging.getLogger("lib_analytics_core.collect")
+_encode_json = msgspec.json.Encoder().encode
 
 #: Most rows one group commit carries (several requests' worth; one statement).
 _GROUP_ROWS = 20_000
@@ -58,6 +55,14 @@ _GROUP_ROWS = 20_000
 DEFAULT_MAX_WRITERS = 2
 #: How often the spool is checked for rows to replay once the database is back.
 REPLAY_INTERVAL_SECS = 1.0
+
+
+def _encode_meta(metadata: ClientMetadata | None) -> bytes:
+    """A request's ``_meta`` JSON (an envelope without a host stores none)."""
+    meta = metadata.as_json_dict() if metadata is not None else {}
+    if not meta.get("host"):
+        meta.pop("host", None)
+    return _encode_json(meta)
 
 
 def _cancelling() -> bool:
@@ -96,19 +101,13 @@ class StoreOutcome:
 class CollectorDelivery:
     """Encodes enriched events to rows and stores them durably through one sink."""
 
-    def __init__(
-        self,
-        settings: AnalyticsConfig,
-        sink: Sink,
-        spool: AsyncSpool | None = None,
-        *,
-        max_writers: int = DEFAULT_MAX_WRITERS,
-    ) -> None:
-        self.settings = settings
-        self.sink = sink
-        self.spool = spool
-        self.counters = Counters()
-        self._encode = msgspec.json.Encoder().encode
+    def __init__(self, pipeline: Pipeline, *, max_writers: int = DEFAULT_MAX_WRITERS) -> None:
+        settings = pipeline.settings
+        self.settings = pipeline.settings
+        self.sink = pipeline.sink
+        self.spool = pipeline.spool
+        self.counters = pipeline.counters
+        self._encoder = pipeline.encoder
         self.before_track = settings.before_track
         """The hook ``track()``'s worker runs (default: the privacy policy)."""
         self._pending: deque[tuple[list[Row], asyncio.Future[StoreOutcome]]] = deque()
@@ -118,11 +117,11 @@ class CollectorDelivery:
         """Refusals the dead-letter store could not take (the clients got each reason)."""
         self.recent_unstored: deque[Rejected] = deque(maxlen=100)
         self.max_writers = max_writers
-        self._replay_policy = (
-            DeliveryPolicy(settings, sink, spool, self.counters, LoopClock())
-            if spool is not None
-            else None
-        )
+        # The worker's policy over the same sink and spool: each attempt of a group
+        # commit is its ``write`` (the bounded sink call); it replays the spool.
+        self._policy = pipeline.policy
+        self._token = Stop()  # never a deadline: close() lets writes in flight finish
+        self._replay_policy = pipeline.policy if pipeline.spool is not None else None
 
     @classmethod
     def for_target(
@@ -146,50 +145,34 @@ class CollectorDelivery:
             spool_max_bytes=spool_max_bytes,
             spool_after_failures=1,
         )
-        spool = (
-            AsyncSpool(Spool(settings.spool_dir, max_bytes=spool_max_bytes))
-            if settings.spool_dir is not None
-            else None
-        )
-        return cls(settings, make_sink(settings, pool), spool, max_writers=max_writers)
+        return cls(build_pipeline(settings, pool), max_writers=max_writers)
 
-    # -- encoding (the same data as the worker's RowEncoder) -----------------------------
+    # -- encoding: the worker's own encoder (``RowEncoder.encode_into``) ------------------
 
     def encode(self, events: Sequence[Enriched]) -> Encoded:
-        out = Encoded()
-        max_bytes = self.settings.max_event_bytes
-        encode = self._encode
+        """Rows for a request's enriched events, by the worker's encoder: the same
+        ``data`` byte for byte. The collector's part is only what differs by source: the
+        row's service and ``_meta`` come from the request (its envelope's host and
+        environment; an empty host is left out), not from one client's settings."""
         meta_json: dict[int, bytes] = {}  # per ClientMetadata object (enrich shares them)
-        for index, enriched, service, _event_json in events:
-            event = enriched.event
-            try:
-                # Not the request's event JSON (the content id hashes that, whole): ``data``
-                # is the worker's form, without the copies of the row's columns.
-                body = stored_json(event)
-                metadata = enriched.metadata
-                meta_bytes = meta_json.get(id(metadata))
-                if meta_bytes is None:
-                    meta = metadata.as_json_dict() if metadata is not None else {}
-                    if not meta.get("host"):
-                        meta.pop("host", None)
-                    meta_bytes = meta_json[id(metadata)] = encode(meta)
-                data = with_meta(body, meta_bytes)
-                if len(data) > max_bytes:
-                    out.refused.append((index, f"event too large: {len(data)} bytes > {max_bytes}"))
-                    continue
-                out.rows.append(
-                    (
-                        enriched.timestamp,
-                        enriched.event_id,
-                        event.event_type,
-                        service,
-                        getattr(event, "user_id", None),
-                        data.decode(),
-                    )
-                )
-                out.indices.append(index)
-            except Exception as err:  # defensive: one event's failure is its own
-                out.refused.append((index, f"could not encode event: {type(err).__name__}"))
+        encode_meta = _encode_meta
+        items: list[EncodeItem] = []
+        append = items.append
+        for _index, enriched, service, _event_json in events:
+            metadata = enriched.metadata
+            meta = meta_json.get(id(metadata))
+            if meta is None:
+                meta = meta_json[id(metadata)] = encode_meta(metadata)
+            append((enriched.event, enriched.timestamp, enriched.event_id, service, meta))
+        out = Encoded()
+        rejected: list[Rejected] = []
+        kept: list[int] = []
+        refused_at: list[int] = []
+        self._encoder.encode_into(items, out.rows, rejected, kept=kept, refused_at=refused_at)
+        out.indices = [events[pos][0] for pos in kept]
+        out.refused = [
+            (events[pos][0], r.error) for pos, r in zip(refused_at, rejected, strict=True)
+        ]
         return out
 
     # -- storing ---------------------------------------------------------------------------
@@ -257,7 +240,6 @@ class CollectorDelivery:
                 fut.set_result(StoreOutcome(len(rows) - len(refused), 0, refused))
 
     async def _store_now(self, rows: list[Row]) -> StoreOutcome:
-        timeout = self.settings.write_timeout_secs
         last: BaseException | None = None
         for attempt in range(2):  # one immediate retry on a fresh connection
             try:
@@ -267,7 +249,7 @@ class CollectorDelivery:
                 # ("timestamp", event_id), which makes the sink fall back to its
                 # idempotent INSERT ... ON CONFLICT DO NOTHING. Our own retry is a
                 # redelivery: the first attempt's outcome is unknown.
-                outcome = await self.sink.deliver(rows, redelivery=attempt > 0, timeout=timeout)
+                outcome = await self._policy.write(rows, redelivery=attempt > 0, stop=self._token)
             except (Exception, asyncio.CancelledError) as err:
                 if isinstance(err, asyncio.CancelledError) and _cancelling():
                     raise  # we are being cancelled; a stray one is just a failed attempt

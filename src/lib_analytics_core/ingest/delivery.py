@@ -1,13 +1,16 @@
 """The delivery policy: how one batch reaches a sink, whatever the sink is.
 
-Owns: retry with exponential backoff and "equal" jitter (:class:`Backoff`, also used by
-``analytics-ingest``); the circuit (after a failure, batches go straight to the spool
-until the backoff has passed, instead of each waiting on a connect timeout); the
-per-attempt timeout clipped to the stop token's deadline; giving up at the deadline
-(spool, else count as lost); dead letters, on a path of their own (their own few
-retries, never the outage circuit, never counted as a failed write; kept in memory when
-even that fails); hand-off to the spool and replay from it; the outcome counters and
-their rate-limited log lines.
+Owns: retry with exponential backoff and "equal" jitter (``backoff.Backoff``); the
+circuit (after a failure, batches go straight to the spool until the backoff has
+passed, instead of each waiting on a connect timeout); the per-attempt timeout clipped
+to the stop token's deadline; giving up at the deadline (spool, else count as lost);
+dead letters, on a path of their own (their own few retries, never the outage circuit,
+never counted as a failed write; kept in memory when even that fails); hand-off to the
+spool and replay from it; the outcome counters and their rate-limited log lines.
+The worker, the HTTP collector and the bus consumer
+(``analytics-ingest``) all get it from ``pipeline.build_pipeline``; the consumer uses
+its single :meth:`DeliveryPolicy.attempt` and :meth:`DeliveryPolicy.failed` (its
+retry is JetStream's redelivery, after the backoff delay ``failed`` returns).
 
 Must not touch: the channel, batching or encoding (``worker``, ``processor``);
 connections, SQL or any medium (``sinks``); files (``spool``, reached only through
@@ -38,9 +41,11 @@ from typing import TypeVar
 
 from .._config import AnalyticsConfig
 from .._errors import AnalyticsError
+from .backoff import Backoff
 from .clock import Clock
+from .errors import not_ready_hint
 from .rows import Rejected, Row
-from .sinks.base import Sink
+from .sinks.base import Sink, SinkOutcome
 from .spool_io import AsyncSpool
 from .stats import Counters, LogLimiter
 from .stop import Stop
@@ -58,38 +63,6 @@ _MIN_OP_TIMEOUT_SECS = 0.05
 _DEAD_LETTER_ATTEMPTS = 3
 #: Pause between two attempts to store dead letters (their own, short, retry).
 _DEAD_LETTER_PAUSE_SECS = 0.1
-
-
-class Backoff:
-    """Exponential backoff with "equal" jitter over consecutive failures: the one used
-    by the worker's delivery and by every ``analytics-ingest`` loop.
-
-    The n-th consecutive failure waits between half and all of
-    ``min(maximum, initial * 2**(n-1))``: spread out (replicas do not retry in step) but
-    never shorter than half the nominal delay.
-    """
-
-    __slots__ = ("_initial", "_maximum", "_rng", "failures")
-
-    def __init__(self, initial: float, maximum: float, *, rng: random.Random | None = None) -> None:
-        self._initial = initial
-        self._maximum = maximum
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
-        self.failures = 0
-
-    def delay(self, attempt: int) -> float:
-        ceiling = min(self._maximum, self._initial * (2.0 ** min(attempt - 1, 30)))
-        return float(ceiling * (0.5 + self._rng.random() / 2))
-
-    def fail(self) -> float:
-        """Count one more consecutive failure; the delay before the next attempt."""
-        self.failures += 1
-        return self.delay(self.failures)
-
-    def succeed(self) -> int:
-        """Reset; returns how many failures in a row there had been."""
-        n, self.failures = self.failures, 0
-        return n
 
 
 class _SinkCancelled(AnalyticsError):
@@ -115,7 +88,7 @@ class DeliveryPolicy:
         self._counters = counters
         self._clock = clock
         # Consecutive failed attempts, across batches: drives backoff and the circuit.
-        self._backoff = Backoff(settings.initial_backoff_secs, settings.max_backoff_secs, rng=rng)
+        self.backoff = Backoff(settings.initial_backoff_secs, settings.max_backoff_secs, rng=rng)
         self.recent_rejections: deque[Rejected] = deque(maxlen=100)
         self._down_until = 0.0
         self._replay_progress: dict[str, int] = {}
@@ -166,7 +139,7 @@ class DeliveryPolicy:
         return timeout
 
     def backoff_delay(self, attempt: int) -> float:
-        return self._backoff.delay(attempt)
+        return self.backoff.delay(attempt)
 
     async def _sleep(self, delay: float, stop: Stop) -> None:
         """Back off, but wake at once for shutdown and never sleep past its deadline."""
@@ -210,13 +183,10 @@ class DeliveryPolicy:
                 return False  # failed moments ago: spooled without waiting on a timeout
             try:
                 again = replay or redelivery or attempt > 0
-                timeout = self.op_timeout(stop)
-                outcome = await self._bounded(
-                    self.sink.deliver(rows, redelivery=again, timeout=timeout), stop
-                )
+                outcome = await self.write(rows, redelivery=again, stop=stop)
             except Exception as err:
                 attempt += 1
-                delay = self._on_failure(err, len(rows))
+                delay = self.failed(err, len(rows))
                 if replay:
                     return False
                 if (
@@ -293,10 +263,11 @@ class DeliveryPolicy:
             type(err).__name__,
         )
 
-    def _on_failure(self, err: BaseException, rows: int) -> float:
-        """Count and (rate-limited) log one failed attempt; return the backoff delay."""
+    def failed(self, err: BaseException, rows: int) -> float:
+        """Count and (rate-limited) log one failed attempt; return the backoff delay
+        (also the bus consumer's, which naks its messages with it)."""
         self._counters.retried += 1
-        delay = self._backoff.fail()
+        delay = self.backoff.fail()
         self._counters.record_error(err, write_failed=True)
         self._down_until = self._clock.now() + delay
         if self._fail_log.allow():
@@ -304,16 +275,56 @@ class DeliveryPolicy:
                 "analytics delivery to %s failed (%d consecutive failures, %d rows, "
                 "%d similar messages suppressed); retrying in %.2fs: %s",
                 self.sink.name,
-                self._backoff.failures,
+                self.backoff.failures,
                 rows,
                 self._fail_log.take_suppressed(),
                 delay,
                 self._counters.last_error,
             )
+            if (why := not_ready_hint(err)) is not None:  # a deploy, not waiting, fixes it
+                logger.error("analytics: %s", why)
         return delay
 
+    async def write(self, rows: list[Row], *, redelivery: bool, stop: Stop) -> SinkOutcome:
+        """One sink delivery: the timeout clipped to the stop token's deadline and the
+        call cut there (``_bounded``). Raises what the sink raised; counts nothing. The
+        step every writer's attempt is made of (this policy's, the collector's group
+        commit, the bus consumer's)."""
+        return await self._bounded(
+            self.sink.deliver(rows, redelivery=redelivery, timeout=self.op_timeout(stop)), stop
+        )
+
+    async def attempt(
+        self, rows: list[Row], rejected: list[Rejected], *, redelivery: bool, stop: Stop
+    ) -> tuple[int, int]:
+        """One attempt for a caller whose source keeps the rows until it settles them
+        (the bus consumer: JetStream redelivers what it does not acknowledge): the rows,
+        then every dead letter (``rejected`` and the sink's refusals), each call bounded
+        as :meth:`deliver`'s. No retry, spool or memory: any failure raises, uncounted,
+        for the caller to count with :meth:`failed`; a success it counts with
+        :meth:`succeeded`. Returns ``(written, dead_lettered)``."""
+        letters = list(rejected)
+        written = 0
+        if rows:
+            outcome = await self.write(rows, redelivery=redelivery, stop=stop)
+            written = outcome.delivered
+            letters.extend(outcome.refused)
+        if letters:
+            await self._bounded(self.sink.dead_letter(letters, timeout=self.op_timeout(stop)), stop)
+        return written, len(letters)
+
+    def succeeded(self, written: int, dead_lettered: int) -> None:
+        """Count a batch :meth:`attempt` stored, once its caller has settled it (the
+        consumer's acknowledgement: a stats() reader never sees rows written and still
+        pending), and end an outage."""
+        self._on_success()
+        c = self._counters
+        c.batches += 1
+        c.written += written
+        c.rejected += dead_lettered
+
     def _on_success(self) -> None:
-        failures = self._backoff.succeed()
+        failures = self.backoff.succeed()
         if failures:
             logger.warning("analytics writes recovered after %d failed attempts", failures)
             self._fail_log.reset()

@@ -1,4 +1,5 @@
-"""Turning queued events into database rows (runs in the worker, never in ``track()``).
+"""Turning events into database rows: the one row encoder (``RowEncoder.encode_into``),
+for the worker (never in ``track()``) and the HTTP collector alike.
 
 Each ``(timestamp_ns, event)`` becomes an :class:`EnrichedEvent` (event + timestamp +
 time-ordered UUIDv7 + the client's metadata) and then a row tuple in column order
@@ -14,18 +15,16 @@ JSON larger than ``max_event_bytes``) does not take its batch down: it becomes a
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import random
-import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from ..events.base import COLUMN_FIELDS, Event, decode_event
-from .fork import on_fork_in_child
+from .ids import _EPOCH, _RNG, _timestamp, _timestamps, uuid7, uuid7_many
 from .rows import COLUMNS, Rejected, Row
 
 if TYPE_CHECKING:
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "BeforeTrack",
+    "EncodeItem",
     "EncodedBatch",
     "EnrichedEvent",
     "Rejected",
@@ -50,126 +50,10 @@ __all__ = [
 
 BeforeTrack = Callable[[Event], "Event | None"]
 
-_UTC = _dt.UTC
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
-_timedelta = _dt.timedelta
-
-
-class _Rng:
-    """Per-process random source for event ids, re-seeded in forked children.
-
-    Not the global ``random`` module: an application calling ``random.seed(42)`` in
-    every worker process would otherwise make them generate identical ids, and the
-    idempotent retry path would then discard real events as duplicates.
-    """
-
-    def __init__(self) -> None:
-        self.rng = random.Random(os.urandom(16))  # noqa: S311 - ids, not secrets
-        on_fork_in_child(self.reseed)
-
-    def reseed(self) -> None:
-        global _prefix_lock  # noqa: PLW0603 - a lock held by a thread that did not survive the fork
-        self.rng.seed(os.urandom(16))
-        _prefix_lock = threading.Lock()
-
-
-_RNG = _Rng()
-
-
-_last_prefix = 0
-#: Several workers (one per client, each in its own thread) share the counter; without
-#: the lock two threads can read the same last prefix and draw equal ones.
-_prefix_lock = threading.Lock()
-
-_FastUUID: Callable[[bytes], uuid.UUID] | None
-try:
-    # asyncpg's own UUID type: a C subclass of ``uuid.UUID`` (equal, hashable, encoded by
-    # msgspec exactly like it), built from 16 bytes about 2x faster than
-    # ``uuid.UUID(int=...)``, and the one type asyncpg's binary codec copies without
-    # calling the ``.bytes`` property. It is also what asyncpg returns for uuid columns.
-    from asyncpg.pgproto.pgproto import UUID as _FastUUID
-except ImportError:  # pragma: no cover - a future asyncpg without it
-    _FastUUID = None
-
-_new_object = object.__new__
-_set_attr = object.__setattr__
-_SAFE_UNKNOWN = uuid.SafeUUID.unknown
-
-
-def _uuid_from_int(value: int) -> uuid.UUID:
-    if _FastUUID is not None:
-        fast: uuid.UUID = _FastUUID(value.to_bytes(16, "big"))
-        return fast
-    # The same object ``uuid.UUID(int=value)`` builds, without its argument checks.
-    u: uuid.UUID = _new_object(uuid.UUID)
-    _set_attr(u, "int", value)
-    _set_attr(u, "is_safe", _SAFE_UNKNOWN)
-    return u
-
-
-_VARIANT = 0b10 << 62
-
-
-def uuid7(timestamp_ns: int) -> uuid.UUID:
-    """A UUIDv7 (RFC 9562) for ``timestamp_ns``: time-ordered, 62 random bits."""
-    return uuid7_many((timestamp_ns,))[0]
-
-
-def uuid7_many(timestamps: Iterable[int]) -> list[uuid.UUID]:
-    """UUIDv7s (RFC 9562) for a batch of timestamps, in order.
-
-    The 12 ``rand_a`` bits hold the sub-millisecond fraction, and within a process ids
-    are strictly increasing, across threads too (RFC 9562 method 3: when two events fall
-    in the same 1/4096 ms, the fraction is bumped), so ids sort in tracking order. One
-    lock acquisition per batch, not per id: the worker encodes whole batches.
-    """
-    global _last_prefix  # noqa: PLW0603 - per-process monotonic counter
-    rand = _RNG.rng.getrandbits
-    fast = _FastUUID
-    out: list[uuid.UUID] = []
-    append = out.append
-    with _prefix_lock:
-        last = _last_prefix
-        for ts in timestamps:
-            ms, rem = divmod(ts, 1_000_000)
-            prefix = (ms & 0xFFFF_FFFF_FFFF) << 12 | (rem * 4096) // 1_000_000
-            if prefix <= last and last - prefix < 4096:
-                prefix = last + 1
-            last = prefix
-            value = ((prefix >> 12) << 16 | 0x7000 | (prefix & 0xFFF)) << 64 | _VARIANT | rand(62)
-            append(fast(value.to_bytes(16, "big")) if fast is not None else _uuid_from_int(value))
-        _last_prefix = last
-    return out
-
-
-_fromtimestamp = _dt.datetime.fromtimestamp
-
-
-def _timestamp(timestamp_ns: int) -> _dt.datetime:
-    """``timestamp_ns`` truncated to microseconds, as an aware UTC datetime.
-
-    ``fromtimestamp(us / 1e6)`` is about 2x faster than ``EPOCH + timedelta(us)`` and
-    exact: a double holds microseconds since 1970 to within 0.25 us until far past 2100
-    and ``fromtimestamp`` rounds half-even to the microsecond, so the result is the same
-    datetime (checked by a test over a wide range). Out-of-range values take the slow
-    path, which raises the same error as before.
-    """
-    us = timestamp_ns // 1000
-    try:
-        return _fromtimestamp(us / 1e6, _UTC)
-    except (OverflowError, OSError, ValueError):
-        return _EPOCH + _timedelta(microseconds=us)
-
-
-def _timestamps(timestamps_ns: list[int]) -> list[_dt.datetime]:
-    """:func:`_timestamp` for a batch: one comprehension instead of a call per event
-    (the slow path only if some value is out of range)."""
-    fromts, utc = _fromtimestamp, _UTC
-    try:
-        return [fromts(ns // 1000 / 1e6, utc) for ns in timestamps_ns]
-    except (OverflowError, OSError, ValueError):
-        return [_timestamp(ns) for ns in timestamps_ns]
-
+#: What :meth:`RowEncoder.encode_into` encodes: ``(event, timestamp, event_id, service,
+#: _meta JSON)``; a service ``None`` is the event's own or the client's, a ``_meta``
+#: ``None`` the client's metadata.
+EncodeItem = tuple[Event, _dt.datetime, uuid.UUID, str | None, bytes | None]
 
 _encode_json = msgspec.json.Encoder().encode
 _force_setattr = msgspec.structs.force_setattr
@@ -311,73 +195,137 @@ class RowEncoder:
         )
 
     def encode(self, queued: Iterable[QueuedEvent]) -> EncodedBatch:
-        rows: list[Row] = []
+        """The worker's batch: ids and timestamps, sampling and the ``before_track``
+        hook, then :meth:`encode_into` (the rows every writer stores)."""
         rejected: list[Rejected] = []
-        out = EncodedBatch(rows, rejected)
-        encode = self._encode
-        stored = stored_json
-        meta = self._meta_json
-        max_bytes = self._max_bytes
-        hook = self._before_track
-        rates = self._sample_rates
-        default_service = self._service
-        append = rows.append
-        # Hot loop (runs once per event in the worker): names bound to locals, the
-        # "_meta" suffix built once, the common case (no sampling, no hook) kept short.
-        suffix = b',"_meta":' + meta + b"}"
-        only_meta = b'{"_meta":' + meta + b"}"
+        out = EncodedBatch([], rejected)
         queued = queued if isinstance(queued, list) else list(queued)
         ns = [ts for ts, _ in queued]
         ids = uuid7_many(ns)
         stamps = _timestamps(ns)
-        for (_ts_ns, event), event_id, timestamp in zip(queued, ids, stamps, strict=True):
+        events = [event for _, event in queued]
+        items: Iterable[EncodeItem]
+        if self._sample_rates or self._before_track is not None:
+            items = self._sample_and_hook(events, stamps, ids, out)
+        else:  # the common case: every event as it was tracked, the client's _meta
+            items = zip(events, stamps, ids, repeat(None), repeat(None))
+        self.encode_into(items, out.rows, rejected)
+        return out
+
+    def _sample_and_hook(
+        self,
+        events: list[Event],
+        stamps: list[_dt.datetime],
+        ids: list[uuid.UUID],
+        out: EncodedBatch,
+    ) -> list[EncodeItem]:
+        """Events kept by sampling and the hook (the hook's version of each), with the
+        ``_meta`` of a sampled one (its ``sample_rate``); a hook that raised refuses
+        its event only."""
+        items: list[EncodeItem] = []
+        rates, hook, meta = self._sample_rates, self._before_track, self._meta_json
+        sampled_meta: dict[float, bytes] = {}
+        for event, timestamp, event_id in zip(events, stamps, ids, strict=True):
             try:
-                event_type = event.event_type
-                sample_rate = 1.0
-                if rates:
-                    rate = rates.get(event_type)
-                    if rate is not None and rate < 1.0:
-                        if self._random() >= rate:
-                            out.sampled_out += 1
-                            continue
-                        sample_rate = rate
+                event_meta: bytes | None = None
+                rate = rates.get(event.event_type) if rates else None
+                if rate is not None and rate < 1.0:
+                    if self._random() >= rate:
+                        out.sampled_out += 1
+                        continue
+                    event_meta = sampled_meta.get(rate)
+                    if event_meta is None:
+                        extra = b',"sample_rate":' + self._encode(rate) + b"}"
+                        event_meta = sampled_meta[rate] = meta[:-1] + extra
+                kept = event
                 if hook is not None:
                     changed = hook(event)
                     if changed is None:
                         out.hook_dropped += 1
                         continue
-                    event = changed  # noqa: PLW2901 - the hook's version is what we store
-                    event_type = event.event_type
+                    kept = changed  # the hook's version is what we store
+                items.append((kept, timestamp, event_id, None, event_meta))
+            except Exception as err:
+                out.rejected.append(refused(timestamp, event_id, event, self._service, err))
+        return items
+
+    def encode_into(
+        self,
+        items: Iterable[EncodeItem],
+        rows: list[Row],
+        rejected: list[Rejected],
+        *,
+        kept: list[int] | None = None,
+        refused_at: list[int] | None = None,
+    ) -> None:
+        """Append the row of each :data:`EncodeItem` to ``rows``, or its refusal to
+        ``rejected``: the one encoder of rows, for the worker (:meth:`encode`) and the
+        HTTP collector (``collect/delivery.py``).
+
+        An item's service ``None`` is the event's own ``service`` field or else the
+        client's; its ``_meta`` JSON ``None`` is the client's metadata. ``data`` is
+        :func:`stored_json` with ``"_meta"`` spliced in as its last key (the bytes
+        :func:`with_meta` gives); larger than ``max_event_bytes``, the event is refused
+        (its dead letter keeps the event whole, its user id too: erasure finds a user's
+        dead letters by it, as much as 1 KiB shows). An event that cannot be encoded,
+        whatever it raises, is refused alone. ``kept``/``refused_at``, when given,
+        receive the position in ``items`` of each row / refusal.
+        """
+        encode = self._encode
+        stored = stored_json
+        max_bytes = self._max_bytes
+        default_service = self._service
+        append = rows.append
+        # Hot loop (once per event): names bound to locals, the "_meta" suffix built
+        # once per distinct _meta (one per client; the collector shares them per
+        # sender), the common case kept short.
+        default_meta = last_meta = self._meta_json
+        suffix = b',"_meta":' + last_meta + b"}"
+        only_meta = b'{"_meta":' + last_meta + b"}"
+        for pos, (event, timestamp, event_id, service, event_meta) in enumerate(items):
+            try:
+                event_type = event.event_type
+                meta = default_meta if event_meta is None else event_meta
+                if meta is not last_meta:
+                    last_meta = meta
+                    suffix = b',"_meta":' + meta + b"}"
+                    only_meta = b'{"_meta":' + meta + b"}"
                 body = stored(event)
-                if sample_rate != 1.0:
-                    extra = meta[:-1] + b',"sample_rate":' + encode(sample_rate) + b"}"
-                    data = (
-                        (body[:-1] + b',"_meta":' + extra + b"}")
-                        if len(body) > 2
-                        else (b'{"_meta":' + extra + b"}")
-                    )
-                else:
-                    data = body[:-1] + suffix if len(body) > 2 else only_meta
+                data = body[:-1] + suffix if len(body) > 2 else only_meta
+                if service is None:
+                    service = getattr(event, "service", None) or default_service  # noqa: PLW2901
                 if len(data) > max_bytes:
-                    # The dead letter keeps the event whole (its user id too: erasure
-                    # finds a user's dead letters by it), as much as 1 KiB shows.
                     rejected.append(
                         Rejected(
                             timestamp,
                             event_id,
                             event_type,
-                            _service_of(event, default_service),
+                            service,
                             encode(event)[:1024].decode("utf-8", "replace"),
                             f"event too large: {len(data)} bytes > max_event_bytes {max_bytes}",
                         )
                     )
+                    if refused_at is not None:
+                        refused_at.append(pos)
                     continue
-                user_id = getattr(event, "user_id", None)
-                service = getattr(event, "service", None) or default_service
-                append((timestamp, event_id, event_type, service, user_id, data.decode()))
+                append(
+                    (
+                        timestamp,
+                        event_id,
+                        event_type,
+                        service,
+                        getattr(event, "user_id", None),
+                        data.decode(),
+                    )
+                )
+                if kept is not None:
+                    kept.append(pos)
             except Exception as err:
-                rejected.append(refused(timestamp, event_id, event, default_service, err))
-        return out
+                rejected.append(
+                    refused(timestamp, event_id, event, service or default_service, err)
+                )
+                if refused_at is not None:
+                    refused_at.append(pos)
 
 
 def refused(
@@ -415,8 +363,3 @@ def _safe(describe: Callable[[], str]) -> str:
         return describe()
     except Exception as err:
         return f"<undescribable: {type(err).__name__}>"
-
-
-def _service_of(event: object, default: str) -> str:
-    service = getattr(event, "service", None)
-    return service if isinstance(service, str) and service else default

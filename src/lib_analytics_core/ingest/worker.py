@@ -25,13 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import WorkerError
 from .clock import Clock, LoopClock
-from .delivery import DeliveryPolicy
-from .encoding import Rejected, RowEncoder
+from .encoding import Rejected
+from .pipeline import build_pipeline
 from .processor import BatchProcessor
-from .sinks import Sink, make_sink
-from .spool import Spool
-from .spool_io import AsyncSpool
-from .stats import Counters, LogLimiter, ShutdownReport, WorkerStats
+from .sinks import Sink
+from .stats import LogLimiter, ShutdownReport, WorkerStats
 from .stop import Stop
 from .worker_config import WorkerConfig
 
@@ -81,19 +79,16 @@ class AnalyticsWorker:
         self._settings = config.settings
         self._channel = config.channel
         self._clock: Clock = clock or LoopClock()
-        self._counters = Counters()
         s = self._settings
-        spool = (
-            AsyncSpool(Spool(s.spool_dir, max_bytes=s.spool_max_bytes))
-            if s.spool_dir is not None
-            else None
-        )
-        self._spool = spool
         if sink is None and pool is None and s.transport is None:
             raise WorkerError("AnalyticsWorker needs an asyncpg pool, a DSN or a pool factory")
-        self._sink = sink if sink is not None else make_sink(s, pool)
-        self._policy = DeliveryPolicy(s, self._sink, spool, self._counters, self._clock)
-        self._pipeline = BatchProcessor(RowEncoder(s), self._policy, self._counters, s.service_name)
+        # The one assembly (``pipeline``), shared with the collector and the bus consumer.
+        parts = build_pipeline(s, pool, sink=sink, clock=self._clock)
+        self._counters = parts.counters
+        self._spool = parts.spool
+        self._sink = parts.sink
+        self._policy = parts.policy
+        self._pipeline = BatchProcessor(parts.encoder, parts.policy, parts.counters, s.service_name)
         self._wake: asyncio.Event | None = None
         # The stop token: passed to every delivery and replay call, never poked into them.
         self._stop = Stop()

@@ -2,10 +2,13 @@
 
 A sink only *delivers*; it does not retry, back off, spool or count. That is the
 delivery policy's job, written once for every sink (OpenTelemetry's ``BatchProcessor``
-over an ``Exporter``; sentry-python's worker over its transport). Two sinks exist:
-``postgres`` (binary COPY / idempotent INSERT into the events table) and ``nats``
-(publish to a JetStream stream for ``analytics-ingest`` writers). :func:`make_sink` is
-the one place that picks one, so a new sink plugs in without touching the worker.
+over an ``Exporter``; sentry-python's worker over its transport). Three sinks exist:
+``postgres`` (binary COPY / idempotent INSERT into the events table), ``http`` (POST to
+an ``analytics-collect`` collector) and ``nats`` (publish to a JetStream stream for
+``analytics-ingest`` writers; the producer side of the bus lives here whole: its
+settings ``nats_config``, connection ``nats_connect`` and wire format ``nats_wire``,
+which ``bus`` imports from here). :func:`make_sink` is the one place that picks one,
+so a new sink plugs in without touching the worker.
 """
 
 from __future__ import annotations

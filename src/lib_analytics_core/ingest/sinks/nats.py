@@ -32,11 +32,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..._errors import BusError, ConfigurationError
-from ...bus.config import PAYLOAD_HEADROOM, BusConfig
-from ...bus.connect import ConnectionState, connect
-from ...bus.wire import encode_rejected, encode_rows
 from ..rows import Rejected, Row, refused_row, storable
 from .base import SinkOutcome
+from .nats_config import PAYLOAD_HEADROOM, BusConfig
+from .nats_connect import ConnectionState, connect
+from .nats_wire import encode_rejected, encode_rows
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS

@@ -1,4 +1,5 @@
-"""Opening a NATS connection the same way everywhere (producer sink, setup, ingest).
+"""Opening a NATS connection the same way everywhere (the producer sink here, and
+``bus``'s stream setup and consumer service, which import it from here).
 
 The client reconnects forever in the background (a producer or replica outlives any
 NATS restart), and its callbacks only record the last problem: they never log per
@@ -11,13 +12,13 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from .._errors import BusError
-from .config import BusConfig
+from ..._errors import BusError
+from .nats_config import BusConfig
 
 try:
     import nats
 except ImportError as err:  # pragma: no cover - exercised only without the extra
-    from .._extras import install_hint
+    from ..._extras import install_hint
 
     raise ImportError(f"the NATS bus needs nats-py: {install_hint('bus')}") from err
 
