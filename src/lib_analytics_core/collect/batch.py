@@ -30,6 +30,7 @@ import datetime as _dt
 import hashlib
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -38,11 +39,29 @@ from ..events.wire import WireEvent
 from ..ingest.encoding import BeforeTrack, EnrichedEvent
 from .tokens import Grant
 
-__all__ = ["Enriched", "Enrichment", "Forbidden", "content_event_id", "enrich"]
+__all__ = ["Enriched", "Enrichment", "Forbidden", "content_event_id", "enrich", "fast_uuid"]
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _encode = msgspec.json.Encoder().encode
 _VARIANT = 0b10 << 62
+_blake2b = hashlib.blake2b
+
+_PgUUID: Any
+try:
+    # asyncpg's UUID: a C subclass of ``uuid.UUID`` (equal and hashed alike), built from
+    # 16 bytes several times faster than ``uuid.UUID(int=...)``, and the one type its
+    # COPY encoder copies without calling the ``.bytes`` property.
+    from asyncpg.pgproto.pgproto import UUID as _PgUUID
+except ImportError:  # pragma: no cover - a future asyncpg without it
+    _PgUUID = None
+
+
+def fast_uuid(value: int) -> uuid.UUID:
+    """``uuid.UUID(int=value)``, as asyncpg's C UUID where there is one (row ids)."""
+    if _PgUUID is not None:
+        fast: uuid.UUID = _PgUUID(value.to_bytes(16, "big"))
+        return fast
+    return uuid.UUID(int=value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +91,13 @@ def content_event_id(
     # The header is a JSON array, so it ends unambiguously where the event's JSON
     # begins: one hash call over two byte strings, no separators to get wrong.
     header = _encode((micros, event_type, service, hostname, environment))
-    h = hashlib.blake2b(header, digest_size=10)
+    h = _blake2b(header, digest_size=10)
     h.update(event_json)
     digest = int.from_bytes(h.digest(), "big")  # 80 bits
     ms = (micros // 1000) & 0xFFFF_FFFF_FFFF
     rand_a = digest >> 68  # 12 bits
     rand_b = digest & ((1 << 62) - 1)
-    return uuid.UUID(int=(ms << 80) | (0x7 << 76) | (rand_a << 64) | _VARIANT | rand_b)
+    return fast_uuid((ms << 80) | (0x7 << 76) | (rand_a << 64) | _VARIANT | rand_b)
 
 
 #: ``(index in the request, the EnrichedEvent, its row service, the event's JSON)``.
