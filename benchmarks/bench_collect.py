@@ -16,7 +16,8 @@
 
 Targets (issue 28): collector CPU <= 10 µs per event and >= 0.8x the direct worker's
 events/s, for both formats. ``BENCH_COLLECT_PROFILE=/tmp/prof`` also records a py-spy
-profile of the collector process per format (``pip install py-spy``). Prints tables
+profile of the collector process per format (``pip install py-spy``; with
+``BENCH_COLLECT_PROFILE_NATIVE=1`` its C frames too: the GC, asyncpg's codecs). Prints tables
 and, last, one JSON line. Numbers are for the machine it ran on.
 """
 
@@ -186,9 +187,10 @@ async def run_collector(url: str, events: list[Event], segment: bool = False) ->
         prefix = os.environ.get("BENCH_COLLECT_PROFILE")
         if prefix:  # py-spy the collector while it runs
             out = f"{prefix}-{'segment' if segment else 'seed'}.txt"
+            native = ["--native"] if os.environ.get("BENCH_COLLECT_PROFILE_NATIVE") else []
             profiler = subprocess.Popen(  # noqa: ASYNC220 - started once
                 ["py-spy", "record", "--pid", str(proc.pid), "--format", "raw", "--rate", "200",
-                 "--output", out],
+                 "--output", out, *native],
             )  # fmt: skip
         secs, latencies, received = await _post_all(base, payloads, path)
         generator_cpu = time.process_time() - g0

@@ -50,7 +50,17 @@ def test_uuid5_int_refuses_what_uuid5_refuses() -> None:
         uuid5_int(USER_NAMESPACE.bytes, lone)
 
 
-@given(value=st.one_of(st.text(max_size=60), st.uuids().map(str), st.uuids().map(lambda u: u.hex)))
+_SPELLINGS = st.one_of(
+    st.uuids().map(str),
+    st.uuids().map(lambda u: u.hex.upper()),
+    st.uuids().map(lambda u: f"{{{u}}}"),
+    st.uuids().map(lambda u: f"urn:uuid:{u}"),
+    # what int(text, 16) also takes: signs, underscores, blanks, "0x", other digits
+    st.text(alphabet="0123456789abcdefABCDEF-{}_+x :urnid\uff11", min_size=30, max_size=46),
+)
+
+
+@given(value=st.one_of(st.text(max_size=60), _SPELLINGS))
 def test_user_uuid_is_what_it_was(value: str) -> None:
     got = user_uuid(value)
     assert got == reference._user_uuid(value)

@@ -106,6 +106,14 @@ class _TooLarge(AnalyticsError):
     pass
 
 
+async def _keep_session(conn: "asyncpg.Connection[Any]") -> None:
+    """The pool's reset on release: nothing beyond asyncpg's own (an open transaction is
+    rolled back). The collector's connections hold no session state (``_connect``: no
+    ``SET``, ``LISTEN``, session lock or temporary table outlives a transaction), so
+    asyncpg's default reset query (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL``) reset nothing, for a round trip per group commit (5 % of the CPU)."""
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -197,6 +205,7 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
                 max_size=config.pool_size,
                 command_timeout=config.write_timeout_secs,
                 settings={"application_name": "analytics-collect"},
+                reset=_keep_session,
             )
         delivery = CollectorDelivery.for_target(
             pool=target,

@@ -54,11 +54,23 @@ def _uuid(value: int) -> uuid.UUID:
     return u
 
 
+def _spelled_uuid(value: str) -> int | None:
+    """``uuid.UUID(value).int``, or None where ``uuid.UUID`` raises ValueError: the very
+    steps of its constructor (CPython 3.11-3.13), without its argument checks."""
+    text = value.replace("urn:", "").replace("uuid:", "").strip("{}").replace("-", "")
+    if len(text) != 32:
+        return None
+    try:
+        number = int(text, 16)
+    except ValueError:
+        return None
+    return number if 0 <= number < 1 << 128 else None
+
+
 def user_uuid(value: str) -> uuid.UUID:
     """The stored user id of ``value``: itself if it spells a UUID, else its uuid5."""
     if 32 <= len(value) <= 45:  # every spelling uuid.UUID accepts is in this range
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            pass
+        number = _spelled_uuid(value)
+        if number is not None:
+            return _uuid(number)
     return _uuid(uuid5_int(_USER_NAMESPACE_BYTES, value))
