@@ -24,6 +24,8 @@ import hashlib
 import uuid
 from typing import Final
 
+import msgspec
+
 __all__ = ["USER_NAMESPACE", "user_uuid", "uuid5_int"]
 
 #: The namespace of the name-based (v5) user ids: ``uuid5(NAMESPACE_URL,
@@ -38,6 +40,7 @@ _sha1 = hashlib.sha1
 _new = object.__new__
 _set = object.__setattr__
 _SAFE_UNKNOWN = uuid.SafeUUID.unknown
+_as_uuid = msgspec.convert
 
 
 def uuid5_int(namespace: bytes, name: str) -> int:
@@ -70,7 +73,12 @@ def _spelled_uuid(value: str) -> int | None:
 def user_uuid(value: str) -> uuid.UUID:
     """The stored user id of ``value``: itself if it spells a UUID, else its uuid5."""
     if 32 <= len(value) <= 45:  # every spelling uuid.UUID accepts is in this range
-        number = _spelled_uuid(value)
-        if number is not None:
-            return _uuid(number)
+        try:
+            # The two spellings SDKs send (hyphenated, or 32 hex digits), in C; what
+            # msgspec accepts, uuid.UUID reads as the same number.
+            return _as_uuid(value, uuid.UUID)
+        except msgspec.ValidationError:
+            number = _spelled_uuid(value)  # braces, "urn:uuid:", ... as uuid.UUID reads them
+            if number is not None:
+                return _uuid(number)
     return _uuid(uuid5_int(_USER_NAMESPACE_BYTES, value))
