@@ -100,8 +100,11 @@ _encode = msgspec.json.Encoder().encode
 Id = str | int | None
 
 
-class SegmentMessage(msgspec.Struct, rename="camel", omit_defaults=True):
-    """One message as the SDKs send it (every field optional; checked in the mapping)."""
+class SegmentMessage(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
+    """One message as the SDKs send it (every field optional; checked in the mapping).
+
+    Untracked by the garbage collector (``gc=False``): decoded JSON holds no reference
+    cycles, and one is decoded per message."""
 
     type: str | None = None
     message_id: str | None = None

@@ -176,10 +176,11 @@ def install_segment_routes(  # noqa: PLR0915 - the routes are closures over the 
                 "storage unavailable; nothing was stored",
                 {"Retry-After": str(config.retry_after_secs)},
             )
-        for row, index in zip(rows, indices, strict=True):
-            reason = outcome.refused.get(row[1])
-            if reason is not None:
-                refused.append((index, f"refused by the database: {reason}", row[2]))
+        if outcome.refused:
+            for row, index in zip(rows, indices, strict=True):
+                reason = outcome.refused.get(row[1])
+                if reason is not None:
+                    refused.append((index, f"refused by the database: {reason}", row[2]))
         if refused:
             digest = hashlib.blake2b(body, digest_size=16).digest()
             await delivery.dead_letter(
