@@ -8,7 +8,8 @@
   idempotent INSERT per request, durable acks: a 200 only after the commit), 8 concurrent
   HTTP/1.1 keep-alive clients on loopback posting pre-encoded seed-format batches of 100;
   events/s from the first request until the last 200, p50/p99 request latency, and the
-  collector process's CPU per event (user + system, from psutil).
+  collector process's CPU per event (user + system, from psutil; ``*_sys_us_per_event``
+  is the kernel's part).
 
 * **Segment**: the same events as Segment ``track`` calls (``POST /v1/batch``, Title Case
   names mapped to the registered classes, string ids, ``messageId``, ``sentAt``), same
