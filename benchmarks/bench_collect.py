@@ -8,7 +8,8 @@
   idempotent INSERT per request, durable acks: a 200 only after the commit), 8 concurrent
   HTTP/1.1 keep-alive clients on loopback posting pre-encoded seed-format batches of 100;
   events/s from the first request until the last 200, p50/p99 request latency, and the
-  collector process's CPU per event (user + system, from psutil).
+  collector process's CPU per event (user + system, from psutil; ``*_sys_us_per_event``
+  is the kernel's part).
 
 * **Segment**: the same events as Segment ``track`` calls (``POST /v1/batch``, Title Case
   names mapped to the registered classes, string ids, ``messageId``, ``sentAt``), same
@@ -16,7 +17,8 @@
 
 Targets (issue 28): collector CPU <= 10 µs per event and >= 0.8x the direct worker's
 events/s, for both formats. ``BENCH_COLLECT_PROFILE=/tmp/prof`` also records a py-spy
-profile of the collector process per format (``pip install py-spy``). Prints tables
+profile of the collector process per format (``pip install py-spy``; with
+``BENCH_COLLECT_PROFILE_NATIVE=1`` its C frames too: the GC, asyncpg's codecs). Prints tables
 and, last, one JSON line. Numbers are for the machine it ran on.
 """
 
@@ -186,9 +188,10 @@ async def run_collector(url: str, events: list[Event], segment: bool = False) ->
         prefix = os.environ.get("BENCH_COLLECT_PROFILE")
         if prefix:  # py-spy the collector while it runs
             out = f"{prefix}-{'segment' if segment else 'seed'}.txt"
+            native = ["--native"] if os.environ.get("BENCH_COLLECT_PROFILE_NATIVE") else []
             profiler = subprocess.Popen(  # noqa: ASYNC220 - started once
                 ["py-spy", "record", "--pid", str(proc.pid), "--format", "raw", "--rate", "200",
-                 "--output", out],
+                 "--output", out, *native],
             )  # fmt: skip
         secs, latencies, received = await _post_all(base, payloads, path)
         generator_cpu = time.process_time() - g0
@@ -208,6 +211,8 @@ async def run_collector(url: str, events: list[Event], segment: bool = False) ->
         "p50_ms": ordered[len(ordered) // 2],
         "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
         "server_cpu_us_per_event": cpu / len(events) * 1e6,
+        # the kernel's share (socket reads and writes: the HTTP answers, the COPY data)
+        "server_sys_us_per_event": (c1.system - c0.system) / len(events) * 1e6,
         "client_cpu_us_per_event": generator_cpu / len(events) * 1e6,
     }
 
@@ -260,6 +265,7 @@ async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
         "collect_p50_ms": round(coll["p50_ms"], 2),
         "collect_p99_ms": round(coll["p99_ms"], 2),
         "collect_server_cpu_us_per_event": round(coll["server_cpu_us_per_event"], 1),
+        "collect_server_sys_us_per_event": round(coll["server_sys_us_per_event"], 1),
         "collect_client_cpu_us_per_event": round(coll["client_cpu_us_per_event"], 1),
         "collect_direct_events_per_s": round(direct),
         "collect_ratio_vs_direct": round(ratio, 3),
@@ -267,6 +273,7 @@ async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
         "collect_segment_p50_ms": round(seg["p50_ms"], 2),
         "collect_segment_p99_ms": round(seg["p99_ms"], 2),
         "collect_segment_server_cpu_us_per_event": round(seg["server_cpu_us_per_event"], 1),
+        "collect_segment_server_sys_us_per_event": round(seg["server_sys_us_per_event"], 1),
         "collect_segment_ratio_vs_direct": round(seg_ratio, 3),
     }
 

@@ -18,6 +18,7 @@ type (draft 2020-12) to ``DIR``, or prints the batch schema.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import os
@@ -107,6 +108,24 @@ def _tokens_spec(path: Path | None) -> str:
     return ",".join(p for p in parts if p)
 
 
+#: Allocations (minus frees) between two collections of the youngest generation. A batch
+#: request allocates and frees thousands of objects; at CPython's default of 700 the
+#: collector ran several young collections per request, each walking the request's
+#: live objects again (0.3-0.8 µs of CPU per event, benchmark 6). Older generations
+#: keep their default ratios, so garbage in reference cycles is still found soon.
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def _settle_heap() -> None:
+    """Before serving: what startup built (the app, its routes and schemas, the event
+    registry) is moved out of the collector's reach, so no collection walks it again,
+    and young collections run less often (:data:`GC_YOUNG_THRESHOLD`)."""
+    gc.collect()
+    gc.freeze()
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 @console_script
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
@@ -149,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"analytics-collect: {err}\n")
         return 2
     served = app if args.no_maintain else MaintainedApp(app, database_url, host="collect")
+    _settle_heap()
     uvicorn.run(served, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 

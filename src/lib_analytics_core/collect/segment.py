@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import re
+import typing
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,14 +43,16 @@ import msgspec
 
 from .._errors import AnalyticsError
 from ..events.base import Event
-from ..events.identity import user_uuid
+from ..events.identity import user_uuid, uuid5_int
 from ..ingest.encoding import stored_json, with_meta
 from ..ingest.rows import Row
+from .batch import fast_uuid
 
 __all__ = [
     "CALL_TYPES",
     "MESSAGE_NAMESPACE",
     "PERSONAL_TRAITS",
+    "Mapper",
     "Refused",
     "SegmentBatch",
     "SegmentMessage",
@@ -62,6 +65,7 @@ __all__ = [
 #: "https://lib-analytics-core/segment-message-id")``. Fixed: changing it would store
 #: every retried message again.
 MESSAGE_NAMESPACE: Final = uuid.UUID("413c2ae3-c74c-5167-8fe6-c67514cf0421")
+_MESSAGE_NAMESPACE_BYTES: Final = MESSAGE_NAMESPACE.bytes
 #: The spec's calls and the event type each is stored as (``track``: from its name).
 CALL_TYPES: Final[dict[str, str | None]] = {
     "track": None,
@@ -96,8 +100,11 @@ _encode = msgspec.json.Encoder().encode
 Id = str | int | None
 
 
-class SegmentMessage(msgspec.Struct, rename="camel", omit_defaults=True):
-    """One message as the SDKs send it (every field optional; checked in the mapping)."""
+class SegmentMessage(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
+    """One message as the SDKs send it (every field optional; checked in the mapping).
+
+    Untracked by the garbage collector (``gc=False``): decoded JSON holds no reference
+    cycles, and one is decoded per message."""
 
     type: str | None = None
     message_id: str | None = None
@@ -155,19 +162,55 @@ def event_time(
     message: SegmentMessage, received: _dt.datetime, batch_sent_at: str | None
 ) -> _dt.datetime:
     """The row's time: the client's, shifted by its clock's offset (module docstring)."""
-    client = parse_time(message.timestamp, "timestamp") or parse_time(
-        message.original_timestamp, "originalTimestamp"
-    )
-    if client is None:
-        # No time from the client: the minute of receipt, so a retry within it keeps its
-        # row key (exactly once needs a client time; every stock SDK sends one).
-        return received.replace(second=0, microsecond=0)
-    sent = parse_time(message.sent_at, "sentAt") or parse_time(batch_sent_at, "sentAt")
-    if sent is None:
-        return client
-    offset = (received - sent).total_seconds()
-    steps = round(offset / _SKEW_STEP_SECS)
-    return client + _dt.timedelta(seconds=steps * _SKEW_STEP_SECS)
+    return _Clock(received, batch_sent_at).time_of(message)
+
+
+class _Clock:
+    """:func:`event_time` for one request: its receipt time and its batch's ``sentAt``
+    are read once, not once per message (a batch's messages share them)."""
+
+    __slots__ = ("_batch_error", "_batch_shift", "_offsets", "_received", "_received_minute")
+
+    def __init__(self, received: _dt.datetime, batch_sent_at: str | None) -> None:
+        self._received = received
+        self._received_minute = received.replace(second=0, microsecond=0)
+        self._offsets: dict[str, _dt.timedelta] = {}
+        self._batch_shift: _dt.timedelta | None = None
+        self._batch_error: Refused | None = None
+        try:
+            sent = parse_time(batch_sent_at, "sentAt")
+        except Refused as err:  # only a message that needs the batch's sentAt says so
+            self._batch_error = err
+        else:
+            self._batch_shift = self._shift(sent) if sent is not None else None
+
+    def _shift(self, sent: _dt.datetime) -> _dt.timedelta:
+        offset = (self._received - sent).total_seconds()
+        steps = round(offset / _SKEW_STEP_SECS)
+        return _dt.timedelta(seconds=steps * _SKEW_STEP_SECS)
+
+    def time_of(self, message: SegmentMessage) -> _dt.datetime:
+        client = parse_time(message.timestamp, "timestamp") or parse_time(
+            message.original_timestamp, "originalTimestamp"
+        )
+        if client is None:
+            # No time from the client: the minute of receipt, so a retry within it keeps
+            # its row key (exactly once needs a client time; every stock SDK sends one).
+            return self._received_minute
+        own = message.sent_at
+        if own is not None:
+            shift = self._offsets.get(own)
+            if shift is None:
+                sent = parse_time(own, "sentAt")
+                assert sent is not None
+                shift = self._offsets[own] = self._shift(sent)
+        elif self._batch_error is not None:
+            raise self._batch_error
+        elif self._batch_shift is None:
+            return client
+        else:
+            shift = self._batch_shift
+        return client + shift if shift else client
 
 
 def _text(value: Id) -> str | None:
@@ -204,7 +247,7 @@ class Policy:
     keep_personal: bool = False
 
 
-def message_row(  # noqa: PLR0912, PLR0915 - one branch per call type, read top to bottom
+def message_row(
     message: SegmentMessage,
     call: str,
     raw: bytes,
@@ -215,90 +258,163 @@ def message_row(  # noqa: PLR0912, PLR0915 - one branch per call type, read top 
     classes: Mapping[str, type[Event]],
 ) -> Row:
     """The row of one message, or :class:`Refused` with the reason."""
-    user_text = _text(message.user_id)
-    anonymous_text = _text(message.anonymous_id)
-    who = user_text or anonymous_text
-    if who is None:
-        raise Refused("userId or anonymousId is required")
-    if len(who) > 200:
-        raise Refused("userId/anonymousId is longer than 200 characters")
-    user = user_uuid(who)
-    meta: dict[str, Any] = {"source": "segment", "call": call}
-    if user_text is not None:
-        meta["user"] = user_text
-    if anonymous_text is not None:
-        meta["anonymous_id"] = anonymous_text
-    if message.message_id:
-        meta["message_id"] = message.message_id
-    context = _context(message.context, policy.keep_personal)
-    if context:
-        meta["context"] = context
-    timestamp = event_time(message, received, batch_sent_at)
-    body: bytes
-    row_user: uuid.UUID | None = user
-    if call == "track":
-        if not message.event:
-            raise Refused("track needs an event name")
-        event_type = event_type_of(message.event)
-        meta["event"] = message.event
-        properties = message.properties or {}
-        cls = classes.get(event_type)
-        if cls is not None:
-            event = _typed(cls, properties, user)
-            body = stored_json(event)
-            row_user = getattr(event, "user_id", None)
-            if not isinstance(row_user, uuid.UUID):
-                row_user = user
-        elif policy.strict:
-            raise Refused(f"{event_type!r} is not a registered event type (strict token)")
+    mapper = Mapper(policy=policy, received=received, batch_sent_at=batch_sent_at, classes=classes)
+    return mapper.row(message, call, raw)
+
+
+# ``_meta``'s keys, encoded once: the row's meta is spliced from these and the values.
+_META_USER = b',"user":'
+_META_ANONYMOUS = b',"anonymous_id":'
+_META_MESSAGE_ID = b',"message_id":'
+_META_CONTEXT = b',"context":'
+_META_EVENT = b',"event":'
+
+
+class Mapper:
+    """:func:`message_row` for the messages of one request.
+
+    What the messages share is worked out once: the policy, the time offset of the
+    batch's ``sentAt``, ``_meta``'s constant head per call, the event type of each
+    ``track`` name. ``_meta`` is spliced from encoded parts in the key order the dict
+    it replaces had, so the stored bytes are the same (a property test compares them
+    with the reference mapping over generated messages).
+    """
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        received: _dt.datetime,
+        batch_sent_at: str | None,
+        classes: Mapping[str, type[Event]],
+    ) -> None:
+        self.policy = policy
+        self.classes = classes
+        self._clock = _Clock(received, batch_sent_at)
+        self._heads: dict[str, bytes] = {}
+        self._types: dict[str, str] = {}
+
+    def _head(self, call: str) -> bytes:
+        head = self._heads.get(call)
+        if head is None:
+            head = self._heads[call] = _encode({"source": "segment", "call": call})[:-1]
+        return head
+
+    def _event_type(self, name: str) -> str:
+        event_type = self._types.get(name)
+        if event_type is None:
+            event_type = self._types[name] = event_type_of(name)
+        return event_type
+
+    def row(self, message: SegmentMessage, call: str, raw: bytes) -> Row:  # noqa: PLR0912
+        """The row of one message, or :class:`Refused` with the reason."""
+        policy = self.policy
+        user_text = _text(message.user_id)
+        anonymous_text = _text(message.anonymous_id)
+        who = user_text or anonymous_text
+        if who is None:
+            raise Refused("userId or anonymousId is required")
+        if len(who) > 200:
+            raise Refused("userId/anonymousId is longer than 200 characters")
+        user = user_uuid(who)
+        meta = [self._head(call)]
+        if user_text is not None:
+            meta += (_META_USER, _encode(user_text))
+        if anonymous_text is not None:
+            meta += (_META_ANONYMOUS, _encode(anonymous_text))
+        if message.message_id:
+            meta += (_META_MESSAGE_ID, _encode(message.message_id))
+        if message.context:
+            context = _context(message.context, policy.keep_personal)
+            if context:
+                meta += (_META_CONTEXT, _encode(context))
+        timestamp = self._clock.time_of(message)
+        body: bytes
+        row_user: uuid.UUID | None = user
+        if call == "track":
+            if not message.event:
+                raise Refused("track needs an event name")
+            event_type = self._event_type(message.event)
+            meta += (_META_EVENT, _encode(message.event))
+            properties = message.properties or {}
+            cls = self.classes.get(event_type)
+            if cls is not None:
+                event = _typed(cls, properties, user)
+                body = stored_json(event)
+                row_user = getattr(event, "user_id", None)
+                if not isinstance(row_user, uuid.UUID):
+                    row_user = user
+            elif policy.strict:
+                raise Refused(f"{event_type!r} is not a registered event type (strict token)")
+            else:
+                body = _encode(properties)
         else:
-            body = _encode(properties)
-    else:
-        event_type = CALL_TYPES[call] or call
-        if call == "identify":
-            traits = message.traits
-            if traits is None and message.context is not None:
-                nested = message.context.get("traits")
-                traits = nested if isinstance(nested, dict) else None
-            body = _encode(_private(traits, policy.keep_personal))
-        elif call in ("page", "screen"):
-            fields = dict(message.properties or {})
-            fields.update(
-                (k, v) for k, v in (("name", message.name), ("category", message.category)) if v
-            )
-            body = _encode(fields)
-        elif call == "group":
-            group = _text(message.group_id)
-            if group is None:
-                raise Refused("group needs a groupId")
-            body = _encode({**_private(message.traits, policy.keep_personal), "group_id": group})
-        else:  # alias
-            previous = _text(message.previous_id)
-            if previous is None:
-                raise Refused("alias needs a previousId")
-            body = _encode({"previous_id": previous})
-    data = with_meta(body, _encode(meta))
-    return (
-        timestamp,
-        message_id(policy.service, message.message_id, raw),
-        event_type,
-        policy.service,
-        row_user,
-        data.decode(),
-    )
+            event_type = CALL_TYPES[call] or call
+            body = _call_body(message, call, policy.keep_personal)
+        meta.append(b"}")
+        data = with_meta(body, b"".join(meta))
+        return (
+            timestamp,
+            message_id(policy.service, message.message_id, raw),
+            event_type,
+            policy.service,
+            row_user,
+            data.decode(),
+        )
+
+
+def _call_body(message: SegmentMessage, call: str, keep_personal: bool) -> bytes:
+    """The stored fields of an identify, page, screen, group or alias message."""
+    if call == "identify":
+        traits = message.traits
+        if traits is None and message.context is not None:
+            nested = message.context.get("traits")
+            traits = nested if isinstance(nested, dict) else None
+        return _encode(_private(traits, keep_personal))
+    if call in ("page", "screen"):
+        fields = dict(message.properties or {})
+        fields.update(
+            (k, v) for k, v in (("name", message.name), ("category", message.category)) if v
+        )
+        return _encode(fields)
+    if call == "group":
+        group = _text(message.group_id)
+        if group is None:
+            raise Refused("group needs a groupId")
+        return _encode({**_private(message.traits, keep_personal), "group_id": group})
+    previous = _text(message.previous_id)  # alias
+    if previous is None:
+        raise Refused("alias needs a previousId")
+    return _encode({"previous_id": previous})
 
 
 def message_id(service: str, message_id: str | None, raw: bytes) -> uuid.UUID:
-    """The row id: from ``messageId`` (per service), else from the message's bytes."""
+    """The row id: from ``messageId`` (per service), else from the message's bytes.
+
+    ``uuid5(MESSAGE_NAMESPACE, service + "\\n" + messageId)``, computed by
+    ``uuid5_int`` (the same number, without ``uuid.uuid5``'s overhead)."""
     if message_id:
-        return uuid.uuid5(MESSAGE_NAMESPACE, f"{service}\n{message_id}")
+        return fast_uuid(uuid5_int(_MESSAGE_NAMESPACE_BYTES, f"{service}\n{message_id}"))
     return uuid.UUID(bytes=hashlib.blake2b(raw, digest_size=16).digest(), version=4)
+
+
+#: Per class: whether its ``user_id`` field is typed ``uuid.UUID`` (or optional), so the
+#: message's user can be given as the UUID itself instead of its text to parse again.
+_USER_IS_UUID: dict[type[Event], bool] = {}
+
+
+def _user_is_uuid(cls: type[Event]) -> bool:
+    known = _USER_IS_UUID.get(cls)
+    if known is None:
+        hint = typing.get_type_hints(cls).get("user_id")
+        known = _USER_IS_UUID[cls] = hint in (uuid.UUID, uuid.UUID | None)
+    return known
 
 
 def _typed(cls: type[Event], properties: dict[str, Any], user: uuid.UUID) -> Event:
     fields = dict(properties)
     if "user_id" in cls.__struct_fields__ and fields.get("user_id") is None:
-        fields["user_id"] = str(user)
+        fields["user_id"] = user if _user_is_uuid(cls) else str(user)
     try:
         return msgspec.convert(fields, cls, strict=False)
     except (msgspec.ValidationError, AnalyticsError) as err:

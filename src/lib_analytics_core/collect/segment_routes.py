@@ -19,7 +19,7 @@ What the stock SDKs send and read (``docs/collector.md``, "Segment"):
 import datetime as _dt
 import hashlib
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import msgspec
@@ -35,11 +35,11 @@ from .delivery import CollectorDelivery, NotMigrated, Unavailable
 from .ratelimit import EventRateLimit
 from .segment import (
     CALL_TYPES,
+    Mapper,
     Policy,
     Refused,
     SegmentBatch,
     SegmentMessage,
-    message_row,
 )
 from .tokens import Grant
 
@@ -99,8 +99,9 @@ def install_segment_routes(  # noqa: PLR0915 - the routes are closures over the 
     limiter: EventRateLimit,
     counts: dict[str, Any],
     classes: Mapping[str, type[Event]],
-) -> None:
-    """Add the seven Segment routes to the collector ``app``."""
+) -> dict[str, Callable[[Request], Awaitable[Response]]]:
+    """Add the seven Segment routes to the collector ``app``; returns each path's
+    endpoint, for the collector's direct dispatch (``app``)."""
     keep_personal = config.segment_personal_data == "keep"
 
     def grant_for(request: Request, body_key: str | None) -> Grant | None:
@@ -175,10 +176,11 @@ def install_segment_routes(  # noqa: PLR0915 - the routes are closures over the 
                 "storage unavailable; nothing was stored",
                 {"Retry-After": str(config.retry_after_secs)},
             )
-        for row, index in zip(rows, indices, strict=True):
-            reason = outcome.refused.get(row[1])
-            if reason is not None:
-                refused.append((index, f"refused by the database: {reason}", row[2]))
+        if outcome.refused:
+            for row, index in zip(rows, indices, strict=True):
+                reason = outcome.refused.get(row[1])
+                if reason is not None:
+                    refused.append((index, f"refused by the database: {reason}", row[2]))
         if refused:
             digest = hashlib.blake2b(body, digest_size=16).digest()
             await delivery.dead_letter(
@@ -227,11 +229,12 @@ def install_segment_routes(  # noqa: PLR0915 - the routes are closures over the 
         counts["responses"][str(response.status_code)] += 1
         return response
 
+    endpoints: dict[str, Callable[[Request], Awaitable[Response]]] = {"/v1/batch": post_batch}
     app.post("/v1/batch", responses=responses, openapi_extra=_body(security, True))(post_batch)
     for call in CALL_TYPES:
-        app.post(f"/v1/{call}", responses=responses, openapi_extra=_body(security, False))(
-            _single(handle, counts, call)
-        )
+        endpoint = endpoints[f"/v1/{call}"] = _single(handle, counts, call)
+        app.post(f"/v1/{call}", responses=responses, openapi_extra=_body(security, False))(endpoint)
+    return endpoints
 
 
 def _map(  # noqa: PLR0917 - the request's parts, passed on
@@ -247,6 +250,7 @@ def _map(  # noqa: PLR0917 - the request's parts, passed on
     rows: list[Row] = []
     indices: list[int] = []
     refused: list[tuple[int, str, str | None]] = []
+    row_of = Mapper(policy=policy, received=received, batch_sent_at=sent_at, classes=classes).row
     for index, raw in enumerate(raws):
         try:
             if len(raw) > MAX_MESSAGE_BYTES:
@@ -255,17 +259,7 @@ def _map(  # noqa: PLR0917 - the request's parts, passed on
             kind = call or message.type
             if kind not in CALL_TYPES:
                 raise Refused(f"type must be one of {', '.join(CALL_TYPES)}, got {kind!r}")
-            rows.append(
-                message_row(
-                    message,
-                    kind,
-                    raw,
-                    policy=policy,
-                    received=received,
-                    batch_sent_at=sent_at,
-                    classes=classes,
-                )
-            )
+            rows.append(row_of(message, kind, raw))
             indices.append(index)
         except (msgspec.DecodeError, msgspec.ValidationError) as err:
             refused.append((index, f"not a Segment message: {str(err)[:200]}", None))
@@ -275,10 +269,12 @@ def _map(  # noqa: PLR0917 - the request's parts, passed on
 
 
 def _single(
-    handle: Callable[[Request, str | None], Any], counts: dict[str, Any], call: str
-) -> Callable[[Request], Any]:
+    handle: Callable[[Request, str | None], Awaitable[Response]],
+    counts: dict[str, Any],
+    call: str,
+) -> Callable[[Request], Awaitable[Response]]:
     async def post_call(request: Request) -> Response:
-        response: Response = await handle(request, call)
+        response = await handle(request, call)
         counts["responses"][str(response.status_code)] += 1
         return response
 

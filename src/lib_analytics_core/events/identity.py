@@ -10,25 +10,75 @@ keeps the original string in the row (``data._meta.user``); the read side's time
 either form finds the user.
 
 Changing :data:`USER_NAMESPACE` would split every such user in two: it is fixed.
+
+:func:`uuid5_int` is ``uuid.uuid5`` computed without its per-call overhead (the
+namespace's bytes are taken once, the version and variant bits set with one mask, and
+no ``UUID`` is built that the caller does not want): the collector maps every Segment
+message through it twice (user, message id), where ``uuid.uuid5`` cost 1.5 µs each.
+The result is the very same number (a property test compares the two).
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Final
 
-__all__ = ["USER_NAMESPACE", "user_uuid"]
+import msgspec
+
+__all__ = ["USER_NAMESPACE", "user_uuid", "uuid5_int"]
 
 #: The namespace of the name-based (v5) user ids: ``uuid5(NAMESPACE_URL,
 #: "https://lib-analytics-core/user-id")``, written out so that it is a constant.
 USER_NAMESPACE: Final = uuid.UUID("f96887de-a74c-5bc7-82cb-6558d9e7117d")
+_USER_NAMESPACE_BYTES: Final = USER_NAMESPACE.bytes
+
+# RFC 9562: version 5 in bits 48-51 (from the left), variant 0b10 in bits 64-65.
+_V5_KEEP: Final = ((1 << 128) - 1) ^ ((0xF << 76) | (0b11 << 62))
+_V5_SET: Final = (0x5 << 76) | (0b10 << 62)
+_sha1 = hashlib.sha1
+_new = object.__new__
+_set = object.__setattr__
+_SAFE_UNKNOWN = uuid.SafeUUID.unknown
+_as_uuid = msgspec.convert
+
+
+def uuid5_int(namespace: bytes, name: str) -> int:
+    """``uuid.uuid5(uuid.UUID(bytes=namespace), name).int``, several times faster."""
+    digest = _sha1(namespace + name.encode()).digest()
+    return (int.from_bytes(digest[:16], "big") & _V5_KEEP) | _V5_SET
+
+
+def _uuid(value: int) -> uuid.UUID:
+    # The object ``uuid.UUID(int=value)`` builds, without re-checking a value in range.
+    u: uuid.UUID = _new(uuid.UUID)
+    _set(u, "int", value)
+    _set(u, "is_safe", _SAFE_UNKNOWN)
+    return u
+
+
+def _spelled_uuid(value: str) -> int | None:
+    """``uuid.UUID(value).int``, or None where ``uuid.UUID`` raises ValueError: the very
+    steps of its constructor (CPython 3.11-3.13), without its argument checks."""
+    text = value.replace("urn:", "").replace("uuid:", "").strip("{}").replace("-", "")
+    if len(text) != 32:
+        return None
+    try:
+        number = int(text, 16)
+    except ValueError:
+        return None
+    return number if 0 <= number < 1 << 128 else None
 
 
 def user_uuid(value: str) -> uuid.UUID:
     """The stored user id of ``value``: itself if it spells a UUID, else its uuid5."""
     if 32 <= len(value) <= 45:  # every spelling uuid.UUID accepts is in this range
         try:
-            return uuid.UUID(value)
-        except ValueError:
-            pass
-    return uuid.uuid5(USER_NAMESPACE, value)
+            # The two spellings SDKs send (hyphenated, or 32 hex digits), in C; what
+            # msgspec accepts, uuid.UUID reads as the same number.
+            return _as_uuid(value, uuid.UUID)
+        except msgspec.ValidationError:
+            number = _spelled_uuid(value)  # braces, "urn:uuid:", ... as uuid.UUID reads them
+            if number is not None:
+                return _uuid(number)
+    return _uuid(uuid5_int(_USER_NAMESPACE_BYTES, value))

@@ -88,9 +88,12 @@ def _wire_struct(cls: type[Event], name: str) -> type[msgspec.Struct]:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class WireEvent:
-    """One accepted envelope: the typed event and what the envelope said about it."""
+class WireEvent(msgspec.Struct, frozen=True, gc=False):
+    """One accepted envelope: the typed event and what the envelope said about it.
+
+    A struct (built in C, untracked by the garbage collector: it holds no containers)
+    rather than a frozen dataclass, whose ``__init__`` sets each field through
+    ``object.__setattr__``: one is built per event the collector accepts."""
 
     index: int
     event: Event
