@@ -10,7 +10,7 @@ which days those are, *in the same snapshot* as the rows it reads. Both tiers re
 that in the writer's own transaction, so one statement sees a consistent pair:
 
 * **partitioned tier**: the insert trigger logs each day that received rows since the
-  last refresh (``analytics_refresh_invalidations``); the refresh recomputes a day and
+  last refresh (``REFRESH_INVALIDATIONS_TABLE``); the refresh recomputes a day and
   deletes its entries in one transaction. A day without an entry is current.
 * **timescale tier**: TimescaleDB's own invalidation logs (the hypertable's, written at
   the writer's commit, and the aggregate's, where a refresh moves them) hold the time
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-from ..schema.facts import BUCKET_ORIGIN_SQL, DAILY_ACTIVE_USERS
+from ..schema.facts import BUCKET_ORIGIN_SQL, DAILY_ACTIVE_USERS, REFRESH_INVALIDATIONS_TABLE
 from . import _exec
 
 __all__ = ["Source", "source", "stale_days_sql"]
@@ -40,9 +40,9 @@ Source = Literal["log", "timescale"]
 
 _PROBE: Final = f"""
 SELECT CASE
-    WHEN to_regclass('analytics_refresh_invalidations') IS NOT NULL
+    WHEN to_regclass('{REFRESH_INVALIDATIONS_TABLE}') IS NOT NULL
          AND to_regclass('{DAILY_ACTIVE_USERS}') IS NOT NULL
-         AND has_table_privilege('analytics_refresh_invalidations', 'SELECT')
+         AND has_table_privilege('{REFRESH_INVALIDATIONS_TABLE}', 'SELECT')
          AND has_table_privilege('{DAILY_ACTIVE_USERS}', 'SELECT')
         THEN 'log'
     WHEN to_regclass('_timescaledb_catalog.continuous_aggs_hypertable_invalidation_log')
@@ -72,7 +72,7 @@ async def source(db: _exec.Db) -> Source | None:
 def _ranges_sql(src: Source) -> str:
     """``(lo, hi)`` timestamp ranges whose rows the rollup may lack."""
     if src == "log":
-        return "SELECT day AS lo, day + INTERVAL '1 day' AS hi FROM analytics_refresh_invalidations"
+        return f"SELECT day AS lo, day + INTERVAL '1 day' AS hi FROM {REFRESH_INVALIDATIONS_TABLE}"
     # TimescaleDB's times are microseconds since the Unix epoch, with +-2^63 sentinels:
     # clipped to a sane range before the conversion. ``greatest_modified_value`` is
     # inclusive. The aggregate's own log starts as (-inf, +inf) when it is created and

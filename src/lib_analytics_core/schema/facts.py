@@ -52,6 +52,7 @@ __all__ = [
     "ORDER_PER_RUN",
     "PREMAKE",
     "RAW_RETENTION",
+    "REFRESH_INVALIDATIONS_TABLE",
     "REFRESH_WINDOW",
     "TASK_DURATIONS_TABLE",
     "TASK_STATS_TABLE",
@@ -66,6 +67,9 @@ EVENTS_TABLE: Final = "analytics_events"
 """Raw events: a hypertable (timescale tier) or a table partitioned by UTC day."""
 DEAD_LETTER_TABLE: Final = "analytics_dead_letters"
 """Events the library or the database refused, kept as text with the reason."""
+REFRESH_INVALIDATIONS_TABLE: Final = "analytics_refresh_invalidations"
+"""Partitioned tier: the UTC days that received rows since the last aggregate refresh
+(written by the insert trigger in the writer's transaction, consumed by the refresh)."""
 HISTORY_TABLE: Final = "analytics_schema_migrations"
 """One row per applied migration (checksum, tier, duration)."""
 DAILY_ACTIVE_USERS: Final = "analytics_daily_active_users"
