@@ -243,16 +243,21 @@ def _sql(  # noqa: PLR0917 - one statement's parts
     # the raw rows: one user's events of the step types, entries in range, the rest
     # until end + W (a chain's last step is at most W after its entry)
     sql = (
-        'SELECT user_id AS u, "timestamp" AS ts,'
-        f" {'event_id' if breakdown is not None else 'NULL::uuid'} AS eid,"
+        'SELECT e.user_id AS u, e."timestamp" AS ts,'
+        f" {'e.event_id' if breakdown is not None else 'NULL::uuid'} AS eid,"
         f" {', '.join(f'{c} AS f{j}' for j, c in enumerate(flags, 1))}, {group} AS g"
-        f" FROM {EVENTS_TABLE}"
-        f' WHERE event_type = ANY($5::text[]) AND "timestamp" >= $1 AND "timestamp" < $3'
-        " AND user_id IS NOT NULL"
-        # only users who entered: their S1 rows in range, read twice (a hash semi-join)
-        f" AND user_id IN (SELECT user_id FROM {EVENTS_TABLE} WHERE event_type = $6"
+        f" FROM {EVENTS_TABLE} AS e"
+        # only users who entered (their S1 rows in range, read twice: a hash join), and
+        # of theirs only the rows from their first entry to W after their last: no
+        # chain starts before an entry or ends later than W after one
+        # (its columns named so that no filter's unqualified column can mean them)
+        f' JOIN (SELECT user_id AS entered_user, min("timestamp") AS entered_lo,'
+        f' max("timestamp") + $4::interval AS entered_hi'
+        f" FROM {EVENTS_TABLE} WHERE event_type = $6"
         f' AND "timestamp" >= $1 AND "timestamp" < $2 AND user_id IS NOT NULL'
-        f" AND {flags[0]})"
+        f" AND {flags[0]} GROUP BY user_id) AS entered ON entered_user = e.user_id"
+        f' WHERE e.event_type = ANY($5::text[]) AND e."timestamp" >= $1 AND e."timestamp" < $3'
+        ' AND e."timestamp" >= entered_lo AND e."timestamp" <= entered_hi'
     )
     sql = f"SELECT * FROM ({sql}) AS r WHERE {' OR '.join(f'f{j}' for j in range(1, k + 1))}"
     # backward, by time descending: r{j}_{m} = for a row of step j, the earliest time a
