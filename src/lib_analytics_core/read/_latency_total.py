@@ -152,7 +152,9 @@ def _sum_counts(rows: Sequence[asyncpg.Record]) -> dict[str, Any]:
     return totals
 
 
+#: The quantiles every latency row reports: p50, p95, p99.
 _QS: Final = (0.50, 0.95, 0.99)
+
 #: ``_COUNTS`` and the maximum summed in SQL, for the edge hours of a range total.
 _COUNT_COLUMNS: Final = (
     "coalesce(sum(requests), 0)::bigint AS requests, "
