@@ -31,8 +31,8 @@ import httpx
 import psutil
 from _common import summarize
 
+from lib_analytics_core.read import endpoints, latency, users
 from lib_analytics_core.read import explore as ex
-from lib_analytics_core.read import latency, users
 
 ORIGIN = "TIMESTAMPTZ '2000-01-03 00:00:00+00'"
 RUNS = 10
@@ -213,7 +213,7 @@ async def drilldown_figures(conn: asyncpg.Connection, end: dt.datetime) -> dict[
     """The drill-down's questions over 7 days, beside raw SQL that returns the same rows
     (fetched, like for like) and raw SQL that only counts them (the old benchmark's)."""
     lo = end - dt.timedelta(days=7)
-    top = (await latency.top_endpoints(conn, start=lo, end=end, limit=1))[0]
+    top = (await endpoints.top_endpoints(conn, start=lo, end=end, limit=1))[0]
     dur = "(data->>'duration_ms')::float8"
     raw_all = (
         f"SELECT date_bin('1 hour', \"timestamp\", {ORIGIN}) AS b, service, data->>'endpoint',"

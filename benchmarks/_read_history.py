@@ -14,6 +14,7 @@ from typing import Any
 from _common import summarize
 
 import lib_analytics_core as lac
+from lib_analytics_core.read import _latency_total as tot
 from lib_analytics_core.read import latency as lat
 from lib_analytics_core.read._common import epoch_sql
 
@@ -41,7 +42,7 @@ def _total_sql_0007(level: str, dims: tuple[str, ...], where: list[str], edges: 
     order = f"ORDER BY {dim_list}" if dims else ""
     return f"""
 WITH c AS (
-    SELECT {sel}{lat._COUNT_COLUMNS}
+    SELECT {sel}{tot._COUNT_COLUMNS}
     FROM ({" UNION ALL ".join(parts)}) AS x
     {group}
 )
@@ -75,7 +76,6 @@ async def side_by_side(conn: Any, start: dt.datetime, end: dt.datetime) -> dict[
       (``_common.epoch_sql``) and ``_common.build_rows`` of rows capped in SQL.
     """
     from lib_analytics_core.read import histogram as hist
-    from lib_analytics_core.read import latency as lat
 
     async def old_total() -> None:
         rows = await conn.fetch(
@@ -121,12 +121,12 @@ async def side_by_side(conn: Any, start: dt.datetime, end: dt.datetime) -> dict[
         )
 
     async def with_0007(call: Callable[[], Awaitable[object]]) -> None:
-        current = lat._total_sql
-        lat._total_sql = _total_sql_0007
+        current = tot._total_sql
+        tot._total_sql = _total_sql_0007
         try:
             await call()
         finally:
-            lat._total_sql = current
+            tot._total_sql = current
 
     async def total_0007() -> None:
         await with_0007(new_total)
@@ -149,7 +149,7 @@ async def side_by_side(conn: Any, start: dt.datetime, end: dt.datetime) -> dict[
         # the rows as before build_rows/_capped_sql/epoch_sql: the bucket decoded as a
         # timestamptz, capped in Python, collector on (the SQL's own cap is
         # idempotent: the same values either way)
-        make = lat._make_row
+        make = tot._make_row
         _ = [make(*r) for r in await conn.fetch(hour_endpoint_sql, start, end, 100_000)]
 
     async def new_hour_endpoint() -> None:

@@ -6,7 +6,9 @@
 * no relation name is typed in ``read/`` (``schema.facts`` and ``sql/queries.sql``);
 * every series route answers ``format=csv`` with the JSON answer's rows, the long
   ``api-latency`` series streamed from a cursor;
-* the KPI overview beside the previous period; an endpoint's drill-down.
+* the KPI overview beside the previous period; an endpoint's drill-down;
+* the names ``read.latency`` exported before the split into ``latency`` (the series),
+  ``endpoints`` (the ranking) and ``_latency_total`` still resolve, to the same objects.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import pytest
 import lib_analytics_core as lac
 from lib_analytics_core import refresh_aggregates
 from lib_analytics_core.api import create_app
-from lib_analytics_core.read import _exec, _sql, latency, overview
+from lib_analytics_core.read import _exec, _latency_total, _sql, endpoints, latency, overview
 from tests import _aggregate_reference as agg
 from tests import _read_seed
 
@@ -47,6 +49,19 @@ def test_no_relation_name_is_typed_in_the_read_layer() -> None:
     text = (READ / "sql" / "queries.sql").read_text()
     assert not literal.findall(text)
     assert set(_sql.QUERIES) >= {"active_users", "task_stats", "services", "event_types"}
+
+
+def test_the_latency_split_keeps_every_name_read_latency_exported() -> None:
+    """``read.latency`` held the ranking before it moved to ``read.endpoints`` (docs/api.md
+    listed ``top_endpoints`` under ``latency``): the old paths give the same objects."""
+    for name in ("DEFAULT_TOP_ENDPOINTS", "MAX_TOP_ENDPOINTS", "EndpointRanking", "top_endpoints"):
+        assert getattr(latency, name) is getattr(endpoints, name), name
+    assert latency.ApiLatencyRow is _latency_total.ApiLatencyRow is lac.ApiLatencyRow
+    from lib_analytics_core.read.latency import top_endpoints
+
+    assert top_endpoints is endpoints.top_endpoints
+    with pytest.raises(AttributeError):
+        _ = latency.no_such_name
 
 
 def test_every_statement_goes_through_the_one_execution_point() -> None:

@@ -12,7 +12,7 @@ from fastapi import Query
 from fastapi.responses import Response
 
 from ..read import _common as limits
-from ..read import catalog, events, latency
+from ..read import catalog, endpoints, events, latency
 from ..read import overview as ov
 from ._deps import Pool
 from ._params import CsvFormat, End, Since, Start, Text, bounded, resolve, text
@@ -43,8 +43,8 @@ async def top_endpoints(  # noqa: PLR0917 - FastAPI query parameters
     service: Text = None,
     by: Literal["p95", "p99", "error_rate", "requests"] = "p95",
     limit: Annotated[
-        int, Query(ge=1, le=latency.MAX_TOP_ENDPOINTS)
-    ] = latency.DEFAULT_TOP_ENDPOINTS,
+        int, Query(ge=1, le=endpoints.MAX_TOP_ENDPOINTS)
+    ] = endpoints.DEFAULT_TOP_ENDPOINTS,
     fmt: CsvFormat = "json",
 ) -> Response:
     """The slowest (or busiest, or most failing) endpoints over the range: one row per
@@ -52,7 +52,7 @@ async def top_endpoints(  # noqa: PLR0917 - FastAPI query parameters
     leads to its drill-down: `/v1/api-latency?group_by=endpoint` with its service,
     endpoint and method."""
     return await series(
-        latency.top_endpoints,
+        endpoints.top_endpoints,
         db,
         *resolve(start, end),
         row=latency.ApiLatencyRow,

@@ -3,10 +3,12 @@
 One module per family of questions, each with the one signature
 ``question(db, *, start, end, **filters)``:
 
-* :mod:`.activity` (DAU/WAU/MAU), :mod:`.tasks`, :mod:`.latency` (API traffic, slowest
-  endpoints, an endpoint's drill-down), :mod:`.errors`, :mod:`.integrations`,
-  :mod:`.auth`, :mod:`.cocoons`, :mod:`.events` (event trends), :mod:`.overview` (KPI
-  cards and the previous period): the precomputed questions, from the aggregates;
+* :mod:`.activity` (DAU/WAU/MAU), :mod:`.tasks`, :mod:`.latency` (API traffic, an
+  endpoint's drill-down), :mod:`.endpoints` (slowest endpoints; both build on
+  :mod:`._latency_total`: the latency row and its totals), :mod:`.errors`,
+  :mod:`.integrations`, :mod:`.auth`, :mod:`.cocoons`, :mod:`.events` (event trends),
+  :mod:`.overview` (KPI cards and the previous period): the precomputed questions, from
+  the aggregates;
 * :mod:`.explore` (any measure of any event type, grouped and filtered), :mod:`.users`
   (a user's timeline and summary), :mod:`.funnels` and :mod:`.retention` (per-user
   sequences and cohorts, sharing :mod:`._raw`: the raw-retention horizon, top N): from

@@ -1,11 +1,17 @@
-"""API traffic: request counts, 4xx/5xx and p50/p95/p99 latency per bucket and group,
-and the slowest (or busiest, or most failing) endpoints over a range.
+"""The API latency series: request counts, 4xx/5xx and p50/p95/p99 latency per bucket
+and group (``api_latency``, and its CSV export ``api_latency_csv``).
 
 The one latency question (granularity x group_by x filters x range) is answered from the
 rollup whose grain matches it (migration 0004, ``docs/schema.md``): the coarsest level
 holding every column the question groups or filters by, at the width of its
 granularity. A series at that grain reads precomputed percentile keys; anything coarser
 merges the stored sparse histograms (exact) and takes the percentiles of the sum.
+``granularity="total"`` is a range's total per group, from the running rows.
+
+This module owns the question: its validation, the rollup choice and the series'
+statements. The row and how rollup rows add up (merged groups, range totals) live in
+:mod:`._latency_total`, below it, because the ranking of endpoints (:mod:`.endpoints`)
+reads the same totals through :func:`api_latency`.
 """
 
 from __future__ import annotations
@@ -13,16 +19,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import itertools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import asyncpg
 
 from .._errors import QueryError
-from ..schema.facts import api_rollup, api_running
+from ..schema.facts import api_rollup
 from . import _csv, _exec
-from . import cumulative as _cumulative
 from . import histogram as _histogram
 from ._common import (
     _DAY,
@@ -31,102 +36,33 @@ from ._common import (
     MAX_DAILY_RANGE,
     MAX_HOURLY_RANGE,
     MAX_LIMIT,
-    _capped,
     _ceil,
     _days,
-    _dt_or_none,
     _equals,
     _filter,
     _limit,
-    _max_ms,
     _range,
-    _ratio,
     build_rows,
     epoch_sql,
     fast_rows,
 )
+from ._latency_total import _QS, ApiLatencyRow, _latency_row, _sum_counts, _total
 
 __all__ = [
-    "DEFAULT_TOP_ENDPOINTS",
-    "MAX_TOP_ENDPOINTS",
     "ApiLatencyRow",
-    "EndpointRanking",
     "Granularity",
     "LatencyGroupBy",
     "api_latency",
     "api_latency_csv",
-    "top_endpoints",
 ]
 
 Granularity = Literal["hour", "day", "total"]
 LatencyGroupBy = Literal["total", "service", "endpoint"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ApiLatencyRow:
-    """API traffic in one bucket (``None`` for ``granularity="total"``) and group.
-
-    ``service``/``endpoint``/``method`` are ``None`` when not grouped by them.
-    ``requests`` counts stored rows; ``requests_estimated`` scales sampled rows back
-    (sum of 1/sample_rate). Rates and percentiles are over the stored rows.
-    """
-
-    bucket: _dt.datetime | None
-    service: str | None
-    endpoint: str | None
-    method: str | None
-    requests: int
-    requests_estimated: float
-    errors_4xx: int
-    errors_5xx: int
-    error_rate: float | None
-    avg_ms: float | None
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-    max_ms: int | None
-
-
-_build_row: Final = fast_rows(ApiLatencyRow)
 _build_series_row: Final = fast_rows(ApiLatencyRow, epoch="bucket")
-"""``ApiLatencyRow`` from its fields in declaration order, without the frozen
-``__init__``'s per-field cost (``_common.fast_rows``)."""
-
-
-def _make_row(  # noqa: PLR0917 - the row's fields, in order
-    bucket: Any,
-    service: str | None,
-    endpoint: str | None,
-    method: str | None,
-    requests: int,
-    requests_estimated: float,
-    errors_4xx: int,
-    errors_5xx: int,
-    error_rate: float | None,
-    avg_ms: float | None,
-    p50_ms: float | None,
-    p95_ms: float | None,
-    p99_ms: float | None,
-    max_ms: int | None,
-) -> ApiLatencyRow:
-    """Every ``ApiLatencyRow`` is made here: its percentiles capped at its ``max_ms``
-    (issue 20; ``_common._value`` says why the estimate can exceed it)."""
-    return _build_row(
-        bucket,
-        service,
-        endpoint,
-        method,
-        requests,
-        requests_estimated,
-        errors_4xx,
-        errors_5xx,
-        error_rate,
-        avg_ms,
-        _capped(p50_ms, max_ms),
-        _capped(p95_ms, max_ms),
-        _capped(p99_ms, max_ms),
-        max_ms,
-    )
+"""``ApiLatencyRow`` from a series' stored row, its bucket as epoch seconds, without the
+frozen ``__init__``'s per-field cost (``_common.fast_rows``)."""
 
 
 _GROUP_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
@@ -134,15 +70,6 @@ _GROUP_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "service": ("service",),
     "endpoint": ("service", "endpoint", "method"),
 }
-_COUNT_COLUMNS: Final = (
-    "coalesce(sum(requests), 0)::bigint AS requests, "
-    "coalesce(sum(requests_estimated), 0)::float8 AS requests_estimated, "
-    "coalesce(sum(errors_4xx), 0)::bigint AS errors_4xx, "
-    "coalesce(sum(errors_5xx), 0)::bigint AS errors_5xx, "
-    "coalesce(sum(duration_count), 0)::bigint AS duration_count, "
-    "coalesce(sum(duration_sum_ms), 0)::float8 AS duration_sum_ms, "
-    "max(duration_max_ms) AS duration_max_ms"
-)
 
 
 def _latency_range(
@@ -196,7 +123,7 @@ def _capped_sql(value: str, present: str) -> str:
     """``_common._capped(value, max_ms)`` in SQL, bit for bit: ``round`` of a float8 is
     half-to-even like Python's (``max_ms`` is the same expression), ``least`` returns
     that float8, and a missing value or maximum leaves the value as it is. Rows of a
-    series then go straight to ``_build_row``, with no Python per field.
+    series then go straight to ``_build_series_row``, with no Python per field.
 
     ``present``: an expression that is NULL exactly when ``value`` is (the bucket key):
     PostgreSQL does not share common subexpressions, so testing ``value`` itself would
@@ -252,48 +179,6 @@ WHERE {" AND ".join(where)}
 """
 
 
-def _latency_row(r: Any, pcts: Sequence[float | None], **totals: Any) -> ApiLatencyRow:
-    requests = int(totals["requests"])
-    e4, e5 = int(totals["errors_4xx"]), int(totals["errors_5xx"])
-    dmax = totals["duration_max_ms"]
-    return _make_row(
-        _dt_or_none(r["bucket"]),
-        r["service"],
-        r["endpoint"],
-        r["method"],
-        requests,
-        float(totals["requests_estimated"]),
-        e4,
-        e5,
-        _ratio(e4 + e5, requests),
-        _ratio(float(totals["duration_sum_ms"]), int(totals["duration_count"])),
-        pcts[0],
-        pcts[1],
-        pcts[2],
-        _max_ms(dmax),
-    )
-
-
-#: The additive columns of a latency rollup row: summed when rows are merged, and the
-#: ones migration 0009 keeps running (prefix) sums of, so a range total is a difference.
-_COUNTS: Final = (
-    "requests",
-    "requests_estimated",
-    "errors_4xx",
-    "errors_5xx",
-    "duration_count",
-    "duration_sum_ms",
-)
-
-
-def _sum_counts(rows: Sequence[asyncpg.Record]) -> dict[str, Any]:
-    """The counts of several rollup rows of one output group, summed, and their maximum."""
-    totals: dict[str, Any] = {c: sum(r[c] for r in rows) for c in _COUNTS}
-    maxima = [r["duration_max_ms"] for r in rows if r["duration_max_ms"] is not None]
-    totals["duration_max_ms"] = max(maxima) if maxima else None
-    return totals
-
-
 def _merge_latency(
     records: list[asyncpg.Record], group_cols: list[str], limit: int
 ) -> list[ApiLatencyRow]:
@@ -307,9 +192,6 @@ def _merge_latency(
         if len(out) >= limit:
             break
     return out
-
-
-_QS: Final = (0.50, 0.95, 0.99)
 
 
 async def api_latency(
@@ -467,229 +349,19 @@ async def api_latency_csv(
 _FIELDS: Final = tuple(f.name for f in dataclasses.fields(ApiLatencyRow))
 
 
-# ------------------------------------------------------------- totals over a range
+#: The ranking's names, in :mod:`.endpoints` since the split (issue 25) and still
+#: importable from here as ``docs/api.md`` listed them.
+_MOVED_TO_ENDPOINTS: Final = frozenset(
+    {"DEFAULT_TOP_ENDPOINTS", "MAX_TOP_ENDPOINTS", "EndpointRanking", "top_endpoints"}
+)
 
 
-def _total_sql(level: str, dims: tuple[str, ...], where: list[str], edges: str | None) -> str:
-    """Counts, maximum and running rows per rollup group over the range (migrations 0007
-    and 0009). ``$1``/``$2``: the whole days; ``edges``: the condition selecting the
-    partial hours around them (None if there are none).
+def __getattr__(name: str) -> Any:
+    """``read.latency.top_endpoints`` (and its constants) resolve to :mod:`.endpoints`,
+    imported on first use: :mod:`.endpoints` imports this module, so a top-level import
+    here would be a cycle."""
+    if name in _MOVED_TO_ENDPOINTS:
+        from . import endpoints  # noqa: PLC0415 - endpoints imports this module
 
-    The groups are the running table's, listed by a skip scan of its primary key (one
-    index descent per group, not a read of its rows). Per group three probes: ``h``, its
-    last row before ``$2`` (inside the range, else the group has no whole day there),
-    ``l``, its last row before ``$1``, and ``f``, its first row from ``$1``; the counts
-    are ``h - l``, the maximum the sparse tables' two windows covering ``[f, h]``
-    (``max_fwd``/``max_bwd``, see 0009's header), plus the edge hours' own rows.
-    """
-    filt = "".join(f" AND {w}" for w in where)
-    cum = api_running(level)
-    if dims:
-        gcols = ", ".join(f"g_{d}" for d in dims)
-        tcols = ", ".join(f"t.{d}" for d in dims)
-        dim_list = ", ".join(dims)
-        first = f"(SELECT {dim_list} FROM {cum} WHERE TRUE{filt} ORDER BY {dim_list} LIMIT 1)"
-        step = (
-            f"SELECT n.* FROM grp, LATERAL (SELECT {tcols} FROM {cum} AS t"
-            f" WHERE ({tcols}) > ({gcols}){filt} ORDER BY {tcols} LIMIT 1) AS n"
-        )
-        groups = f"RECURSIVE grp({gcols}) AS ({first} UNION ALL {step})"
-        join = " AND ".join(f"t.{d} = grp.g_{d}" for d in dims)
-        out_dims = ", ".join(f"grp.g_{d} AS {d}" for d in dims) + ", "
-        order = f"ORDER BY {dim_list}"
-    else:
-        groups, join, out_dims, order = "grp AS (SELECT 1)", "TRUE", "", ""
-    running = ", ".join(_COUNTS)
-    edge_cte, edge_join = "", ""
-    if edges:
-        sel = "".join(f"{d}, " for d in dims)
-        group = f"GROUP BY {', '.join(dims)}" if dims else "HAVING count(*) > 0"
-        edge_cte = (
-            f", e AS (SELECT {sel}{_COUNT_COLUMNS} FROM {api_rollup('hour', level)}"
-            f" WHERE {edges}{filt} {group})"
-        )
-        on = " AND ".join(f"e.{d} = grp.g_{d}" for d in dims) or "TRUE"
-        edge_join = f"LEFT JOIN e ON {on}"
-
-    def count(c: str, cast: str) -> str:
-        whole = f"h.{c} - coalesce(l.{c}, 0)"
-        extra = f" + coalesce(e.{c}, 0)" if edges else ""
-        return f"(coalesce({whole}, 0){extra})::{cast} AS {c}"
-
-    counts = ", ".join(
-        count(c, "float8" if c in ("requests_estimated", "duration_sum_ms") else "bigint")
-        for c in _COUNTS
-    )
-    level_j = (
-        "(floor(ln((extract(epoch FROM h.bucket - f.bucket) / 86400 + 1)::float8)"
-        " / ln(2::float8) + 1e-9))::int + 1"
-    )
-    whole_max = "CASE WHEN h.bucket IS NOT NULL THEN greatest(f.max_fwd[j.j], h.max_bwd[j.j]) END"
-    dmax = f"greatest({whole_max}, e.duration_max_ms)" if edges else whole_max
-    present = "h.bucket IS NOT NULL" + (" OR e.requests IS NOT NULL" if edges else "")
-    return f"""
-WITH {groups}{edge_cte}
-SELECT {out_dims}{counts}, {dmax} AS duration_max_ms,
-       h.hist_keys AS hk, h.hist_cum AS hc, l.hist_keys AS lk, l.hist_cum AS lc
-FROM grp
-LEFT JOIN LATERAL (
-    SELECT bucket, hist_keys, hist_cum, max_bwd, {running} FROM {cum} t
-    WHERE {join} AND t.bucket >= $1 AND t.bucket < $2 ORDER BY t.bucket DESC LIMIT 1
-) h ON $1 < $2
-LEFT JOIN LATERAL (
-    SELECT hist_keys, hist_cum, {running} FROM {cum} t
-    WHERE {join} AND t.bucket < $1 ORDER BY t.bucket DESC LIMIT 1
-) l ON h.bucket IS NOT NULL
-LEFT JOIN LATERAL (
-    SELECT bucket, max_fwd FROM {cum} t
-    WHERE {join} AND t.bucket >= $1 ORDER BY t.bucket LIMIT 1
-) f ON h.bucket IS NOT NULL
-LEFT JOIN LATERAL (SELECT {level_j} AS j) j ON h.bucket IS NOT NULL
-{edge_join}
-WHERE {present}
-{order}
-"""
-
-
-async def _total(
-    db: Any,
-    lo: _dt.datetime,
-    hi: _dt.datetime,
-    *,
-    level: str,
-    dims: tuple[str, ...],
-    group_cols: list[str],
-    filters: dict[str, str | None],
-    limit: int,
-) -> list[ApiLatencyRow]:
-    """One row per group over ``[lo, hi)`` (hour-aligned): whole days from the running
-    rows (counts, maximum and quantiles from three probes per rollup group, whatever
-    the range: migrations 0007 and 0009), the partial days at the edges from the hourly
-    rollup."""
-    d_lo, d_hi = _ceil(lo, _DAY), _ceil(hi + _HOUR, _DAY) - _DAY
-    if d_lo >= d_hi:  # no whole day: every hour is an edge hour
-        d_lo = d_hi = lo
-        spans = [(lo, hi)]
-    else:
-        spans = [(a, b) for a, b in ((lo, d_lo), (d_hi, hi)) if a < b]
-    params = _exec.Params(d_lo, d_hi)
-    where: list[str] = []
-    _equals(where, params, filters)
-    conds = [f"(bucket >= {params.add(a)} AND bucket < {params.add(b)})" for a, b in spans]
-    edges = f"({' OR '.join(conds)})" if conds else None
-    records = await _exec.fetch(
-        db, "latency.total", _total_sql(level, dims, where, edges), *params.values
-    )
-    edge_hists: dict[tuple[object, ...], list[tuple[Sequence[int], Sequence[int]]]] = {}
-    if edges:
-        edge_sql = (
-            f"SELECT {', '.join([*dims, 'hist_keys', 'hist_counts'])}"
-            f" FROM {api_rollup('hour', level)} WHERE {edges}"
-            + "".join(f" AND {w}" for w in where)
-            + " AND $1::timestamptz IS NOT NULL AND $2::timestamptz IS NOT NULL"
-        )
-        for r in await _exec.fetch(db, "latency.total_edges", edge_sql, *params.values):
-            key = tuple(r[d] for d in dims)
-            edge_hists.setdefault(key, []).append((r["hist_keys"], r["hist_counts"]))
-    out: list[ApiLatencyRow] = []
-    for _key, grp in itertools.groupby(records, key=lambda r: tuple(r[c] for c in group_cols)):
-        out.append(_total_row(list(grp), dims, group_cols, edge_hists))
-        if len(out) >= limit:
-            break
-    return out
-
-
-def _total_row(
-    rows: list[asyncpg.Record],
-    dims: tuple[str, ...],
-    group_cols: list[str],
-    edge_hists: dict[tuple[object, ...], list[tuple[Sequence[int], Sequence[int]]]],
-) -> ApiLatencyRow:
-    """One output group from its rollup groups' counts, running rows and edge hours."""
-    totals = _sum_counts(rows)
-    terms: list[_cumulative.Term] = []
-    pending: list[tuple[Sequence[int], Sequence[int]]] = []
-    for r in rows:
-        if r["hk"] is not None:
-            terms.append(_cumulative.decode(r["hk"], r["hc"]))
-            if r["lk"] is not None:
-                terms.append(_cumulative.decode(r["lk"], r["lc"], -1))
-        pending.extend(edge_hists.get(tuple(r[d] for d in dims), ()))
-    if pending:
-        terms.append(_cumulative.from_histogram(*_histogram.merge(pending)))
-    rep = _histogram.representative
-    pcts = [None if k is None else rep(k) for k in _cumulative.quantile_keys(terms, _QS)]
-    return _latency_row(_GroupOnly(rows[0], group_cols), pcts, **totals)
-
-
-class _GroupOnly:
-    """A record seen through the output's group columns (the others read as None)."""
-
-    __slots__ = ("_cols", "_row")
-
-    def __init__(self, row: Any, cols: list[str]) -> None:
-        self._row = row
-        self._cols = cols
-
-    def __getitem__(self, name: str) -> Any:
-        return self._row[name] if name in self._cols else None
-
-
-# ------------------------------------------------------------------ slowest endpoints
-
-#: Rows of :func:`top_endpoints` by default, and at most.
-DEFAULT_TOP_ENDPOINTS: Final = 10
-MAX_TOP_ENDPOINTS: Final = 1_000
-
-EndpointRanking = Literal["p95", "p99", "error_rate", "requests"]
-_RANKING: Final[dict[str, Callable[[ApiLatencyRow], float | None]]] = {
-    "p95": lambda r: r.p95_ms,
-    "p99": lambda r: r.p99_ms,
-    "error_rate": lambda r: r.error_rate,
-    "requests": lambda r: float(r.requests),
-}
-
-
-async def top_endpoints(
-    db: _exec.Db,
-    *,
-    start: _dt.date | _dt.datetime,
-    end: _dt.date | _dt.datetime,
-    by: EndpointRanking = "p95",
-    limit: int = DEFAULT_TOP_ENDPOINTS,
-    service: str | None = None,
-) -> list[ApiLatencyRow]:
-    """The ``limit`` (service, endpoint, method) groups ranked by ``by`` over the range.
-
-    One row per group (``bucket`` None), descending by ``by``; ties, and groups whose
-    value is None (no usable duration), go by requests descending, then by name.
-    Percentiles are within 1 % of the exact ones, as everywhere (:mod:`.histogram`).
-    Reads the running distributions (``granularity="total"``): a few rows per endpoint
-    whatever the range.
-    """
-    if by not in _RANKING:
-        raise QueryError(f"by must be 'p95', 'p99', 'error_rate' or 'requests', not {by!r}")
-    lim = _limit(limit, MAX_TOP_ENDPOINTS)
-    rows = await api_latency(
-        db,
-        start=start,
-        end=end,
-        granularity="total",
-        group_by="endpoint",
-        service=service,
-        limit=MAX_LIMIT,
-    )
-    value = _RANKING[by]
-
-    def order(r: ApiLatencyRow) -> tuple[int, float, int, str, str, str]:
-        v = value(r)
-        return (
-            0 if v is not None else 1,
-            -float(v or 0),
-            -r.requests,
-            r.service or "",
-            r.endpoint or "",
-            r.method or "",
-        )
-
-    return sorted(rows, key=order)[:lim]
+        return getattr(endpoints, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """Slowest endpoints, the KPI overview and event trends, under the names users import
 them by, with the calling convention they had before issue 25.
 
-The questions live in :mod:`.latency` (``top_endpoints``), :mod:`.overview` and
+The questions live in :mod:`.endpoints` (``top_endpoints``), :mod:`.overview` and
 :mod:`.events` (``event_trends``) with the read layer's one signature,
 ``(db, *, start, end, **filters)``. These four took ``start``/``end`` positionally
 before; the wrappers below still accept that (deprecated: pass them by keyword; the
@@ -17,15 +17,15 @@ from .._errors import QueryError
 from ._common import DEFAULT_LIMIT
 from ._exec import Db
 from .catalog import list_event_types as _list_event_types
-from .events import EventTrendRow, TrendGranularity
-from .events import event_trends as _event_trends
-from .latency import (
+from .endpoints import (
     DEFAULT_TOP_ENDPOINTS,
     MAX_TOP_ENDPOINTS,
-    ApiLatencyRow,
     EndpointRanking,
 )
-from .latency import top_endpoints as _top_endpoints
+from .endpoints import top_endpoints as _top_endpoints
+from .events import EventTrendRow, TrendGranularity
+from .events import event_trends as _event_trends
+from .latency import ApiLatencyRow
 from .overview import Overview
 from .overview import overview as _overview
 
@@ -61,7 +61,7 @@ async def top_endpoints(
     limit: int = DEFAULT_TOP_ENDPOINTS,
     service: str | None = None,
 ) -> list[ApiLatencyRow]:
-    """:func:`.latency.top_endpoints` (``start``/``end`` also positionally, deprecated)."""
+    """:func:`.endpoints.top_endpoints` (``start``/``end`` also positionally, deprecated)."""
     lo, hi = _bounds(start, end)
     return await _top_endpoints(db, start=lo, end=hi, by=by, limit=limit, service=service)
 
