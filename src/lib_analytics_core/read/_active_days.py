@@ -31,7 +31,12 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-from ..schema.facts import BUCKET_ORIGIN_SQL, DAILY_ACTIVE_USERS, REFRESH_INVALIDATIONS_TABLE
+from ..schema.facts import (
+    BUCKET_ORIGIN_SQL,
+    DAILY_ACTIVE_USERS,
+    REFRESH_INVALIDATIONS_TABLE,
+    TIMESCALE_PENDING_SQL,
+)
 from . import _exec
 
 __all__ = ["Source", "source", "stale_days_sql"]
@@ -87,18 +92,8 @@ def _ranges_sql(src: Source) -> str:
     lo = as_ts.format(v=clip.format(v="l.lo"))
     hi = as_ts.format(v=clip.format(v="l.hi")) + " + INTERVAL '1 microsecond'"
     return f"""
-        SELECT {lo} AS lo, {hi} AS hi
-        FROM _timescaledb_catalog.continuous_agg c
-        JOIN LATERAL (
-            SELECT lowest_modified_value AS lo, greatest_modified_value AS hi
-            FROM _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log
-            WHERE hypertable_id = c.raw_hypertable_id
-            UNION ALL
-            SELECT lowest_modified_value, greatest_modified_value
-            FROM _timescaledb_catalog.continuous_aggs_materialization_invalidation_log
-            WHERE materialization_id = c.mat_hypertable_id
-        ) l ON true
-        WHERE c.user_view_schema = current_schema() AND c.user_view_name = '{DAILY_ACTIVE_USERS}'
+        SELECT {lo} AS lo, {hi} AS hi {TIMESCALE_PENDING_SQL}
+          AND c.user_view_name = '{DAILY_ACTIVE_USERS}'
         UNION ALL
         -- No aggregate of that name in this schema: nothing of the rollup is trusted.
         SELECT '-infinity'::timestamptz, 'infinity'::timestamptz

@@ -56,6 +56,7 @@ __all__ = [
     "REFRESH_WINDOW",
     "TASK_DURATIONS_TABLE",
     "TASK_STATS_TABLE",
+    "TIMESCALE_PENDING_SQL",
     "api_rollup",
     "api_running",
     "ceil_day",
@@ -70,6 +71,25 @@ DEAD_LETTER_TABLE: Final = "analytics_dead_letters"
 REFRESH_INVALIDATIONS_TABLE: Final = "analytics_refresh_invalidations"
 """Partitioned tier: the UTC days that received rows since the last aggregate refresh
 (written by the insert trigger in the writer's transaction, consumed by the refresh)."""
+TIMESCALE_PENDING_SQL: Final = """
+        FROM _timescaledb_catalog.continuous_agg c
+        JOIN LATERAL (
+            SELECT lowest_modified_value AS lo, greatest_modified_value AS hi
+            FROM _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log
+            WHERE hypertable_id = c.raw_hypertable_id
+            UNION ALL
+            SELECT lowest_modified_value, greatest_modified_value
+            FROM _timescaledb_catalog.continuous_aggs_materialization_invalidation_log
+            WHERE materialization_id = c.mat_hypertable_id
+        ) l ON true
+        WHERE c.user_view_schema = current_schema()"""
+"""Timescale tier, the FROM/WHERE of a query of what each continuous aggregate of this
+schema has not materialised as the rows are now: ``c`` the aggregate (``user_view_name``),
+``l.lo``/``l.hi`` an inclusive range in microseconds since the Unix epoch (+-2^63 for
+infinities). The hypertable's log is written at the writer's commit; the aggregate's own
+holds what refreshes moved there and what no refresh reached yet (it starts as
+(-inf, +inf)). Read by the health report (late rows) and by the read layer (which days
+of the active-users rollup are current)."""
 HISTORY_TABLE: Final = "analytics_schema_migrations"
 """One row per applied migration (checksum, tier, duration)."""
 DAILY_ACTIVE_USERS: Final = "analytics_daily_active_users"

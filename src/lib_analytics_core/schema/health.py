@@ -52,6 +52,7 @@ from .facts import (
     MAINTAINER_LEASE_NAME,
     MAINTAINER_LEASE_TABLE,
     REFRESH_WINDOW,
+    TIMESCALE_PENDING_SQL,
     floor_day,
     quote_ident,
 )
@@ -261,22 +262,7 @@ async def _late_timescale(
     for rel in logs:
         if not await _readable(conn, rel):
             return aggregates
-    rows = await conn.fetch(
-        """
-        SELECT c.user_view_name AS name, l.lo, l.hi
-        FROM _timescaledb_catalog.continuous_agg c
-        JOIN LATERAL (
-            SELECT lowest_modified_value AS lo, greatest_modified_value AS hi
-            FROM _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log
-            WHERE hypertable_id = c.raw_hypertable_id
-            UNION ALL
-            SELECT lowest_modified_value, greatest_modified_value
-            FROM _timescaledb_catalog.continuous_aggs_materialization_invalidation_log
-            WHERE materialization_id = c.mat_hypertable_id
-        ) l ON true
-        WHERE c.user_view_schema = current_schema()
-        """
-    )
+    rows = await conn.fetch(f"SELECT c.user_view_name AS name, l.lo, l.hi {TIMESCALE_PENDING_SQL}")
     oldest_raw: dt.datetime | None = await conn.fetchval(
         f'SELECT min("timestamp") FROM {quote_ident(EVENTS_TABLE)}'
     )
