@@ -5,7 +5,8 @@ Declared the one way every route module declares them (``_routing.py``).
 """
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
-from typing import Annotated, Literal
+from collections.abc import Iterator
+from typing import Annotated, Final, Literal
 
 from fastapi import Query
 from fastapi.responses import Response
@@ -13,8 +14,9 @@ from fastapi.responses import Response
 from .._errors import QueryError
 from ..read import _raw, funnels, retention
 from ..read.filters import parse_filter
+from ._csv import csv_response, rows_chunk
 from ._deps import Pool
-from ._params import End, Start, resolve, text
+from ._params import CsvFormat, End, Start, resolve, text
 from ._responses import json_response
 from ._routing import get, v1_router
 
@@ -37,12 +39,29 @@ _Top = Annotated[
 ]
 
 
+#: The CSV columns of ``/v1/funnel``: one row per step of all users (``total`` true,
+#: no group) and, with a breakdown, per step of each group (``group`` its value).
+FUNNEL_CSV: Final = (
+    "total", "group", "other", "step", "event_type", "users", "conversion_from_previous",
+    "conversion_from_first", "median_seconds_from_previous", "p95_seconds_from_previous",
+)  # fmt: skip
+#: The CSV columns of ``/v1/retention``: one row per cohort and period ``k`` (0: the
+#: cohort itself), of all users (``total`` true) and of each group of the breakdown;
+#: ``fraction`` is ``returned / size``.
+RETENTION_CSV: Final = (
+    "total", "group", "other", "period_start", "size", "k", "returned", "fraction",
+)  # fmt: skip
+
+
 @get(
     router,
     "/funnel",
     model=funnels.FunnelResult,
+    csv=True,
     note=f"Ranges up to {funnels.MAX_RANGE.days} days. {_HORIZON} A bad step, window, "
-    "filter or breakdown is a 400 that says which and why.",
+    "filter or breakdown is a 400 that says which and why. With `format=csv`: one row "
+    "per step, of all users (`total` true) and of each breakdown group (`group`, "
+    f"`other`), columns {', '.join(f'`{c}`' for c in FUNNEL_CSV)}.",
 )
 async def funnel(  # noqa: PLR0917 - FastAPI query parameters
     db: Pool,
@@ -85,6 +104,7 @@ async def funnel(  # noqa: PLR0917 - FastAPI query parameters
         ),
     ] = None,
     top: _Top = _raw.DEFAULT_TOP,
+    fmt: CsvFormat = "json",
 ) -> Response:
     """Of the users who did the first step in the range, how many went on to each next
     step, in order, within the window: per step the users (each counted once, at the
@@ -113,6 +133,8 @@ async def funnel(  # noqa: PLR0917 - FastAPI query parameters
         breakdown=text(breakdown, "breakdown"),
         top=top,
     )
+    if fmt == "csv":
+        return await csv_response(rows_chunk(FUNNEL_CSV, _funnel_rows(result)), filename="funnel")
     return json_response(result)
 
 
@@ -120,7 +142,11 @@ async def funnel(  # noqa: PLR0917 - FastAPI query parameters
     router,
     "/retention",
     model=retention.RetentionResult,
-    note=f"Ranges up to {retention.MAX_RANGE.days} days. {_HORIZON}",
+    csv=True,
+    note=f"Ranges up to {retention.MAX_RANGE.days} days. {_HORIZON} With `format=csv`: "
+    "one row per cohort and period `k` (0: the cohort), of all users (`total` true) and "
+    "of each breakdown group, columns "
+    f"{', '.join(f'`{c}`' for c in RETENTION_CSV)} (`fraction`: `returned / size`).",
 )
 async def cohorts(  # noqa: PLR0917 - FastAPI query parameters
     db: Pool,
@@ -161,6 +187,7 @@ async def cohorts(  # noqa: PLR0917 - FastAPI query parameters
         Query(description="`service`: cohorts per service of the cohort event."),
     ] = None,
     top: _Top = _raw.DEFAULT_TOP,
+    fmt: CsvFormat = "json",
 ) -> Response:
     """Cohorts by the period of each user's first `cohort_event` in the range:
     `returned[0]` is the cohort's size, `returned[k]` how many of its users did
@@ -177,4 +204,34 @@ async def cohorts(  # noqa: PLR0917 - FastAPI query parameters
         breakdown=breakdown,
         top=top,
     )
+    if fmt == "csv":
+        return await csv_response(
+            rows_chunk(RETENTION_CSV, _retention_rows(result)), filename="retention"
+        )
     return json_response(result)
+
+
+def _funnel_rows(result: funnels.FunnelResult) -> Iterator[tuple[object, ...]]:
+    """The rows of :data:`FUNNEL_CSV`: all users' steps, then each group's."""
+    parts: list[tuple[bool, str | None, bool, list[funnels.FunnelStep]]]
+    parts = [(True, None, False, result.steps)]
+    parts += [(False, g.value, g.other, g.steps) for g in result.groups or []]
+    for total, value, other, steps in parts:
+        for number, s in enumerate(steps, 1):
+            yield (
+                total, value, other, number, s.event_type, s.users,
+                s.conversion_from_previous, s.conversion_from_first,
+                s.median_seconds_from_previous, s.p95_seconds_from_previous,
+            )  # fmt: skip
+
+
+def _retention_rows(result: retention.RetentionResult) -> Iterator[tuple[object, ...]]:
+    """The rows of :data:`RETENTION_CSV`: all users' cohorts, then each group's."""
+    parts: list[tuple[bool, str | None, bool, list[retention.Cohort]]]
+    parts = [(True, None, False, result.cohorts)]
+    parts += [(False, g.value, g.other, g.cohorts) for g in result.groups or []]
+    for total, value, other, cohorts in parts:
+        for c in cohorts:
+            for k, n in enumerate(c.returned):
+                fraction = n / c.size if c.size else None
+                yield (total, value, other, c.period_start, c.size, k, n, fraction)
