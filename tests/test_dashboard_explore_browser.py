@@ -30,6 +30,7 @@ from lib_analytics_core.alerts.engine import evaluate_once
 from lib_analytics_core.api import create_app
 from lib_analytics_core.read.window import last_days
 from tests import _read_seed
+from tests._dashboard_funnels import check_funnel_breakdown, check_funnels, check_funnels_link
 from tests._dashboard_page import Page, delta_text, fmt_value, group_cells, launch, shot
 from tests._serve import serve_in_thread
 from tests.test_dashboard_browser import (
@@ -299,58 +300,6 @@ def check_reliability(t: Page) -> None:
     t.expect(shown == firing, f"firing alerts shown {shown} != {firing}")
 
 
-def check_funnels(t: Page) -> None:
-    """Funnels view: the steps' users as bars, the table of conversions, and the
-    retention cohorts as shares of each cohort, as /v1/funnel and /v1/retention say."""
-    page = t.page
-    if not t.settle(lambda: page.click("nav.views a[data-view=funnels]"), "funnels tab"):
-        return
-    url = t.request("/v1/funnel", steps="task_created,task_started,task_completed")
-    funnel = t.get(url) if url else None
-    if funnel:
-        users = [s["users"] for s in funnel["steps"]]
-        t.expect(users[0] > 0, f"the funnel's first step has no users: {funnel}")
-        t.expect(t.series("chart-funnel").get("users") == users, f"funnel bars != {users}")
-        cells = t.texts("#f-table tbody tr")
-        want = [
-            [
-                f"{i}. {s['event_type']}",
-                fmt_int(s["users"]),
-                fmt_pct(s["conversion_from_previous"])
-                if s["conversion_from_previous"] is not None
-                else NONE,
-                fmt_pct(s["conversion_from_first"])
-                if s["conversion_from_first"] is not None
-                else NONE,
-            ]
-            for i, s in enumerate(funnel["steps"], 1)
-        ]
-        t.expect([c[:4] for c in cells] == want, f"funnel table {cells} != {want}")
-    url = t.request("/v1/retention", cohort_event="task_created")
-    cohorts = t.get(url) if url else None
-    if cohorts:
-        cells = t.texts("#r-table tbody tr")
-        want = [
-            [
-                c["period_start"][:10],
-                fmt_int(c["size"]),
-                *(
-                    (fmt_pct(c["returned"][k] / c["size"]) if c["size"] else NONE)
-                    if k < len(c["returned"])
-                    else ""
-                    for k in range(1, cohorts["periods"] + 1)
-                ),
-            ]
-            for c in cohorts["cohorts"]
-        ]
-        t.expect(bool(want) and cells == want, f"retention table {cells} != {want}")
-    shot(t, "funnels")
-    page.fill("#f-steps", "task_created,task_completed")
-    if t.settle(lambda: page.click("#f-go"), "funnel steps"):
-        t.expect("f_steps=task_created%2Ctask_completed" in page.url, f"steps not in {page.url}")
-        t.expect(bool(t.request("/v1/funnel", steps="task_created,task_completed")), "2 steps")
-
-
 def check_user(t: Page, user_id: str) -> None:
     """The user view: summary and the timeline newest first, "Older" pages by the cursor."""
     page = t.page
@@ -523,6 +472,7 @@ def test_dashboard_explore_user_drill_export_and_links(
                 t.settle(lambda: t.page.click(".presets button[data-days='7']"), "7 days")
                 explore_link = check_explore(t, expected_sum)
                 check_funnels(t)
+                funnels_link = check_funnel_breakdown(t)
                 check_user(t, user_id)
                 user_link = t.page.url
                 # every view is a link: a fresh tab opens it as it was
@@ -530,6 +480,7 @@ def test_dashboard_explore_user_drill_export_and_links(
                     (drill_link, "drill link", "chart-drill"),
                     (explore_link, "explore link", "chart-explore"),
                     (user_link, "user link", None),
+                    (funnels_link, "funnels link", "chart-funnel"),
                 ):
                     if link is None:
                         continue
@@ -547,6 +498,8 @@ def test_dashboard_explore_user_drill_export_and_links(
                                 and fresh.page.locator("#x-filters li").count() == 1,
                                 f"{label}: the controls do not show the view",
                             )
+                        if label == "funnels link":
+                            check_funnels_link(fresh)
                         if label == "user link":
                             fresh.expect(
                                 fresh.page.inner_text("#u-id") == user_id, f"{label}: user"
