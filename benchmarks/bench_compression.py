@@ -15,11 +15,12 @@
 
 Variants (each a lever measured, not assumed):
 
-* ``as shipped``: today's table (migrations 0001 + 0005 + 0010: no duplicate
-  ``"timestamp"`` index, segmentby ``event_type``, orderby ``"timestamp" DESC,
-  event_id``, sparse indexes ``bloom(user_id)`` only, days compressed into chunks of up
+* ``as shipped``: today's table (migrations 0001 + 0005 + 0010 + 0019: no duplicate
+  ``"timestamp"`` index, segmentby ``event_type``, orderby ``user_id, "timestamp"
+  DESC``, sparse indexes ``bloom(event_id)`` only, days compressed into chunks of up
   to 7 days) holding the rows exactly as the simulation's worker wrote them (``data``
   without the copies of the ``user_id``/``service`` columns);
+* ``before 0019``: orderby ``"timestamp" DESC, event_id`` and ``bloom(user_id)`` (0010's);
 * ``before 0010``: the same rows with the layout before migration 0010 (one compressed
   chunk per day, the sparse indexes TimescaleDB derives from every index);
 * ``before: + column copies in data``: that layout with ``data`` as releases before
@@ -70,7 +71,9 @@ class Variant:
     name: str
     default_index: bool = False
     segmentby: str = "event_type"
-    orderby: str = '"timestamp" DESC, event_id'
+    orderby: str = 'user_id, "timestamp" DESC'
+    #: the explicit sparse indexes (0010 set bloom(user_id), 0019 bloom(event_id))
+    sparse: str = "bloom(event_id)"
     strip_meta: bool = False
     old_payload: bool = False
     strip_nulls: bool = False
@@ -78,12 +81,26 @@ class Variant:
     layout_0010: bool = True
 
 
+_TIME_ORDER = '"timestamp" DESC, event_id'  # the orderby before migration 0019
 VARIANTS = (
     Variant("as shipped"),
-    Variant("before 0010 (daily chunks, derived sparse indexes)", layout_0010=False),
-    Variant("before: + column copies in data", old_payload=True, layout_0010=False),
+    Variant(
+        "before 0019 (orderby time, bloom(user_id))", orderby=_TIME_ORDER, sparse="bloom(user_id)"
+    ),
+    Variant(
+        "before 0010 (daily chunks, derived sparse indexes)",
+        orderby=_TIME_ORDER,
+        layout_0010=False,
+    ),
+    Variant(
+        "before: + column copies in data",
+        orderby=_TIME_ORDER,
+        old_payload=True,
+        layout_0010=False,
+    ),
     Variant(
         "0001 as first shipped (+ default index, + copies)",
+        orderby=_TIME_ORDER,
         default_index=True,
         old_payload=True,
         layout_0010=False,
@@ -94,8 +111,8 @@ VARIANTS = (
     Variant("- _meta constants", strip_meta=True),
     Variant("- null values in data", strip_nulls=True),
 )
-SHIPPED, BEFORE_0010, BEFORE, FIRST = VARIANTS[:4]
-LEVERS = VARIANTS[4:]
+SHIPPED, BEFORE_0019, BEFORE_0010, BEFORE, FIRST = VARIANTS[:5]
+LEVERS = VARIANTS[5:]
 
 
 @contextlib.contextmanager
@@ -193,9 +210,7 @@ async def _measure(
             " FROM pg_extension WHERE extname = 'timescaledb'"
         )
         if version >= [2, 22]:
-            await conn.execute(
-                f"ALTER TABLE {t} SET (timescaledb.compress_index = 'bloom(user_id)')"
-            )
+            await conn.execute(f"ALTER TABLE {t} SET (timescaledb.compress_index = '{v.sparse}')")
         await conn.execute(
             f"ALTER TABLE {t} SET (timescaledb.compress_chunk_time_interval = '7 days')"
         )

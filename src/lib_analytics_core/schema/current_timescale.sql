@@ -2017,7 +2017,7 @@ ALTER TABLE analytics_api_latency_daily_v0002 SET (timescaledb.compress, timesca
 ALTER TABLE analytics_integration_health_daily_v0002 SET (timescaledb.compress, timescaledb.compress_segmentby = '', timescaledb.compress_orderby = '');
 ALTER TABLE analytics_auth_events_daily_v0002 SET (timescaledb.compress, timescaledb.compress_segmentby = '', timescaledb.compress_orderby = '');
 ALTER TABLE analytics_cocoon_activity_daily_v0002 SET (timescaledb.compress, timescaledb.compress_segmentby = '', timescaledb.compress_orderby = '');
-ALTER TABLE analytics_events SET (timescaledb.compress, timescaledb.compress_segmentby = 'event_type', timescaledb.compress_orderby = '"timestamp" DESC,event_id', timescaledb.compress_chunk_time_interval = '7 days', timescaledb.compress_index = 'bloom(user_id)');
+ALTER TABLE analytics_events SET (timescaledb.compress, timescaledb.compress_segmentby = 'event_type', timescaledb.compress_orderby = 'user_id,"timestamp" DESC', timescaledb.compress_chunk_time_interval = '7 days', timescaledb.compress_index = 'bloom(event_id)');
 -- job analytics_active_users_job on - every 01:00:00 config {}
 -- job analytics_distributions_job on - every 01:00:00 config {}
 -- job policy_compression on analytics_events every 12:00:00 config {"compress_after": "7 days"}
