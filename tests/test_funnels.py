@@ -16,7 +16,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 import httpx
@@ -271,7 +271,22 @@ async def check_case(conn: asyncpg.Connection, c: dict[str, Any], timescale: boo
     assert retention_normalized(ret) == want_r
 
 
-def run_generated(url: str, timescale: bool, examples: int) -> None:
+#: Hypothesis settings of the generated-history tests (a database round trip per example).
+GENERATED: Final = settings(
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def on_loop(
+    url: str,
+    timescale: bool,
+    body: Callable[[asyncio.AbstractEventLoop, asyncpg.Connection, dt.datetime], None],
+) -> None:
+    """``body(loop, conn, today)`` with a connection and an event loop of its own
+    (hypothesis's tests are synchronous), the extension and schema first on the
+    timescale tier; ``today`` is the server's current UTC day."""
     loop = asyncio.new_event_loop()
     try:
         conn: asyncpg.Connection = loop.run_until_complete(
@@ -281,22 +296,22 @@ def run_generated(url: str, timescale: bool, examples: int) -> None:
             loop.run_until_complete(conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb"))
             loop.run_until_complete(lac.migrate(conn))
         now: dt.datetime = loop.run_until_complete(conn.fetchval("SELECT now()"))
-        base = now.replace(hour=0, minute=0, second=0, microsecond=0) - 20 * DAY
+        body(loop, conn, now.replace(hour=0, minute=0, second=0, microsecond=0))
+        loop.run_until_complete(conn.close())
+    finally:
+        loop.close()
 
-        @settings(
-            max_examples=examples,
-            deadline=None,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-        )
-        @given(c=cases(base))
+
+def run_generated(url: str, timescale: bool, examples: int) -> None:
+    def body(loop: asyncio.AbstractEventLoop, conn: asyncpg.Connection, today: dt.datetime) -> None:
+        @settings(GENERATED, max_examples=examples)
+        @given(c=cases(today - 20 * DAY))
         def agree(c: dict[str, Any]) -> None:
             loop.run_until_complete(check_case(conn, c, timescale))
 
         agree()
-        loop.run_until_complete(conn.close())
-    finally:
-        loop.close()
+
+    on_loop(url, timescale, body)
 
 
 def test_generated_histories_equal_the_reference(database_url: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lib_analytics_core as lac
@@ -25,7 +25,7 @@ from lib_analytics_core.read import retention as rt
 from lib_analytics_core.schema.facts import DAILY_ACTIVE_USERS
 from tests import _funnel_reference as ref
 from tests._explore_reference import Raw
-from tests.test_funnels import clear, retention_normalized, write
+from tests.test_funnels import GENERATED, clear, on_loop, retention_normalized, write
 
 DAY = dt.timedelta(days=1)
 USERS = [uuid.UUID(int=0xE0000 + i, version=4) for i in range(6)]
@@ -92,23 +92,10 @@ events = st.lists(
 
 
 def run(url: str, timescale: bool, examples: int) -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        conn: asyncpg.Connection = loop.run_until_complete(
-            asyncpg.connect(url, statement_cache_size=0)
-        )
-        if timescale:
-            loop.run_until_complete(conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb"))
-            loop.run_until_complete(lac.migrate(conn))
-        now: dt.datetime = loop.run_until_complete(conn.fetchval("SELECT now()"))
-        base = now.replace(hour=0, minute=0, second=0, microsecond=0) - 9 * DAY
+    def body(loop: asyncio.AbstractEventLoop, conn: asyncpg.Connection, today: dt.datetime) -> None:
+        base = today - 9 * DAY
 
-        @settings(
-            max_examples=examples,
-            deadline=None,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-        )
+        @settings(GENERATED, max_examples=examples)
         @given(
             evs=events,
             start_day=st.integers(0, 3),
@@ -150,9 +137,8 @@ def run(url: str, timescale: bool, examples: int) -> None:
             loop.run_until_complete(case())
 
         agree()
-        loop.run_until_complete(conn.close())
-    finally:
-        loop.close()
+
+    on_loop(url, timescale, body)
 
 
 def test_sparse_histories_across_refreshes_equal_the_reference(database_url: str) -> None:
