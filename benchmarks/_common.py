@@ -34,25 +34,34 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
-@contextlib.asynccontextmanager
-async def bench_database(admin_url: str, *, keep: bool = False) -> AsyncIterator[str]:
-    """Create ``lac_bench_<pid>``, migrate it with the library's migrations, drop it after."""
+async def create_migrated(admin_url: str, name: str, *, replace: bool = False) -> str:
+    """Create database ``name`` (dropping it first with ``replace``) and migrate it with
+    the library's migrations; returns its URL. On a server that preloads TimescaleDB the
+    migration creates the extension and builds the timescale tier, as for any user."""
     from lib_analytics_core import migrate
 
-    name = f"lac_bench_{os.getpid()}"
     admin = await asyncpg.connect(admin_url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        if replace:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
     url = with_database(admin_url, name)
+    conn = await asyncpg.connect(url)
     try:
-        conn = await asyncpg.connect(url)
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return url
+
+
+@contextlib.asynccontextmanager
+async def bench_database(admin_url: str, *, keep: bool = False) -> AsyncIterator[str]:
+    """Create ``lac_bench_<pid>``, migrate it with the library's migrations, drop it after."""
+    name = f"lac_bench_{os.getpid()}"
+    url = await create_migrated(admin_url, name, replace=True)
+    try:
         yield url
     finally:
         if not keep:

@@ -24,9 +24,10 @@ from typing import Any
 import asyncpg
 from _common import table
 
-from lib_analytics_core.schema.facts import AGGREGATES
-from lib_analytics_core.schema.maintenance import refresh_aggregates
+from lib_analytics_core.schema.facts import AGGREGATES, COMPRESS_AFTER
+from lib_analytics_core.schema.maintenance import maintain, refresh_aggregates
 from lib_analytics_core.schema.server import SchemaTier, recorded_tier
+from lib_analytics_core.schema.timescale import compress_chunks
 
 #: Bookkeeping tables of either tier: not aggregates.
 _NOT_AGGREGATES = (
@@ -230,3 +231,63 @@ async def trend_refresh_costs(conn: asyncpg.Connection[Any], day: dt.datetime) -
             await conn.execute(f'INSERT INTO "{r["name"]}" {r["refresh_sql"]}', day, nxt)
         out[r["name"]] = round(time.perf_counter() - t0, 2)
     return out
+
+
+#: A raw retention that keeps a loaded benchmark database whole when ``maintain()``
+#: runs on it (its generators fill up to 91 days).
+_KEEP_ALL = dt.timedelta(days=3650)
+
+
+async def as_shipped(url: str) -> dict[str, Any]:
+    """Bring a freshly loaded database to the storage layout the shipped maintenance
+    would have given it by now: compressed chunks past the horizon (timescale tier) or
+    every finished day's partition ordered by event type (partitioned tier, migration
+    0013). Idempotent; ``--prepare NAME`` runs it on a database loaded before."""
+    conn = await asyncpg.connect(url)
+    try:
+        ts = await recorded_tier(conn) is SchemaTier.TIMESCALE
+    finally:
+        await conn.close()
+    return await (_compress_as_shipped(url) if ts else _order_as_shipped(url))
+
+
+async def _order_as_shipped(url: str) -> dict[str, Any]:
+    """Order every finished day's partition by event type (migration 0013):
+    ``maintain()`` without its refresh, run until it orders no more days (it orders
+    ``ORDER_PER_RUN`` per run, as over a maintainer's runs), with a retention that keeps
+    every loaded day."""
+    t0 = time.perf_counter()
+    n = 0
+    conn = await asyncpg.connect(url)
+    try:
+        while ordered := (await maintain(conn, refresh=False, retention=_KEEP_ALL)).days_ordered:
+            n += len(ordered)
+    finally:
+        await conn.close()
+    return {"days_ordered": n, "order_s": round(time.perf_counter() - t0, 1)}
+
+
+async def _compress_as_shipped(url: str) -> dict[str, Any]:
+    """On the timescale tier, compress every chunk past the compression horizon, as the
+    shipped policy (and ``maintain``) would have by now: the read side is measured on
+    the layout production has, compressed chunks and all. Nothing on the partitioned
+    tier."""
+    conn = await asyncpg.connect(url)
+    try:
+        if await recorded_tier(conn) is not SchemaTier.TIMESCALE:
+            return {}
+        now: dt.datetime = await conn.fetchval("SELECT now()")
+        before = int(await conn.fetchval("SELECT hypertable_size('analytics_events')"))
+        t0 = time.perf_counter()
+        done = await compress_chunks(conn, older_than=now - COMPRESS_AFTER)
+        seconds = time.perf_counter() - t0
+        await conn.execute("ANALYZE analytics_events")
+        after = int(await conn.fetchval("SELECT hypertable_size('analytics_events')"))
+    finally:
+        await conn.close()
+    return {
+        "chunks_compressed": len(done),
+        "compress_s": round(seconds, 1),
+        "raw_mb_before_compression": round(before / 1e6, 1),
+        "raw_mb_after_compression": round(after / 1e6, 1),
+    }

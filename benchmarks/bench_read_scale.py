@@ -43,18 +43,20 @@ from typing import Any
 
 import asyncpg
 
-import lib_analytics_core as lac
-from lib_analytics_core.schema.facts import COMPRESS_AFTER, ORDER_AFTER
-from lib_analytics_core.schema.server import SchemaTier, recorded_tier
-from lib_analytics_core.schema.timescale import compress_chunks
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _explore_bench
 import _read_history
 import _tier
 import bench_queries
-from _common import bench_database, database_url, summarize, table, with_database
+from _common import (
+    bench_database,
+    create_migrated,
+    database_url,
+    summarize,
+    table,
+    with_database,
+)
 
 RAW_SOME = (
     "api_latency day x service",
@@ -176,7 +178,7 @@ async def run(
         info: dict[str, Any] = {"reused_database": reuse}
         if fresh:
             info.update(await bench_queries.load_raw(url, events, end - dt.timedelta(days=91), end))
-            info.update(await as_shipped(url))
+            info.update(await _tier.as_shipped(url))
             info["vacuum_s"] = round(await _vacuum(url), 1)
         size_text, sizes = await _tier.sizes(url)
         per_day = await bench_queries.refresh_per_day(url, reps=refresh_reps)
@@ -256,93 +258,17 @@ async def run(
 async def load_into(admin: str, name: str, events: int, users: int) -> dict[str, Any]:
     """Create database ``name`` (migrated), load ``events`` over the last 91 days from
     ``users`` distinct users, vacuum, and keep it for ``--database name`` runs."""
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = with_database(admin, name)
+    url = await create_migrated(admin, name)
     conn = await asyncpg.connect(url)
     try:
-        await lac.migrate(conn)
         now: dt.datetime = await conn.fetchval("SELECT now()")
     finally:
         await conn.close()
     end = now.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
     info = await bench_queries.load_raw(url, events, end - dt.timedelta(days=91), end, users)
-    info.update(await as_shipped(url))
+    info.update(await _tier.as_shipped(url))
     info["vacuum_s"] = round(await _vacuum(url), 1)
     return {"database": name, "users": users, **info}
-
-
-async def as_shipped(url: str) -> dict[str, Any]:
-    """Bring a freshly loaded database to the storage layout the shipped maintenance
-    would have given it by now: compressed chunks past the horizon (timescale tier) or
-    every finished day's partition ordered by event type (partitioned tier, migration
-    0013). Idempotent; ``--prepare NAME`` runs it on a database loaded before."""
-    conn = await asyncpg.connect(url)
-    try:
-        ts = await recorded_tier(conn) is SchemaTier.TIMESCALE
-    finally:
-        await conn.close()
-    return await (_compress_as_shipped(url) if ts else _order_as_shipped(url))
-
-
-async def _order_as_shipped(url: str) -> dict[str, Any]:
-    """Order every finished, not yet ordered day (``analytics_order_partition``, what
-    ``maintain()`` does a few days per run)."""
-    conn = await asyncpg.connect(url)
-    try:
-        now: dt.datetime = await conn.fetchval("SELECT now()")
-        days = [
-            r["day"]
-            for r in await conn.fetch(
-                "SELECT (to_date(right(c.relname, 8), 'YYYYMMDD')::timestamp AT TIME ZONE 'UTC')"
-                " AS day FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-                " WHERE i.inhparent = 'analytics_events'::regclass"
-                " AND c.relname ~ '^analytics_events_p[0-9]{8}$' ORDER BY 1"
-            )
-            if r["day"] + dt.timedelta(days=1) <= now - ORDER_AFTER
-        ]
-        done = {r["day"] for r in await conn.fetch("SELECT day FROM analytics_ordered_days")}
-    finally:
-        await conn.close()
-    todo = [d for d in days if d not in done]
-    t0 = time.perf_counter()
-    # One at a time: the function takes the maintenance lock for its transaction.
-    conn = await asyncpg.connect(url)
-    try:
-        for day in todo:
-            await conn.execute("SELECT analytics_order_partition($1)", day)
-    finally:
-        await conn.close()
-    return {"days_ordered": len(todo), "order_s": round(time.perf_counter() - t0, 1)}
-
-
-async def _compress_as_shipped(url: str) -> dict[str, Any]:
-    """On the timescale tier, compress every chunk past the compression horizon, as the
-    shipped policy (and ``maintain``) would have by now: the read side is measured on
-    the layout production has, compressed chunks and all. Nothing on the partitioned
-    tier."""
-    conn = await asyncpg.connect(url)
-    try:
-        if await recorded_tier(conn) is not SchemaTier.TIMESCALE:
-            return {}
-        now: dt.datetime = await conn.fetchval("SELECT now()")
-        before = int(await conn.fetchval("SELECT hypertable_size('analytics_events')"))
-        t0 = time.perf_counter()
-        done = await compress_chunks(conn, older_than=now - COMPRESS_AFTER)
-        seconds = time.perf_counter() - t0
-        await conn.execute("ANALYZE analytics_events")
-        after = int(await conn.fetchval("SELECT hypertable_size('analytics_events')"))
-    finally:
-        await conn.close()
-    return {
-        "chunks_compressed": len(done),
-        "compress_s": round(seconds, 1),
-        "raw_mb_before_compression": round(before / 1e6, 1),
-        "raw_mb_after_compression": round(after / 1e6, 1),
-    }
 
 
 def main() -> int:
@@ -381,7 +307,7 @@ def main() -> int:
     args = p.parse_args()
     if args.prepare:
         url = with_database(database_url(args.database_url), args.prepare)
-        print(json.dumps(asyncio.run(as_shipped(url))))
+        print(json.dumps(asyncio.run(_tier.as_shipped(url))))
         return 0
     if args.issue25:
         if not args.database:
