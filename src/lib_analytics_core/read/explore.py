@@ -40,7 +40,7 @@ from typing import Final, Literal, get_args
 
 from .._errors import QueryError
 from ..schema.facts import BUCKET_ORIGIN, BUCKET_ORIGIN_SQL, EVENTS_TABLE
-from . import _exec
+from . import _exec, _explore_sql
 from ._common import _DAY, _HOUR, MAX_DAILY_RANGE, MAX_HOURLY_RANGE, _filter, _range
 from .filters import Filter, dimension, number_sql, parse_filter, text_sql, where_sql
 from .overview import previous_period
@@ -63,7 +63,6 @@ __all__ = [
 ExploreGranularity = Literal["hour", "day", "total"]
 #: The measures, by name: ``count`` and ``users`` take no field, the others one.
 MEASURES: Final = ("count", "users", "sum", "avg", "min", "max", "p50", "p95", "p99")
-_QUANTILES: Final = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 #: Group-by dimensions at most, measures per question at most.
 MAX_GROUP_BY: Final = 2
 MAX_MEASURES: Final = 6
@@ -149,16 +148,6 @@ def _buckets(lo: _dt.datetime, hi: _dt.datetime, granularity: str) -> list[_dt.d
     first = BUCKET_ORIGIN + ((lo - BUCKET_ORIGIN) // width) * width
     n = -((first - hi) // width)  # ceil((hi - first) / width)
     return [first + i * width for i in range(n)]
-
-
-def _aggregate(m: Measure, column: str) -> str:
-    if m.kind == "count":
-        return "count(*)::bigint"
-    if m.kind == "users":
-        return "count(DISTINCT u)::bigint"
-    if m.kind in _QUANTILES:
-        return f"percentile_disc({_QUANTILES[m.kind]}) WITHIN GROUP (ORDER BY {column})"
-    return f"{m.kind}({column})"
 
 
 def _number(value: object) -> Value:
@@ -248,12 +237,16 @@ def _sql(  # noqa: PLR0917 - one statement's parts
     granularity: str,
     top: int,
 ) -> tuple[str, _exec.Params]:
-    """One statement: the rows of both periods read once (``cur`` tells them apart), the
-    top values of each dimension ranked over the current period, the aggregates.
+    """One statement, in three steps (:mod:`._explore_sql` says why this shape):
 
-    ``tops`` is materialised: inlined, each of its references (the label, the ``other``
-    flag) became a sub-plan of its own, and the ranking over the ~1M-row ``base`` ran
-    once per reference instead of once (EXPLAIN ANALYZE at 10M, BENCHMARKS.md)."""
+    1. the rows of both periods (``cur`` tells them apart) read once and reduced by one
+       hash aggregation with grouping sets: per (period, bucket, group) the row count
+       and the sums/minima/maxima, per (…, user) and per (…, value) of each field a
+       percentile is asked of, the number of rows;
+    2. the top values of each dimension ranked over the current period (from step 1's
+       counts, not the rows);
+    3. the measures of each labelled group from step 1's far fewer rows.
+    """
     params = _exec.Params(event_type, lo, hi)
     first = "$2" if p_lo is None else params.add(p_lo)
     where = [
@@ -278,35 +271,9 @@ def _sql(  # noqa: PLR0917 - one statement's parts
         "user_id AS u",
         *(f"{number_sql(f, params)} AS {c}" for f, c in columns.items()),
     ]
-    aggs = [f"{_aggregate(m, columns.get(m.field or '', ''))} AS m{j}" for j, m in enumerate(ms)]
     base = f"SELECT {', '.join(select)} FROM {EVENTS_TABLE} WHERE {' AND '.join(where)}"
-    if not dims:
-        sql = (
-            f"SELECT cur, b, {', '.join(aggs)} FROM ({base}) AS x"
-            " GROUP BY cur, b ORDER BY cur DESC, b"
-        )
-        return sql, params
-    n = params.add(top)
-    tops = ", ".join(
-        f'(SELECT coalesce(array_agg(v ORDER BY c DESC, v COLLATE "C" NULLS FIRST),'
-        f" '{{}}'::text[]) FROM (SELECT k{i} AS v, count(*) AS c FROM base WHERE cur"
-        f' GROUP BY k{i} ORDER BY c DESC, k{i} COLLATE "C" NULLS FIRST LIMIT {n}) AS t)'
-        f" AS t{i}"
-        for i in range(len(dims))
+    plan = _explore_sql.Plan(
+        measures=[(m.kind, columns.get(m.field or "")) for m in ms],
+        dims=len(dims),
     )
-    labels = ", ".join(
-        f"CASE WHEN array_position(tops.t{i}, k{i}) IS NOT NULL THEN k{i} END AS g{i},"
-        f" array_position(tops.t{i}, k{i}) IS NULL AS o{i}"
-        for i in range(len(dims))
-    )
-    keys = ", ".join(f"g{i}, o{i}" for i in range(len(dims)))
-    order = ", ".join(f'o{i}, g{i} COLLATE "C" NULLS FIRST' for i in range(len(dims)))
-    sql = f"""
-WITH base AS MATERIALIZED ({base}),
-tops AS MATERIALIZED (SELECT {tops})
-SELECT cur, b, {keys}, {", ".join(aggs)}
-FROM (SELECT base.*, {labels} FROM base, tops) AS x
-GROUP BY cur, b, {keys}
-ORDER BY cur DESC, b, {order}
-"""
-    return sql, params
+    return plan.sql(base, params.add(top) if dims else ""), params

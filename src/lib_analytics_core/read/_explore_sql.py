@@ -1,0 +1,198 @@
+"""The statement behind :func:`.explore.explore`: exact measures from one pass over the rows.
+
+The obvious statement (``GROUP BY bucket, group`` with ``count(DISTINCT user_id)`` and
+``percentile_disc(...) WITHIN GROUP (ORDER BY value)``) sorts every row of the type once
+for the grouping and once more per distinct or ordered aggregate: at 10M events, a type
+with 1M rows in range spent 3 to 4 s in those sorts (EXPLAIN ANALYZE in BENCHMARKS.md). The
+answers only need far less than the rows:
+
+* distinct users per group are the number of distinct (group, user) pairs;
+* a percentile per group is a walk over the group's *distinct* values with their
+  counts (``percentile_disc(q)`` is the smallest value whose running count reaches
+  ``ceil(q * n)``, PostgreSQL's own row number, computed here in the same double
+  precision), and measured values repeat a lot (milliseconds, cents, status codes);
+* counts, sums, minima and maxima of a group are those of its parts.
+
+So without distinct users the rows are read once and reduced by one hash aggregation
+with grouping sets: per (period, bucket, group values) the row count and the
+sums/minima/maxima, per (…, value) the rows of each value of each field a percentile is
+asked of. Everything after (the top-N ranking, "other", the measures) reads those few
+rows: at 10M events, per-day p95 of a type with 0.8M rows went from 2.3 to 1.1 s, an
+hourly p99 over 77k rows from 91 to 51 ms (BENCHMARKS.md).
+
+Distinct users do not shrink that way: (day, group, user) pairs are about as many as the
+rows (828k pairs for 1M ``api_request`` rows over 13 days), and hashing them took longer
+and far more memory (270 MB) than sorting. With ``users`` among the measures the
+statement is the sorted one (:meth:`Plan._sorted`): the rows materialised once, the top
+values ranked over them, one sorted aggregation with ``count(DISTINCT user_id)`` and
+``percentile_disc``. Both are exact: the same numbers as the tests' reference
+implementation recomputes in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["QUANTILES", "Plan"]
+
+#: The percentile measures and their fraction.
+QUANTILES: Final = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+#: The measures read from the per-group set, by kind: the step-1 aggregate over the rows
+#: (``{n}`` the field's column) and how step 3 combines the parts into the group's value.
+_PER_GROUP: Final = {
+    "sum": ("sum({n}) AS s_{n}", "sum(s_{n})"),
+    "avg": ("sum({n}) AS s_{n}, count({n}) AS c_{n}", "sum(s_{n}) / nullif(sum(c_{n}), 0)"),
+    "min": ("min({n}) AS lo_{n}", "min(lo_{n})"),
+    "max": ("max({n}) AS hi_{n}", "max(hi_{n})"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one explore statement computes. ``measures``: (kind, the field's column in
+    the base rows or None), in the asked order; ``dims``: the number of group-by
+    dimensions (columns ``k0``, ``k1`` of the base rows); the base rows also have ``cur``
+    (current period?), ``b`` (bucket) and ``u`` (user)."""
+
+    measures: list[tuple[str, str | None]]
+    dims: int
+
+    def sql(self, base: str, top: str) -> str:
+        """The statement over ``base`` (the rows' SELECT); ``top``: the placeholder of
+        the top-N count (unused without dimensions). Columns: ``cur``, ``b``, ``g{i}``
+        (the group's value, NULL for "other" or a null value), ``o{i}`` ("other"?),
+        ``m{j}``."""
+        kinds = [k for k, _ in self.measures]
+        if "users" in kinds:
+            return self._sorted(base, top)
+        ranked = [n for k, n in self.measures if k in QUANTILES and n is not None]
+        extra = list(dict.fromkeys(ranked))
+        keys = ["cur", "b", *(f"k{i}" for i in range(self.dims))]
+        # Step 1: one pass, one hash aggregation with a grouping set per part.
+        aggs = ["count(*) AS c"]
+        for kind, n in self.measures:
+            if kind in _PER_GROUP and n is not None:
+                aggs.append(_PER_GROUP[kind][0].format(n=n))
+        aggs = list(dict.fromkeys(", ".join(aggs).split(", ")))
+        k = ", ".join(keys)
+        if extra:
+            sets = ", ".join([f"({k})", *(f"({k}, {x})" for x in extra)])
+            step1 = (
+                f"SELECT {k}, {', '.join(extra)}, GROUPING({', '.join(extra)}) AS s,"
+                f" {', '.join(aggs)} FROM ({base}) AS x GROUP BY GROUPING SETS ({sets})"
+            )
+        else:
+            step1 = f"SELECT {k}, 0 AS s, {', '.join(aggs)} FROM ({base}) AS x GROUP BY {k}"
+        full = (1 << len(extra)) - 1  # GROUPING(): a bit per column left out of the set
+        set_of = {x: full - (1 << (len(extra) - 1 - i)) for i, x in enumerate(extra)}
+        # Step 2: the top values of each dimension, from the per-group counts.
+        if self.dims:
+            tops = ", ".join(
+                f'(SELECT coalesce(array_agg(v ORDER BY c DESC, v COLLATE "C" NULLS FIRST),'
+                f" '{{}}'::text[]) FROM (SELECT k{i} AS v, sum(c) AS c FROM agg"
+                f" WHERE s = {full} AND cur GROUP BY k{i}"
+                f' ORDER BY c DESC, k{i} COLLATE "C" NULLS FIRST LIMIT {top}) AS t) AS t{i}'
+                for i in range(self.dims)
+            )
+            labels = ", ".join(
+                f"CASE WHEN array_position(tops.t{i}, k{i}) IS NOT NULL THEN k{i} END AS g{i},"
+                f" array_position(tops.t{i}, k{i}) IS NULL AS o{i}"
+                for i in range(self.dims)
+            )
+            lab = f"SELECT agg.*, {labels} FROM agg, tops"
+            group = ["cur", "b", *(f"{c}{i}" for i in range(self.dims) for c in "go")]
+        else:
+            tops = ""
+            lab = "SELECT * FROM agg"
+            group = ["cur", "b"]
+        g = ", ".join(group)
+        # Step 3: each part's measures per labelled group, one UNION ALL branch per part.
+        parts = [self._part(None, full, g)]
+        parts.extend(self._part(n, set_of[n], g) for n in extra)
+        ms = ", ".join(f"max(m{j}) AS m{j}" for j in range(len(kinds)))
+        order = ", ".join(f'o{i}, g{i} COLLATE "C" NULLS FIRST' for i in range(self.dims))
+        with_tops = f",\ntops AS MATERIALIZED (SELECT {tops})" if self.dims else ""
+        union = "\nUNION ALL\n".join(parts)
+        return f"""
+WITH agg AS MATERIALIZED ({step1}){with_tops},
+lab AS MATERIALIZED ({lab})
+SELECT {g}, {ms}
+FROM ({union}) AS parts
+GROUP BY {g}
+ORDER BY cur DESC, b{", " + order if order else ""}
+"""
+
+    def _part(self, column: str | None, s: int, g: str) -> str:
+        """One UNION ALL branch: a column per measure, NULL for those of other parts.
+        ``column``: None for the per-group set, else the field whose values the set
+        holds."""
+        cols: list[str] = []
+        for j, (kind, n) in enumerate(self.measures):
+            typ = "bigint" if kind == "count" else "numeric"
+            value = None
+            if column is None and kind == "count":
+                value = "sum(c)::bigint"
+            elif column is None and kind in _PER_GROUP:
+                value = _PER_GROUP[kind][1].format(n=n)
+            elif column is not None and column == n and kind in QUANTILES:
+                q = QUANTILES[kind]
+                value = f"min(v) FILTER (WHERE run >= ceil({q}::float8 * tot))"
+            cols.append(f"{value or 'NULL'}::{typ} AS m{j}")
+        select = ", ".join(cols)
+        if column is None:
+            return f"SELECT {g}, {select} FROM lab WHERE s = {s} GROUP BY {g}"
+        # The values with their counts, then each one's running count within the group.
+        return (
+            f"SELECT {g}, {select} FROM (SELECT {g}, v,"
+            f" (sum(c) OVER (PARTITION BY {g} ORDER BY v ROWS UNBOUNDED PRECEDING))::float8"
+            f" AS run, (sum(c) OVER (PARTITION BY {g}))::float8 AS tot"
+            f" FROM (SELECT {g}, {column} AS v, sum(c) AS c FROM lab"
+            f" WHERE s = {s} AND {column} IS NOT NULL GROUP BY {g}, {column}) AS vals) AS w"
+            f" GROUP BY {g}"
+        )
+
+    def _sorted(self, base: str, top: str) -> str:
+        """The statement when distinct users are asked for (module docstring): the rows
+        read once into ``base``, the top values of each dimension ranked over the
+        current period's rows, one sorted aggregation. ``tops`` is materialised: inlined,
+        each of its references (the label, the ``other`` flag) became a sub-plan of its
+        own, and the ranking over the ~1M-row ``base`` ran once per reference instead of
+        once (EXPLAIN ANALYZE at 10M, BENCHMARKS.md)."""
+        aggs = ", ".join(
+            f"{_sorted_aggregate(k, n)} AS m{j}" for j, (k, n) in enumerate(self.measures)
+        )
+        if not self.dims:
+            return f"SELECT cur, b, {aggs} FROM ({base}) AS x GROUP BY cur, b ORDER BY cur DESC, b"
+        tops = ", ".join(
+            f'(SELECT coalesce(array_agg(v ORDER BY c DESC, v COLLATE "C" NULLS FIRST),'
+            f" '{{}}'::text[]) FROM (SELECT k{i} AS v, count(*) AS c FROM base WHERE cur"
+            f' GROUP BY k{i} ORDER BY c DESC, k{i} COLLATE "C" NULLS FIRST LIMIT {top}) AS t)'
+            f" AS t{i}"
+            for i in range(self.dims)
+        )
+        labels = ", ".join(
+            f"CASE WHEN array_position(tops.t{i}, k{i}) IS NOT NULL THEN k{i} END AS g{i},"
+            f" array_position(tops.t{i}, k{i}) IS NULL AS o{i}"
+            for i in range(self.dims)
+        )
+        keys = ", ".join(f"g{i}, o{i}" for i in range(self.dims))
+        order = ", ".join(f'o{i}, g{i} COLLATE "C" NULLS FIRST' for i in range(self.dims))
+        return f"""
+WITH base AS MATERIALIZED ({base}),
+tops AS MATERIALIZED (SELECT {tops})
+SELECT cur, b, {keys}, {aggs}
+FROM (SELECT base.*, {labels} FROM base, tops) AS x
+GROUP BY cur, b, {keys}
+ORDER BY cur DESC, b, {order}
+"""
+
+
+def _sorted_aggregate(kind: str, column: str | None) -> str:
+    if kind == "count":
+        return "count(*)::bigint"
+    if kind == "users":
+        return "count(DISTINCT u)::bigint"
+    if kind in QUANTILES:
+        return f"percentile_disc({QUANTILES[kind]}) WITHIN GROUP (ORDER BY {column})"
+    return f"{kind}({column})"
