@@ -53,13 +53,16 @@ async def test_explore_runs_as_a_heavy_read(db: asyncpg.Connection) -> None:
 
 
 @pytest.mark.parametrize("dims", [["endpoint"], ["endpoint", "service"]])
-async def test_explore_ranks_each_dimension_once(db: asyncpg.Connection, dims: list[str]) -> None:
-    """The plan reads the materialised rows once per dimension's ranking plus once for
-    the aggregates (inlined, the ranking became one sub-plan per reference: 3 per
-    dimension over ~1M rows at 10M)."""
+@pytest.mark.parametrize(("measure", "rows"), [("users", "base"), ("count", "agg")])
+async def test_explore_ranks_each_dimension_once(
+    db: asyncpg.Connection, dims: list[str], measure: str, rows: str
+) -> None:
+    """The plan reads the materialised rows (``base``, with distinct users; else the
+    grouped ``agg``) once per dimension's ranking plus once for the aggregates (inlined,
+    the ranking became one sub-plan per reference: 3 per dimension over ~1M rows at 10M)."""
     end = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
-    ms = [ex.parse_measure("count")]
+    ms = [ex.parse_measure(measure)]
     sql, params = ex._sql("api_request", end - dt.timedelta(days=1), end, None, ms, [], dims,
                           "day", 10)  # fmt: skip
     plan = await db.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *params.values)
-    assert str(plan).count('"CTE Name": "base"') == len(dims) + 1
+    assert str(plan).count(f'"CTE Name": "{rows}"') == len(dims) + 1
