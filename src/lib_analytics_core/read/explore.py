@@ -14,7 +14,8 @@ length. The definitions (what the tests' reference implementation computes too):
   event field, written ``"p95:duration_ms"``: over the rows whose field is a JSON number
   (others are ignored; None when there is none). Percentiles are **exact** nearest-rank
   (``percentile_disc``: the smallest value with at least ``q`` of the values at or below
-  it), not estimates: explore reads raw rows, so exactness costs one sort per group.
+  it), not estimates: explore reads raw rows (:mod:`._explore_sql` says how the
+  statement keeps that cheap).
   Sums, minima and maxima are exact decimals (integers stay integers).
 * **group-by** (``top`` N per dimension): a dimension's values are ranked by their number
   of rows in the range (ties: the value's text in code-point order, null first); the top
