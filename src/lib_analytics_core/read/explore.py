@@ -238,16 +238,11 @@ def _sql(  # noqa: PLR0917 - one statement's parts
     granularity: str,
     top: int,
 ) -> tuple[str, _exec.Params]:
-    """One statement, in three steps (:mod:`._explore_sql` says why this shape):
-
-    1. the rows of both periods (``cur`` tells them apart) read once and reduced by one
-       hash aggregation with grouping sets: per (period, bucket, group) the row count
-       and the sums/minima/maxima, per (…, user) and per (…, value) of each field a
-       percentile is asked of, the number of rows;
-    2. the top values of each dimension ranked over the current period (from step 1's
-       counts, not the rows);
-    3. the measures of each labelled group from step 1's far fewer rows.
-    """
+    """One statement over the rows of both periods, read once (``cur`` tells them
+    apart): here the rows' SELECT (event type, range, filters, the group-by values, the
+    user, the measured fields as numbers); :class:`._explore_sql.Plan` the ranking of
+    the top values over the current period and the aggregation (its module docstring
+    says which shape for which measures, and why)."""
     params = _exec.Params(event_type, lo, hi)
     first = "$2" if p_lo is None else params.add(p_lo)
     where = [
