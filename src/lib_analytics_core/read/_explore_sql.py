@@ -88,19 +88,8 @@ class Plan:
         set_of = {x: full - (1 << (len(extra) - 1 - i)) for i, x in enumerate(extra)}
         # Step 2: the top values of each dimension, from the per-group counts.
         if self.dims:
-            tops = ", ".join(
-                f'(SELECT coalesce(array_agg(v ORDER BY c DESC, v COLLATE "C" NULLS FIRST),'
-                f" '{{}}'::text[]) FROM (SELECT k{i} AS v, sum(c) AS c FROM agg"
-                f" WHERE s = {full} AND cur GROUP BY k{i}"
-                f' ORDER BY c DESC, k{i} COLLATE "C" NULLS FIRST LIMIT {top}) AS t) AS t{i}'
-                for i in range(self.dims)
-            )
-            labels = ", ".join(
-                f"CASE WHEN array_position(tops.t{i}, k{i}) IS NOT NULL THEN k{i} END AS g{i},"
-                f" array_position(tops.t{i}, k{i}) IS NULL AS o{i}"
-                for i in range(self.dims)
-            )
-            lab = f"SELECT agg.*, {labels} FROM agg, tops"
+            tops = _tops(self.dims, "sum(c)", f"agg WHERE s = {full} AND cur", top)
+            lab = f"SELECT agg.*, {_labels(self.dims)} FROM agg, tops"
             group = ["cur", "b", *(f"{c}{i}" for i in range(self.dims) for c in "go")]
         else:
             tops = ""
@@ -164,18 +153,8 @@ ORDER BY cur DESC, b{", " + order if order else ""}
         )
         if not self.dims:
             return f"SELECT cur, b, {aggs} FROM ({base}) AS x GROUP BY cur, b ORDER BY cur DESC, b"
-        tops = ", ".join(
-            f'(SELECT coalesce(array_agg(v ORDER BY c DESC, v COLLATE "C" NULLS FIRST),'
-            f" '{{}}'::text[]) FROM (SELECT k{i} AS v, count(*) AS c FROM base WHERE cur"
-            f' GROUP BY k{i} ORDER BY c DESC, k{i} COLLATE "C" NULLS FIRST LIMIT {top}) AS t)'
-            f" AS t{i}"
-            for i in range(self.dims)
-        )
-        labels = ", ".join(
-            f"CASE WHEN array_position(tops.t{i}, k{i}) IS NOT NULL THEN k{i} END AS g{i},"
-            f" array_position(tops.t{i}, k{i}) IS NULL AS o{i}"
-            for i in range(self.dims)
-        )
+        tops = _tops(self.dims, "count(*)", "base WHERE cur", top)
+        labels = _labels(self.dims)
         keys = ", ".join(f"g{i}, o{i}" for i in range(self.dims))
         order = ", ".join(f'o{i}, g{i} COLLATE "C" NULLS FIRST' for i in range(self.dims))
         return f"""
@@ -186,6 +165,30 @@ FROM (SELECT base.*, {labels} FROM base, tops) AS x
 GROUP BY cur, b, {keys}
 ORDER BY cur DESC, b, {order}
 """
+
+
+def _tops(dims: int, count: str, rows: str, top: str) -> str:
+    """Per dimension ``k{i}``, its ``top`` values over ``rows`` (a FROM ... WHERE of the
+    current period's rows) ranked by ``count`` (``count(*)`` over rows, ``sum(c)`` over
+    counted groups), ties by the value's text in code-point order, null first: the
+    ``t{i}`` arrays."""
+    return ", ".join(
+        f'(SELECT coalesce(array_agg(v ORDER BY c DESC, v COLLATE "C" NULLS FIRST),'
+        f" '{{}}'::text[]) FROM (SELECT k{i} AS v, {count} AS c FROM {rows}"
+        f' GROUP BY k{i} ORDER BY c DESC, k{i} COLLATE "C" NULLS FIRST LIMIT {top}) AS t)'
+        f" AS t{i}"
+        for i in range(dims)
+    )
+
+
+def _labels(dims: int) -> str:
+    """Per dimension, the group's value ``g{i}`` (NULL outside the top values) and
+    whether it is "other" (``o{i}``)."""
+    return ", ".join(
+        f"CASE WHEN array_position(tops.t{i}, k{i}) IS NOT NULL THEN k{i} END AS g{i},"
+        f" array_position(tops.t{i}, k{i}) IS NULL AS o{i}"
+        for i in range(dims)
+    )
 
 
 def _sorted_aggregate(kind: str, column: str | None) -> str:
