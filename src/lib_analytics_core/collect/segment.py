@@ -53,6 +53,7 @@ __all__ = [
     "MESSAGE_NAMESPACE",
     "PERSONAL_TRAITS",
     "Mapper",
+    "MessageBytes",
     "Refused",
     "SegmentBatch",
     "SegmentMessage",
@@ -98,6 +99,8 @@ _SKEW_STEP_SECS = 60
 _encode = msgspec.json.Encoder().encode
 
 Id = str | int | None
+#: One message's JSON: a view into the request's body (``msgspec.Raw``) or its bytes.
+MessageBytes = bytes | msgspec.Raw
 
 
 class SegmentMessage(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
@@ -250,7 +253,7 @@ class Policy:
 def message_row(
     message: SegmentMessage,
     call: str,
-    raw: bytes,
+    raw: MessageBytes,
     *,
     policy: Policy,
     received: _dt.datetime,
@@ -306,7 +309,7 @@ class Mapper:
             event_type = self._types[name] = event_type_of(name)
         return event_type
 
-    def row(self, message: SegmentMessage, call: str, raw: bytes) -> Row:  # noqa: PLR0912
+    def row(self, message: SegmentMessage, call: str, raw: MessageBytes) -> Row:  # noqa: PLR0912
         """The row of one message, or :class:`Refused` with the reason."""
         policy = self.policy
         user_text = _text(message.user_id)
@@ -388,7 +391,7 @@ def _call_body(message: SegmentMessage, call: str, keep_personal: bool) -> bytes
     return _encode({"previous_id": previous})
 
 
-def message_id(service: str, message_id: str | None, raw: bytes) -> uuid.UUID:
+def message_id(service: str, message_id: str | None, raw: MessageBytes) -> uuid.UUID:
     """The row id: from ``messageId`` (per service), else from the message's bytes.
 
     ``uuid5(MESSAGE_NAMESPACE, service + "\\n" + messageId)``, computed by

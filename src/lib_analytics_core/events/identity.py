@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -43,10 +43,21 @@ _SAFE_UNKNOWN = uuid.SafeUUID.unknown
 _as_uuid = msgspec.convert
 
 
+#: A SHA-1 state per namespace, its 16 bytes already hashed: copying it skips OpenSSL's
+#: look-up of the algorithm that each ``hashlib.sha1()`` does (15 % of the call).
+_NAMESPACE_HASHES: dict[bytes, Any] = {}
+
+
 def uuid5_int(namespace: bytes, name: str) -> int:
     """``uuid.uuid5(uuid.UUID(bytes=namespace), name).int``, several times faster."""
-    digest = _sha1(namespace + name.encode()).digest()
-    return (int.from_bytes(digest[:16], "big") & _V5_KEEP) | _V5_SET
+    base = _NAMESPACE_HASHES.get(namespace)
+    if base is None:
+        if len(_NAMESPACE_HASHES) >= 64:  # a handful in practice; never unbounded
+            _NAMESPACE_HASHES.clear()
+        base = _NAMESPACE_HASHES[namespace] = _sha1(namespace)
+    state = base.copy()
+    state.update(name.encode())
+    return (int.from_bytes(state.digest()[:16], "big") & _V5_KEEP) | _V5_SET
 
 
 def _uuid(value: int) -> uuid.UUID:
