@@ -39,7 +39,15 @@ from ..events.wire import WireEvent
 from ..ingest.encoding import BeforeTrack, EnrichedEvent
 from .tokens import Grant
 
-__all__ = ["Enriched", "Enrichment", "Forbidden", "content_event_id", "enrich", "fast_uuid"]
+__all__ = [
+    "Enriched",
+    "Enrichment",
+    "Forbidden",
+    "content_event_id",
+    "enrich",
+    "fast_uuid",
+    "uuid_of_bytes",
+]
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _MICROSECOND = _dt.timedelta(microseconds=1)
@@ -57,7 +65,7 @@ except ImportError:  # pragma: no cover - a future asyncpg without it
     _PgUUID = None
 
 
-def _uuid_of_bytes(value: bytes) -> uuid.UUID:
+def uuid_of_bytes(value: bytes) -> uuid.UUID:
     """``uuid.UUID(bytes=value)``, as asyncpg's C UUID where there is one."""
     if _PgUUID is not None:
         fast: uuid.UUID = _PgUUID(value)
@@ -67,7 +75,7 @@ def _uuid_of_bytes(value: bytes) -> uuid.UUID:
 
 def fast_uuid(value: int) -> uuid.UUID:
     """``uuid.UUID(int=value)``, as asyncpg's C UUID where there is one (row ids)."""
-    return _uuid_of_bytes(value.to_bytes(16, "big"))
+    return uuid_of_bytes(value.to_bytes(16, "big"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +127,7 @@ class _Source:
         # bits of milliseconds; version 7 and the digest's top 12 bits (rand_a); the
         # variant and its low 62 bits (rand_b). The same id as :func:`_content_int`.
         d0 = d[0]
-        return _uuid_of_bytes(
+        return uuid_of_bytes(
             ((micros // 1000) & 0xFFFF_FFFF_FFFF).to_bytes(6, "big")
             + bytes((0x70 | (d0 >> 4), ((d0 & 0xF) << 4) | (d[1] >> 4), 0x80 | (d[2] & 0x3F)))
             + d[3:]

@@ -43,10 +43,10 @@ import msgspec
 
 from .._errors import AnalyticsError
 from ..events.base import Event
-from ..events.identity import user_uuid, uuid5_int
+from ..events.identity import user_uuid, uuid5_bytes
 from ..ingest.encoding import stored_json, with_meta
 from ..ingest.rows import Row
-from .batch import fast_uuid
+from .batch import uuid_of_bytes
 
 __all__ = [
     "CALL_TYPES",
@@ -395,9 +395,9 @@ def message_id(service: str, message_id: str | None, raw: MessageBytes) -> uuid.
     """The row id: from ``messageId`` (per service), else from the message's bytes.
 
     ``uuid5(MESSAGE_NAMESPACE, service + "\\n" + messageId)``, computed by
-    ``uuid5_int`` (the same number, without ``uuid.uuid5``'s overhead)."""
+    ``uuid5_bytes`` (the same UUID, without ``uuid.uuid5``'s overhead)."""
     if message_id:
-        return fast_uuid(uuid5_int(_MESSAGE_NAMESPACE_BYTES, f"{service}\n{message_id}"))
+        return uuid_of_bytes(uuid5_bytes(_MESSAGE_NAMESPACE_BYTES, f"{service}\n{message_id}"))
     return uuid.UUID(bytes=hashlib.blake2b(raw, digest_size=16).digest(), version=4)
 
 
