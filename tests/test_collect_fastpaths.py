@@ -26,7 +26,12 @@ from lib_analytics_core.collect.segment import (
     message_id,
 )
 from lib_analytics_core.collect.segment_routes import _map
-from lib_analytics_core.events.identity import USER_NAMESPACE, user_uuid, uuid5_int
+from lib_analytics_core.events.identity import (
+    USER_NAMESPACE,
+    user_uuid,
+    uuid5_bytes,
+    uuid5_int,
+)
 from lib_analytics_core.events.wire import wire_catalogue
 from tests import _segment_reference as reference
 
@@ -39,7 +44,9 @@ RECEIVED = dt.datetime(2026, 12, 7, 15, 0, 12, 345678, tzinfo=dt.UTC)
 
 @given(namespace=st.uuids(), name=st.text())
 def test_uuid5_int_is_uuid5(namespace: uuid.UUID, name: str) -> None:
-    assert uuid5_int(namespace.bytes, name) == uuid.uuid5(namespace, name).int
+    expected = uuid.uuid5(namespace, name)
+    assert uuid5_int(namespace.bytes, name) == expected.int
+    assert uuid5_bytes(namespace.bytes, name) == expected.bytes
 
 
 def test_uuid5_int_refuses_what_uuid5_refuses() -> None:

@@ -76,6 +76,35 @@ def test_content_ids_are_deterministic_time_ordered_and_sensitive_to_every_part(
     assert len({base, *variants}) == len(variants) + 1
 
 
+def test_content_ids_are_pinned_and_equal_the_integer_reference() -> None:
+    """The ids of events sent without one never change across versions (a retry that
+    spans an upgrade must land on the same row), and the byte-assembled UUID is the
+    integer the docstring describes."""
+    import hashlib
+
+    from lib_analytics_core.collect.batch import _content_int
+
+    t = dt.datetime(2026, 12, 1, 10, 0, 0, 123456, tzinfo=dt.UTC)
+    pinned = content_event_id(
+        t,
+        "task_created",
+        event_json=b'{"task_id":"x"}',
+        service="platform",
+        hostname="web-1",
+        environment="production",
+    )
+    assert str(pinned) == "01a2310c-017b-7655-ba4a-7e346c36e6a0"
+    early = dt.datetime(1999, 1, 2, tzinfo=dt.UTC)
+    plain = content_event_id(
+        early, "api_request", event_json=b"{}", service="auth", hostname=None, environment=None
+    )
+    assert str(plain) == "00d51844-dc00-7c15-8cee-674e06a59242"
+    micros = (t - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+    header = b'[%d,"task_created","platform","web-1","production"]' % micros
+    digest = hashlib.blake2b(header + b'{"task_id":"x"}', digest_size=10).digest()
+    assert pinned.int == _content_int(micros, digest)
+
+
 def test_every_token_is_compared_with_no_early_exit(monkeypatch: pytest.MonkeyPatch) -> None:
     table = TokenTable.parse(",".join(f"token-{i:02d}-0123456789abc=s{i}" for i in range(5)))
     calls: list[bytes] = []

@@ -43,16 +43,17 @@ import msgspec
 
 from .._errors import AnalyticsError
 from ..events.base import Event
-from ..events.identity import user_uuid, uuid5_int
+from ..events.identity import user_uuid, uuid5_bytes
 from ..ingest.encoding import stored_json, with_meta
 from ..ingest.rows import Row
-from .batch import fast_uuid
+from .batch import uuid_of_bytes
 
 __all__ = [
     "CALL_TYPES",
     "MESSAGE_NAMESPACE",
     "PERSONAL_TRAITS",
     "Mapper",
+    "MessageBytes",
     "Refused",
     "SegmentBatch",
     "SegmentMessage",
@@ -98,6 +99,8 @@ _SKEW_STEP_SECS = 60
 _encode = msgspec.json.Encoder().encode
 
 Id = str | int | None
+#: One message's JSON: a view into the request's body (``msgspec.Raw``) or its bytes.
+MessageBytes = bytes | msgspec.Raw
 
 
 class SegmentMessage(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
@@ -250,7 +253,7 @@ class Policy:
 def message_row(
     message: SegmentMessage,
     call: str,
-    raw: bytes,
+    raw: MessageBytes,
     *,
     policy: Policy,
     received: _dt.datetime,
@@ -306,7 +309,7 @@ class Mapper:
             event_type = self._types[name] = event_type_of(name)
         return event_type
 
-    def row(self, message: SegmentMessage, call: str, raw: bytes) -> Row:  # noqa: PLR0912
+    def row(self, message: SegmentMessage, call: str, raw: MessageBytes) -> Row:  # noqa: PLR0912
         """The row of one message, or :class:`Refused` with the reason."""
         policy = self.policy
         user_text = _text(message.user_id)
@@ -388,13 +391,13 @@ def _call_body(message: SegmentMessage, call: str, keep_personal: bool) -> bytes
     return _encode({"previous_id": previous})
 
 
-def message_id(service: str, message_id: str | None, raw: bytes) -> uuid.UUID:
+def message_id(service: str, message_id: str | None, raw: MessageBytes) -> uuid.UUID:
     """The row id: from ``messageId`` (per service), else from the message's bytes.
 
     ``uuid5(MESSAGE_NAMESPACE, service + "\\n" + messageId)``, computed by
-    ``uuid5_int`` (the same number, without ``uuid.uuid5``'s overhead)."""
+    ``uuid5_bytes`` (the same UUID, without ``uuid.uuid5``'s overhead)."""
     if message_id:
-        return fast_uuid(uuid5_int(_MESSAGE_NAMESPACE_BYTES, f"{service}\n{message_id}"))
+        return uuid_of_bytes(uuid5_bytes(_MESSAGE_NAMESPACE_BYTES, f"{service}\n{message_id}"))
     return uuid.UUID(bytes=hashlib.blake2b(raw, digest_size=16).digest(), version=4)
 
 

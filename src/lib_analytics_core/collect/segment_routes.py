@@ -36,6 +36,7 @@ from .ratelimit import EventRateLimit
 from .segment import (
     CALL_TYPES,
     Mapper,
+    MessageBytes,
     Policy,
     Refused,
     SegmentBatch,
@@ -121,12 +122,13 @@ def install_segment_routes(  # noqa: PLR0915 - the routes are closures over the 
             return _error(413, "too_large", f"the body exceeds {limit} bytes")
         except zlib.error:
             return _error(400, "bad_request", "the gzip body could not be decompressed")
-        raws: list[bytes]
+        # Each message's bytes as views into the body (copied only to be dead-lettered).
+        raws: list[MessageBytes]
         single: SegmentMessage | None = None
         try:
             if call is None:
                 batch = _decode_batch(body)
-                raws = [bytes(r) for r in batch.batch]
+                raws = list(batch.batch)
                 key, sent_at = batch.write_key, batch.sent_at
             else:
                 single = _decode_message(body)
@@ -186,7 +188,7 @@ def install_segment_routes(  # noqa: PLR0915 - the routes are closures over the 
             await delivery.dead_letter(
                 [
                     delivery.refusal(
-                        raws[i],
+                        bytes(raws[i]),
                         event_type,
                         service,
                         reason,
@@ -238,7 +240,7 @@ def install_segment_routes(  # noqa: PLR0915 - the routes are closures over the 
 
 
 def _map(  # noqa: PLR0917 - the request's parts, passed on
-    raws: list[bytes],
+    raws: list[MessageBytes],
     call: str | None,
     single: SegmentMessage | None,
     policy: Policy,

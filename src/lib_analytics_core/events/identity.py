@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
-__all__ = ["USER_NAMESPACE", "user_uuid", "uuid5_int"]
+__all__ = ["USER_NAMESPACE", "user_uuid", "uuid5_bytes", "uuid5_int"]
 
 #: The namespace of the name-based (v5) user ids: ``uuid5(NAMESPACE_URL,
 #: "https://lib-analytics-core/user-id")``, written out so that it is a constant.
@@ -43,10 +43,28 @@ _SAFE_UNKNOWN = uuid.SafeUUID.unknown
 _as_uuid = msgspec.convert
 
 
+#: A SHA-1 state per namespace, its 16 bytes already hashed: copying it skips OpenSSL's
+#: look-up of the algorithm that each ``hashlib.sha1()`` does (15 % of the call).
+_NAMESPACE_HASHES: dict[bytes, Any] = {}
+
+
+def uuid5_bytes(namespace: bytes, name: str) -> bytes:
+    """``uuid.uuid5(uuid.UUID(bytes=namespace), name).bytes``, several times faster: the
+    digest's first 16 bytes with the version (byte 6) and variant (byte 8) set in place."""
+    base = _NAMESPACE_HASHES.get(namespace)
+    if base is None:
+        if len(_NAMESPACE_HASHES) >= 64:  # a handful in practice; never unbounded
+            _NAMESPACE_HASHES.clear()
+        base = _NAMESPACE_HASHES[namespace] = _sha1(namespace)
+    state = base.copy()
+    state.update(name.encode())
+    d = state.digest()
+    return d[:6] + bytes((0x50 | (d[6] & 0x0F), d[7], 0x80 | (d[8] & 0x3F))) + d[9:16]
+
+
 def uuid5_int(namespace: bytes, name: str) -> int:
     """``uuid.uuid5(uuid.UUID(bytes=namespace), name).int``, several times faster."""
-    digest = _sha1(namespace + name.encode()).digest()
-    return (int.from_bytes(digest[:16], "big") & _V5_KEEP) | _V5_SET
+    return int.from_bytes(uuid5_bytes(namespace, name), "big")
 
 
 def _uuid(value: int) -> uuid.UUID:

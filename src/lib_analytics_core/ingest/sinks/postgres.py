@@ -168,15 +168,15 @@ class BatchWriter:
         if not idempotent and self.uses_copy():
             try:
                 left = budget.left()
-                # wait_for, not only COPY's own timeout: asyncpg first prepares an
-                # introspection query with no timeout at all, which a silent network
-                # would stall forever. The caller terminates the connection on timeout.
-                await asyncio.wait_for(
-                    conn.copy_records_to_table(
+                # A deadline around the call, not only COPY's own timeout: asyncpg first
+                # prepares an introspection query with no timeout at all, which a silent
+                # network would stall forever. The caller terminates the connection on
+                # timeout. ``asyncio.timeout`` rather than ``wait_for``, which runs the
+                # call in a task of its own (a task per group commit, for nothing).
+                async with asyncio.timeout(left):
+                    await conn.copy_records_to_table(
                         self._table, records=rows, columns=COLUMNS, timeout=left
-                    ),
-                    left,
-                )
+                    )
                 return WriteResult(len(rows), [], len(rows))  # all or nothing
             except Exception as err:
                 # A unique violation: part of this batch is already stored (a replayed
@@ -343,7 +343,8 @@ class PostgresSink:
         the pool's reset query) does not make the call fail: the statement committed,
         and reporting it as failed would retry rows that are stored (issue 14 item 4).
         """
-        await asyncio.wait_for(self.open(), budget.left())
+        if self._pool is None:  # open() returns at once otherwise: no task for it
+            await asyncio.wait_for(self.open(), budget.left())
         pool = self._pool
         assert pool is not None
         conn = await acquire_fork_safely(pool, budget.left())
