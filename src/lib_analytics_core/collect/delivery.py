@@ -54,8 +54,10 @@ _GROUP_ROWS = 20_000
 #: a fixed share of CPU whatever its size (a pool checkout, a COPY's round trips and
 #: socket writes, the commit: about 0.4 ms here, against 2-3 µs per row), and a second
 #: writer halved the groups (2.4 requests of 100 events each on average with 8
-#: clients) for no gain in events/s on 2 cores: benchmark 6 measured 13-15 µs of CPU
-#: per event with one writer against 15-23 with two, and higher events/s.
+#: clients, 4.0 with one). Benchmark 6 on 2 cores, same run: 14.0 against 14.2 µs of
+#: CPU per event (seed format) and 14.2 against 15.0 (Segment) with one writer against
+#: two; events/s mixed (27.6k against 33k seed, 32k against 31k Segment) on a shared
+#: machine where events/s swung by 2x between runs, so CPU decided.
 DEFAULT_MAX_WRITERS = 1
 #: How often the spool is checked for rows to replay once the database is back.
 REPLAY_INTERVAL_SECS = 1.0
