@@ -103,7 +103,8 @@ async def test_forget_user_removes_the_user_from_the_active_users_aggregate(
     dau = "SELECT user_id FROM analytics_daily_active_users ORDER BY user_id"
     assert [r["user_id"] for r in await db.fetch(dau)] == sorted([ALICE, BOB])
     removed = await forget_user(db, ALICE)
-    assert removed == 31 + 1 + 1  # raw events, the dead letter, her one active day
+    # raw events, the dead letter, her one active day and her one active week
+    assert removed == 31 + 1 + 1 + 1
     assert [r["user_id"] for r in await db.fetch(dau)] == [BOB]
     # the count-only aggregates keep her contribution as a number (nothing identifies her)
     tasks_created = "SELECT sum(created) FROM analytics_task_stats_daily"

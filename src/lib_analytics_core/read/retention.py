@@ -27,7 +27,12 @@ from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
 from .._errors import QueryError
-from ..schema.facts import BUCKET_ORIGIN_SQL, DAILY_ACTIVE_USERS, EVENTS_TABLE
+from ..schema.facts import (
+    BUCKET_ORIGIN_SQL,
+    DAILY_ACTIVE_USERS,
+    EVENTS_TABLE,
+    WEEKLY_ACTIVE_USERS,
+)
 from . import _active_days, _exec
 from ._common import _filter, _range
 from ._raw import DEFAULT_TOP, check_raw_horizon, clock, top_n, tops_sql
@@ -247,21 +252,26 @@ WITH c AS MATERIALIZED (
     ) AS first
 ){tops},
 labelled AS MATERIALIZED (SELECT u, ci, {group} FROM c{", tops" if tops else ""}),
-{_returns(idx, start, r_type, rollup)}
+{_returns(idx, start, r_type, rollup, period)}
 SELECT {total}, g, o, ci, k, count(*) AS n FROM cells GROUP BY {grouping}
 """
     return sql, params
 
 
-def _returns(idx: str, start: str, r_type: str, rollup: _active_days.Source | None) -> str:
+def _returns(
+    idx: str, start: str, r_type: str, rollup: _active_days.Source | None, period: str
+) -> str:
     """The ``cells`` CTE (and what it needs): one row per cohort user and each period k
     (0: the cohort's own) in which they returned, from the return events in ``[$4, $5)``.
 
-    Any event as the return event, with a readable record of the rollup's current days
-    (``_active_days``): the per-user daily rollup for the days it has whole, raw rows
-    for the others, in one snapshot (one statement); the (user, day) rows are joined to
-    the cohort users first and made distinct per (user, period) once. Else raw rows
-    only, reduced to distinct (user, period) before the join."""
+    Any event as the return event, with a readable record of the rollups' current days
+    (``_active_days``): by the week, the per-user weekly rollup for the weeks it has
+    whole (already one row per user and week: nothing to make distinct); the per-user
+    daily rollup for the other days it has whole; raw rows for the rest; in one
+    snapshot (one statement). Each day of the range is read from exactly one of the
+    three; the (user, day) rows are joined to the cohort users first and made distinct
+    per (user, period) once. Else raw rows only, reduced to distinct (user, period)
+    before the join."""
     if rollup is None:
         raw_start = start.replace('"timestamp"', 'e."timestamp"')
         return f"""r AS (
@@ -279,15 +289,39 @@ cells AS (
     FROM labelled l JOIN r ON r.u = l.u AND r.ri > l.ci AND r.ri <= l.ci + $6
 )"""
     day_k = idx.format(t=start.replace('"timestamp"', "{day}")) + " - l.ci"
-    return f"""stale AS MATERIALIZED ({_active_days.stale_days_sql(rollup, "$4", "$5")}
-),
+    stale = f"stale AS MATERIALIZED ({_active_days.stale_days_sql(rollup, '$4', '$5')}\n)"
+    # The days the daily rollup is read for: all of the range's, or (weekly rollup) those
+    # of the weeks it cannot answer.
+    daily = "d.day >= $4 AND d.day < $5"
+    weekly = ""
+    if period == "week" and rollup.weekly:
+        stale += (
+            ",\nstale_weeks AS MATERIALIZED ("
+            f"{_active_days.stale_weeks_sql(rollup, '$4', '$5', 'stale')}\n)"
+        )
+        week_k = idx.format(t="w.week") + " - l.ci"
+        daily = "d.day >= greatest(sw.week, $4) AND d.day < least(sw.week + INTERVAL '7 days', $5)"
+        weekly = f"""
+    SELECT l.ci, l.g, l.o, {week_k} AS k, l.u
+    FROM labelled AS l JOIN {WEEKLY_ACTIVE_USERS} AS w ON w.user_id = l.u
+    WHERE w.week >= $4 AND w.week < $5 AND w.week NOT IN (SELECT week FROM stale_weeks)
+      AND {week_k} BETWEEN 1 AND $6
+    UNION ALL"""
+    days_from = (
+        f"stale_weeks AS sw JOIN {DAILY_ACTIVE_USERS} AS d ON {daily}"
+        if weekly
+        else f"{DAILY_ACTIVE_USERS} AS d"
+    )
+    daily_where = "" if weekly else f"WHERE {daily} AND "
+    daily_where = (daily_where or "WHERE ") + "d.day NOT IN (SELECT day FROM stale)"
+    return f"""{stale},
 cells AS (
     SELECT ci, g, o, 0 AS k, u FROM labelled
-    UNION ALL
+    UNION ALL{weekly}
     SELECT DISTINCT ci, g, o, k, u FROM (
         SELECT l.ci, l.g, l.o, {day_k.format(day="d.day")} AS k, l.u
-        FROM labelled AS l JOIN {DAILY_ACTIVE_USERS} AS d ON d.user_id = l.u
-        WHERE d.day >= $4 AND d.day < $5 AND d.day NOT IN (SELECT day FROM stale)
+        FROM {days_from} JOIN labelled AS l ON l.u = d.user_id
+        {daily_where}
         UNION ALL
         SELECT l.ci, l.g, l.o, {day_k.format(day="s.day")}, l.u
         FROM stale AS s

@@ -57,6 +57,7 @@ from .facts import (
     floor_day,
     quote_ident,
 )
+from .maintenance_weekly import refresh_weekly_partitioned, refresh_weekly_timescale
 from .server import SchemaTier, recorded_tier
 from .timescale import compress_chunks, drop_old_chunks, refresh_caggs
 
@@ -193,6 +194,7 @@ async def _maintain_timescale(
     if refresh:
         with translate("maintenance: refreshing continuous aggregates"):
             refreshed = await refresh_caggs(conn, None, floor_day(now) + _DAY)
+            await refresh_weekly_timescale(conn, None, None)
         with translate("maintenance: refreshing the active-users rollup"):
             lo = await _active_users_dirty_from(conn, floor_day(now - REFRESH_WINDOW))
             await _refresh_active_users(conn, lo, floor_day(now) + _DAY)
@@ -349,6 +351,8 @@ async def _refresh_partitioned(
                 await conn.execute(f"INSERT INTO {qname} {agg['refresh_sql']}", lo, hi)
             await _refresh_active_users(conn, lo, hi)
             await _refresh_distributions(conn, lo, hi)
+        full = not (start is None and end is None and not window)
+        await refresh_weekly_partitioned(conn, tuple(merged), full=full)
         await conn.execute(
             "INSERT INTO analytics_maintenance_state (key, value) VALUES ('last_refresh', $1)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -417,6 +421,7 @@ async def _refresh_timescale(
     refreshed = await refresh_caggs(conn, lo, hi)
     if refreshed is None:
         return MaintenanceReport(tier=SchemaTier.TIMESCALE)
+    await refresh_weekly_timescale(conn, *refreshed)
     await _refresh_active_users(conn, *refreshed)
     await _refresh_distributions(conn, *refreshed)
     return MaintenanceReport(tier=SchemaTier.TIMESCALE, refreshed_ranges=(refreshed,))
