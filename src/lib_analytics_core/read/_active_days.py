@@ -59,7 +59,7 @@ from ..schema.facts import (
 )
 from . import _exec
 
-__all__ = ["WEEK_OF", "Source", "source", "stale_days_sql", "stale_weeks_sql"]
+__all__ = ["DAY_OF", "WEEK_OF", "Source", "source", "stale_days_sql", "stale_weeks_sql"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,8 @@ to_regclass('{WEEKLY_ACTIVE_USERS}') IS NOT NULL
              AND has_table_privilege('{WEEKLY_PENDING_TABLE}', 'SELECT'))) AS weekly
 """
 
-_DAY_OF: Final = f"date_bin(INTERVAL '1 day', {{t}}, {BUCKET_ORIGIN_SQL})"
+DAY_OF: Final = f"date_bin(INTERVAL '1 day', {{t}}, {BUCKET_ORIGIN_SQL})"
+"""The start of the UTC day holding ``{t}``: the daily rollup's key."""
 WEEK_OF: Final = f"date_bin(INTERVAL '7 days', {{t}}, {BUCKET_ORIGIN_SQL})"
 """The start of the week (Monday 00:00 UTC) holding ``{t}``: the weekly rollup's key."""
 
@@ -147,12 +148,12 @@ def stale_days_sql(src: Source, lo: str, hi: str) -> str:
     rollup may lack rows of, and the day holding ``hi`` when ``hi`` is inside it (the
     rollup's day would count rows after ``hi``). Distinct days, each whole."""
     ranges = _ranges_sql(src)
-    first = _DAY_OF.format(t=f"greatest(s.lo, {lo})")
+    first = DAY_OF.format(t=f"greatest(s.lo, {lo})")
     last = f"least(s.hi, {hi}) - INTERVAL '1 microsecond'"
     return f"""
         SELECT DISTINCT generate_series({first}, {last}, INTERVAL '1 day') AS day
         FROM ({ranges}
-              UNION ALL SELECT {_DAY_OF.format(t=hi)}, {hi}) AS s
+              UNION ALL SELECT {DAY_OF.format(t=hi)}, {hi}) AS s
         WHERE s.lo < {hi} AND s.hi > {lo}"""
 
 
