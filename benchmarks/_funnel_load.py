@@ -112,7 +112,8 @@ async def refresh_active_days(url: str, lo: dt.datetime, hi: dt.datetime) -> Non
                 f"DELETE FROM {DAILY_ACTIVE_USERS} WHERE day >= $1 AND day < $2", lo, hi
             )
             await conn.execute(f"INSERT INTO {DAILY_ACTIVE_USERS} {sql}", lo, hi)
-            await refresh_weekly_partitioned(conn, ((lo, hi),), full=True)
+            now = await conn.fetchval("SELECT now()")
+            await refresh_weekly_partitioned(conn, ((lo, hi),), now, full=True)
         await conn.execute(f"ANALYZE {DAILY_ACTIVE_USERS}")
         if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", WEEKLY_ACTIVE_USERS):
             await conn.execute(f"ANALYZE {WEEKLY_ACTIVE_USERS}")

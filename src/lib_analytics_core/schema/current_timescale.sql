@@ -2042,5 +2042,5 @@ ALTER TABLE analytics_events SET (timescaledb.compress, timescaledb.compress_seg
 -- job policy_refresh_continuous_aggregate on analytics_event_trends_hourly every 01:00:00 config {"end_offset": null, "start_offset": "3 days"}
 -- job policy_refresh_continuous_aggregate on analytics_integration_health_daily every 01:00:00 config {"end_offset": null, "start_offset": "3 days"}
 -- job policy_refresh_continuous_aggregate on analytics_task_stats_daily every 01:00:00 config {"end_offset": null, "start_offset": "3 days"}
--- job policy_refresh_continuous_aggregate on analytics_weekly_active_users every 01:00:00 config {"end_offset": null, "start_offset": "21 days"}
+-- job policy_refresh_continuous_aggregate on analytics_weekly_active_users every 01:00:00 config {"end_offset": "1 day", "start_offset": "21 days"}
 -- job policy_retention on analytics_events every 1 day config {"drop_after": "90 days"}

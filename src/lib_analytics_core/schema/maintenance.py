@@ -194,7 +194,7 @@ async def _maintain_timescale(
     if refresh:
         with translate("maintenance: refreshing continuous aggregates"):
             refreshed = await refresh_caggs(conn, None, floor_day(now) + _DAY)
-            await refresh_weekly_timescale(conn, None, None)
+            await refresh_weekly_timescale(conn, None, None, now)
         with translate("maintenance: refreshing the active-users rollup"):
             lo = await _active_users_dirty_from(conn, floor_day(now - REFRESH_WINDOW))
             await _refresh_active_users(conn, lo, floor_day(now) + _DAY)
@@ -352,7 +352,7 @@ async def _refresh_partitioned(
             await _refresh_active_users(conn, lo, hi)
             await _refresh_distributions(conn, lo, hi)
         full = not (start is None and end is None and not window)
-        await refresh_weekly_partitioned(conn, tuple(merged), full=full)
+        await refresh_weekly_partitioned(conn, tuple(merged), now, full=full)
         await conn.execute(
             "INSERT INTO analytics_maintenance_state (key, value) VALUES ('last_refresh', $1)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -421,7 +421,7 @@ async def _refresh_timescale(
     refreshed = await refresh_caggs(conn, lo, hi)
     if refreshed is None:
         return MaintenanceReport(tier=SchemaTier.TIMESCALE)
-    await refresh_weekly_timescale(conn, *refreshed)
+    await refresh_weekly_timescale(conn, *refreshed, now)
     await _refresh_active_users(conn, *refreshed)
     await _refresh_distributions(conn, *refreshed)
     return MaintenanceReport(tier=SchemaTier.TIMESCALE, refreshed_ranges=(refreshed,))

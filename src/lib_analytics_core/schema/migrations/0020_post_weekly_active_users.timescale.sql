@@ -14,7 +14,9 @@
 -- reader takes a week named there, or one with a day the daily aggregate lacks rows of,
 -- from the days instead. forget_user deletes the user here too. Refreshed by the policy
 -- below where the scheduler runs, and by maintain() (not by the maintainer's frequent
--- tick: the week in progress is always read from the days).
+-- tick), each only over weeks that have ended: a question's range ends at the time of
+-- the answer at the latest, so it cuts the week in progress, which is always read from
+-- the days (the policy's window ends a day back: whole weeks up to yesterday).
 CREATE MATERIALIZED VIEW analytics_weekly_active_users
 WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
 SELECT time_bucket(INTERVAL '7 days', day) AS week,
@@ -24,7 +26,7 @@ GROUP BY 1, 2
 WITH NO DATA;
 
 SELECT add_continuous_aggregate_policy('analytics_weekly_active_users',
-    start_offset => INTERVAL '21 days', end_offset => NULL,
+    start_offset => INTERVAL '21 days', end_offset => INTERVAL '1 day',
     schedule_interval => INTERVAL '1 hour');
 
 CREATE INDEX analytics_weekly_active_users_week_idx
