@@ -198,6 +198,8 @@ async def weekly_staleness_cases(conn: asyncpg.Connection, timescale: bool) -> N
         got, want, sqls = await answer(conn, rows, **q)
         assert got == want
         assert got[None][0][1] == expect
+        by_service, want, _ = await answer(conn, rows, **q, breakdown="service")
+        assert by_service == want
         return sqls
 
     sqls = await check([3, 2, 1, 1, 0])

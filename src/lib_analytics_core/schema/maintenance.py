@@ -19,6 +19,9 @@ job there is. Each run:
    the last refresh (the watermark that keeps backfilled history from being missed).
    Each day range is recomputed as delete + insert of its buckets, all in one
    transaction with consuming the log, so a failure leaves the old rows and the log.
+   The per-user weekly rollup (migration 0020) is recomputed in the same transaction
+   for the ended weeks of those days and the weeks the frequent refresh listed
+   (:mod:`.maintenance_weekly`).
 4. orders the partitions of finished days (older than ``ORDER_AFTER``, at most
    ``ORDER_PER_RUN`` per run, newest first) by event type (migration 0013), once each, so
    a question over one event type reads that type's pages only.
@@ -26,7 +29,8 @@ job there is. Each run:
 On the **timescale** tier TimescaleDB's jobs do this when its scheduler runs; where it
 is off, starved or failing (see ``schema_health()``), each run does their work itself
 (see :mod:`.timescale`): refreshes every continuous aggregate over what is invalidated
-or not yet materialised (a rollup after its source), recomputes the active-users rollup
+or not yet materialised (a rollup after its source; the per-user weekly one over the
+weeks that have ended), recomputes the active-users rollup
 from the first day that no longer matches its source, compresses chunks past the
 compression horizon (and recompresses partially compressed ones), and drops chunks
 past the retention.
