@@ -397,7 +397,6 @@ CREATE INDEX analytics_task_stats_daily_day_ix ON analytics_task_stats_daily USI
 CREATE INDEX analytics_task_stats_daily_v0002_day_idx ON analytics_task_stats_daily_v0002 USING btree (day DESC);
 CREATE INDEX analytics_weekly_active_users_user_id_week_idx ON analytics_weekly_active_users USING btree (user_id, week DESC);
 CREATE INDEX analytics_weekly_active_users_week_idx ON analytics_weekly_active_users USING btree (week DESC);
-CREATE INDEX analytics_weekly_active_users_week_idx ON analytics_weekly_active_users USING btree (week, user_id);
 
 CREATE MATERIALIZED VIEW analytics_api_latency_daily WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
 SELECT time_bucket('1 day'::interval, hour) AS day,

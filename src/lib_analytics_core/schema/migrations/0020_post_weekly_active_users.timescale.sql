@@ -29,8 +29,8 @@ SELECT add_continuous_aggregate_policy('analytics_weekly_active_users',
     start_offset => INTERVAL '21 days', end_offset => INTERVAL '1 day',
     schedule_interval => INTERVAL '1 hour');
 
-CREATE INDEX analytics_weekly_active_users_week_idx
-    ON analytics_weekly_active_users (week, user_id);
+-- No index of our own: the reader scans the weeks it reads (chunks by time), and
+-- TimescaleDB's own (user_id, week DESC) index serves forget_user.
 
 DO $do$
 BEGIN
