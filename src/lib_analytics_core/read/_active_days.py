@@ -100,7 +100,11 @@ to_regclass('{WEEKLY_ACTIVE_USERS}') IS NOT NULL
 DAY_OF: Final = f"date_bin(INTERVAL '1 day', {{t}}, {BUCKET_ORIGIN_SQL})"
 """The start of the UTC day holding ``{t}``: the daily rollup's key."""
 WEEK_OF: Final = f"date_bin(INTERVAL '7 days', {{t}}, {BUCKET_ORIGIN_SQL})"
-"""The start of the week (Monday 00:00 UTC) holding ``{t}``: the weekly rollup's key."""
+"""The start of the week (Monday 00:00 UTC) holding ``{t}``: the weekly rollup's key.
+
+(Binning is absolute time; moving a time by days is not: ``+ INTERVAL '1 day'`` keeps
+the wall-clock time of the session's time zone, 23 or 25 hours across a DST change
+outside UTC. So the SQL here adds hours: ``'24 hours'``, ``'168 hours'``.)"""
 
 
 async def source(db: _exec.Db) -> Source | None:
@@ -116,7 +120,9 @@ def _ranges_sql(src: Source, rollup: str = DAILY_ACTIVE_USERS) -> str:
     """``(lo, hi)`` timestamp ranges whose rows the rollup may lack (timescale tier:
     ``rollup`` names the continuous aggregate)."""
     if src.kind == "log":
-        return f"SELECT day AS lo, day + INTERVAL '1 day' AS hi FROM {REFRESH_INVALIDATIONS_TABLE}"
+        return (
+            f"SELECT day AS lo, day + INTERVAL '24 hours' AS hi FROM {REFRESH_INVALIDATIONS_TABLE}"
+        )
     # TimescaleDB's times are microseconds since the Unix epoch, with +-2^63 sentinels:
     # clipped to a sane range before the conversion. ``greatest_modified_value`` is
     # inclusive. The aggregate's own log starts as (-inf, +inf) when it is created and
@@ -151,7 +157,7 @@ def stale_days_sql(src: Source, lo: str, hi: str) -> str:
     first = DAY_OF.format(t=f"greatest(s.lo, {lo})")
     last = f"least(s.hi, {hi}) - INTERVAL '1 microsecond'"
     return f"""
-        SELECT DISTINCT generate_series({first}, {last}, INTERVAL '1 day') AS day
+        SELECT DISTINCT generate_series({first}, {last}, INTERVAL '24 hours') AS day
         FROM ({ranges}
               UNION ALL SELECT {DAY_OF.format(t=hi)}, {hi}) AS s
         WHERE s.lo < {hi} AND s.hi > {lo}"""
@@ -164,11 +170,11 @@ def stale_weeks_sql(src: Source, lo: str, hi: str, stale: str) -> str:
     up with (module docstring), and a week that ``lo`` or ``hi`` cuts. Distinct weeks."""
     if src.kind == "log":
         pending = f"""SELECT week FROM {WEEKLY_PENDING_TABLE}
-            WHERE week > {lo} - INTERVAL '7 days' AND week < {hi}"""
+            WHERE week > {lo} - INTERVAL '168 hours' AND week < {hi}"""
     else:
         first = WEEK_OF.format(t=f"greatest(s.lo, {lo})")
         last = f"least(s.hi, {hi}) - INTERVAL '1 microsecond'"
-        pending = f"""SELECT generate_series({first}, {last}, INTERVAL '7 days')
+        pending = f"""SELECT generate_series({first}, {last}, INTERVAL '168 hours')
             FROM ({_ranges_sql(src, WEEKLY_ACTIVE_USERS)}) AS s
             WHERE s.lo < {hi} AND s.hi > {lo}"""
     cut = [WEEK_OF.format(t=t) for t in (lo, hi)]

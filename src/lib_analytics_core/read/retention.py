@@ -308,7 +308,7 @@ cells AS (
         weekly = f"""
     SELECT l.ci, l.g, l.o, {idx.format(t="w.week")} - l.ci AS k, 1
     FROM (
-        SELECT DISTINCT ON (u) u, ci, g, o, cb, cb + $6 * INTERVAL '7 days' AS cl
+        SELECT DISTINCT ON (u) u, ci, g, o, cb, cb + $6 * INTERVAL '168 hours' AS cl
         FROM labelled
     ) AS l
     JOIN {WEEKLY_ACTIVE_USERS} AS w ON w.user_id = l.u
@@ -332,7 +332,7 @@ cells AS (
         CROSS JOIN LATERAL (
             SELECT DISTINCT user_id FROM {DAILY_ACTIVE_USERS}
             WHERE day >= greatest(sw.week, $4)
-              AND day < least(sw.week + INTERVAL '7 days', {_active_days.DAY_OF.format(t="$5")})
+              AND day < least(sw.week + INTERVAL '168 hours', {_active_days.DAY_OF.format(t="$5")})
               AND day NOT IN (SELECT day FROM stale)
         ) AS d
         JOIN labelled AS l ON l.u = d.user_id"""
@@ -348,7 +348,7 @@ cells AS (
             CROSS JOIN LATERAL (
                 SELECT DISTINCT user_id FROM {EVENTS_TABLE}
                 WHERE "timestamp" >= greatest(s.day, $4)
-                  AND "timestamp" < least(s.day + INTERVAL '1 day', $5)
+                  AND "timestamp" < least(s.day + INTERVAL '24 hours', $5)
                   AND user_id IS NOT NULL
             ) AS e
             JOIN labelled AS l ON l.u = e.user_id

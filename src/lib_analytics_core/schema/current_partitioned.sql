@@ -1368,7 +1368,7 @@ AS $function$
 DECLARE
     lo TIMESTAMPTZ := date_bin(INTERVAL '7 days', p_from, TIMESTAMPTZ '2000-01-03 00:00:00+00');
     hi TIMESTAMPTZ := date_bin(INTERVAL '7 days', p_to - INTERVAL '1 microsecond',
-                               TIMESTAMPTZ '2000-01-03 00:00:00+00') + INTERVAL '7 days';
+                               TIMESTAMPTZ '2000-01-03 00:00:00+00') + INTERVAL '168 hours';
     n INTEGER;
 BEGIN
     IF p_from >= p_to THEN

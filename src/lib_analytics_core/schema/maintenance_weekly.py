@@ -80,7 +80,7 @@ async def refresh_weekly_partitioned(
             f"""
             INSERT INTO {WEEKLY_PENDING_TABLE} (week)
             SELECT DISTINCT w FROM unnest($1::timestamptz[], $2::timestamptz[]) AS r(lo, hi),
-                generate_series(r.lo, r.hi - INTERVAL '1 microsecond', INTERVAL '7 days') AS w
+                generate_series(r.lo, r.hi - INTERVAL '1 microsecond', INTERVAL '168 hours') AS w
             ON CONFLICT DO NOTHING
             """,
             [lo for lo, _ in listed],

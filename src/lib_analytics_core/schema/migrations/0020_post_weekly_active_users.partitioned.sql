@@ -36,7 +36,7 @@ LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
 DECLARE
     lo TIMESTAMPTZ := date_bin(INTERVAL '7 days', p_from, TIMESTAMPTZ '2000-01-03 00:00:00+00');
     hi TIMESTAMPTZ := date_bin(INTERVAL '7 days', p_to - INTERVAL '1 microsecond',
-                               TIMESTAMPTZ '2000-01-03 00:00:00+00') + INTERVAL '7 days';
+                               TIMESTAMPTZ '2000-01-03 00:00:00+00') + INTERVAL '168 hours';
     n INTEGER;
 BEGIN
     IF p_from >= p_to THEN
@@ -77,6 +77,6 @@ END
 $do$;
 
 -- Whatever the daily rollup already holds (a migration onto a database with history).
-SELECT analytics_refresh_weekly_active_users(min(day), max(day) + INTERVAL '1 day')
+SELECT analytics_refresh_weekly_active_users(min(day), max(day) + INTERVAL '24 hours')
 FROM analytics_daily_active_users
 HAVING count(*) > 0;
