@@ -102,8 +102,15 @@ async def test_forget_user_removes_the_user_from_the_active_users_aggregate(
     await refresh_aggregates(db)
     dau = "SELECT user_id FROM analytics_daily_active_users ORDER BY user_id"
     assert [r["user_id"] for r in await db.fetch(dau)] == sorted([ALICE, BOB])
+    weeks = await db.fetchval(
+        "SELECT count(*) FROM analytics_weekly_active_users WHERE user_id = $1", ALICE
+    )  # 0 while her week is in progress (only ended weeks are rolled up), else 1
     removed = await forget_user(db, ALICE)
-    assert removed == 31 + 1 + 1  # raw events, the dead letter, her one active day
+    # raw events, the dead letter, her one active day and her rolled-up weeks
+    assert removed == 31 + 1 + 1 + weeks
+    assert not await db.fetchval(
+        "SELECT count(*) FROM analytics_weekly_active_users WHERE user_id = $1", ALICE
+    )
     assert [r["user_id"] for r in await db.fetch(dau)] == [BOB]
     # the count-only aggregates keep her contribution as a number (nothing identifies her)
     tasks_created = "SELECT sum(created) FROM analytics_task_stats_daily"

@@ -31,6 +31,11 @@ from lib_analytics_core.read import _raw
 from lib_analytics_core.read import funnels as fn
 from lib_analytics_core.read import retention as rt
 from lib_analytics_core.read.filters import Filter
+from lib_analytics_core.schema.facts import (
+    DAILY_ACTIVE_USERS,
+    WEEKLY_ACTIVE_USERS,
+    WEEKLY_PENDING_TABLE,
+)
 from tests import _funnel_reference as ref
 from tests._explore_reference import Raw
 
@@ -119,17 +124,20 @@ async def write(conn: asyncpg.Connection, rows: list[Raw]) -> None:
 
 
 async def clear(conn: asyncpg.Connection, timescale: bool) -> None:
-    """An empty history, the per-user daily rollup included: retention with "any event"
-    reads that rollup for the days it has current, and neither TRUNCATE nor
-    drop_chunks (which production never runs on raw rows of the retained range) tells
-    it that the raw rows went away."""
+    """An empty history, the per-user daily and weekly rollups included: retention with
+    "any event" reads them for the days and weeks they have current, and neither
+    TRUNCATE nor drop_chunks (which production never runs on raw rows of the retained
+    range) tells them that the raw rows went away."""
     if timescale:
-        for rel in ("analytics_events", "analytics_daily_active_users"):
+        for rel in ("analytics_events", DAILY_ACTIVE_USERS, WEEKLY_ACTIVE_USERS):
             await conn.execute(
                 f"SELECT drop_chunks('{rel}', older_than => now() + interval '10 years')"
             )
     else:
-        await conn.execute("TRUNCATE analytics_events, analytics_daily_active_users")
+        await conn.execute(
+            f"TRUNCATE analytics_events, {DAILY_ACTIVE_USERS}, {WEEKLY_ACTIVE_USERS},"
+            f" {WEEKLY_PENDING_TABLE}"
+        )
 
 
 async def load(conn: asyncpg.Connection, h: History, timescale: bool) -> list[Raw]:

@@ -763,6 +763,17 @@ CREATE TABLE analytics_task_stats_daily_v0002 (
     h83 bigint
 );
 
+CREATE TABLE analytics_weekly_active_users (
+    week timestamp with time zone NOT NULL,
+    user_id uuid NOT NULL,
+    CONSTRAINT analytics_weekly_active_users_pkey PRIMARY KEY (week, user_id)
+);
+
+CREATE TABLE analytics_weekly_pending (
+    week timestamp with time zone NOT NULL,
+    CONSTRAINT analytics_weekly_pending_pkey PRIMARY KEY (week)
+);
+
 -- plus the daily partitions analytics_events_pYYYYMMDD of analytics_events (yesterday .. 7 days ahead at migration time; maintain() keeps creating them)
 
 CREATE UNIQUE INDEX analytics_active_users_daily_pkey ON analytics_active_users_daily USING btree (day);
@@ -833,6 +844,9 @@ CREATE UNIQUE INDEX analytics_schema_migrations_pkey ON analytics_schema_migrati
 CREATE UNIQUE INDEX analytics_task_durations_daily_pkey ON analytics_task_durations_daily USING btree (day);
 CREATE INDEX analytics_task_stats_daily_day_idx ON analytics_task_stats_daily_v0002 USING btree (day);
 CREATE INDEX analytics_task_stats_daily_day_ix ON analytics_task_stats_daily USING btree (day);
+CREATE UNIQUE INDEX analytics_weekly_active_users_pkey ON analytics_weekly_active_users USING btree (week, user_id);
+CREATE INDEX analytics_weekly_active_users_user_idx ON analytics_weekly_active_users USING btree (user_id, week);
+CREATE UNIQUE INDEX analytics_weekly_pending_pkey ON analytics_weekly_pending USING btree (week);
 
 -- sequence analytics_alert_deliveries_id_seq
 -- sequence analytics_alert_history_id_seq
@@ -1346,6 +1360,42 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION analytics_refresh_weekly_active_users(p_from timestamp with time zone, p_to timestamp with time zone)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'public'
+AS $function$
+DECLARE
+    lo TIMESTAMPTZ := date_bin(INTERVAL '7 days', p_from, TIMESTAMPTZ '2000-01-03 00:00:00+00');
+    hi TIMESTAMPTZ := date_bin(INTERVAL '7 days', p_to - INTERVAL '1 microsecond',
+                               TIMESTAMPTZ '2000-01-03 00:00:00+00') + INTERVAL '168 hours';
+    n INTEGER;
+BEGIN
+    IF p_from >= p_to THEN
+        RETURN 0;
+    END IF;
+    WITH fresh AS MATERIALIZED (
+        SELECT DISTINCT
+               date_bin(INTERVAL '7 days', day, TIMESTAMPTZ '2000-01-03 00:00:00+00') AS week,
+               user_id
+        FROM analytics_daily_active_users
+        WHERE day >= lo AND day < hi
+    ), gone AS (
+        DELETE FROM analytics_weekly_active_users w
+        WHERE w.week >= lo AND w.week < hi
+          AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.week = w.week AND f.user_id = w.user_id)
+    )
+    INSERT INTO analytics_weekly_active_users (week, user_id)
+    SELECT f.week, f.user_id FROM fresh f
+    WHERE NOT EXISTS (SELECT 1 FROM analytics_weekly_active_users w
+                      WHERE w.week >= lo AND w.week < hi
+                        AND w.week = f.week AND w.user_id = f.user_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM analytics_weekly_pending WHERE week >= lo AND week < hi;
+    RETURN n;
+END
+$function$;
+
 CREATE TRIGGER analytics_events_invalidate AFTER INSERT ON analytics_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_events_invalidate();
 
 GRANT SELECT ON analytics_active_users_daily TO analytics_reader;
@@ -1387,6 +1437,8 @@ GRANT SELECT ON analytics_schema_migrations TO analytics_reader;
 GRANT SELECT ON analytics_task_durations_daily TO analytics_reader;
 GRANT SELECT ON analytics_task_stats_daily TO analytics_reader;
 GRANT SELECT ON analytics_task_stats_daily_v0002 TO analytics_reader;
+GRANT SELECT ON analytics_weekly_active_users TO analytics_reader;
+GRANT SELECT ON analytics_weekly_pending TO analytics_reader;
 
 INSERT INTO analytics_aggregate_refresh (name, position, bucket_column, bucket_width, refresh_sql) VALUES
     ('analytics_daily_active_users', 1, 'day', '1 day', $agg$SELECT date_bin(INTERVAL '1 day', "timestamp", TIMESTAMPTZ '2000-01-03 00:00:00+00') AS day,

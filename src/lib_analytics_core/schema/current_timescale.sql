@@ -395,6 +395,8 @@ CREATE INDEX analytics_task_stats_daily_day_idx ON analytics_task_stats_daily US
 CREATE INDEX analytics_task_stats_daily_day_idx ON analytics_task_stats_daily_v0002 USING btree (day);
 CREATE INDEX analytics_task_stats_daily_day_ix ON analytics_task_stats_daily USING btree (day);
 CREATE INDEX analytics_task_stats_daily_v0002_day_idx ON analytics_task_stats_daily_v0002 USING btree (day DESC);
+CREATE INDEX analytics_weekly_active_users_user_id_week_idx ON analytics_weekly_active_users USING btree (user_id, week DESC);
+CREATE INDEX analytics_weekly_active_users_week_idx ON analytics_weekly_active_users USING btree (week DESC);
 
 CREATE MATERIALIZED VIEW analytics_api_latency_daily WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
 SELECT time_bucket('1 day'::interval, hour) AS day,
@@ -1530,6 +1532,12 @@ SELECT time_bucket('1 day'::interval, "timestamp") AS day,
   WHERE (true AND ((event_type)::text = ANY ((ARRAY['task_created'::character varying, 'task_started'::character varying, 'task_completed'::character varying, 'task_failed'::character varying, 'task_cancelled'::character varying])::text[])))
   GROUP BY (time_bucket('1 day'::interval, "timestamp"));
 
+CREATE MATERIALIZED VIEW analytics_weekly_active_users WITH (timescaledb.continuous, timescaledb.materialized_only = true) AS
+SELECT time_bucket('7 days'::interval, day) AS week,
+    user_id
+   FROM analytics_daily_active_users
+  GROUP BY (time_bucket('7 days'::interval, day)), user_id;
+
 -- sequence analytics_alert_deliveries_id_seq
 -- sequence analytics_alert_history_id_seq
 -- sequence analytics_dead_letters_id_seq
@@ -1999,6 +2007,7 @@ GRANT SELECT ON analytics_schema_migrations TO analytics_reader;
 GRANT SELECT ON analytics_task_durations_daily TO analytics_reader;
 GRANT SELECT ON analytics_task_stats_daily TO analytics_reader;
 GRANT SELECT ON analytics_task_stats_daily_v0002 TO analytics_reader;
+GRANT SELECT ON analytics_weekly_active_users TO analytics_reader;
 
 SELECT create_hypertable('analytics_events', 'timestamp', chunk_time_interval => INTERVAL '1 day');
 ALTER TABLE analytics_errors_hourly SET (timescaledb.compress, timescaledb.compress_segmentby = '', timescaledb.compress_orderby = '');
@@ -2010,6 +2019,7 @@ ALTER TABLE analytics_auth_events_daily SET (timescaledb.compress, timescaledb.c
 ALTER TABLE analytics_cocoon_activity_daily SET (timescaledb.compress, timescaledb.compress_segmentby = '', timescaledb.compress_orderby = '');
 ALTER TABLE analytics_event_trends_hourly SET (timescaledb.compress, timescaledb.compress_segmentby = '', timescaledb.compress_orderby = '');
 ALTER TABLE analytics_event_trends_daily SET (timescaledb.compress, timescaledb.compress_segmentby = '', timescaledb.compress_orderby = '');
+ALTER TABLE analytics_weekly_active_users SET (timescaledb.compress, timescaledb.compress_segmentby = '', timescaledb.compress_orderby = '');
 ALTER TABLE analytics_daily_active_users SET (timescaledb.compress, timescaledb.compress_segmentby = '', timescaledb.compress_orderby = '');
 ALTER TABLE analytics_task_stats_daily_v0002 SET (timescaledb.compress, timescaledb.compress_segmentby = '', timescaledb.compress_orderby = '');
 ALTER TABLE analytics_api_latency_hourly_v0002 SET (timescaledb.compress, timescaledb.compress_segmentby = '', timescaledb.compress_orderby = '');
@@ -2031,4 +2041,5 @@ ALTER TABLE analytics_events SET (timescaledb.compress, timescaledb.compress_seg
 -- job policy_refresh_continuous_aggregate on analytics_event_trends_hourly every 01:00:00 config {"end_offset": null, "start_offset": "3 days"}
 -- job policy_refresh_continuous_aggregate on analytics_integration_health_daily every 01:00:00 config {"end_offset": null, "start_offset": "3 days"}
 -- job policy_refresh_continuous_aggregate on analytics_task_stats_daily every 01:00:00 config {"end_offset": null, "start_offset": "3 days"}
+-- job policy_refresh_continuous_aggregate on analytics_weekly_active_users every 01:00:00 config {"end_offset": "1 day", "start_offset": "21 days"}
 -- job policy_retention on analytics_events every 1 day config {"drop_after": "90 days"}

@@ -6,8 +6,11 @@ every dead letter whose payload mentions the user's id (dead letters have no
 happens in one transaction: either all of the user's rows go, or none do.
 
 What stays: aggregates keep counts per day/hour/endpoint, not events, so they stay.
-(``analytics_daily_active_users`` keeps one row per day and user; it is rebuilt from
-raw events, so it loses the user on its next refresh of the affected days.)
+The two that keep user ids, ``analytics_daily_active_users`` (a row per day and user)
+and ``analytics_weekly_active_users`` (per week and user, derived from the daily one,
+migration 0020), lose the user's rows in the same transaction: exact readers of them
+(retention with "any event") must not see the user in a rollup after the raw rows are
+gone.
 
 TimescaleDB compressed chunks: TimescaleDB 2.11+ executes ``DELETE`` on compressed
 chunks itself, by decompressing the affected batches into row storage. Its
@@ -34,7 +37,13 @@ import asyncpg
 
 from .._db import Connectable, acquire, translate
 from .._errors import ConfigurationError
-from .facts import DAILY_ACTIVE_USERS, DEAD_LETTER_TABLE, EVENTS_TABLE, quote_ident
+from .facts import (
+    DAILY_ACTIVE_USERS,
+    DEAD_LETTER_TABLE,
+    EVENTS_TABLE,
+    WEEKLY_ACTIVE_USERS,
+    quote_ident,
+)
 from .server import SchemaTier, recorded_tier
 from .timescale import chunk_states, compress_chunks
 
@@ -56,8 +65,8 @@ async def forget_user(pool_or_conn: Connectable, user_id: uuid.UUID | str) -> in
     """Delete every raw event of ``user_id``; returns the number of rows removed.
 
     ``pool_or_conn`` is an asyncpg pool, a connection, or a DSN. The count includes
-    dead letters that mentioned the user and the user's rows in
-    ``analytics_daily_active_users`` (the only aggregate keyed by user). Safe to
+    dead letters that mentioned the user and the user's rows in the per-user daily and
+    weekly rollups (the only aggregates keyed by user). Safe to
     repeat (the second call returns 0). On the timescale tier the chunks it touched
     are fully compressed again before it returns.
     Events of the user still queued in a running client are written afterwards: call it
@@ -84,25 +93,28 @@ async def _forget(conn: Any, uid: uuid.UUID) -> int:
             removed += _count(
                 await conn.execute(f"DELETE FROM {dead} WHERE strpos(payload, $1) > 0", str(uid))
             )
-        removed += await _delete_from_active_users(conn, uid, tier is SchemaTier.TIMESCALE)
+        for rollup in (DAILY_ACTIVE_USERS, WEEKLY_ACTIVE_USERS):
+            removed += await _delete_from_rollup(conn, rollup, uid, tier is SchemaTier.TIMESCALE)
     return removed
 
 
-async def _delete_from_active_users(conn: Any, uid: uuid.UUID, timescale: bool) -> int:
-    """Remove the user from ``analytics_daily_active_users``, the one aggregate that keeps
-    user ids (it must, for exact WAU/MAU). Every other aggregate holds only counts.
+async def _delete_from_rollup(conn: Any, name: str, uid: uuid.UUID, timescale: bool) -> int:
+    """Remove the user from ``name``, a rollup that keeps user ids (it must, for exact
+    WAU/MAU and retention). Every other aggregate holds only counts.
 
     On TimescaleDB it is a continuous aggregate, so the rows are deleted from its
-    materialisation hypertable; a later refresh recomputes from raw rows, which no
-    longer hold the user, so the user does not come back.
+    materialisation hypertable; a later refresh recomputes from its source (raw rows,
+    or the daily rollup for the weekly one), which no longer holds the user, so the user
+    does not come back. (Deleting from the daily one's rows is logged for the weekly one
+    as a change: a reader takes those weeks from the days until it is refreshed.)
     """
-    relation = quote_ident(DAILY_ACTIVE_USERS)
+    relation = quote_ident(name)
     if timescale:
         row = await conn.fetchrow(
             "SELECT materialization_hypertable_schema AS s, materialization_hypertable_name AS n "
             "FROM timescaledb_information.continuous_aggregates "
             "WHERE view_schema = current_schema() AND view_name = $1",
-            DAILY_ACTIVE_USERS,
+            name,
         )
         if row is not None:
             relation = f"{quote_ident(row['s'])}.{quote_ident(row['n'])}"

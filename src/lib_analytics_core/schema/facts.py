@@ -57,6 +57,8 @@ __all__ = [
     "TASK_DURATIONS_TABLE",
     "TASK_STATS_TABLE",
     "TIMESCALE_PENDING_SQL",
+    "WEEKLY_ACTIVE_USERS",
+    "WEEKLY_PENDING_TABLE",
     "api_rollup",
     "api_running",
     "ceil_day",
@@ -94,6 +96,13 @@ HISTORY_TABLE: Final = "analytics_schema_migrations"
 """One row per applied migration (checksum, tier, duration)."""
 DAILY_ACTIVE_USERS: Final = "analytics_daily_active_users"
 """Day x user: the one aggregate that holds user ids (erasure must reach it)."""
+WEEKLY_ACTIVE_USERS: Final = "analytics_weekly_active_users"
+"""Week (Monday, UTC) x user, derived from DAILY_ACTIVE_USERS (migration 0020): a quarter
+of its rows for weekly retention with "any event". Holds user ids (erasure reaches it)."""
+WEEKLY_PENDING_TABLE: Final = "analytics_weekly_pending"
+"""Partitioned tier: the weeks whose days DAILY_ACTIVE_USERS recomputed since
+WEEKLY_ACTIVE_USERS last did (written by the frequent refresh, consumed by the full one,
+each in the same transaction as the rollup rows it concerns)."""
 ACTIVE_USERS_TABLE: Final = "analytics_active_users_daily"
 """Precomputed DAU/WAU/MAU per day (migration 0003), derived from DAILY_ACTIVE_USERS."""
 

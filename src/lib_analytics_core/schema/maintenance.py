@@ -19,6 +19,9 @@ job there is. Each run:
    the last refresh (the watermark that keeps backfilled history from being missed).
    Each day range is recomputed as delete + insert of its buckets, all in one
    transaction with consuming the log, so a failure leaves the old rows and the log.
+   The per-user weekly rollup (migration 0020) is recomputed in the same transaction
+   for the ended weeks of those days and the weeks the frequent refresh listed
+   (:mod:`.maintenance_weekly`).
 4. orders the partitions of finished days (older than ``ORDER_AFTER``, at most
    ``ORDER_PER_RUN`` per run, newest first) by event type (migration 0013), once each, so
    a question over one event type reads that type's pages only.
@@ -26,7 +29,8 @@ job there is. Each run:
 On the **timescale** tier TimescaleDB's jobs do this when its scheduler runs; where it
 is off, starved or failing (see ``schema_health()``), each run does their work itself
 (see :mod:`.timescale`): refreshes every continuous aggregate over what is invalidated
-or not yet materialised (a rollup after its source), recomputes the active-users rollup
+or not yet materialised (a rollup after its source; the per-user weekly one over the
+weeks that have ended), recomputes the active-users rollup
 from the first day that no longer matches its source, compresses chunks past the
 compression horizon (and recompresses partially compressed ones), and drops chunks
 past the retention.
@@ -57,6 +61,7 @@ from .facts import (
     floor_day,
     quote_ident,
 )
+from .maintenance_weekly import refresh_weekly_partitioned, refresh_weekly_timescale
 from .server import SchemaTier, recorded_tier
 from .timescale import compress_chunks, drop_old_chunks, refresh_caggs
 
@@ -193,6 +198,7 @@ async def _maintain_timescale(
     if refresh:
         with translate("maintenance: refreshing continuous aggregates"):
             refreshed = await refresh_caggs(conn, None, floor_day(now) + _DAY)
+            await refresh_weekly_timescale(conn, None, None, now)
         with translate("maintenance: refreshing the active-users rollup"):
             lo = await _active_users_dirty_from(conn, floor_day(now - REFRESH_WINDOW))
             await _refresh_active_users(conn, lo, floor_day(now) + _DAY)
@@ -349,6 +355,8 @@ async def _refresh_partitioned(
                 await conn.execute(f"INSERT INTO {qname} {agg['refresh_sql']}", lo, hi)
             await _refresh_active_users(conn, lo, hi)
             await _refresh_distributions(conn, lo, hi)
+        full = not (start is None and end is None and not window)
+        await refresh_weekly_partitioned(conn, tuple(merged), now, full=full)
         await conn.execute(
             "INSERT INTO analytics_maintenance_state (key, value) VALUES ('last_refresh', $1)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -417,6 +425,7 @@ async def _refresh_timescale(
     refreshed = await refresh_caggs(conn, lo, hi)
     if refreshed is None:
         return MaintenanceReport(tier=SchemaTier.TIMESCALE)
+    await refresh_weekly_timescale(conn, *refreshed, now)
     await _refresh_active_users(conn, *refreshed)
     await _refresh_distributions(conn, *refreshed)
     return MaintenanceReport(tier=SchemaTier.TIMESCALE, refreshed_ranges=(refreshed,))

@@ -7,7 +7,9 @@ every ``refresh_every`` (15 s by default), which recomputes only what new rows c
 
 * **partitioned tier**: exactly the days in the invalidation log (the insert trigger's
   record of the days that received rows since the last refresh); nothing when it is
-  empty, so an idle database costs one ``SELECT`` per tick;
+  empty, so an idle database costs one ``SELECT`` per tick. The per-user weekly rollup
+  is not recomputed here: the weeks of those days are listed as pending for the next
+  full pass (:mod:`.maintenance_weekly`);
 * **timescale tier**: every continuous aggregate over yesterday and today
   (TimescaleDB only recomputes the invalidated or not yet materialised regions), then
   the plain-table rollups (active users, distributions) of those two days. This is
