@@ -64,12 +64,13 @@ async def test_without_a_scheduler_check_fails_then_maintain_does_the_jobs(
         kinds = sorted(j.kind for j in health.jobs)
         assert kinds == sorted(
             ["compression", "retention", "active_users", "distributions"]
-            + ["refresh"] * len(facts.AGGREGATES)
+            + ["refresh"] * (len(facts.AGGREGATES) + len(facts.DERIVED_ROLLUPS))
         )
         # PGlite runs no job; a native scheduler starts new jobs at once (and one server
         # reports each run failed after its work): only a job that ran can be failing.
         assert not any(j.failing for j in health.jobs if j.never_run)
-        assert {j.target for j in health.jobs if j.kind == "refresh"} == set(facts.AGGREGATES)
+        refreshed = {*facts.AGGREGATES, *facts.DERIVED_ROLLUPS}
+        assert {j.target for j in health.jobs if j.kind == "refresh"} == refreshed
         no_scheduler = all(j.never_run for j in health.jobs)  # PGlite, or turned off
         if no_scheduler:
             never = {a.name for a in health.aggregates if a.newest_bucket is None}

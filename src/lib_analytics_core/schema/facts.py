@@ -36,6 +36,7 @@ __all__ = [
     "CUMULATIVE",
     "DAILY_ACTIVE_USERS",
     "DEAD_LETTER_TABLE",
+    "DERIVED_ROLLUPS",
     "DISTRIBUTIONS",
     "ERRORS_TABLE",
     "EVENTS_TABLE",
@@ -137,6 +138,13 @@ AGGREGATES: Final = (
 )
 """The aggregates of migrations 0002 and 0008 (continuous aggregates on TimescaleDB), in
 refresh order."""
+
+DERIVED_ROLLUPS: Final = (WEEKLY_ACTIVE_USERS,)
+"""Rollups of a rollup (migration 0020; a continuous aggregate on another one on
+TimescaleDB), refreshed after their source by ``schema.maintenance_weekly``. Not in
+:data:`AGGREGATES`: the API does not require them (a reader without one takes the days
+instead) and the health report does not judge their freshness (they lag their source by
+design: only ended weeks are rolled up)."""
 
 API_WIDTHS: Final = ("hour", "day")
 """Bucket widths of the API latency rollups."""
