@@ -82,8 +82,6 @@ def test_content_ids_are_pinned_and_equal_the_integer_reference() -> None:
     integer the docstring describes."""
     import hashlib
 
-    from lib_analytics_core.collect.batch import _content_int
-
     t = dt.datetime(2026, 12, 1, 10, 0, 0, 123456, tzinfo=dt.UTC)
     pinned = content_event_id(
         t,
@@ -102,7 +100,16 @@ def test_content_ids_are_pinned_and_equal_the_integer_reference() -> None:
     micros = (t - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
     header = b'[%d,"task_created","platform","web-1","production"]' % micros
     digest = hashlib.blake2b(header + b'{"task_id":"x"}', digest_size=10).digest()
-    assert pinned.int == _content_int(micros, digest)
+    value = int.from_bytes(digest, "big")  # the integer of the module docstring
+    rand_a, rand_b = value >> 68, value & ((1 << 62) - 1)  # 12 bits, 62 bits of the 80
+    expected = (
+        (((micros // 1000) & 0xFFFF_FFFF_FFFF) << 80)
+        | (0x7 << 76)
+        | (rand_a << 64)
+        | (0b10 << 62)
+        | rand_b
+    )
+    assert pinned.int == expected
 
 
 def test_every_token_is_compared_with_no_early_exit(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,7 +52,6 @@ __all__ = [
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _MICROSECOND = _dt.timedelta(microseconds=1)
 _encode = msgspec.json.Encoder().encode
-_VARIANT = 0b10 << 62
 _blake2b = hashlib.blake2b
 
 _PgUUID: Any
@@ -125,23 +124,14 @@ class _Source:
         d = _blake2b(header + event_json, digest_size=10).digest()
         # The UUIDv7's 16 bytes, assembled from the digest's (no 128-bit integer): 48
         # bits of milliseconds; version 7 and the digest's top 12 bits (rand_a); the
-        # variant and its low 62 bits (rand_b). The same id as :func:`_content_int`.
+        # variant and its low 62 bits (rand_b). tests/unit/test_collect_pieces.py compares
+        # it with the integer the module docstring describes.
         d0 = d[0]
         return uuid_of_bytes(
             ((micros // 1000) & 0xFFFF_FFFF_FFFF).to_bytes(6, "big")
             + bytes((0x70 | (d0 >> 4), ((d0 & 0xF) << 4) | (d[1] >> 4), 0x80 | (d[2] & 0x3F)))
             + d[3:]
         )
-
-
-def _content_int(micros: int, digest: bytes) -> int:
-    """The content id as the integer the module docstring describes (the reference that
-    :meth:`_Source.content_id` assembles byte by byte, faster; a test compares them)."""
-    value = int.from_bytes(digest, "big")
-    ms = (micros // 1000) & 0xFFFF_FFFF_FFFF
-    rand_a = value >> 68  # 12 bits of the 80
-    rand_b = value & ((1 << 62) - 1)
-    return (ms << 80) | (0x7 << 76) | (rand_a << 64) | _VARIANT | rand_b
 
 
 #: ``(index in the request, the EnrichedEvent, its row service, the event's JSON)``.

@@ -33,9 +33,6 @@ __all__ = ["USER_NAMESPACE", "user_uuid", "uuid5_bytes", "uuid5_int"]
 USER_NAMESPACE: Final = uuid.UUID("f96887de-a74c-5bc7-82cb-6558d9e7117d")
 _USER_NAMESPACE_BYTES: Final = USER_NAMESPACE.bytes
 
-# RFC 9562: version 5 in bits 48-51 (from the left), variant 0b10 in bits 64-65.
-_V5_KEEP: Final = ((1 << 128) - 1) ^ ((0xF << 76) | (0b11 << 62))
-_V5_SET: Final = (0x5 << 76) | (0b10 << 62)
 _sha1 = hashlib.sha1
 _new = object.__new__
 _set = object.__setattr__
