@@ -21,12 +21,16 @@ rows: at 10M events, per-day p95 of a type with 0.8M rows went from 2.3 to 1.1 s
 hourly p99 over 77k rows from 91 to 51 ms (BENCHMARKS.md).
 
 Distinct users do not shrink that way: (day, group, user) pairs are about as many as the
-rows (828k pairs for 1M ``api_request`` rows over 13 days), and hashing them took longer
-and far more memory (270 MB) than sorting. With ``users`` among the measures the
-statement is the sorted one (:meth:`Plan._sorted`): the rows materialised once, the top
-values ranked over them, one sorted aggregation with ``count(DISTINCT user_id)`` and
-``percentile_disc``. Both are exact: the same numbers as the tests' reference
-implementation recomputes in Python.
+rows (791k pairs for 1M ``api_request`` rows over 13 days). With ``users`` among the
+measures (:meth:`Plan._with_users`) the rows are read once into a materialised ``base``,
+the top values ranked over it, and every row labelled with its top value's *position*
+(an integer, NULL for "other"); the parts above then group those narrow keys, and the
+users are the number of distinct (group, user) pairs, one hash aggregation (115 MB at 1M
+rows, within the heavy reads' ``work_mem``). The statement before sorted the rows, text
+labels and all, once for the groups and again inside ``count(DISTINCT)`` and
+``percentile_disc``: that sort alone spilled 316 MB to disk and took 2.4 s of 6.4 at 1M
+rows (EXPLAIN ANALYZE, BENCHMARKS.md). Both shapes are exact: the same numbers as the
+tests' reference implementation recomputes in Python.
 """
 
 from __future__ import annotations
@@ -65,27 +69,11 @@ class Plan:
         ``m{j}``."""
         kinds = [k for k, _ in self.measures]
         if "users" in kinds:
-            return self._sorted(base, top)
-        ranked = [n for k, n in self.measures if k in QUANTILES and n is not None]
-        extra = list(dict.fromkeys(ranked))
+            return self._with_users(base, top)
+        extra = self._ranked()
         keys = ["cur", "b", *(f"k{i}" for i in range(self.dims))]
         # Step 1: one pass, one hash aggregation with a grouping set per part.
-        aggs = ["count(*) AS c"]
-        for kind, n in self.measures:
-            if kind in _PER_GROUP and n is not None:
-                aggs.append(_PER_GROUP[kind][0].format(n=n))
-        aggs = list(dict.fromkeys(", ".join(aggs).split(", ")))
-        k = ", ".join(keys)
-        if extra:
-            sets = ", ".join([f"({k})", *(f"({k}, {x})" for x in extra)])
-            step1 = (
-                f"SELECT {k}, {', '.join(extra)}, GROUPING({', '.join(extra)}) AS s,"
-                f" {', '.join(aggs)} FROM ({base}) AS x GROUP BY GROUPING SETS ({sets})"
-            )
-        else:
-            step1 = f"SELECT {k}, 0 AS s, {', '.join(aggs)} FROM ({base}) AS x GROUP BY {k}"
-        full = (1 << len(extra)) - 1  # GROUPING(): a bit per column left out of the set
-        set_of = {x: full - (1 << (len(extra) - 1 - i)) for i, x in enumerate(extra)}
+        step1, full, set_of = self._step1(", ".join(keys), extra, f"({base}) AS x")
         # Step 2: the top values of each dimension, from the per-group counts.
         if self.dims:
             tops = _tops(self.dims, "sum(c)", f"agg WHERE s = {full} AND cur", top)
@@ -112,16 +100,42 @@ GROUP BY {g}
 ORDER BY cur DESC, b{", " + order if order else ""}
 """
 
+    def _ranked(self) -> list[str]:
+        """The columns a percentile is asked of, each once."""
+        return list(dict.fromkeys(n for k, n in self.measures if k in QUANTILES and n is not None))
+
+    def _step1(self, k: str, extra: list[str], source: str) -> tuple[str, int, dict[str, int]]:
+        """Step 1 over ``source`` grouped by the keys ``k``: per group the row count and
+        the sums/minima/maxima, and per (group, value) of each ``extra`` column its
+        rows, one hash aggregation with a grouping set per part. Also the ``s``
+        (``GROUPING()``) of the per-group set and of each column's set."""
+        aggs = ["count(*) AS c"]
+        for kind, n in self.measures:
+            if kind in _PER_GROUP and n is not None:
+                aggs.append(_PER_GROUP[kind][0].format(n=n))
+        aggs = list(dict.fromkeys(", ".join(aggs).split(", ")))
+        if extra:
+            sets = ", ".join([f"({k})", *(f"({k}, {x})" for x in extra)])
+            step1 = (
+                f"SELECT {k}, {', '.join(extra)}, GROUPING({', '.join(extra)}) AS s,"
+                f" {', '.join(aggs)} FROM {source} GROUP BY GROUPING SETS ({sets})"
+            )
+        else:
+            step1 = f"SELECT {k}, 0 AS s, {', '.join(aggs)} FROM {source} GROUP BY {k}"
+        full = (1 << len(extra)) - 1  # GROUPING(): a bit per column left out of the set
+        set_of = {x: full - (1 << (len(extra) - 1 - i)) for i, x in enumerate(extra)}
+        return step1, full, set_of
+
     def _part(self, column: str | None, s: int, g: str) -> str:
         """One UNION ALL branch: a column per measure, NULL for those of other parts.
         ``column``: None for the per-group set, else the field whose values the set
         holds."""
         cols: list[str] = []
         for j, (kind, n) in enumerate(self.measures):
-            typ = "bigint" if kind == "count" else "numeric"
+            typ = _type(kind)
             value = None
             if column is None and kind == "count":
-                value = "sum(c)::bigint"
+                value = "sum(c)"
             elif column is None and kind in _PER_GROUP:
                 value = _PER_GROUP[kind][1].format(n=n)
             elif column is not None and column == n and kind in QUANTILES:
@@ -141,30 +155,61 @@ ORDER BY cur DESC, b{", " + order if order else ""}
             f" GROUP BY {g}"
         )
 
-    def _sorted(self, base: str, top: str) -> str:
-        """The statement when distinct users are asked for (module docstring): the rows
-        read once into ``base``, the top values of each dimension ranked over the
-        current period's rows, one sorted aggregation. ``tops`` is materialised: inlined,
-        each of its references (the label, the ``other`` flag) became a sub-plan of its
-        own, and the ranking over the ~1M-row ``base`` ran once per reference instead of
-        once (EXPLAIN ANALYZE at 10M, BENCHMARKS.md)."""
-        aggs = ", ".join(
-            f"{_sorted_aggregate(k, n)} AS m{j}" for j, (k, n) in enumerate(self.measures)
+    def _with_users(self, base: str, top: str) -> str:
+        """The statement when distinct users are asked for (module docstring): ``base``
+        read once, ``tops`` ranked over its current period, each row labelled with
+        its top values' positions (``i{n}``), then :meth:`_step1`'s parts and the
+        (group, user) pairs over the labelled rows. ``tops`` is materialised: inlined,
+        each reference became a sub-plan re-ranking the ~1M-row ``base``."""
+        extra = self._ranked()
+        idx = [f"i{i}" for i in range(self.dims)]
+        g = ", ".join(["cur", "b", *idx])
+        fields = list(dict.fromkeys(n for _, n in self.measures if n is not None))
+        if self.dims:
+            positions = ", ".join(
+                f"array_position(tops.t{i}, k{i}) AS i{i}" for i in range(self.dims)
+            )
+            rows = f"SELECT cur, b, {positions}, {', '.join(['u', *fields])} FROM base, tops"
+            ranking = _tops(self.dims, "count(*)", "base WHERE cur", top)
+            tops = f",\ntops AS MATERIALIZED (SELECT {ranking})"
+        else:
+            rows, tops = "SELECT * FROM base", ""
+        step1, full, set_of = self._step1(g, extra, "labelled")
+        parts = [self._part(None, full, g)]
+        parts.extend(self._part(n, set_of[n], g) for n in extra)
+        parts.append(self._users_part(g))
+        ms = ", ".join(
+            f"coalesce(max(m{j}), 0) AS m{j}" if kind == "users" else f"max(m{j}) AS m{j}"
+            for j, (kind, _) in enumerate(self.measures)
+        )  # a group whose rows have no user has no pairs
+        labels = ", ".join(
+            f"tops.t{i}[i{i}] AS g{i}, i{i} IS NULL AS o{i}" for i in range(self.dims)
         )
-        if not self.dims:
-            return f"SELECT cur, b, {aggs} FROM ({base}) AS x GROUP BY cur, b ORDER BY cur DESC, b"
-        tops = _tops(self.dims, "count(*)", "base WHERE cur", top)
-        labels = _labels(self.dims)
-        keys = ", ".join(f"g{i}, o{i}" for i in range(self.dims))
         order = ", ".join(f'o{i}, g{i} COLLATE "C" NULLS FIRST' for i in range(self.dims))
+        union = "\nUNION ALL\n".join(parts)
+        measures = ", ".join(f"m{j}" for j in range(len(self.measures)))
         return f"""
-WITH base AS MATERIALIZED ({base}),
-tops AS MATERIALIZED (SELECT {tops})
-SELECT cur, b, {keys}, {aggs}
-FROM (SELECT base.*, {labels} FROM base, tops) AS x
-GROUP BY cur, b, {keys}
-ORDER BY cur DESC, b, {order}
+WITH base AS MATERIALIZED ({base}){tops},
+labelled AS NOT MATERIALIZED ({rows}),
+lab AS MATERIALIZED ({step1})
+SELECT * FROM (
+SELECT cur, b{", " + labels if labels else ""}, {measures}
+FROM (SELECT {g}, {ms} FROM ({union}) AS parts GROUP BY {g}) AS m{", tops" if self.dims else ""}
+) AS answer
+ORDER BY cur DESC, b{", " + order if order else ""}
 """
+
+    def _users_part(self, g: str) -> str:
+        """The UNION ALL branch of distinct users: the (group, user) pairs, then their
+        number per group."""
+        cols = ", ".join(
+            f"{'count(*)' if kind == 'users' else 'NULL'}::{_type(kind)} AS m{j}"
+            for j, (kind, _) in enumerate(self.measures)
+        )
+        return (
+            f"SELECT {g}, {cols} FROM (SELECT {g}, u FROM labelled WHERE u IS NOT NULL"
+            f" GROUP BY {g}, u) AS pairs GROUP BY {g}"
+        )
 
 
 def _tops(dims: int, count: str, rows: str, top: str) -> str:
@@ -191,11 +236,6 @@ def _labels(dims: int) -> str:
     )
 
 
-def _sorted_aggregate(kind: str, column: str | None) -> str:
-    if kind == "count":
-        return "count(*)::bigint"
-    if kind == "users":
-        return "count(DISTINCT u)::bigint"
-    if kind in QUANTILES:
-        return f"percentile_disc({QUANTILES[kind]}) WITHIN GROUP (ORDER BY {column})"
-    return f"{kind}({column})"
+def _type(kind: str) -> str:
+    """A measure's SQL type: counts are integers, the rest exact decimals."""
+    return "bigint" if kind in ("count", "users") else "numeric"
