@@ -46,6 +46,7 @@ from typing import Any
 import asyncpg
 
 from .._db import Connectable, acquire, advisory_lock, translate
+from ._ranges import merge_ranges
 from .facts import (
     ACTIVE_USERS_TABLE,
     COMPRESS_AFTER,
@@ -90,16 +91,6 @@ class MaintenanceReport:
     """Timescale tier: raw chunks dropped by retention in this run."""
     days_ordered: tuple[dt.datetime, ...] = ()
     """Partitioned tier: days whose partition this run ordered by event type (0013)."""
-
-
-def _merge(ranges: list[tuple[dt.datetime, dt.datetime]]) -> list[tuple[dt.datetime, dt.datetime]]:
-    merged: list[tuple[dt.datetime, dt.datetime]] = []
-    for lo, hi in sorted(ranges):
-        if merged and lo <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-        else:
-            merged.append((lo, hi))
-    return merged
 
 
 async def maintain(
@@ -335,7 +326,7 @@ async def _refresh_partitioned(
             if lo is not None and lo < hi:
                 ranges.append((lo, hi))
         merged: list[tuple[dt.datetime, dt.datetime]] = []
-        for r_lo, r_hi in _merge(ranges):
+        for r_lo, r_hi in merge_ranges(ranges):
             # Raw rows below the retention horizon are gone: never recompute there.
             lo = r_lo if horizon is None else max(r_lo, horizon)
             if lo < r_hi:

@@ -26,6 +26,7 @@ from typing import Any
 
 import asyncpg
 
+from ._ranges import merge_ranges
 from .facts import BUCKET_ORIGIN, WEEKLY_ACTIVE_USERS, WEEKLY_PENDING_TABLE
 from .timescale import refresh_cagg
 
@@ -68,12 +69,7 @@ async def refresh_weekly_partitioned(
             f"SELECT week FROM {WEEKLY_PENDING_TABLE} WHERE week < $1", ended
         )
         weeks += [(r["week"], r["week"] + _WEEK) for r in pending]
-    merged: list[tuple[dt.datetime, dt.datetime]] = []
-    for lo, hi in sorted(weeks):
-        if merged and lo <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-        else:
-            merged.append((lo, hi))
+    merged = merge_ranges(weeks)
     listed = merged if not full else [(max(lo, ended), hi) for lo, hi in merged if hi > ended]
     if listed:
         await conn.execute(
