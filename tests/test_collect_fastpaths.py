@@ -364,7 +364,7 @@ def test_event_time_equals_the_reference(message: dict[str, Any], sent_at: str |
 def test_the_user_cache_gives_what_user_uuid_computes(value: str) -> None:
     """The collector's bounded cache of user ids (``segment._user_of``): a cached id
     is the computed one, however often it is asked for."""
-    from lib_analytics_core.collect.segment import _user_of  # noqa: PLC0415
+    from lib_analytics_core.collect.segment import _user_of
 
     first, again = _user_of(value), _user_of(value)
     assert first == again == user_uuid(value)
@@ -372,7 +372,7 @@ def test_the_user_cache_gives_what_user_uuid_computes(value: str) -> None:
 
 
 def test_the_user_cache_is_bounded() -> None:
-    from lib_analytics_core.collect.segment import USER_CACHE_SIZE, _user_of  # noqa: PLC0415
+    from lib_analytics_core.collect.segment import USER_CACHE_SIZE, _user_of
 
     for i in range(USER_CACHE_SIZE + 100):
         _user_of(f"bounded-{i}")

@@ -116,10 +116,7 @@ async def test_a_binary_copy_with_the_fast_codec_stores_the_same_rows(database_u
             await conn.execute(f"CREATE TABLE {table} (n int, ts timestamptz)")
             await conn.copy_records_to_table(table, records=list(enumerate(stamps)))
             tables.append(table)
-        read = [
-            await default.fetch(f"SELECT n, ts FROM {table} ORDER BY n")  # noqa: S608 - ours
-            for table in tables
-        ]
+        read = [await default.fetch(f"SELECT n, ts FROM {table} ORDER BY n") for table in tables]
         assert read[0] == read[1]
         assert [r["ts"] for r in read[1]] == stamps
     finally:

@@ -158,6 +158,11 @@ def event_type_of(name: str) -> str:
     return text[:100].rstrip("_")
 
 
+#: :func:`event_type_of` for the names a process has seen lately (bounded: names are
+#: the clients'); a pure function, so a cached type is the computed one.
+_event_type_of = functools.lru_cache(maxsize=4096)(event_type_of)
+
+
 def parse_time(value: str | None, field: str) -> _dt.datetime | None:
     """An ISO 8601 time with an offset (a naive one is read as UTC, as Segment does)."""
     if value is None:
@@ -303,7 +308,7 @@ class Mapper:
         self.classes = classes
         self._clock = _Clock(received, batch_sent_at)
         self._heads: dict[str, bytes] = {}
-        self._types: dict[str, str] = {}
+        self._types: dict[str, tuple[str, bytes]] = {}
 
     def _head(self, call: str) -> bytes:
         head = self._heads.get(call)
@@ -311,11 +316,12 @@ class Mapper:
             head = self._heads[call] = _encode({"source": "segment", "call": call})[:-1]
         return head
 
-    def _event_type(self, name: str) -> str:
-        event_type = self._types.get(name)
-        if event_type is None:
-            event_type = self._types[name] = event_type_of(name)
-        return event_type
+    def _event_type(self, name: str) -> tuple[str, bytes]:
+        """The event type of a ``track`` name, and the name as JSON (for ``_meta``)."""
+        known = self._types.get(name)
+        if known is None:
+            known = self._types[name] = (_event_type_of(name), _encode(name))
+        return known
 
     def row(self, message: SegmentMessage, call: str, raw: MessageBytes) -> Row:  # noqa: PLR0912
         """The row of one message, or :class:`Refused` with the reason."""
@@ -345,8 +351,8 @@ class Mapper:
         if call == "track":
             if not message.event:
                 raise Refused("track needs an event name")
-            event_type = self._event_type(message.event)
-            meta += (_META_EVENT, _encode(message.event))
+            event_type, encoded_name = self._event_type(message.event)
+            meta += (_META_EVENT, encoded_name)
             properties = message.properties or {}
             cls = self.classes.get(event_type)
             if cls is not None:
