@@ -68,7 +68,14 @@ __all__ = [
 #: 0.3-1 µs to compute (a parse, or a SHA-1 for a non-UUID string) and about 60 ns to
 #: look up. The mapping is a pure function, so a cached value is the computed one.
 USER_CACHE_SIZE: Final = 16_384
-_user_of = functools.lru_cache(maxsize=USER_CACHE_SIZE)(user_uuid)
+
+
+@functools.lru_cache(maxsize=USER_CACHE_SIZE)
+def _user_of(value: str) -> uuid.UUID:
+    """``user_uuid(value)``, cached, as asyncpg's C UUID where there is one (equal,
+    hashed alike; its COPY encoder copies it without the ``.bytes`` property's call)."""
+    return uuid_of_bytes(user_uuid(value).bytes)
+
 
 #: Namespace of the row ids derived from ``messageId``: ``uuid5(NAMESPACE_URL,
 #: "https://lib-analytics-core/segment-message-id")``. Fixed: changing it would store
