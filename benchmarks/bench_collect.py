@@ -11,6 +11,12 @@
   collector process's CPU per event (user + system, from psutil; ``*_sys_us_per_event``
   is the kernel's part).
 
+* **the whole path's CPU per event**, per process, for each path: the writer (this
+  process for the direct path; the collector), the HTTP clients, and the PostgreSQL
+  backends serving the benchmark's database (sampled from ``/proc``; shared processes
+  such as the WAL writer are not counted), with events per transaction. On 2 shared
+  cores events/s follows the sum, so this table says where a ratio is lost.
+
 * **Segment**: the same events as Segment ``track`` calls (``POST /v1/batch``, Title Case
   names mapped to the registered classes, string ids, ``messageId``, ``sentAt``), same
   clients and batch size.
