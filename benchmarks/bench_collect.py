@@ -11,6 +11,12 @@
   collector process's CPU per event (user + system, from psutil; ``*_sys_us_per_event``
   is the kernel's part).
 
+* **the whole path's CPU per event**, per process, for each path: the writer (this
+  process for the direct path; the collector), the HTTP clients, and the PostgreSQL
+  backends serving the benchmark's database (sampled from ``/proc``; shared processes
+  such as the WAL writer are not counted), with events per transaction. On 2 shared
+  cores events/s follows the sum, so this table says where a ratio is lost.
+
 * **Segment**: the same events as Segment ``track`` calls (``POST /v1/batch``, Title Case
   names mapped to the registered classes, string ids, ``messageId``, ``sentAt``), same
   clients and batch size.
@@ -30,8 +36,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import bench_ingest
 import httpx
@@ -46,6 +54,74 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "bench-collect-token-0123456789"
 CLIENTS = 8
 BATCH = 100
+
+
+class PgCpu:
+    """CPU of the PostgreSQL backends serving one database, over a window.
+
+    Backends come and go (the direct worker closes its pool when done), so a thread
+    samples every backend of the database (``postgres: … <db> …`` in its command line)
+    every 20 ms and keeps each one's last CPU time: a backend that exits loses at most
+    its last 20 ms. Shared processes (WAL writer, checkpointer) are not counted: other
+    databases on the machine use them too. With the number of commits (``xact_commit``
+    of ``pg_stat_database``, read after the backends have exited and flushed it)."""
+
+    def __init__(self, url: str) -> None:
+        self.db = urlsplit(url).path.lstrip("/")
+        self._start: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.own_cpu = 0.0
+        """This sampler's own CPU (a share of this process's: subtracted from it)."""
+
+    def _sample(self) -> dict[int, float]:
+        out = {}
+        marker = f" {self.db} "
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            try:
+                cmd = " ".join(proc.info["cmdline"] or ())
+                if proc.info["name"] == "postgres" and marker in f"{cmd} ":
+                    t = proc.cpu_times()
+                    out[proc.pid] = t.user + t.system
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return out
+
+    def _loop(self) -> None:
+        t0 = time.thread_time()
+        while not self._stop.wait(0.02):
+            self._last.update(self._sample())
+        self.own_cpu = time.thread_time() - t0
+
+    def __enter__(self) -> PgCpu:
+        self._start = self._sample()
+        self._last = dict(self._start)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._last.update(self._sample())
+
+    @property
+    def seconds(self) -> float:
+        return sum(v - self._start.get(pid, 0.0) for pid, v in self._last.items())
+
+
+async def _commits(url: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await asyncio.sleep(1.2)  # backends flush their statistics at most once a second
+        value = await conn.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return int(value)
+    finally:
+        await conn.close()
 
 
 def _free_port() -> int:
@@ -182,6 +258,8 @@ async def run_collector(url: str, events: list[Event], segment: bool = False) ->
         # warm-up: connections, the plan of the INSERT
         await _post_all(base, payloads[: CLIENTS * 2], path)
         await bench_ingest._reset(url)
+        commits0 = await _commits(url)
+        pg = PgCpu(url).__enter__()
         ps = psutil.Process(proc.pid)
         c0 = ps.cpu_times()
         g0 = time.process_time()
@@ -194,13 +272,15 @@ async def run_collector(url: str, events: list[Event], segment: bool = False) ->
                  "--output", out, *native],
             )  # fmt: skip
         secs, latencies, received = await _post_all(base, payloads, path)
-        generator_cpu = time.process_time() - g0
         c1 = ps.cpu_times()
+        pg.__exit__()
+        generator_cpu = time.process_time() - g0 - pg.own_cpu
     finally:
         proc.terminate()
         proc.wait(30)
         if profiler is not None:
             profiler.wait(60)  # py-spy writes its profile when the collector exits
+    commits = await _commits(url) - commits0
     stored = await bench_ingest._count(url)
     if stored != len(events) or received != len(events):
         raise RuntimeError(f"collector stored {stored}, acknowledged {received} of {len(events)}")
@@ -214,6 +294,8 @@ async def run_collector(url: str, events: list[Event], segment: bool = False) ->
         # the kernel's share (socket reads and writes: the HTTP answers, the COPY data)
         "server_sys_us_per_event": (c1.system - c0.system) / len(events) * 1e6,
         "client_cpu_us_per_event": generator_cpu / len(events) * 1e6,
+        "pg_cpu_us_per_event": pg.seconds / len(events) * 1e6,
+        "events_per_commit": len(events) / max(commits, 1),
     }
 
 
@@ -222,9 +304,13 @@ async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
     events = Workload(seed=11).events(n)
     async with bench_database(admin) as url:
         await bench_ingest._reset(url)
+        commits0 = await _commits(url)
         c0 = time.process_time()
-        secs, _info = await asyncio.to_thread(bench_ingest.run_pipeline, url, events)
-        direct_cpu = (time.process_time() - c0) / n * 1e6
+        with PgCpu(url) as pg:
+            secs, _info = await asyncio.to_thread(bench_ingest.run_pipeline, url, events)
+        direct_cpu = (time.process_time() - c0 - pg.own_cpu) / n * 1e6
+        direct_pg = pg.seconds / n * 1e6
+        direct_per_commit = n / max(await _commits(url) - commits0, 1)
         direct = n / secs
         assert await bench_ingest._count(url) == n
         await bench_ingest._reset(url)
@@ -254,6 +340,32 @@ async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
     emit(
         table(f"Benchmark 6: the HTTP collector vs the direct worker ({n:,} events)", header, rows)
     )
+    # The whole machine's CPU per event, per process: events/s is throughput on shared
+    # cores, so a path that costs PostgreSQL or the load generator more per event loses
+    # ratio even with a collector as cheap as the worker.
+    machine = [
+        ["direct", direct_cpu, 0.0, direct_pg, direct_cpu + direct_pg, direct_per_commit],
+        *(
+            [
+                name,
+                r["server_cpu_us_per_event"],
+                r["client_cpu_us_per_event"],
+                r["pg_cpu_us_per_event"],
+                r["server_cpu_us_per_event"]
+                + r["client_cpu_us_per_event"]
+                + r["pg_cpu_us_per_event"],
+                r["events_per_commit"],
+            ]
+            for name, r in (("collector (seed)", coll), ("collector (Segment)", seg))
+        ),
+    ]
+    emit(
+        table(
+            "CPU µs per event, whole path (direct: track() and the worker in this process)",
+            ["path", "writer", "HTTP clients", "PG backends", "total", "events/commit"],
+            machine,
+        )
+    )
     emit(
         f"collector / direct = {ratio:.2f}x, Segment / direct = {seg_ratio:.2f}x (target >= "
         f"0.8x, <= 10 µs CPU/event); the 8 HTTP clients (this "
@@ -268,6 +380,13 @@ async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
         "collect_server_sys_us_per_event": round(coll["server_sys_us_per_event"], 1),
         "collect_client_cpu_us_per_event": round(coll["client_cpu_us_per_event"], 1),
         "collect_direct_events_per_s": round(direct),
+        "collect_direct_cpu_us_per_event": round(direct_cpu, 1),
+        "collect_direct_pg_cpu_us_per_event": round(direct_pg, 1),
+        "collect_direct_events_per_commit": round(direct_per_commit, 1),
+        "collect_pg_cpu_us_per_event": round(coll["pg_cpu_us_per_event"], 1),
+        "collect_events_per_commit": round(coll["events_per_commit"], 1),
+        "collect_segment_pg_cpu_us_per_event": round(seg["pg_cpu_us_per_event"], 1),
+        "collect_segment_events_per_commit": round(seg["events_per_commit"], 1),
         "collect_ratio_vs_direct": round(ratio, 3),
         "collect_segment_events_per_s": round(seg["events_per_s"]),
         "collect_segment_p50_ms": round(seg["p50_ms"], 2),

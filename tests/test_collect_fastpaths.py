@@ -357,3 +357,25 @@ def test_event_time_equals_the_reference(message: dict[str, Any], sent_at: str |
         except Refused as err:
             outcomes.append(("refused", str(err)))
     assert outcomes[0] == outcomes[1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.one_of(st.text(max_size=60), st.uuids().map(str), st.uuids().map(lambda u: u.hex)))
+def test_the_user_cache_gives_what_user_uuid_computes(value: str) -> None:
+    """The collector's bounded cache of user ids (``segment._user_of``): a cached id
+    is the computed one, however often it is asked for."""
+    from lib_analytics_core.collect.segment import _user_of
+
+    first, again = _user_of(value), _user_of(value)
+    assert first == again == user_uuid(value)
+    assert str(again) == str(user_uuid(value))
+
+
+def test_the_user_cache_is_bounded() -> None:
+    from lib_analytics_core.collect.segment import USER_CACHE_SIZE, _user_of
+
+    for i in range(USER_CACHE_SIZE + 100):
+        _user_of(f"bounded-{i}")
+    info = _user_of.cache_info()
+    assert info.maxsize == USER_CACHE_SIZE and info.currsize <= USER_CACHE_SIZE
+    assert _user_of("bounded-0") == user_uuid("bounded-0")  # evicted: computed again

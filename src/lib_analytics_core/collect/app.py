@@ -40,6 +40,7 @@ from .._connect import create_pool
 from .._errors import AnalyticsError, ErrorKind
 from .._http_errors import DATABASE_ERRORS, error_body
 from ..events.wire import WireCatalogue, WireReject, wire_catalogue
+from ..ingest.pipeline import fast_row_codecs
 from .batch import enrich
 from .config import CollectorConfig
 from .delivery import CollectorDelivery, NotMigrated, Unavailable
@@ -206,6 +207,7 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
                 command_timeout=config.write_timeout_secs,
                 settings={"application_name": "analytics-collect"},
                 reset=_keep_session,
+                init=fast_row_codecs,  # the sink's cheaper timestamptz encoding
             )
         delivery = CollectorDelivery.for_target(
             pool=target,

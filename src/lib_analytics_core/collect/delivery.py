@@ -57,7 +57,10 @@ _GROUP_ROWS = 20_000
 #: clients, 4.0 with one). Benchmark 6 on 2 cores, same run: 14.0 against 14.2 µs of
 #: CPU per event (seed format) and 14.2 against 15.0 (Segment) with one writer against
 #: two; events/s mixed (27.6k against 33k seed, 32k against 31k Segment) on a shared
-#: machine where events/s swung by 2x between runs, so CPU decided.
+#: machine where events/s swung by 2x between runs, so CPU decided. Re-measured on a
+#: quieter machine (4 rounds each, alternately): 38.4k against 39.7k events/s and 10.6
+#: against 11.0 µs (seed), 38.7k against 37.3k and 11.85 against 11.45 µs (Segment) with
+#: two writers against one: still within the noise.
 DEFAULT_MAX_WRITERS = 1
 #: How often the spool is checked for rows to replay once the database is back.
 REPLAY_INTERVAL_SECS = 1.0

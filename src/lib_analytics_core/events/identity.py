@@ -40,6 +40,11 @@ _SAFE_UNKNOWN = uuid.SafeUUID.unknown
 _as_uuid = msgspec.convert
 
 
+_from_bytes = int.from_bytes
+#: The 128 bits of a UUID but its version and variant, and those of a version 5 UUID.
+_KEEP: Final = ((1 << 128) - 1) & ~((0xF << 76) | (0x3 << 62))
+_VERSION_5: Final = (0x5 << 76) | (0x2 << 62)
+
 #: A SHA-1 state per namespace, its 16 bytes already hashed: copying it skips OpenSSL's
 #: look-up of the algorithm that each ``hashlib.sha1()`` does (15 % of the call).
 _NAMESPACE_HASHES: dict[bytes, Any] = {}
@@ -47,7 +52,8 @@ _NAMESPACE_HASHES: dict[bytes, Any] = {}
 
 def uuid5_bytes(namespace: bytes, name: str) -> bytes:
     """``uuid.uuid5(uuid.UUID(bytes=namespace), name).bytes``, several times faster: the
-    digest's first 16 bytes with the version (byte 6) and variant (byte 8) set in place."""
+    digest's first 16 bytes (its top 128 bits of 160) with the version (bits 76-79) and
+    variant (bits 62-63) set by one mask, as one integer."""
     base = _NAMESPACE_HASHES.get(namespace)
     if base is None:
         if len(_NAMESPACE_HASHES) >= 64:  # a handful in practice; never unbounded
@@ -55,8 +61,7 @@ def uuid5_bytes(namespace: bytes, name: str) -> bytes:
         base = _NAMESPACE_HASHES[namespace] = _sha1(namespace)
     state = base.copy()
     state.update(name.encode())
-    d = state.digest()
-    return d[:6] + bytes((0x50 | (d[6] & 0x0F), d[7], 0x80 | (d[8] & 0x3F))) + d[9:16]
+    return ((_from_bytes(state.digest()) >> 32 & _KEEP) | _VERSION_5).to_bytes(16)
 
 
 def uuid5_int(namespace: bytes, name: str) -> int:
