@@ -52,6 +52,30 @@ async def test_explore_runs_as_a_heavy_read(db: asyncpg.Connection) -> None:
         assert (row["jit"], row["wm"]) == ("off", "64MB")
 
 
+@pytest.mark.parametrize(
+    ("days", "compare", "cost"), [(1, False, "0.1"), (2, True, "0.01"), (3, False, "0.01")]
+)
+async def test_explore_over_more_than_two_days_runs_in_parallel(
+    db: asyncpg.Connection, days: int, compare: bool, cost: str
+) -> None:
+    """Questions reading more than two days of rows (the previous period included) are
+    offered to parallel workers (``_exec.PARALLEL_SETTINGS``); shorter ones keep the
+    server's price of a worker's row, and nothing outlasts the statement's transaction."""
+    end = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    price = "SELECT current_setting('parallel_tuple_cost')"
+    before = await db.fetchval(price)
+    async with db.transaction():
+        await ex.explore(
+            db, start=end - dt.timedelta(days=days), end=end, event_type="api_request",
+            compare=compare,
+        )  # fmt: skip
+        assert await db.fetchval(price) == cost
+    assert await db.fetchval(price) == before == "0.1"
+    rows = await _exec.fetch(db, "t.parallel", price, heavy=True, parallel=True)
+    assert rows[0][0] == "0.01"
+    assert await db.fetchval(price) == "0.1"
+
+
 @pytest.mark.parametrize("dims", [["endpoint"], ["endpoint", "service"]])
 @pytest.mark.parametrize(("measure", "rows", "reads"), [("users", "base", 2), ("count", "agg", 1)])
 async def test_explore_ranks_each_dimension_once(

@@ -28,7 +28,8 @@ length. The definitions (what the tests' reference implementation computes too):
 Cost: one statement reading the type's rows in the range (index on ``event_type``,
 ``"timestamp"``; migration 0013 and BENCHMARKS.md say what keeps it proportional to
 them). The statement has the read layer's time limit and runs as a heavy read (JIT off,
-a larger ``work_mem``: :data:`._exec.HEAVY_SETTINGS` says why).
+a larger ``work_mem``: :data:`._exec.HEAVY_SETTINGS` says why), with parallel workers
+when it reads more than two days of rows (:data:`._exec.PARALLEL_SETTINGS`).
 """
 
 from __future__ import annotations
@@ -139,6 +140,9 @@ class ExploreResult:
 
 
 _WIDTH: Final[dict[str, _dt.timedelta]] = {"hour": _HOUR, "day": _DAY}
+#: Questions reading more than this many days of rows run with parallel workers
+#: (:data:`._exec.PARALLEL_SETTINGS` says why not for fewer).
+_PARALLEL_AFTER: Final = 2 * _DAY
 
 
 def _buckets(lo: _dt.datetime, hi: _dt.datetime, granularity: str) -> list[_dt.datetime]:
@@ -199,7 +203,10 @@ async def explore(
         raise QueryError(f"the previous period would start before {EARLIEST.date()}")
 
     sql, params = _sql(etype, lo, hi, p_lo if compare else None, ms, fs, dims, granularity, top)
-    records = await _exec.fetch(db, "explore.explore", sql, *params.values, heavy=True)
+    span = hi - (p_lo if compare else lo)
+    records = await _exec.fetch(
+        db, "explore.explore", sql, *params.values, heavy=True, parallel=span > _PARALLEL_AFTER
+    )
     current: list[ExploreRow] = []
     previous: list[ExploreRow] = []
     for r in records:
