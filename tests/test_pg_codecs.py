@@ -1,4 +1,4 @@
-"""The write connections' ``timestamptz`` codec (``ingest.sinks.postgres.fast_row_codecs``)
+"""The write connections' ``timestamptz`` codec (``ingest.sinks.pg_codecs.fast_row_codecs``)
 stores and reads exactly what asyncpg's own C codec does: the same instant for every
 value asyncpg accepts (aware datetimes in any offset, naive ones, dates, its
 infinities), the same error for what it refuses, and the same Python value read back
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lib_analytics_core.ingest.pipeline import fast_row_codecs
-from lib_analytics_core.ingest.sinks.postgres import _encode_timestamptz
+from lib_analytics_core.ingest.sinks.pg_codecs import _encode_timestamptz
 
 _offsets = st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59).map(
     lambda m: dt.timezone(dt.timedelta(minutes=m))

@@ -28,6 +28,7 @@ from .clock import Clock, LoopClock
 from .delivery import Backoff, DeliveryPolicy
 from .encoding import RowEncoder
 from .sinks import Sink, make_sink
+from .sinks.pg_codecs import fast_row_codecs
 from .spool import Spool
 from .spool_io import AsyncSpool
 from .stats import Counters
@@ -40,15 +41,6 @@ __all__ = [
     "fast_row_codecs",
     "open_spool",
 ]
-
-
-async def fast_row_codecs(conn: Any) -> None:
-    """The PostgreSQL sink's codecs for a write connection (``init`` of a pool that a
-    caller builds and lends to the sink, as the collector does): its rows' timestamps
-    encoded for less CPU, the same values (``sinks.postgres.fast_row_codecs``)."""
-    from .sinks.postgres import fast_row_codecs as install  # noqa: PLC0415 - asyncpg
-
-    await install(conn)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 A sink only *delivers*; it does not retry, back off, spool or count. That is the
 delivery policy's job, written once for every sink (OpenTelemetry's ``BatchProcessor``
 over an ``Exporter``; sentry-python's worker over its transport). Three sinks exist:
-``postgres`` (binary COPY / idempotent INSERT into the events table), ``http`` (POST to
+``postgres`` (binary COPY / idempotent INSERT into the events table; its write
+connections' value codecs in ``pg_codecs``), ``http`` (POST to
 an ``analytics-collect`` collector) and ``nats`` (publish to a JetStream stream for
 ``analytics-ingest`` writers; the producer side of the bus lives here whole: its
 settings ``nats_config``, connection ``nats_connect`` and wire format ``nats_wire``,
