@@ -85,19 +85,16 @@ class Plan:
             group = ["cur", "b"]
         g = ", ".join(group)
         # Step 3: each part's measures per labelled group, one UNION ALL branch per part.
-        parts = [self._part(None, full, g)]
-        parts.extend(self._part(n, set_of[n], g) for n in extra)
+        union = "\nUNION ALL\n".join(self._parts(g, extra, full, set_of))
         ms = ", ".join(f"max(m{j}) AS m{j}" for j in range(len(kinds)))
-        order = ", ".join(f'o{i}, g{i} COLLATE "C" NULLS FIRST' for i in range(self.dims))
         with_tops = f",\ntops AS MATERIALIZED (SELECT {tops})" if self.dims else ""
-        union = "\nUNION ALL\n".join(parts)
         return f"""
 WITH agg AS MATERIALIZED ({step1}){with_tops},
 lab AS MATERIALIZED ({lab})
 SELECT {g}, {ms}
 FROM ({union}) AS parts
 GROUP BY {g}
-ORDER BY cur DESC, b{", " + order if order else ""}
+ORDER BY {self._order()}
 """
 
     def _ranked(self) -> list[str]:
@@ -125,6 +122,17 @@ ORDER BY cur DESC, b{", " + order if order else ""}
         full = (1 << len(extra)) - 1  # GROUPING(): a bit per column left out of the set
         set_of = {x: full - (1 << (len(extra) - 1 - i)) for i, x in enumerate(extra)}
         return step1, full, set_of
+
+    def _parts(self, g: str, extra: list[str], full: int, set_of: dict[str, int]) -> list[str]:
+        """Step 3's UNION ALL branches over ``lab`` grouped by ``g``: the per-group
+        measures (set ``full``), then one percentile walk per ``extra`` column."""
+        return [self._part(None, full, g), *(self._part(n, set_of[n], g) for n in extra)]
+
+    def _order(self) -> str:
+        """The answer's order: current period first, by bucket, then per dimension
+        "other" last and the values in code-point order, null first."""
+        dims = "".join(f', o{i}, g{i} COLLATE "C" NULLS FIRST' for i in range(self.dims))
+        return f"cur DESC, b{dims}"
 
     def _part(self, column: str | None, s: int, g: str) -> str:
         """One UNION ALL branch: a column per measure, NULL for those of other parts.
@@ -175,9 +183,7 @@ ORDER BY cur DESC, b{", " + order if order else ""}
         else:
             rows, tops = "SELECT * FROM base", ""
         step1, full, set_of = self._step1(g, extra, "labelled")
-        parts = [self._part(None, full, g)]
-        parts.extend(self._part(n, set_of[n], g) for n in extra)
-        parts.append(self._users_part(g))
+        parts = [*self._parts(g, extra, full, set_of), self._users_part(g)]
         ms = ", ".join(
             f"coalesce(max(m{j}), 0) AS m{j}" if kind == "users" else f"max(m{j}) AS m{j}"
             for j, (kind, _) in enumerate(self.measures)
@@ -185,7 +191,6 @@ ORDER BY cur DESC, b{", " + order if order else ""}
         labels = ", ".join(
             f"tops.t{i}[i{i}] AS g{i}, i{i} IS NULL AS o{i}" for i in range(self.dims)
         )
-        order = ", ".join(f'o{i}, g{i} COLLATE "C" NULLS FIRST' for i in range(self.dims))
         union = "\nUNION ALL\n".join(parts)
         measures = ", ".join(f"m{j}" for j in range(len(self.measures)))
         return f"""
@@ -196,7 +201,7 @@ SELECT * FROM (
 SELECT cur, b{", " + labels if labels else ""}, {measures}
 FROM (SELECT {g}, {ms} FROM ({union}) AS parts GROUP BY {g}) AS m{", tops" if self.dims else ""}
 ) AS answer
-ORDER BY cur DESC, b{", " + order if order else ""}
+ORDER BY {self._order()}
 """
 
     def _users_part(self, g: str) -> str:
