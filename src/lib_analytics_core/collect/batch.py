@@ -45,7 +45,6 @@ __all__ = [
     "Forbidden",
     "content_event_id",
     "enrich",
-    "fast_uuid",
     "uuid_of_bytes",
 ]
 
@@ -75,11 +74,6 @@ def uuid_of_bytes(value: bytes) -> uuid.UUID:
         fast: uuid.UUID = _PgUUID(value)
         return fast
     return uuid.UUID(bytes=value)
-
-
-def fast_uuid(value: int) -> uuid.UUID:
-    """``uuid.UUID(int=value)``, as asyncpg's C UUID where there is one (row ids)."""
-    return uuid_of_bytes(value.to_bytes(16, "big"))
 
 
 @dataclass(frozen=True, slots=True)
