@@ -21,6 +21,12 @@
   names mapped to the registered classes, string ids, ``messageId``, ``sentAt``), same
   clients and batch size.
 
+* **the one writer**: the share of the collector's run with a group write in flight
+  (``GET /stats``: ``write_busy_seconds``, ``group_commits``), and the same rows written
+  again by COPY alone in groups of the same size (``copy_ceiling``): where the
+  collector's events/s is bound, and by how much the request handling that shares the
+  writer's event loop slows it.
+
 Targets (issue 28): collector CPU <= 10 µs per event and >= 0.8x the direct worker's
 events/s, for both formats. ``BENCH_COLLECT_PROFILE=/tmp/prof`` also records a py-spy
 profile of the collector process per format (``pip install py-spy``; with
@@ -271,8 +277,10 @@ async def run_collector(url: str, events: list[Event], segment: bool = False) ->
                 ["py-spy", "record", "--pid", str(proc.pid), "--format", "raw", "--rate", "200",
                  "--output", out, *native],
             )  # fmt: skip
+        stats0 = await _stats(base)
         secs, latencies, received = await _post_all(base, payloads, path)
         c1 = ps.cpu_times()
+        stats1 = await _stats(base)
         pg.__exit__()
         generator_cpu = time.process_time() - g0 - pg.own_cpu
     finally:
@@ -296,6 +304,57 @@ async def run_collector(url: str, events: list[Event], segment: bool = False) ->
         "client_cpu_us_per_event": generator_cpu / len(events) * 1e6,
         "pg_cpu_us_per_event": pg.seconds / len(events) * 1e6,
         "events_per_commit": len(events) / max(commits, 1),
+        # The one writer's saturation (GET /stats): the share of the run with a group
+        # write in flight, and the rows each group carried.
+        "writer_busy": (stats1["write_busy_seconds"] - stats0["write_busy_seconds"]) / secs,
+        "rows_per_group": len(events) / max(stats1["group_commits"] - stats0["group_commits"], 1),
+    }
+
+
+async def _stats(base: str) -> dict[str, Any]:
+    async with httpx.AsyncClient() as http:
+        answer = await http.get(f"{base}/stats", headers={"Authorization": f"Bearer {TOKEN}"})
+        result: dict[str, Any] = answer.json()
+        return result
+
+
+async def copy_ceiling(url: str, group: float) -> dict[str, float]:
+    """The write path alone: the rows the collector just stored, read back and written
+    again by binary COPY (the collector's statement, its codecs) in groups of ``group``
+    rows, one after the other on one connection, with no HTTP and no other work in the
+    process. Events/s here bound what one writer can acknowledge; with the collector's
+    ``writer_busy`` near 1, the distance to it is what the request handling in the same
+    event loop costs the writer (its answers wait for the loop)."""
+    import asyncpg
+
+    from lib_analytics_core.ingest.pipeline import fast_row_codecs
+    from lib_analytics_core.ingest.rows import COLUMNS
+
+    columns = ", ".join(f'"{c}"' for c in COLUMNS)
+    conn = await asyncpg.connect(url)
+    try:
+        rows = [
+            tuple(r)
+            for r in await conn.fetch(f"SELECT {columns} FROM analytics_events ORDER BY 1, 2")
+        ]
+        await conn.execute("TRUNCATE analytics_events")
+        await fast_row_codecs(conn)
+        backend = psutil.Process(await conn.fetchval("SELECT pg_backend_pid()"))
+        size = max(1, round(group))
+        b0, t0 = backend.cpu_times(), time.perf_counter()
+        for start in range(0, len(rows), size):
+            await conn.copy_records_to_table(
+                "analytics_events", records=rows[start : start + size], columns=COLUMNS
+            )
+        secs = time.perf_counter() - t0
+        b1 = backend.cpu_times()
+        assert await conn.fetchval("SELECT count(*) FROM analytics_events") == len(rows)
+    finally:
+        await conn.close()
+    n = len(rows)
+    return {
+        "events_per_s": n / secs,
+        "pg_cpu_us_per_event": ((b1.user + b1.system) - (b0.user + b0.system)) / n * 1e6,
     }
 
 
@@ -315,8 +374,10 @@ async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
         assert await bench_ingest._count(url) == n
         await bench_ingest._reset(url)
         coll = await run_collector(url, events)
+        coll_ceiling = await copy_ceiling(url, coll["rows_per_group"])
         await bench_ingest._reset(url)
         seg = await run_collector(url, events, segment=True)
+        seg_ceiling = await copy_ceiling(url, seg["rows_per_group"])
     ratio = coll["events_per_s"] / direct
     seg_ratio = seg["events_per_s"] / direct
     rows = [
@@ -366,6 +427,38 @@ async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
             machine,
         )
     )
+    # Where the collector's events/s is bound: its one writer's share of the run with
+    # a write in flight, and what that writer reaches on the same rows with nothing else
+    # to do (copy_ceiling).
+    emit(
+        table(
+            "The one writer: saturation, and the same rows by COPY alone (copy_ceiling)",
+            [
+                "path",
+                "writer busy",
+                "rows/group",
+                "events/s",
+                "COPY alone events/s",
+                "its PG µs/event",
+                "COPY alone / direct",
+            ],
+            [
+                [
+                    name,
+                    f"{r['writer_busy']:.0%}",
+                    r["rows_per_group"],
+                    r["events_per_s"],
+                    c["events_per_s"],
+                    c["pg_cpu_us_per_event"],
+                    f"{c['events_per_s'] / direct:.2f}x",
+                ]
+                for name, r, c in (
+                    ("collector (seed)", coll, coll_ceiling),
+                    ("collector (Segment)", seg, seg_ceiling),
+                )
+            ],
+        )
+    )
     emit(
         f"collector / direct = {ratio:.2f}x, Segment / direct = {seg_ratio:.2f}x (target >= "
         f"0.8x, <= 10 µs CPU/event); the 8 HTTP clients (this "
@@ -394,6 +487,12 @@ async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
         "collect_segment_server_cpu_us_per_event": round(seg["server_cpu_us_per_event"], 1),
         "collect_segment_server_sys_us_per_event": round(seg["server_sys_us_per_event"], 1),
         "collect_segment_ratio_vs_direct": round(seg_ratio, 3),
+        "collect_writer_busy": round(coll["writer_busy"], 3),
+        "collect_rows_per_group": round(coll["rows_per_group"], 1),
+        "collect_copy_alone_events_per_s": round(coll_ceiling["events_per_s"]),
+        "collect_segment_writer_busy": round(seg["writer_busy"], 3),
+        "collect_segment_rows_per_group": round(seg["rows_per_group"], 1),
+        "collect_segment_copy_alone_events_per_s": round(seg_ceiling["events_per_s"]),
     }
 
 

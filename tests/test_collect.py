@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,35 @@ async def test_bad_events_are_refused_with_index_and_reason_and_the_rest_stored(
     assert await count(db) == 3
     # Every refusal is visible to operators too, not only to the client.
     assert await count(db, "analytics_dead_letters") == 6
+
+
+async def test_stats_show_the_group_writes_and_the_time_the_writer_was_busy(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    """``group_commits`` counts group writes (a request whose events are all refused
+    writes none); ``write_busy_seconds`` is the wall time they were in flight, so it
+    grows with each write and never exceeds the time the requests took."""
+    unknown = {**envelope(task(0), T0), "event": {"type": "no_such_event", "x": 1}}
+    with collector(database_url) as url:
+        async with httpx.AsyncClient() as http:
+            before = (await http.get(f"{url}/stats", headers=AUTH)).json()
+        started = time.perf_counter()
+        busy = []
+        for i in range(3):
+            body = [envelope(task(2 * i + k), T0 + dt.timedelta(seconds=2 * i + k)) for k in (0, 1)]
+            assert (await post(url, body)).json()["received"] == 2
+            async with httpx.AsyncClient() as http:
+                busy.append((await http.get(f"{url}/stats", headers=AUTH)).json())
+        assert (await post(url, [unknown])).json()["received"] == 0
+        elapsed = time.perf_counter() - started
+        async with httpx.AsyncClient() as http:
+            after = (await http.get(f"{url}/stats", headers=AUTH)).json()
+    assert await count(db) == 6
+    assert before["group_commits"] == 0 and before["write_busy_seconds"] == 0
+    assert [s["group_commits"] for s in busy] == [1, 2, 3]
+    seconds = [s["write_busy_seconds"] for s in busy]
+    assert 0 < seconds[0] < seconds[1] < seconds[2] == after["write_busy_seconds"] < elapsed
+    assert after["group_commits"] == 3
 
 
 async def test_custom_event_classes_registered_in_the_collector_are_accepted(

@@ -402,6 +402,8 @@ def create_collector(  # noqa: PLR0915 - the factory declares its routes as clos
                 "rows_replayed": c.replayed if c else 0,
                 "dead_lettered": c.rejected if c else 0,
                 "dead_letters_unstored": delivery.dead_letters_unstored if delivery else 0,
+                "group_commits": delivery.group_commits if delivery else 0,
+                "write_busy_seconds": round(delivery.write_busy_seconds, 6) if delivery else 0.0,
                 "last_error": c.last_error if c else None,
             }
         )

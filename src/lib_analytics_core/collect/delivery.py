@@ -125,6 +125,12 @@ class CollectorDelivery:
         self.dead_letters_unstored = 0
         """Refusals the dead-letter store could not take (the clients got each reason)."""
         self.recent_unstored: deque[Rejected] = deque(maxlen=100)
+        self.group_commits = 0
+        """Group writes attempted (each holds one or more requests' rows)."""
+        self.write_busy_seconds = 0.0
+        """Wall time with a group write in flight. Its growth over an interval, divided
+        by the interval, is how saturated the one writer is: near 1, requests wait for
+        the write path (the database), not for this process (``GET /stats``)."""
         self.max_writers = max_writers
         # The worker's policy over the same sink and spool: each attempt of a group
         # commit is its ``write`` (the bounded sink call); it replays the spool.
@@ -224,9 +230,12 @@ class CollectorDelivery:
                 group.append(item)
                 size += len(item[0])
             all_rows = group[0][0] if len(group) == 1 else [r for rows, _ in group for r in rows]
+            self.group_commits += 1
+            started = time.perf_counter()
             try:
                 outcome = await self._store_now(all_rows)
             except BaseException as err:
+                self.write_busy_seconds += time.perf_counter() - started
                 for _, fut in group:
                     if not fut.done():
                         fut.set_exception(err if isinstance(err, Unavailable) else Unavailable())
@@ -239,6 +248,7 @@ class CollectorDelivery:
                             fut.set_exception(Unavailable())
                     raise
                 continue
+            self.write_busy_seconds += time.perf_counter() - started
             for rows, fut in group:
                 if fut.done():
                     continue
