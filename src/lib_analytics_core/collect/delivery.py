@@ -128,9 +128,11 @@ class CollectorDelivery:
         self.group_commits = 0
         """Group writes attempted (each holds one or more requests' rows)."""
         self.write_busy_seconds = 0.0
-        """Wall time with a group write in flight. Its growth over an interval, divided
-        by the interval, is how saturated the one writer is: near 1, requests wait for
-        the write path (the database), not for this process (``GET /stats``)."""
+        """Wall time with a group write in flight (summed over writers). Its growth over
+        an interval, divided by the interval, is how saturated the one writer is
+        (``GET /stats``): near 1, every request waits for a group write to end, which
+        is the database's work plus this process's event loop picking up its answers;
+        ``benchmarks/bench_collect.py`` compares it with the same COPYs alone."""
         self.max_writers = max_writers
         # The worker's policy over the same sink and spool: each attempt of a group
         # commit is its ``write`` (the bounded sink call); it replays the spool.
