@@ -1,6 +1,7 @@
 """Every I/O call site of the collector's write path failing with every error class
 (``tests/_inject.py``: a full/broken/read-only disk, a full stream, a stray
-cancellation, an unlisted exception, an unlisted SQLSTATE), against a real database.
+cancellation, an unlisted exception, an unlisted SQLSTATE), against a real database,
+through both write routes (``/events/batch`` and Segment's ``/v1/batch``).
 
 The invariant, whatever fails: no answer but 200 or 503 (never a 500, never a hang); a
 200 means every accepted event is stored or spooled; after the fault heals the client's
@@ -42,18 +43,41 @@ def batch() -> list[dict[str, Any]]:
     return [*good, {"timestamp": "no", "event": {"type": "task_created"}}]  # one reject
 
 
-async def post(url: str) -> httpx.Response:
+def segment_batch() -> dict[str, Any]:
+    """The same events as Segment ``track`` calls (``POST /v1/batch``), and one refused."""
+    good = [
+        {
+            "type": "track",
+            "messageId": f"fault-{i}",
+            "userId": str(uuid.UUID(int=9)),
+            "event": "Task Created",
+            "properties": {"task_id": str(uuid.UUID(int=i + 1)), "command": "c"},
+            "timestamp": (T0 + dt.timedelta(milliseconds=i)).isoformat(),
+        }
+        for i in range(N)
+    ]
+    return {"batch": [*good, {"type": "no_such_call", "messageId": "refused"}]}
+
+
+#: Both write routes, the seed format's and Segment's: one delivery behind them, and
+#: each must keep the invariant through every failure.
+ROUTES = {"/events/batch": batch, "/v1/batch": segment_batch}
+
+
+async def post(url: str, route: str = "/events/batch") -> httpx.Response:
     async with httpx.AsyncClient(timeout=60) as http:
         return await http.post(
-            f"{url}/events/batch", content=msgspec.json.encode(batch()), headers=AUTH
+            f"{url}{route}", content=msgspec.json.encode(ROUTES[route]()), headers=AUTH
         )
 
 
+@pytest.mark.parametrize("route", sorted(ROUTES))
 @pytest.mark.parametrize("error", sorted(ERRORS))
 @pytest.mark.parametrize("site", ["sink.open", "sink.deliver", "sink.dead_letter"])
-async def test_sink_call_sites_fail_and_the_invariant_holds(
+async def test_sink_call_sites_fail_and_the_invariant_holds(  # noqa: PLR0917 - fixtures
     site: str,
     error: str,
+    route: str,
     database_url: str,
     db: asyncpg.Connection,
     monkeypatch: pytest.MonkeyPatch,
@@ -65,12 +89,12 @@ async def test_sink_call_sites_fail_and_the_invariant_holds(
 
     monkeypatch.setattr(pipeline_module, "make_sink", faulty_make_sink)
     with collector(database_url) as url:
-        first = await asyncio.wait_for(post(url), 120)
+        first = await asyncio.wait_for(post(url, route), 120)
         assert first.status_code in (200, 503), first.text
         if first.status_code == 200:
             assert first.json()["received"] == N
         faults.heal()
-        retry = await asyncio.wait_for(post(url), 120)
+        retry = await asyncio.wait_for(post(url, route), 120)
         assert retry.status_code == 200, retry.text
         assert retry.json()["received"] == N and len(retry.json()["rejected"]) == 1
     assert await db.fetchval("SELECT count(*) FROM analytics_events") == N
@@ -80,11 +104,13 @@ async def test_sink_call_sites_fail_and_the_invariant_holds(
         assert first.status_code == 503
 
 
+@pytest.mark.parametrize("route", sorted(ROUTES))
 @pytest.mark.parametrize("error", sorted(e for e in ERRORS if e != "stream_full"))
 @pytest.mark.parametrize("site", SPOOL_SITES)
 async def test_spool_call_sites_fail_and_the_invariant_holds(  # noqa: PLR0917 - fixtures
     site: str,
     error: str,
+    route: str,
     database_url: str,
     db: asyncpg.Connection,
     tmp_path: Path,
@@ -98,7 +124,7 @@ async def test_spool_call_sites_fail_and_the_invariant_holds(  # noqa: PLR0917 -
     with fault_proxy(host, port) as proxy, spool_faults(monkeypatch, faults):
         proxy.set_mode("refuse")
         with collector(proxy.dsn(name), spool_dir=tmp_path / "spool") as url:
-            first = await asyncio.wait_for(post(url), 120)
+            first = await asyncio.wait_for(post(url, route), 120)
             assert first.status_code in (200, 503), first.text
             faults.heal()
             proxy.set_mode("pass")
@@ -108,7 +134,7 @@ async def test_spool_call_sites_fail_and_the_invariant_holds(  # noqa: PLR0917 -
                     return bool(await db.fetchval("SELECT count(*) FROM analytics_events") == N)
 
                 await wait_until(replayed, "the spool replayed", 120)
-            retry = await asyncio.wait_for(post(url), 120)
+            retry = await asyncio.wait_for(post(url, route), 120)
             assert retry.status_code == 200, retry.text
     assert await db.fetchval("SELECT count(*) FROM analytics_events") == N
     assert await db.fetchval("SELECT count(DISTINCT event_id) FROM analytics_events") == N
