@@ -1,6 +1,6 @@
 """Benchmark 6: the HTTP collector end to end vs the direct worker, in one run.
 
-``python benchmarks/bench_collect.py [--quick] [--database-url URL] [--events N]``
+``python benchmarks/bench_collect.py [--quick] [--database-url URL] [--events N] [--collectors K]``
 
 * **direct**: ``track()`` → worker → binary COPY (``bench_ingest.run_pipeline``), rows/s
   from the first ``track()`` until every row is committed;
@@ -26,6 +26,9 @@
   again by COPY alone in groups of the same size (``copy_ceiling``): where the
   collector's events/s is bound, and by how much the request handling that shares the
   writer's event loop slows it.
+
+``--collectors K`` runs K collector processes with the clients spread over them (CPU
+summed over the processes); the default, one, is the like-for-like comparison.
 
 Targets (issue 28): collector CPU <= 10 µs per event and >= 0.8x the direct worker's
 events/s, for both formats. ``BENCH_COLLECT_PROFILE=/tmp/prof`` also records a py-spy
@@ -189,17 +192,18 @@ def segment_bodies(events: list[Event]) -> list[bytes]:
 
 
 async def _post_all(
-    url: str, payloads: list[bytes], path: str = "/events/batch"
+    url: str | list[str], payloads: list[bytes], path: str = "/events/batch"
 ) -> tuple[float, list[float], int]:
     """CLIENTS keep-alive HTTP/1.1 connections posting ``payloads`` as fast as answered.
 
     A minimal client on asyncio streams (request bytes built before timing, the answer's
     headers and body read by Content-Length), like ``wrk``: on 2 cores the load generator
     must not take the CPU the collector and PostgreSQL need (httpx cost more per request
-    than the collector itself)."""
-    host, port = url.removeprefix("http://").split(":")
+    than the collector itself). Several ``url``s (collector processes): client ``k``
+    talks to ``url[k % len(url)]``."""
+    urls = [url] if isinstance(url, str) else url
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: collector\r\n"
         f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
     )
     requests = [(head + f"Content-Length: {len(p)}\r\n\r\n").encode() + p for p in payloads]
@@ -210,8 +214,9 @@ async def _post_all(
     received = 0
     decode = msgspec.json.Decoder(dict[str, Any]).decode
 
-    async def client() -> None:
+    async def client(k: int) -> None:
         nonlocal received
+        host, port = urls[k % len(urls)].removeprefix("http://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
         try:
             while not queue.empty():
@@ -233,16 +238,14 @@ async def _post_all(
             writer.close()
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    await asyncio.gather(*(client(k) for k in range(CLIENTS)))
     return time.perf_counter() - t0, latencies, received
 
 
-async def run_collector(url: str, events: list[Event], segment: bool = False) -> dict[str, Any]:
-    payloads = segment_bodies(events) if segment else bodies(events)
-    path = "/v1/batch" if segment else "/events/batch"
-    port = _free_port()
+def _start_collector(url: str, port: int) -> subprocess.Popen[bytes]:
+    """``analytics-collect`` in its own process (our own interpreter), one uvicorn worker."""
     env = {**os.environ, "ANALYTICS_COLLECT_TOKENS": f"{TOKEN}=bench|*"}
-    proc = subprocess.Popen(  # noqa: ASYNC220 - our own interpreter; started once
+    return subprocess.Popen(
         [
             sys.executable, "-m", "lib_analytics_core.cli.collect",
             "--port", str(port), "--database-url", url, "--rate", "0",
@@ -250,49 +253,66 @@ async def run_collector(url: str, events: list[Event], segment: bool = False) ->
         ],
         env=env,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+
+
+async def run_collector(
+    url: str, events: list[Event], segment: bool = False, collectors: int = 1
+) -> dict[str, Any]:
+    """One format through ``collectors`` collector processes (stateless, each with its
+    own writer), the clients spread over them; CPU is summed over the processes."""
+    payloads = segment_bodies(events) if segment else bodies(events)
+    path = "/v1/batch" if segment else "/events/batch"
+    ports = [_free_port() for _ in range(collectors)]
+    procs = [_start_collector(url, port) for port in ports]
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    proc = procs[0]
     profiler: subprocess.Popen[bytes] | None = None
     try:
         async with httpx.AsyncClient() as http:
-            for _ in range(300):
-                try:
-                    if (await http.get(f"{base}/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+            for base in bases:
+                for _ in range(300):
+                    try:
+                        if (await http.get(f"{base}/health")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.1)
         # warm-up: connections, the plan of the INSERT
-        await _post_all(base, payloads[: CLIENTS * 2], path)
+        await _post_all(bases, payloads[: CLIENTS * 2], path)
         await bench_ingest._reset(url)
         commits0 = await _commits(url)
         pg = PgCpu(url).__enter__()
-        ps = psutil.Process(proc.pid)
-        c0 = ps.cpu_times()
+        ps = [psutil.Process(p.pid) for p in procs]
+        c0 = [p.cpu_times() for p in ps]
         g0 = time.process_time()
         prefix = os.environ.get("BENCH_COLLECT_PROFILE")
-        if prefix:  # py-spy the collector while it runs
+        if prefix:  # py-spy the (first) collector while it runs
             out = f"{prefix}-{'segment' if segment else 'seed'}.txt"
             native = ["--native"] if os.environ.get("BENCH_COLLECT_PROFILE_NATIVE") else []
             profiler = subprocess.Popen(  # noqa: ASYNC220 - started once
                 ["py-spy", "record", "--pid", str(proc.pid), "--format", "raw", "--rate", "200",
                  "--output", out, *native],
             )  # fmt: skip
-        stats0 = await _stats(base)
-        secs, latencies, received = await _post_all(base, payloads, path)
-        c1 = ps.cpu_times()
-        stats1 = await _stats(base)
+        stats0 = await _stats(bases)
+        secs, latencies, received = await _post_all(bases, payloads, path)
+        c1 = [p.cpu_times() for p in ps]
+        stats1 = await _stats(bases)
         pg.__exit__()
         generator_cpu = time.process_time() - g0 - pg.own_cpu
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
         if profiler is not None:
             profiler.wait(60)  # py-spy writes its profile when the collector exits
     commits = await _commits(url) - commits0
     stored = await bench_ingest._count(url)
     if stored != len(events) or received != len(events):
         raise RuntimeError(f"collector stored {stored}, acknowledged {received} of {len(events)}")
-    cpu = (c1.user - c0.user) + (c1.system - c0.system)
+    user = sum(b.user - a.user for a, b in zip(c0, c1, strict=True))
+    system = sum(b.system - a.system for a, b in zip(c0, c1, strict=True))
+    cpu = user + system
     ordered = sorted(x * 1000 for x in latencies)
     return {
         "events_per_s": len(events) / secs,
@@ -300,22 +320,29 @@ async def run_collector(url: str, events: list[Event], segment: bool = False) ->
         "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
         "server_cpu_us_per_event": cpu / len(events) * 1e6,
         # the kernel's share (socket reads and writes: the HTTP answers, the COPY data)
-        "server_sys_us_per_event": (c1.system - c0.system) / len(events) * 1e6,
+        "server_sys_us_per_event": system / len(events) * 1e6,
         "client_cpu_us_per_event": generator_cpu / len(events) * 1e6,
         "pg_cpu_us_per_event": pg.seconds / len(events) * 1e6,
         "events_per_commit": len(events) / max(commits, 1),
-        # The one writer's saturation (GET /stats): the share of the run with a group
-        # write in flight, and the rows each group carried.
-        "writer_busy": (stats1["write_busy_seconds"] - stats0["write_busy_seconds"]) / secs,
+        # The writers' saturation (GET /stats): the share of the run with a group write
+        # in flight (per collector), and the rows each group carried.
+        "writer_busy": (stats1["write_busy_seconds"] - stats0["write_busy_seconds"])
+        / secs
+        / collectors,
         "rows_per_group": len(events) / max(stats1["group_commits"] - stats0["group_commits"], 1),
     }
 
 
-async def _stats(base: str) -> dict[str, Any]:
+async def _stats(bases: list[str]) -> dict[str, float]:
+    """The writers' counters of ``GET /stats``, summed over the collectors."""
+    total = {"write_busy_seconds": 0.0, "group_commits": 0.0}
     async with httpx.AsyncClient() as http:
-        answer = await http.get(f"{base}/stats", headers={"Authorization": f"Bearer {TOKEN}"})
-        result: dict[str, Any] = answer.json()
-        return result
+        for base in bases:
+            answer = await http.get(f"{base}/stats", headers={"Authorization": f"Bearer {TOKEN}"})
+            counted = answer.json()
+            for key in total:
+                total[key] += counted[key]
+    return total
 
 
 async def copy_ceiling(url: str, group: float) -> dict[str, float]:
@@ -358,7 +385,7 @@ async def copy_ceiling(url: str, group: float) -> dict[str, float]:
     }
 
 
-async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
+async def run(admin: str, quick: bool, n: int | None, collectors: int = 1) -> dict[str, Any]:
     n = n or (20_000 if quick else 200_000)
     events = Workload(seed=11).events(n)
     async with bench_database(admin) as url:
@@ -373,10 +400,10 @@ async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
         direct = n / secs
         assert await bench_ingest._count(url) == n
         await bench_ingest._reset(url)
-        coll = await run_collector(url, events)
+        coll = await run_collector(url, events, collectors=collectors)
         coll_ceiling = await copy_ceiling(url, coll["rows_per_group"])
         await bench_ingest._reset(url)
-        seg = await run_collector(url, events, segment=True)
+        seg = await run_collector(url, events, segment=True, collectors=collectors)
         seg_ceiling = await copy_ceiling(url, seg["rows_per_group"])
     ratio = coll["events_per_s"] / direct
     seg_ratio = seg["events_per_s"] / direct
@@ -466,6 +493,7 @@ async def run(admin: str, quick: bool, n: int | None) -> dict[str, Any]:
     )
     return {
         "collect_events": n,
+        "collect_collectors": collectors,
         "collect_events_per_s": round(coll["events_per_s"]),
         "collect_p50_ms": round(coll["p50_ms"], 2),
         "collect_p99_ms": round(coll["p99_ms"], 2),
@@ -501,8 +529,16 @@ def main() -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--database-url")
     p.add_argument("--events", type=int)
+    p.add_argument(
+        "--collectors",
+        type=int,
+        default=1,
+        help="collector processes, the clients spread over them (default 1: like for like)",
+    )
     args = p.parse_args()
-    out = asyncio.run(run(database_url(args.database_url), args.quick, args.events))
+    out = asyncio.run(
+        run(database_url(args.database_url), args.quick, args.events, args.collectors)
+    )
     print(json.dumps(out), flush=True)
     return 0
 
