@@ -232,12 +232,9 @@ class CollectorDelivery:
                 group.append(item)
                 size += len(item[0])
             all_rows = group[0][0] if len(group) == 1 else [r for rows, _ in group for r in rows]
-            self.group_commits += 1
-            started = time.perf_counter()
             try:
-                outcome = await self._store_now(all_rows)
+                outcome = await self._store_group(all_rows)
             except BaseException as err:
-                self.write_busy_seconds += time.perf_counter() - started
                 for _, fut in group:
                     if not fut.done():
                         fut.set_exception(err if isinstance(err, Unavailable) else Unavailable())
@@ -250,7 +247,6 @@ class CollectorDelivery:
                             fut.set_exception(Unavailable())
                     raise
                 continue
-            self.write_busy_seconds += time.perf_counter() - started
             for rows, fut in group:
                 if fut.done():
                     continue
@@ -261,6 +257,15 @@ class CollectorDelivery:
                 if refused:  # which of *this* request's rows the database refused
                     refused = {r[1]: refused[r[1]] for r in rows if r[1] in refused}
                 fut.set_result(StoreOutcome(len(rows) - len(refused), 0, refused))
+
+    async def _store_group(self, rows: list[Row]) -> StoreOutcome:
+        """:meth:`_store_now` for one group, counted and timed (``GET /stats``)."""
+        self.group_commits += 1
+        started = time.perf_counter()
+        try:
+            return await self._store_now(rows)
+        finally:
+            self.write_busy_seconds += time.perf_counter() - started
 
     async def _store_now(self, rows: list[Row]) -> StoreOutcome:
         last: BaseException | None = None
