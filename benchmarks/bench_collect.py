@@ -14,8 +14,9 @@
 * **the whole path's CPU per event**, per process, for each path: the writer (this
   process for the direct path; the collector), the HTTP clients, and the PostgreSQL
   backends serving the benchmark's database (sampled from ``/proc``; shared processes
-  such as the WAL writer are not counted), with events per transaction. On 2 shared
-  cores events/s follows the sum, so this table says where a ratio is lost.
+  such as the WAL writer are not counted), with events per transaction: where each
+  path's CPU goes (on a machine shared with other work, events/s followed the sum; on a
+  quiet one the collector is bound by its writer's waits, next item and BENCHMARKS.md).
 
 * **Segment**: the same events as Segment ``track`` calls (``POST /v1/batch``, Title Case
   names mapped to the registered classes, string ids, ``messageId``, ``sentAt``), same
